@@ -1,0 +1,67 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+
+/**
+ * A Linux machine the tunnel components configure over SSH. Local qemu VMs and EC2 instances
+ * both provide one, so every component works the same on either.
+ */
+export interface TunnelHost {
+    /** Short name, used in resource names and default interface names (`fto<peer>`). */
+    readonly name: string;
+    /** Address of the host on the underlay network: the tunnel's `local`/`remote`. */
+    readonly underlayAddress: pulumi.Input<string>;
+    /** Underlay device, the tunnel's `dev` (e.g. `eth0`). */
+    readonly device: pulumi.Input<string>;
+    /** How to reach the host; holds a private key, so it is kept secret. */
+    readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
+    /** Resources that must exist before the host can be configured (the VM itself). */
+    readonly readyAfter?: pulumi.Resource[];
+}
+
+/** A create/delete pair of scripts for one remote command. */
+export interface CommandScripts {
+    readonly create: string;
+    /** Undo of create; omitted when there is nothing to undo. */
+    readonly delete?: string;
+}
+
+export interface HostCommandArgs {
+    readonly host: TunnelHost;
+    readonly scripts: pulumi.Input<CommandScripts>;
+    /** Values whose change means a different object on the host: replace, don't update. */
+    readonly triggers: pulumi.Input<unknown>[];
+}
+
+/**
+ * Declares one remote command of a component. Every such command replaces (rather than
+ * re-runs) when its triggers change, and deletes the old object before creating the new one,
+ * because old and new share a name on the host (a link name, a port, an address).
+ */
+export function hostCommand(
+    name: string,
+    args: HostCommandArgs,
+    opts: pulumi.CustomResourceOptions,
+): command.remote.Command {
+    const scripts = pulumi.output(args.scripts);
+    return new command.remote.Command(
+        name,
+        {
+            connection: args.host.connection,
+            create: scripts.create,
+            delete: scripts.apply((s) => s.delete ?? ""),
+            triggers: args.triggers,
+        },
+        {
+            ...opts,
+            deleteBeforeReplace: true,
+            dependsOn: [...toArray(opts.dependsOn), ...(args.host.readyAfter ?? [])],
+        },
+    );
+}
+
+function toArray(d: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
+    if (d === undefined) {
+        return [];
+    }
+    return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
+}

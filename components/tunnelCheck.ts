@@ -1,0 +1,100 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { hostCommand, TunnelHost } from "./host";
+import { script, sh } from "./shell";
+
+export interface TunnelCheckArgs {
+    readonly host: TunnelHost;
+    /** This end's GWIP (ping source) and the peer's (ping target). */
+    readonly gwip: string;
+    readonly peerGwip: string;
+    /** Underlay addresses and the FOU port, to recognise the encapsulated packets. */
+    readonly local: pulumi.Input<string>;
+    readonly remote: pulumi.Input<string>;
+    readonly port: number;
+    /** Instances of the tunnel objects; the check runs again whenever one is recreated. */
+    readonly after: pulumi.Input<string>[];
+    readonly dependsOn?: pulumi.Resource[];
+}
+
+/** What one end saw: pings through the tunnel, and the UDP packets carrying them. */
+export interface TunnelCheckResult {
+    readonly from: string;
+    readonly to: string;
+    readonly sent: number;
+    readonly received: number;
+    /** Packets seen on the underlay device going to the peer's FOU port. */
+    readonly udpToPeer: number;
+    /** Packets seen on the underlay device coming from the peer to our FOU port. */
+    readonly udpFromPeer: number;
+    /** One captured line, e.g. `IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84`. */
+    readonly sample: string;
+}
+
+export interface CheckSettings {
+    readonly device: string;
+    readonly gwip: string;
+    readonly peerGwip: string;
+    readonly local: string;
+    readonly remote: string;
+    readonly port: number;
+}
+
+/**
+ * The guide's test, from one end: `tcpdump -nn -i eth0 udp port 5555` while
+ * `ping -I 10.10.10.1 10.10.10.2 -c 3`. Prints a JSON result and fails unless pings came back
+ * and UDP packets to and from the FOU port were captured.
+ */
+export function tunnelCheckScript(s: CheckSettings): string {
+    const toPeer = `> ${s.remote}.${s.port}: UDP`;
+    const fromPeer = `IP ${s.remote}.`;
+    const toUs = `> ${s.local}.${s.port}: UDP`;
+    return script(
+        'd=$(mktemp -d); trap \'rm -rf "$d"\' EXIT',
+        sh`timeout 30 tcpdump -nn -l -i ${s.device} -c 6 udp port ${s.port} >"$d/cap" 2>"$d/err" &`,
+        "tp=$!",
+        'i=0; while ! grep -q listening "$d/err" 2>/dev/null && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done',
+        sh`ping -n -q -c 3 -W 2 -I ${s.gwip} ${s.peerGwip} >"$d/ping" 2>&1 || true`,
+        'i=0; while kill -0 "$tp" 2>/dev/null && [ $i -lt 20 ]; do i=$((i+1)); sleep 0.1; done',
+        'kill "$tp" 2>/dev/null || true; wait "$tp" 2>/dev/null || true',
+        `sent=$(sed -n 's/^\\([0-9]*\\) packets transmitted.*/\\1/p' "$d/ping"); sent=\${sent:-0}`,
+        `received=$(sed -n 's/.* \\([0-9]*\\) \\(packets \\)\\{0,1\\}received.*/\\1/p' "$d/ping"); received=\${received:-0}`,
+        sh`out=$(grep -cF ${toPeer} "$d/cap" || true)`,
+        sh`in=$(grep -F ${fromPeer} "$d/cap" | grep -cF ${toUs} || true)`,
+        `sample=$(grep -F ${sh`${toPeer}`} "$d/cap" | head -n 1 | sed 's/^[0-9:.]* //; s/["\\\\]//g')`,
+        sh`printf '{"from":"%s","to":"%s","sent":%d,"received":%d,"udpToPeer":%d,"udpFromPeer":%d,"sample":"%s"}\\n' ${s.gwip} ${s.peerGwip} "$sent" "$received" "$out" "$in" "$sample"`,
+        'if [ "$received" -lt 1 ] || [ "$out" -lt 1 ] || [ "$in" -lt 1 ]; then',
+        sh`  echo "fou-tunnel: tunnel check failed on $(hostname): $received/$sent pings from ${s.gwip} to ${s.peerGwip} answered, UDP/${s.port} packets out $out, in $in" >&2`,
+        '  cat "$d/ping" "$d/err" >&2; exit 1',
+        "fi",
+    );
+}
+
+/** Proves one end of a tunnel passes packets, and that they travel as FOU on the underlay. */
+export class TunnelCheck extends pulumi.ComponentResource {
+    public readonly result: pulumi.Output<TunnelCheckResult>;
+    public readonly command: command.remote.Command;
+
+    constructor(name: string, args: TunnelCheckArgs, opts: pulumi.ComponentResourceOptions = {}) {
+        super("fou:index:TunnelCheck", name, {}, opts);
+        const settings = pulumi.all([args.host.device, args.local, args.remote]).apply(([device, local, remote]) => ({
+            device,
+            gwip: args.gwip,
+            peerGwip: args.peerGwip,
+            local,
+            remote,
+            port: args.port,
+        }));
+        this.command = hostCommand(
+            `${name}-check`,
+            {
+                host: args.host,
+                scripts: settings.apply((s) => ({ create: tunnelCheckScript(s) })),
+                triggers: args.after,
+            },
+            { parent: this, dependsOn: args.dependsOn },
+        );
+        this.result = this.command.stdout.apply((out) => JSON.parse(out.trim().split("\n").pop() ?? "{}") as TunnelCheckResult);
+        this.registerOutputs({ result: this.result });
+    }
+}

@@ -1,0 +1,168 @@
+import * as pulumi from "@pulumi/pulumi";
+import {
+    checkHostName,
+    checkInt,
+    checkIpv4,
+    checkPort,
+    formatIpv4,
+    parseIpv4,
+    parsePrefix,
+    prefixContains,
+    throwIfInvalid,
+} from "./components/validate";
+
+/** One local VM: its name (used in interface names) and underlay address. */
+export interface LocalVmSettings {
+    readonly name: string;
+    readonly address: string;
+    /** false boots the VM with its fou module made unusable: the "kernel too old" case. */
+    readonly fou: boolean;
+}
+
+export interface LocalSettings {
+    /** This machine's address on the VM bridge, with the prefix length: 198.51.100.1/24. */
+    readonly gateway: string;
+    readonly vms: LocalVmSettings[];
+    readonly memoryMb: number;
+}
+
+export interface Settings {
+    readonly hosts: "local";
+    /** false keeps the hosts but removes every tunnel component (and restores the hosts). */
+    readonly tunnel: boolean;
+    readonly port: number;
+    /** GWIP of each host, in host order. */
+    readonly gwips: string[];
+    readonly check: boolean;
+    readonly local: LocalSettings;
+}
+
+/** The guide's two hosts, on TEST-NET-2 (this machine's uplink uses TEST-NET-1). */
+export const DEFAULT_LOCAL: LocalSettings = {
+    gateway: "198.51.100.1/24",
+    vms: [
+        { name: "k1", address: "198.51.100.151", fou: true },
+        { name: "k2", address: "198.51.100.152", fou: true },
+    ],
+    memoryMb: 768,
+};
+
+/** Reads the stack configuration; throws one error listing every bad key before anything is declared. */
+export function loadSettings(cfg: pulumi.Config): Settings {
+    return parseSettings((key) => {
+        const raw = cfg.get(key);
+        if (raw === undefined) {
+            return undefined;
+        }
+        try {
+            return JSON.parse(raw) as unknown;
+        } catch {
+            return raw; // a plain string value
+        }
+    }, cfg.name);
+}
+
+/** Parses settings from a key lookup (pure, for tests). `ns` prefixes keys in messages. */
+export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"): Settings {
+    const key = (k: string) => `${ns}:${k}`;
+    const problems: (string | undefined)[] = [];
+
+    const hosts = get("hosts") ?? "local";
+    if (hosts !== "local") {
+        problems.push(`${key("hosts")} must be "local" (got ${JSON.stringify(hosts)})`);
+    }
+    const tunnel = bool(get("tunnel"), true, key("tunnel"), problems);
+    const check = bool(get("check"), true, key("check"), problems);
+    const port = num(get("port") ?? 5555);
+    problems.push(checkPort(key("port"), port));
+
+    const gwips = get("gwips") ?? ["10.10.10.1", "10.10.10.2"];
+    if (!Array.isArray(gwips) || gwips.length !== 2) {
+        problems.push(`${key("gwips")} must be a list of two IPv4 addresses, one per host (got ${JSON.stringify(gwips)})`);
+    } else {
+        gwips.forEach((g, i) => problems.push(checkIpv4(`${key("gwips")}[${i}]`, g)));
+        if (gwips[0] === gwips[1]) {
+            problems.push(`${key("gwips")} gives both hosts ${gwips[0]}; each host needs its own GWIP`);
+        }
+    }
+
+    const local = parseLocal(get, key, problems);
+    if (local && Array.isArray(gwips)) {
+        const lan = parsePrefix(local.gateway);
+        gwips.forEach((g, i) => {
+            const n = typeof g === "string" ? parseIpv4(g) : undefined;
+            if (lan && n !== undefined && prefixContains(lan, n)) {
+                problems.push(`${key("gwips")}[${i}] ${g} lies in the underlay network ${local.gateway}; GWIPs must be outside it`);
+            }
+        });
+    }
+    throwIfInvalid(problems);
+    return {
+        hosts: "local",
+        tunnel,
+        check,
+        port: port as number,
+        gwips: gwips as string[],
+        local: local as LocalSettings,
+    };
+}
+
+function parseLocal(
+    get: (key: string) => unknown,
+    key: (k: string) => string,
+    problems: (string | undefined)[],
+): LocalSettings | undefined {
+    const gateway = get("localGateway") ?? DEFAULT_LOCAL.gateway;
+    const memoryMb = num(get("localVmMemory") ?? DEFAULT_LOCAL.memoryMb);
+    problems.push(checkInt(key("localVmMemory"), memoryMb, 768, 8192));
+    const lan = typeof gateway === "string" && gateway.includes("/") ? parsePrefix(gateway) : undefined;
+    if (lan === undefined || lan.length < 8 || lan.length > 30) {
+        problems.push(`${key("localGateway")} must be this machine's address on the VM network with its length, like 198.51.100.1/24 (got ${JSON.stringify(gateway)})`);
+    } else {
+        problems.push(checkIpv4(key("localGateway"), formatIpv4(lan.network)));
+    }
+    const rawVms = get("localVms") ?? DEFAULT_LOCAL.vms;
+    if (!Array.isArray(rawVms) || rawVms.length !== 2) {
+        problems.push(`${key("localVms")} must list two VMs like [{"name":"k1","address":"198.51.100.151"}, …] (got ${JSON.stringify(rawVms)})`);
+        return undefined;
+    }
+    const vms = rawVms.map((v: unknown, i): LocalVmSettings => {
+        const at = `${key("localVms")}[${i}]`;
+        const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
+        problems.push(checkHostName(`${at}.name`, o.name), checkIpv4(`${at}.address`, o.address));
+        const n = typeof o.address === "string" ? parseIpv4(o.address) : undefined;
+        if (lan && n !== undefined) {
+            if (!prefixContains(lan, n)) {
+                problems.push(`${at}.address ${o.address} is outside the VM network ${gateway}`);
+            } else if (n === lan.network) {
+                problems.push(`${at}.address ${o.address} is the gateway's own address`);
+            }
+        }
+        return { name: String(o.name), address: String(o.address), fou: bool(o.fou, true, `${at}.fou`, problems) };
+    });
+    if (vms[0].name === vms[1].name) {
+        problems.push(`${key("localVms")}: both VMs are named "${vms[0].name}"`);
+    }
+    if (vms[0].address === vms[1].address) {
+        problems.push(`${key("localVms")}: both VMs have address ${vms[0].address}`);
+    }
+    return { gateway: String(gateway), vms, memoryMb: memoryMb as number };
+}
+
+function num(v: unknown): unknown {
+    return typeof v === "string" && /^-?\d+$/.test(v) ? Number(v) : v;
+}
+
+function bool(v: unknown, dflt: boolean, key: string, problems: (string | undefined)[]): boolean {
+    if (v === undefined) {
+        return dflt;
+    }
+    if (v === true || v === "true") {
+        return true;
+    }
+    if (v === false || v === "false") {
+        return false;
+    }
+    problems.push(`${key} must be true or false (got ${JSON.stringify(v)})`);
+    return dflt;
+}

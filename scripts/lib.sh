@@ -1,0 +1,34 @@
+# Shared settings for the project's scripts (sourced, not run).
+# FOU_CACHE holds everything built or downloaded (toolchain, Pulumi plugins, VM image); nothing
+# under it is part of a stack, and deleting it only costs a rebuild.
+FOU_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FOU_CACHE=${FOU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/fou-tunnel}
+PULUMI_VERSION=3.248.0
+COMMAND_VERSION=1.2.1
+export FOU_REPO FOU_CACHE
+
+fou_log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+fou_die() { fou_log "error: $*"; exit 1; }
+
+# The environment every pulumi invocation of this project runs with: the cached toolchain,
+# a private PULUMI_HOME, no update checks or plugin downloads, a local file backend and a
+# passphrase kept beside the state (unless the caller chose their own).
+fou_pulumi_env() {
+    export PATH="$FOU_CACHE/toolchain/current/bin:$PATH"
+    export PULUMI_HOME="$FOU_CACHE/pulumi-home"
+    export PULUMI_SKIP_UPDATE_CHECK=true
+    export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+    export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=${PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK:-false}
+    local state="$FOU_REPO/.pulumi-state"
+    if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
+        mkdir -p "$state"
+        export PULUMI_BACKEND_URL="file://$state"
+    fi
+    if [ -z "${PULUMI_CONFIG_PASSPHRASE+set}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+        mkdir -p "$state"
+        if [ ! -s "$state/passphrase" ]; then
+            (umask 077; head -c 24 /dev/urandom | base64 > "$state/passphrase")
+        fi
+        export PULUMI_CONFIG_PASSPHRASE_FILE="$state/passphrase"
+    fi
+}

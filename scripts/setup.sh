@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Provides everything `pulumi up` of this project needs, offline and idempotently:
+#   - the npm dependencies (npm ci, without install scripts: @pulumi/command's would download);
+#   - the Pulumi CLI, built from the Go module proxy (toolchain/cli);
+#   - the Node.js language host and the command provider plugin: taken from PATH when present,
+#     else built from toolchain/language-host and toolchain/command-provider;
+#   - a PULUMI_HOME with the command plugin installed at the version @pulumi/command asks for.
+# Built binaries are cached under $FOU_CACHE/toolchain/<key>, the key covering the versions and
+# the sources, so a second run takes about a second.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+install_debs() {
+    local missing=()
+    need ssh-keygen || missing+=(openssh-client)
+    need go || [ -x /usr/local/go/bin/go ] || missing+=(golang-go)
+    if [ ${#missing[@]} -gt 0 ]; then
+        fou_log "installing ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+    [ -x /usr/local/go/bin/go ] && export PATH="$PATH:/usr/local/go/bin"
+    return 0
+}
+
+install_node_modules() {
+    local stamp="$FOU_REPO/node_modules/.fou-lock-sha"
+    local want
+    want=$(sha256sum "$FOU_REPO/package-lock.json" | cut -c1-64)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        fou_log "npm ci"
+        (cd "$FOU_REPO" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+        echo "$want" > "$stamp"
+    fi
+}
+
+toolchain_key() {
+    {
+        echo "pulumi=$PULUMI_VERSION command=$COMMAND_VERSION $(go version)"
+        (cd "$FOU_REPO/toolchain" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0 |
+            sort -z | xargs -0 sha256sum)
+        for b in pulumi pulumi-language-nodejs pulumi-resource-command; do
+            p=$(path_binary "$b") && echo "$b=$p $(stat -c %Y "$p")"
+        done
+    } | sha256sum | cut -c1-16
+}
+
+# A binary of that name on PATH, other than our own cached ones.
+path_binary() {
+    local p
+    p=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -v "^$FOU_CACHE/" | paste -sd:) command -v "$1" 2>/dev/null) || return 1
+    printf '%s\n' "$p"
+}
+
+build_toolchain() {
+    local key dir tmp
+    key=$(toolchain_key)
+    dir="$FOU_CACHE/toolchain/$key"
+    if [ ! -x "$dir/bin/pulumi-resource-command" ]; then
+        tmp=$(mktemp -d "$FOU_CACHE/toolchain/.build.XXXXXX")
+        trap 'rm -rf "$tmp"' EXIT
+        mkdir -p "$tmp/bin"
+        local started=$SECONDS
+        if p=$(path_binary pulumi); then
+            fou_log "using pulumi from $p"; ln -s "$p" "$tmp/bin/pulumi"
+        else
+            fou_log "building the Pulumi CLI v$PULUMI_VERSION from the Go module proxy (a few minutes the first time)"
+            (cd "$FOU_REPO/toolchain/cli" && go build -trimpath -tags osusergo,grpcnotrace \
+                -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+                -o "$tmp/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+        fi
+        if p=$(path_binary pulumi-language-nodejs); then
+            fou_log "using the language host from $p"; ln -s "$p" "$tmp/bin/pulumi-language-nodejs"
+        else
+            fou_log "building the Node.js language host"
+            (cd "$FOU_REPO/toolchain/language-host" && go build -trimpath \
+                -ldflags "-s -w -X main.version=$PULUMI_VERSION" -o "$tmp/bin/pulumi-language-nodejs" .)
+        fi
+        if p=$(path_binary pulumi-resource-command); then
+            fou_log "using the command provider from $p"; ln -s "$p" "$tmp/bin/pulumi-resource-command"
+        else
+            fou_log "building the command provider plugin v$COMMAND_VERSION"
+            (cd "$FOU_REPO/toolchain/command-provider" && go build -trimpath \
+                -ldflags "-s -w -X main.version=$COMMAND_VERSION" -o "$tmp/bin/pulumi-resource-command" .)
+        fi
+        rm -rf "$dir"
+        mv "$tmp" "$dir"
+        trap - EXIT
+        fou_log "toolchain built in $((SECONDS - started)) s: $dir/bin"
+    fi
+    ln -sfn "$key" "$FOU_CACHE/toolchain/current"
+}
+
+install_plugin() {
+    fou_pulumi_env
+    local marker="$PULUMI_HOME/.command-plugin-from"
+    local from
+    from=$(readlink -f "$FOU_CACHE/toolchain/current/bin/pulumi-resource-command")
+    if [ "$(cat "$marker" 2>/dev/null)" != "$from" ]; then
+        fou_log "installing the command plugin $COMMAND_VERSION into $PULUMI_HOME"
+        pulumi plugin install resource command "$COMMAND_VERSION" --file "$from" --reinstall >/dev/null
+        echo "$from" > "$marker"
+    fi
+}
+
+mkdir -p "$FOU_CACHE/toolchain"
+exec 9>"$FOU_CACHE/toolchain/.lock"
+flock 9
+install_debs
+install_node_modules
+build_toolchain
+install_plugin
+fou_log "ready: $(pulumi version) with $(pulumi plugin ls 2>/dev/null | awk '$1=="command"{print "command " $3}')"

@@ -1,0 +1,166 @@
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+import { recorded, root, settle, valueOf } from "./mocks";
+import { FouPort, fouPortScripts } from "../../components/fouPort";
+import { FouTunnel } from "../../components/fouTunnel";
+import { Gwip, gwipScripts } from "../../components/gwip";
+import { TunnelHost } from "../../components/host";
+import { HostPrep } from "../../components/hostPrep";
+import { IpipFouLink } from "../../components/ipipFouLink";
+import { Route, routeScripts } from "../../components/route";
+import { FouInputError } from "../../components/validate";
+
+const k1: TunnelHost = { name: "k1", underlayAddress: "198.51.100.151", device: "eth0", connection: { host: "198.51.100.151" } };
+const k2: TunnelHost = { name: "k2", underlayAddress: "198.51.100.152", device: "eth0", connection: { host: "198.51.100.152" } };
+
+let tunnel: FouTunnel;
+before(async () => {
+    const p1 = new HostPrep("k1-prep", { host: k1 }, { parent: root });
+    const p2 = new HostPrep("k2-prep", { host: k2 }, { parent: root });
+    tunnel = new FouTunnel(
+        "fou",
+        {
+            a: { host: k1, gwip: "10.10.10.1", prepared: p1.ready },
+            b: { host: k2, gwip: "10.10.10.2", prepared: p2.ready },
+            port: 5555,
+        },
+        { parent: root },
+    );
+    await valueOf(tunnel.checks);
+    await settle();
+});
+
+function cmd(name: string) {
+    const r = recorded.find((x) => x.name === name);
+    assert.ok(r, `no resource named ${name}; have ${recorded.map((x) => x.name).join(", ")}`);
+    return r;
+}
+
+test("FouPort runs the guide's ip fou add/del, guarded to be idempotent", () => {
+    const c = cmd("fou-k1-fou");
+    assert.equal(c.type, "command:remote:Command");
+    assert.equal(
+        c.inputs.create,
+        [
+            "set -eu",
+            "if ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then echo \"adopted\"; else ip fou add port '5555' ipproto '4'; fi",
+            'echo "instance=$(cat /proc/sys/kernel/random/uuid)"',
+        ].join("\n"),
+    );
+    assert.equal(
+        c.inputs.delete,
+        "set -eu\nif ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then ip fou del port '5555' ipproto '4'; fi",
+    );
+});
+
+test("IpipFouLink on k1 is the guide's ftok2 towards k2, and k2 mirrors it", () => {
+    const l1 = cmd("fou-k1-link").inputs;
+    const l2 = cmd("fou-k2-link").inputs;
+    assert.ok(
+        l1.create.split("\n").includes(
+            "ip link add 'ftok2' type ipip remote '198.51.100.152' local '198.51.100.151' ttl '255' dev 'eth0' encap fou encap-sport auto encap-dport '5555'",
+        ),
+        l1.create,
+    );
+    assert.ok(l1.create.split("\n").includes("ip link set dev 'ftok2' up"));
+    assert.equal(l1.delete, "set -eu\nif ip link show dev 'ftok2' >/dev/null 2>&1; then ip link del dev 'ftok2'; fi");
+    assert.ok(
+        l2.create.split("\n").includes(
+            "ip link add 'ftok1' type ipip remote '198.51.100.151' local '198.51.100.152' ttl '255' dev 'eth0' encap fou encap-sport auto encap-dport '5555'",
+        ),
+        l2.create,
+    );
+});
+
+test("Gwip and Route are the guide's addresses and static routes, mirrored", () => {
+    assert.match(cmd("fou-k1-addr").inputs.create, /^ip addr replace '10\.10\.10\.1\/32' dev 'ftok2'$/m);
+    assert.match(cmd("fou-k2-addr").inputs.create, /^ip addr replace '10\.10\.10\.2\/32' dev 'ftok1'$/m);
+    assert.match(cmd("fou-k1-addr").inputs.delete, /ip addr del '10\.10\.10\.1\/32' dev 'ftok2'/);
+    assert.match(cmd("fou-k1-route").inputs.create, /^ip route replace to '10\.10\.10\.2\/32' via '10\.10\.10\.1' dev 'ftok2'$/m);
+    assert.match(cmd("fou-k2-route").inputs.create, /^ip route replace to '10\.10\.10\.1\/32' via '10\.10\.10\.2' dev 'ftok1'$/m);
+    assert.match(cmd("fou-k2-route").inputs.delete, /ip route del to '10\.10\.10\.1\/32' via '10\.10\.10\.2' dev 'ftok1'/);
+});
+
+test("HostPrep checks the kernel, loads fou and ipip, and sets ip_forward the guide's way", () => {
+    const k = cmd("k1-prep-kernel").inputs;
+    assert.match(k.create, /for m in 'fou' 'ipip'; do/);
+    assert.match(k.create, /upgrade the kernel and reboot/);
+    assert.match(k.create, /modinfo --field=depends fou/);
+    assert.match(k.delete, /modprobe -r/);
+    const f = cmd("k1-prep-ip-forward").inputs;
+    assert.match(f.create, /net\.ipv4\.ip_forward = 1/);
+    assert.match(f.create, /sysctl -q -w net\.ipv4\.ip_forward=1/);
+    assert.match(f.delete, /ip_forward\.orig/);
+});
+
+test("steps depend on each other in the guide's order: prep, port, link, address, route, check", () => {
+    for (const h of ["k1", "k2"]) {
+        assert.deepEqual(cmd(`${h}-prep-ip-forward`).dependsOn, [`${h}-prep-kernel`]);
+        assert.deepEqual(cmd(`fou-${h}-fou`).dependsOn, [`${h}-prep-ip-forward`]);
+        assert.deepEqual(cmd(`fou-${h}-link`).dependsOn, [`fou-${h}-fou`]);
+        assert.deepEqual(cmd(`fou-${h}-addr`).dependsOn, [`fou-${h}-link`]);
+        assert.deepEqual(cmd(`fou-${h}-route`).dependsOn, [`fou-${h}-addr`]);
+        // The check needs both ends' routes: the replies travel back through the peer's.
+        assert.deepEqual(cmd(`fou-${h}-check`).dependsOn.sort(), ["fou-k1-route", "fou-k2-route"]);
+    }
+});
+
+test("a recreated object recreates what sits on it: triggers carry the instance below", () => {
+    assert.ok(cmd("fou-k1-addr").inputs.triggers.includes("mtu=1472\ninstance=fou-k1-link"));
+    assert.ok(cmd("fou-k1-route").inputs.triggers.some((t: string) => String(t).includes("fou-k1-addr")));
+    assert.deepEqual(cmd("fou-k1-fou").inputs.triggers, [5555, 4]);
+});
+
+test("every child is parented to its component", () => {
+    assert.equal(cmd("fou-k1-fou").parent, "fou-k1");
+    assert.equal(cmd("fou-k1").parent, "fou");
+    assert.equal(cmd("fou").parent, "root");
+    assert.equal(cmd("k1-prep-kernel").parent, "k1-prep");
+});
+
+test("outputs: GWIPs, interfaces, MTU and the check from both ends", async () => {
+    assert.deepEqual(tunnel.gwips, { k1: "10.10.10.1", k2: "10.10.10.2" });
+    assert.deepEqual(tunnel.interfaces, { k1: "ftok2", k2: "ftok1" });
+    assert.equal(await valueOf(tunnel.ends[0].mtu), 1472);
+    assert.equal(await valueOf(tunnel.ends[1].underlay), "198.51.100.152");
+    const checks = await valueOf(tunnel.checks);
+    assert.equal(checks.length, 2);
+    assert.equal(checks[0].received, 3);
+});
+
+test("the connection (it holds the private key) is sent as a secret", () => {
+    const c = cmd("fou-k1-fou").inputs.connection;
+    assert.ok(Object.keys(c).some((k) => k === "4dabf18193072939515e22adb298388d"), JSON.stringify(c));
+});
+
+test("delete scripts tolerate what is gone: each runs ip … del only when the object exists", () => {
+    for (const s of [fouPortScripts(5555, 4), gwipScripts("ftok2", "10.10.10.1"), routeScripts("ftok2", "10.10.10.2", "10.10.10.1")]) {
+        assert.match(s.delete ?? "", /^set -eu\nif .*; then ip .* del .*; fi$/);
+    }
+});
+
+const INVALID_COMPONENTS: [string, () => unknown, RegExp][] = [
+    ["port 0", () => new FouPort("x1", { host: k1, port: 0 }), /FouPort x1: port must be a UDP port number from 1 to 65535 \(got 0\)/],
+    ["ipproto 300", () => new FouPort("x2", { host: k1, port: 5555, ipproto: 300 }), /FouPort x2: ipproto must be an integer from 1 to 255/],
+    ["16-char ifname", () => new IpipFouLink("x3", { host: k1, ifname: "a234567890123456", remote: "1.1.1.1", local: "1.1.1.2", port: 1 }), /IpipFouLink x3: ifname "a234567890123456" is 16 characters; interface names have at most 15/],
+    ["ifname with shell", () => new IpipFouLink("x4", { host: k1, ifname: "a;rm -rf /", remote: "1.1.1.1", local: "1.1.1.2", port: 1 }), /IpipFouLink x4: ifname "a;rm -rf \/" may only contain/],
+    ["ttl 0", () => new IpipFouLink("x5", { host: k1, ifname: "t", remote: "1.1.1.1", local: "1.1.1.2", port: 1, ttl: 0 }), /IpipFouLink x5: ttl must be an integer from 1 to 255/],
+    ["gwip not an address", () => new Gwip("x6", { host: k1, ifname: "t", address: "10.10.10", linkInstance: "" }), /Gwip x6: address must be an IPv4 address/],
+    ["route with host bits", () => new Route("x7", { host: k1, ifname: "t", destination: "203.0.113.5/24", via: "10.10.10.1", gwipInstance: "" }), /Route x7: destination 203.0.113.5\/24 has host bits set; did you mean 203.0.113.0\/24\?/],
+    ["route via garbage", () => new Route("x8", { host: k1, ifname: "t", destination: "10.10.10.2", via: "$(id)", gwipInstance: "" }), /Route x8: via must be an IPv4 address/],
+    ["module name", () => new HostPrep("x9", { host: k1, modules: ["fou; reboot"] }), /HostPrep x9: module name "fou; reboot" is not valid/],
+    ["no modules", () => new HostPrep("x10", { host: k1, modules: [] }), /HostPrep x10: modules must not be empty/],
+    ["same host twice", () => new FouTunnel("x11", { a: { host: k1, gwip: "10.0.0.1" }, b: { host: k1, gwip: "10.0.0.2" }, port: 5555 }), /FouTunnel x11: both ends are host "k1"/],
+    ["same GWIP twice", () => new FouTunnel("x12", { a: { host: k1, gwip: "10.0.0.1" }, b: { host: k2, gwip: "10.0.0.1" }, port: 5555 }), /FouTunnel x12: both ends have GWIP 10.0.0.1/],
+    ["derived ifname too long", () => new FouTunnel("x13", { a: { host: k1, gwip: "10.0.0.1" }, b: { host: { ...k2, name: "averylongname" }, gwip: "10.0.0.2" }, port: 5555 }), /FouTunnel x13: (a\.ifname "ftoaverylongname" is 16 characters|b\.host\.name must be)/],
+    ["bad routed prefix", () => new FouTunnel("x14", { a: { host: k1, gwip: "10.0.0.1", routes: ["nope"] }, b: { host: k2, gwip: "10.0.0.2" }, port: 5555 }), /FouTunnel x14: a\.routes\[0\] must be an IPv4 prefix/],
+];
+
+for (const [what, make, message] of INVALID_COMPONENTS) {
+    test(`components reject ${what} before declaring anything`, async () => {
+        const before = recorded.length;
+        assert.throws(make, (e: unknown) => e instanceof FouInputError && message.test(e.message), String(message));
+        await settle();
+        assert.equal(recorded.length, before);
+    });
+}

@@ -1,0 +1,69 @@
+import * as pulumi from "@pulumi/pulumi";
+
+/** A resource as the mocked engine saw it, with the dependencies its options named. */
+export interface Recorded {
+    readonly type: string;
+    readonly name: string;
+    readonly inputs: Record<string, any>;
+    readonly parent?: string;
+    readonly dependsOn: string[];
+}
+
+export const recorded: Recorded[] = [];
+const pendingDeps = new Map<string, { parent?: string; dependsOn: string[] }>();
+
+/** Plausible command output, so code that parses stdout sees what the real scripts print. */
+function fakeStdout(name: string, create: string | undefined): string {
+    if (create?.includes("tcpdump")) {
+        return '{"from":"10.10.10.1","to":"10.10.10.2","sent":3,"received":3,"udpToPeer":3,"udpFromPeer":3,"sample":"x"}';
+    }
+    if (create?.includes("ssh-keygen")) {
+        return "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\nssh-ed25519 AAAA fou-tunnel";
+    }
+    if (create?.includes("vm.sh start")) {
+        return `{"name":"${name}","pid":1}`;
+    }
+    return `mtu=1472\ninstance=${name}`;
+}
+
+pulumi.runtime.setMocks(
+    {
+        newResource(args) {
+            const deps = pendingDeps.get(args.name) ?? { dependsOn: [] };
+            recorded.push({ type: args.type, name: args.name, inputs: args.inputs, ...deps });
+            const state = { ...args.inputs };
+            if (args.type.startsWith("command:")) {
+                state.stdout = fakeStdout(args.name, args.inputs.create);
+                state.stderr = "";
+            }
+            return { id: `${args.name}-id`, state };
+        },
+        call: (args) => args.inputs,
+    },
+    "fou-tunnel",
+    "unit",
+    false,
+);
+
+// Mocks do not see resource options; a transformation does. Tests build their resources under
+// this root so every descendant's dependsOn is recorded.
+const recordDeps: pulumi.ResourceTransformation = (t) => {
+    const deps = t.opts.dependsOn;
+    const list = (Array.isArray(deps) ? deps : deps ? [deps] : []) as pulumi.Resource[];
+    pendingDeps.set(t.name, {
+        parent: (t.opts.parent as any)?.__name,
+        dependsOn: list.map((r) => (r as any).__name as string),
+    });
+    return undefined;
+};
+export const root = new pulumi.ComponentResource("test:index:Root", "root", {}, { transformations: [recordDeps] });
+
+/** Resolves an output in tests. */
+export function valueOf<T>(o: pulumi.Input<T>): Promise<T> {
+    return new Promise((resolve) => pulumi.output(o).apply((v) => resolve(v as T)));
+}
+
+/** Lets pending registrations reach the mocks. */
+export function settle(): Promise<void> {
+    return new Promise((r) => setTimeout(r, 50));
+}

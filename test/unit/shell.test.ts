@@ -1,0 +1,60 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { test } from "node:test";
+import { ipipFouLinkScripts } from "../../components/ipipFouLink";
+import { script, sh, shq } from "../../components/shell";
+
+const HOSTILE = [
+    "; rm -rf /",
+    "a b  c",
+    "it's",
+    "'",
+    '"double" quotes',
+    "$(touch /tmp/fou-pwned)",
+    "`id`",
+    "back\\slash",
+    "new\nline",
+    "*",
+    "-n",
+    "",
+];
+
+/** Runs a script in a real shell and returns what it printed. */
+function run(text: string): string {
+    return execFileSync("/bin/sh", ["-c", text], { encoding: "utf8" });
+}
+
+test("shq turns any value into exactly one literal shell word", () => {
+    for (const v of HOSTILE) {
+        // printf prints each argument in brackets, so word splitting or injection would show.
+        assert.equal(run(`printf '[%s]' ${shq(v)}`), `[${v}]`, `value ${JSON.stringify(v)}`);
+    }
+});
+
+test("sh quotes every interpolated value and nothing else", () => {
+    assert.equal(sh`ip link del dev ${"ftok2"}`, "ip link del dev 'ftok2'");
+    assert.equal(sh`x ${5555} ${"it's"}`, "x '5555' 'it'\\''s'");
+    const words = HOSTILE.map((v) => sh`${v}`).join(" ");
+    assert.equal(run(`printf '[%s]' ${words}`), HOSTILE.map((v) => `[${v}]`).join(""));
+});
+
+test("script starts with set -eu so the first failure stops it", () => {
+    assert.throws(() => run(script("false", "echo reached")));
+    assert.equal(run(script("echo one", "echo two")), "one\ntwo\n");
+});
+
+test("hostile values reach ip as single arguments, never as shell syntax", () => {
+    // A stub `ip` records its arguments; the link script must pass each value as one argument.
+    const s = ipipFouLinkScripts({
+        ifname: "x; touch /tmp/fou-pwned",
+        remote: "$(id)",
+        local: "a'b",
+        device: "eth 0",
+        port: 5555,
+        ttl: 255,
+    });
+    const stub = "ip() { if [ \"$1\" = link ] && [ \"$2\" = show ]; then return 1; fi; printf '<%s>' \"$@\"; echo; }\ncat() { echo 1472; }\n";
+    const out = run(stub + s.create);
+    assert.match(out, /^<link><add><x; touch \/tmp\/fou-pwned><type><ipip><remote><\$\(id\)><local><a'b><ttl><255><dev><eth 0><encap><fou><encap-sport><auto><encap-dport><5555>$/m);
+    assert.match(out, /^<link><set><dev><x; touch \/tmp\/fou-pwned><up>$/m);
+});

@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { parseSettings } from "../../config";
+import { FouInputError } from "../../components/validate";
+
+function settingsFrom(cfg: Record<string, unknown>) {
+    return parseSettings((k) => cfg[k]);
+}
+
+function rejects(cfg: Record<string, unknown>, message: RegExp) {
+    assert.throws(
+        () => settingsFrom(cfg),
+        (e: unknown) => e instanceof FouInputError && message.test(e.message),
+        `expected ${message} for ${JSON.stringify(cfg)}`,
+    );
+}
+
+test("the defaults are the guide's tunnel on local VMs", () => {
+    const s = settingsFrom({});
+    assert.equal(s.port, 5555);
+    assert.deepEqual(s.gwips, ["10.10.10.1", "10.10.10.2"]);
+    assert.deepEqual(
+        s.local.vms.map((v) => [v.name, v.address]),
+        [
+            ["k1", "198.51.100.151"],
+            ["k2", "198.51.100.152"],
+        ],
+    );
+    assert.equal(s.tunnel, true);
+    assert.equal(s.check, true);
+});
+
+test("string forms of numbers and booleans from `pulumi config set` are accepted", () => {
+    const s = settingsFrom({ port: "6000", tunnel: "false" });
+    assert.equal(s.port, 6000);
+    assert.equal(s.tunnel, false);
+});
+
+const INVALID: [Record<string, unknown>, RegExp][] = [
+    [{ port: 0 }, /^fou-tunnel:port must be a UDP port number from 1 to 65535 \(got 0\)$/],
+    [{ port: 70000 }, /fou-tunnel:port must be a UDP port number/],
+    [{ port: "55a" }, /fou-tunnel:port must be a UDP port number .*"55a"/],
+    [{ port: 5555.5 }, /fou-tunnel:port/],
+    [{ gwips: ["10.10.10.1"] }, /fou-tunnel:gwips must be a list of two IPv4 addresses/],
+    [{ gwips: ["10.10.10.1", "10.10.10.1"] }, /fou-tunnel:gwips gives both hosts 10.10.10.1/],
+    [{ gwips: ["10.10.10.1", "10.10.10.300"] }, /fou-tunnel:gwips\[1\] must be an IPv4 address/],
+    [{ gwips: ["10.10.10.1", "; rm -rf /"] }, /fou-tunnel:gwips\[1\] must be an IPv4 address .*rm -rf/],
+    [{ gwips: ["127.0.0.1", "10.10.10.2"] }, /fou-tunnel:gwips\[0\] 127.0.0.1 is not a unicast host address/],
+    [{ gwips: ["198.51.100.7", "10.10.10.2"] }, /fou-tunnel:gwips\[0\] 198.51.100.7 lies in the underlay network/],
+    [{ gwips: ["010.10.10.1", "10.10.10.2"] }, /fou-tunnel:gwips\[0\] must be an IPv4 address/],
+    [{ hosts: "gcp" }, /fou-tunnel:hosts must be "local"/],
+    [{ tunnel: "yes" }, /fou-tunnel:tunnel must be true or false/],
+    [{ localGateway: "198.51.100.1" }, /fou-tunnel:localGateway must be this machine's address on the VM network with its length/],
+    [{ localVmMemory: 256 }, /fou-tunnel:localVmMemory must be an integer from 768 to 8192/],
+    [{ localVms: [{ name: "k1", address: "198.51.100.151" }] }, /fou-tunnel:localVms must list two VMs/],
+    [
+        { localVms: [{ name: "K1 x", address: "198.51.100.151" }, { name: "k2", address: "198.51.100.152" }] },
+        /fou-tunnel:localVms\[0\].name must be 1-12 characters/,
+    ],
+    [
+        { localVms: [{ name: "averyveryverylongname", address: "198.51.100.151" }, { name: "k2", address: "198.51.100.152" }] },
+        /fou-tunnel:localVms\[0\].name must be 1-12 characters/,
+    ],
+    [
+        { localVms: [{ name: "k1", address: "203.0.113.5" }, { name: "k2", address: "198.51.100.152" }] },
+        /fou-tunnel:localVms\[0\].address 203.0.113.5 is outside the VM network 198.51.100.1\/24/,
+    ],
+    [
+        { localVms: [{ name: "k1", address: "198.51.100.1" }, { name: "k2", address: "198.51.100.152" }] },
+        /fou-tunnel:localVms\[0\].address 198.51.100.1 is the gateway's own address/,
+    ],
+    [
+        { localVms: [{ name: "k1", address: "198.51.100.151" }, { name: "k1", address: "198.51.100.152" }] },
+        /both VMs are named "k1"/,
+    ],
+    [
+        { localVms: [{ name: "k1", address: "198.51.100.151" }, { name: "k2", address: "198.51.100.151" }] },
+        /both VMs have address 198.51.100.151/,
+    ],
+    [
+        { localVms: [{ name: "k1", address: "198.51.100.151", fou: "no" }, { name: "k2", address: "198.51.100.152" }] },
+        /fou-tunnel:localVms\[0\].fou must be true or false/,
+    ],
+];
+
+for (const [cfg, message] of INVALID) {
+    test(`rejects ${JSON.stringify(cfg)}`, () => rejects(cfg, message));
+}
+
+test("every problem is reported at once", () => {
+    assert.throws(
+        () => settingsFrom({ port: -1, gwips: ["x", "y"], tunnel: 3 }),
+        (e: unknown) => e instanceof FouInputError && e.problems.length === 4,
+    );
+});
