@@ -74,7 +74,9 @@ export class FouTunnel extends pulumi.ComponentResource {
         const built = sides.map(([self, peer]) => {
             const prefix = `${name}-${self.host.name}`;
             const ifname = self.ifname ?? defaultIfname(peer.host.name);
-            const after = self.prepared ? [self.prepared] : [];
+            // Both hosts must pass preparation before either is touched: a host that fails its
+            // kernel check leaves its peer unconfigured, not half a tunnel.
+            const after = [args.a.prepared, args.b.prepared].filter((r): r is pulumi.Resource => r !== undefined);
             const port = new FouPort(prefix, { host: self.host, port: args.port, dependsOn: after }, { parent: this });
             const link = new IpipFouLink(
                 prefix,

@@ -96,7 +96,8 @@ test("HostPrep checks the kernel, loads fou and ipip, and sets ip_forward the gu
 test("steps depend on each other in the guide's order: prep, port, link, address, route, check", () => {
     for (const h of ["k1", "k2"]) {
         assert.deepEqual(cmd(`${h}-prep-ip-forward`).dependsOn, [`${h}-prep-kernel`]);
-        assert.deepEqual(cmd(`fou-${h}-fou`).dependsOn, [`${h}-prep-ip-forward`]);
+        // Both hosts are prepared before either gets a tunnel object.
+        assert.deepEqual(cmd(`fou-${h}-fou`).dependsOn, ["k1-prep-ip-forward", "k2-prep-ip-forward"]);
         assert.deepEqual(cmd(`fou-${h}-link`).dependsOn, [`fou-${h}-fou`]);
         assert.deepEqual(cmd(`fou-${h}-addr`).dependsOn, [`fou-${h}-link`]);
         assert.deepEqual(cmd(`fou-${h}-route`).dependsOn, [`fou-${h}-addr`]);

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The project's tests, from a bare machine: installs and caches what they need (setup.sh, the VM
+# image), then runs the type check, the Go tests of the toolchain, the unit tests (Pulumi mocks),
+# the toolchain test (pulumi preview offline) and the integration test (real VMs, pulumi up and
+# destroy). `scripts/test.sh unit` runs only what needs no VM.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$FOU_REPO"
+
+"$FOU_REPO/scripts/setup.sh"
+export PATH="$PATH:/usr/local/go/bin"
+
+fou_log "type check"
+node_modules/.bin/tsc --noEmit -p .
+
+fou_log "go tests of the toolchain"
+(cd toolchain/language-host && go vet ./...)
+(cd toolchain/command-provider && go vet ./... && go test -count=1 ./...)
+
+files=(test/unit/*.test.ts)
+if [ "${1:-all}" != unit ]; then
+    fou_log "VM image"
+    "$FOU_REPO/vm/build-image.sh" >/dev/null
+    files+=(test/toolchain.test.ts test/integration/*.test.ts)
+fi
+fou_log "node tests: ${files[*]}"
+TS_NODE_TRANSPILE_ONLY=true exec node --require ts-node/register --test --test-concurrency=1 "${files[@]}"

@@ -1,0 +1,120 @@
+/**
+ * Helpers for tests that run the real toolchain: `scripts/pulumi` against a throwaway file
+ * backend and stack config file, and SSH into the VMs a stack made.
+ */
+import { execFile, execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+
+export const REPO = path.resolve(__dirname, "..", "..");
+const run = promisify(execFile);
+
+export interface PulumiResult {
+    readonly stdout: string;
+    readonly stderr: string;
+    readonly code: number;
+    readonly seconds: number;
+}
+
+/** A stack in its own backend directory, with its config in a file outside the repo. */
+export class TestStack {
+    readonly dir = mkdtempSync(path.join(tmpdir(), "fou-test-"));
+    readonly configFile = path.join(this.dir, "stack.yaml");
+    private readonly env: NodeJS.ProcessEnv;
+
+    constructor(readonly name: string) {
+        this.env = {
+            ...process.env,
+            PULUMI_BACKEND_URL: `file://${this.dir}`,
+            PULUMI_CONFIG_PASSPHRASE: randomBytes(12).toString("hex"),
+        };
+        writeFileSync(this.configFile, "config: {}\n");
+    }
+
+    /** Runs `scripts/pulumi ARGS --stack NAME`; never throws, the caller asserts on the result. */
+    async pulumi(args: string[], timeoutMs = 20 * 60_000): Promise<PulumiResult> {
+        const started = Date.now();
+        const all = [...args, "--stack", this.name, "--non-interactive"];
+        if (!["stack", "plugin", "version"].includes(args[0])) {
+            all.push("--config-file", this.configFile);
+        }
+        try {
+            const r = await run(path.join(REPO, "scripts", "pulumi"), all, {
+                cwd: REPO,
+                env: this.env,
+                timeout: timeoutMs,
+                maxBuffer: 64 * 1024 * 1024,
+            });
+            return { stdout: r.stdout, stderr: r.stderr, code: 0, seconds: (Date.now() - started) / 1000 };
+        } catch (e: any) {
+            return { stdout: e.stdout ?? "", stderr: e.stderr ?? String(e), code: e.code ?? 1, seconds: (Date.now() - started) / 1000 };
+        }
+    }
+
+    /** Like pulumi(), but throws with the output when the command fails. */
+    async ok(args: string[]): Promise<PulumiResult> {
+        const r = await this.pulumi(args);
+        if (r.code !== 0) {
+            throw new Error(`pulumi ${args.join(" ")} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+        }
+        return r;
+    }
+
+    async init(config: Record<string, unknown>): Promise<void> {
+        await this.ok(["stack", "init", this.name, "--secrets-provider", "passphrase"]);
+        await this.setConfig(config);
+    }
+
+    async setConfig(config: Record<string, unknown>): Promise<void> {
+        for (const [k, v] of Object.entries(config)) {
+            const value = typeof v === "string" ? v : JSON.stringify(v);
+            await this.ok(["config", "set", `fou-tunnel:${k}`, value, ...(typeof v === "string" ? [] : ["--json"])]);
+        }
+    }
+
+    async outputs(): Promise<Record<string, any>> {
+        const r = await this.ok(["stack", "output", "--json", "--show-secrets"]);
+        return JSON.parse(r.stdout);
+    }
+
+    /** Removes the stack and its backend directory (after a destroy). */
+    async remove(): Promise<void> {
+        await this.pulumi(["stack", "rm", "--yes", "--force"]);
+        rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+/** Runs a command on a VM as root with the stack's key; returns stdout, throws on failure. */
+export function ssh(privateKey: string, host: string, command: string, timeoutMs = 60_000): string {
+    const dir = mkdtempSync(path.join(tmpdir(), "fou-ssh-"));
+    try {
+        const key = path.join(dir, "id");
+        writeFileSync(key, privateKey, { mode: 0o600 });
+        return execFileSync(
+            "ssh",
+            [
+                "-i", key,
+                "-o", "BatchMode=yes",
+                "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR",
+                "-o", "ConnectTimeout=10",
+                `root@${host}`,
+                command,
+            ],
+            { encoding: "utf8", timeout: timeoutMs },
+        );
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+/** Whether an IPv4 prefix is already routed on this machine (so a test must not take it). */
+export function routed(prefix: string): boolean {
+    return execFileSync("ip", ["-4", "route", "show", "match", prefix.split("/")[0]], { encoding: "utf8" })
+        .split("\n")
+        .some((l) => l.trim() !== "" && !l.startsWith("default"));
+}

@@ -1,0 +1,191 @@
+/**
+ * The main job, for real: `pulumi up` of the local stack boots two new-kernel VMs and builds the
+ * guide's tunnel; packets cross it as UDP to the FOU port; a second up changes nothing; a port
+ * change rebuilds exactly the port-bound objects; removing the tunnel restores the hosts; destroy
+ * leaves nothing on this machine. Then a host without fou fails in HostPrep, and destroy still
+ * cleans up.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { after, test } from "node:test";
+import { localNames } from "../../hosts/local";
+import { routed, ssh, TestStack } from "./harness";
+
+// TEST-NET-3, so a developer's dev stack on TEST-NET-2 can stay up while the tests run.
+const NET = { localGateway: "203.0.113.1/24", localVms: [{ name: "k1", address: "203.0.113.151" }, { name: "k2", address: "203.0.113.152" }] };
+const K1 = "203.0.113.151";
+const K2 = "203.0.113.152";
+
+const stack = new TestStack("itest");
+const timings: Record<string, number> = {};
+let key = "";
+
+after(async () => {
+    // Whatever happened above, leave nothing behind.
+    await stack.pulumi(["destroy", "--yes", "--skip-preview"]);
+    await stack.remove();
+    console.log(`timings (s): ${JSON.stringify(timings)}`);
+});
+
+/** What the tunnel touches on a host, in a stable order. */
+function hostState(host: string): string {
+    return ssh(
+        key,
+        host,
+        [
+            "echo fou:; ip fou show 2>/dev/null",
+            "echo links:; ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort",
+            "echo addrs:; ip -4 -o addr show | awk '{print $2, $4}' | sort",
+            "echo routes:; ip -4 route show | sort",
+            "echo forward:; cat /proc/sys/net/ipv4/ip_forward",
+            "echo sysctl.conf:; grep -c 'fou-tunnel' /etc/sysctl.conf || true",
+            "echo modules:; lsmod | awk '$1==\"fou\" || $1==\"ipip\" {print $1}' | sort",
+            "echo files:; ls /var/lib/fou-tunnel 2>/dev/null || true",
+        ].join("; "),
+    );
+}
+
+/** Pings from one end and captures on the other end's underlay, independently of the stack. */
+function pingAndCapture(from: string, fromGwip: string, to: string, toGwip: string, port: number) {
+    ssh(key, to, `rm -f /tmp/cap; (timeout 20 tcpdump -nn -l -i eth0 -c 6 udp port ${port} >/tmp/cap 2>/tmp/cap.err &) ; for i in $(seq 50); do grep -q listening /tmp/cap.err && break; sleep 0.1; done`);
+    const ping = ssh(key, from, `ping -n -c 3 -W 2 -I ${fromGwip} ${toGwip}`);
+    const cap = ssh(key, to, "sleep 1; cat /tmp/cap");
+    return { ping, cap };
+}
+
+test("the test network is free", () => {
+    assert.ok(!routed("203.0.113.0/24"), "203.0.113.0/24 is already routed on this machine; the test would disturb it");
+});
+
+test("up with the tunnel off boots two new-kernel VMs reachable over SSH", async () => {
+    await stack.init({ ...NET, tunnel: false });
+    const r = await stack.ok(["up", "--yes", "--skip-preview"]);
+    timings.upVmsOnly = r.seconds;
+    const out = await stack.outputs();
+    key = out.sshPrivateKey;
+    assert.match(key, /BEGIN OPENSSH PRIVATE KEY/);
+    assert.deepEqual(out.gwips, {});
+    for (const h of [K1, K2]) {
+        const kernel = ssh(key, h, "uname -r; modinfo -F filename fou");
+        assert.match(kernel, /^6\.\d+\.\d+-\d+-amd64\n.*fou\.ko/, kernel);
+    }
+});
+
+let baseline: Record<string, string> = {};
+
+test("up builds the guide's tunnel: outputs, pings both ways, UDP to port 5555 on the wire", async () => {
+    baseline = { [K1]: hostState(K1), [K2]: hostState(K2) };
+    await stack.setConfig({ tunnel: true });
+    const r = await stack.ok(["up", "--yes", "--skip-preview"]);
+    timings.upTunnel = r.seconds;
+    const out = await stack.outputs();
+    assert.deepEqual(out.gwips, { k1: "10.10.10.1", k2: "10.10.10.2" });
+    assert.deepEqual(out.interfaces, { k1: "ftok2", k2: "ftok1" });
+    assert.deepEqual(out.underlay, { k1: K1, k2: K2 });
+    assert.deepEqual(out.mtu, { k1: 1472, k2: 1472 });
+    assert.equal(out.port, 5555);
+    assert.equal(out.verification.length, 2);
+    for (const v of out.verification) {
+        assert.equal(v.received, 3, JSON.stringify(v));
+        assert.ok(v.udpToPeer >= 3 && v.udpFromPeer >= 3, JSON.stringify(v));
+    }
+
+    const k1 = hostState(K1);
+    assert.match(k1, /^port 5555 ipproto 4$/m);
+    assert.match(k1, /^ftok2$/m);
+    assert.match(k1, /^ftok2 10\.10\.10\.1\/32$/m);
+    assert.match(k1, /^10\.10\.10\.2 via 10\.10\.10\.1 dev ftok2/m);
+    assert.match(k1, /forward:\n1\n/);
+    const link = ssh(key, K1, "ip -d link show dev ftok2");
+    assert.match(link, /ipip remote 203\.0\.113\.152 local 203\.0\.113\.151 dev eth0 ttl 255/);
+    assert.match(link, /encap fou encap-sport auto encap-dport 5555/);
+
+    // Independently of the stack's own check: k1 → k2 and k2 → k1, captured on the receiver.
+    for (const [from, fg, to, tg] of [
+        [K1, "10.10.10.1", K2, "10.10.10.2"],
+        [K2, "10.10.10.2", K1, "10.10.10.1"],
+    ]) {
+        const { ping, cap } = pingAndCapture(from, fg, to, tg, 5555);
+        assert.match(ping, /3 packets transmitted, 3 received/);
+        assert.ok(cap.includes(`IP ${from}.`) && cap.includes(`> ${to}.5555: UDP`), cap);
+        assert.ok(cap.includes(`IP ${to}.`) && cap.includes(`> ${from}.5555: UDP`), cap);
+    }
+});
+
+test("a second up changes nothing", async () => {
+    const preview = await stack.pulumi(["preview", "--expect-no-changes"]);
+    assert.equal(preview.code, 0, preview.stdout + preview.stderr);
+    const r = await stack.ok(["up", "--yes", "--skip-preview", "--expect-no-changes"]);
+    timings.upNoChange = r.seconds;
+    assert.match(r.stdout, /\d+ unchanged/);
+    assert.doesNotMatch(r.stdout, /\d+ (created|updated|replaced|deleted)/);
+});
+
+test("changing the port replaces the port-bound objects and the tunnel works on the new port", async () => {
+    await stack.setConfig({ port: 5556 });
+    const preview = await stack.ok(["preview", "--diff"]);
+    // The FOU port and the link carry the port, and what sits on the link is rebuilt with it.
+    assert.match(preview.stdout, /\+-\s+command:remote:Command: \(replace\)[\s\S]*ip fou add port '5556'/);
+    assert.doesNotMatch(preview.stdout, /[-+]{1,2}\s+command:local:Command/, "the VMs are not touched");
+    const r = await stack.ok(["up", "--yes", "--skip-preview"]);
+    timings.upPortChange = r.seconds;
+    const out = await stack.outputs();
+    assert.equal(out.port, 5556);
+    const k2 = hostState(K2);
+    assert.match(k2, /^port 5556 ipproto 4$/m);
+    assert.doesNotMatch(k2, /port 5555/);
+    assert.match(ssh(key, K2, "ip -d link show dev ftok1"), /encap-dport 5556/);
+    const { ping, cap } = pingAndCapture(K1, "10.10.10.1", K2, "10.10.10.2", 5556);
+    assert.match(ping, /3 received/);
+    assert.ok(cap.includes(`> ${K2}.5556: UDP`), cap);
+    for (const v of out.verification) {
+        assert.equal(v.received, 3);
+    }
+});
+
+test("removing the tunnel (VMs kept) restores each host exactly as it was", async () => {
+    await stack.setConfig({ tunnel: false });
+    const r = await stack.ok(["up", "--yes", "--skip-preview"]);
+    timings.upTunnelRemoved = r.seconds;
+    for (const h of [K1, K2]) {
+        assert.equal(hostState(h), baseline[h]);
+    }
+});
+
+test("destroy leaves nothing of the stack on this machine", async () => {
+    await stack.setConfig({ tunnel: true });
+    await stack.ok(["up", "--yes", "--skip-preview"]);
+    const names = [0, 1].map((i) => localNames("fou-tunnel/itest", i));
+    const r = await stack.ok(["destroy", "--yes", "--skip-preview"]);
+    timings.destroy = r.seconds;
+    const links = execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" });
+    for (const n of names) {
+        assert.ok(!links.includes(n.tap), `tap ${n.tap} removed`);
+        assert.ok(!links.includes(n.bridge), `bridge ${n.bridge} removed`);
+        assert.ok(!existsSync(n.runDir), `${n.runDir} removed`);
+    }
+    const qemu = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
+    assert.ok(!qemu.split("\n").some((l) => l.includes("qemu") && l.includes(names[0].runDir)), "no qemu of the stack");
+    assert.ok(!routed("203.0.113.0/24"), "no route to the test network");
+});
+
+const nofou = new TestStack("itest-nofou");
+after(async () => {
+    await nofou.pulumi(["destroy", "--yes", "--skip-preview"]);
+    await nofou.remove();
+});
+
+test("a host whose kernel has no fou fails in HostPrep with the fix named; destroy still cleans up", async () => {
+    await nofou.init({ ...NET, localVms: [NET.localVms[0], { ...NET.localVms[1], fou: false }] });
+    const r = await nofou.pulumi(["up", "--yes", "--skip-preview"]);
+    assert.notEqual(r.code, 0);
+    const text = r.stdout + r.stderr;
+    assert.match(text, /fou-tunnel: k2 runs Linux 6\.\S+ without the fou module: install a kernel built with it \(fou needs CONFIG_NET_FOU\) and reboot/);
+    assert.doesNotMatch(text, /ip link add|created.*IpipFouLink/, "no tunnel step ran after the failed check");
+    const d = await nofou.ok(["destroy", "--yes", "--skip-preview"]);
+    assert.equal(d.code, 0);
+    const names = localNames("fou-tunnel/itest-nofou", 0);
+    assert.ok(!execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).includes(names.bridge));
+    assert.ok(!existsSync(names.runDir));
+});
