@@ -48,7 +48,8 @@ export function hostCommand(
         {
             connection: args.host.connection,
             create: scripts.create,
-            delete: scripts.apply((s) => s.delete ?? ""),
+            // Resolving to undefined leaves `delete` unset: nothing to run at destroy.
+            delete: scripts.apply((s) => s.delete) as pulumi.Output<string>,
             triggers: args.triggers,
         },
         {

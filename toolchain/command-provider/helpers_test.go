@@ -293,8 +293,8 @@ func (s *sshServer) execCount() int {
 
 // ---- property helpers ----
 
-func str(s string) resource.PropertyValue       { return resource.NewStringProperty(s) }
-func num(n float64) resource.PropertyValue      { return resource.NewNumberProperty(n) }
+func str(s string) resource.PropertyValue                    { return resource.NewStringProperty(s) }
+func num(n float64) resource.PropertyValue                   { return resource.NewNumberProperty(n) }
 func secret(v resource.PropertyValue) resource.PropertyValue { return resource.MakeSecret(v) }
 func obj(m map[string]resource.PropertyValue) resource.PropertyValue {
 	pm := resource.PropertyMap{}
@@ -304,7 +304,7 @@ func obj(m map[string]resource.PropertyValue) resource.PropertyValue {
 	return resource.NewObjectProperty(pm)
 }
 func props(m map[string]resource.PropertyValue) resource.PropertyMap { return obj(m).ObjectValue() }
-func unknown() resource.PropertyValue                               { return resource.MakeComputed(str("")) }
+func unknown() resource.PropertyValue                                { return resource.MakeComputed(str("")) }
 
 func toStruct(t *testing.T, m resource.PropertyMap) *structpb.Struct {
 	t.Helper()

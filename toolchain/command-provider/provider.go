@@ -25,9 +25,9 @@ type commandProvider struct {
 	host    *hostLogger  // engine connection, for Handshake and Attach
 	log     engineLogger // where command output goes (host, or a recorder in tests)
 
-	mu       sync.Mutex
+	mu        sync.Mutex
 	cancelCtx context.Context // cancelled by Cancel
-	cancel   context.CancelFunc
+	cancel    context.CancelFunc
 }
 
 func newProvider(version string, host *hostLogger) *commandProvider {

@@ -9,7 +9,7 @@ import (
 )
 
 // shellQuote returns s as a single POSIX shell word: wrapped in single quotes, with each
-// single quote written as '\'' (close, escaped quote, reopen). Inside single quotes nothing
+// single quote written as '\” (close, escaped quote, reopen). Inside single quotes nothing
 // else is special, including newlines, $, backquotes and backslashes.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
