@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+func TestSecretPropagation(t *testing.T) {
+	cases := []struct {
+		name   string
+		inputs map[string]resource.PropertyValue
+		secret bool
+	}{
+		{"plain", map[string]resource.PropertyValue{"create": str("echo hi")}, false},
+		{"secret create", map[string]resource.PropertyValue{"create": secret(str("echo hi"))}, true},
+		{"secret stdin", map[string]resource.PropertyValue{"create": str("cat"), "stdin": secret(str("hi"))}, true},
+		{"secret env value", map[string]resource.PropertyValue{"create": str("echo $X"),
+			"environment": obj(map[string]resource.PropertyValue{"X": secret(str("hi"))})}, true},
+		{"secret env map", map[string]resource.PropertyValue{"create": str("echo $X"),
+			"environment": secret(obj(map[string]resource.PropertyValue{"X": str("hi")}))}, true},
+		{"secret delete", map[string]resource.PropertyValue{"create": str("echo hi"), "delete": secret(str("true"))}, true},
+		{"secret update", map[string]resource.PropertyValue{"create": str("echo hi"), "update": secret(str("true"))}, true},
+		{"secret triggers only", map[string]resource.PropertyValue{"create": str("echo hi"),
+			"triggers": resource.NewArrayProperty([]resource.PropertyValue{secret(str("t"))})}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, rec := testProvider()
+			_, state, err := doCreate(t, p, localURN, props(tc.inputs), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, outSecret := plainString(t, state, "stdout")
+			_, errSecret := plainString(t, state, "stderr")
+			if out != "hi" {
+				t.Errorf("stdout = %q", out)
+			}
+			if outSecret != tc.secret || errSecret != tc.secret {
+				t.Errorf("stdout secret %v, stderr secret %v, want %v", outSecret, errSecret, tc.secret)
+			}
+			for _, m := range rec.messages() {
+				if tc.secret && strings.Contains(m, "hi") {
+					t.Errorf("secret output logged: %q", m)
+				}
+			}
+			// Inputs keep their secrecy in the state.
+			for k, v := range tc.inputs {
+				if v.ContainsSecrets() && !state[resource.PropertyKey(k)].ContainsSecrets() {
+					t.Errorf("%s lost its secrecy", k)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretOutputWithheldFromErrors(t *testing.T) {
+	p, rec := testProvider()
+	_, _, err := doCreate(t, p, localURN, props(map[string]resource.PropertyValue{
+		"create":      str(`echo "token=$TOKEN"; exit 1`),
+		"environment": obj(map[string]resource.PropertyValue{"TOKEN": secret(str("hunter2"))}),
+	}), 0)
+	if err == nil || !strings.Contains(err.Error(), "status 1") {
+		t.Fatalf("error = %v", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("secret in the error: %v", err)
+	}
+	for _, m := range rec.messages() {
+		if strings.Contains(m, "hunter2") {
+			t.Fatalf("secret logged: %q", m)
+		}
+	}
+}
+
+func TestUpdateWithoutRunKeepsSecrecyAndConnectionStaysSecret(t *testing.T) {
+	p, _ := testProvider()
+	olds := props(map[string]resource.PropertyValue{"create": str("echo x"), "logging": str("stdout")})
+	state := olds.Copy()
+	state["stdout"] = secret(str("old"))
+	state["stderr"] = secret(str(""))
+	news := olds.Copy()
+	news["logging"] = str("none")
+	out, err := doUpdate(t, p, localURN, olds, state, news)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, s := plainString(t, out, "stdout"); v != "old" || !s {
+		t.Errorf("stdout = %q secret=%v, want the old secret value", v, s)
+	}
+
+	// A remote preview: a plain connection comes back secret, outputs unknown.
+	resp, err := p.Create(context.Background(), &pulumirpc.CreateRequest{Urn: remoteURN, Preview: true,
+		Properties: toStruct(t, props(map[string]resource.PropertyValue{
+			"connection": obj(map[string]resource.PropertyValue{"host": unknown()}),
+			"create":     str("echo hi"),
+		}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := fromStruct(t, resp.GetProperties())
+	if !prev["connection"].IsSecret() || !prev["stdout"].IsComputed() || !prev["stderr"].IsComputed() {
+		t.Errorf("preview outputs: %v", prev)
+	}
+}
+
+func TestReadReturnsStateUnchanged(t *testing.T) {
+	p, _ := testProvider()
+	state := toStruct(t, props(map[string]resource.PropertyValue{"create": secret(str("x")), "stdout": str("o")}))
+	inputs := toStruct(t, props(map[string]resource.PropertyValue{"create": secret(str("x"))}))
+	resp, err := p.Read(context.Background(), &pulumirpc.ReadRequest{Id: "id-1", Urn: localURN,
+		Properties: state, Inputs: inputs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetId() != "id-1" || !fromStruct(t, resp.GetProperties()).DeepEquals(fromStruct(t, state)) ||
+		!fromStruct(t, resp.GetInputs()).DeepEquals(fromStruct(t, inputs)) {
+		t.Fatalf("Read changed the state: %v", resp)
+	}
+}
+
+// TestOverGRPC drives the provider through a real gRPC server on 127.0.0.1.
+func TestOverGRPC(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	p, _ := testProvider()
+	p.version = "1.2.1"
+	pulumirpc.RegisterResourceProviderServer(srv, p)
+	go srv.Serve(ln)
+	defer srv.Stop()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := pulumirpc.NewResourceProviderClient(conn)
+	ctx := context.Background()
+
+	info, err := c.GetPluginInfo(ctx, &emptypb.Empty{})
+	if err != nil || info.GetVersion() != "1.2.1" {
+		t.Fatalf("GetPluginInfo: %v %v", info, err)
+	}
+	hs, err := c.Handshake(ctx, &pulumirpc.ProviderHandshakeRequest{})
+	if err != nil || !hs.GetAcceptSecrets() {
+		t.Fatalf("Handshake: %v %v", hs, err)
+	}
+	cfg, err := c.Configure(ctx, &pulumirpc.ConfigureRequest{})
+	if err != nil || !cfg.GetAcceptSecrets() || !cfg.GetSupportsPreview() {
+		t.Fatalf("Configure: %v %v", cfg, err)
+	}
+	if _, err := c.CheckConfig(ctx, &pulumirpc.CheckRequest{News: toStruct(t, props(map[string]resource.PropertyValue{
+		"anything": str("goes")}))}); err != nil {
+		t.Fatalf("CheckConfig: %v", err)
+	}
+	schema, err := c.GetSchema(ctx, &pulumirpc.GetSchemaRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parsed struct {
+		Name      string                     `json:"name"`
+		Version   string                     `json:"version"`
+		Resources map[string]json.RawMessage `json:"resources"`
+	}
+	if err := json.Unmarshal([]byte(schema.GetSchema()), &parsed); err != nil {
+		t.Fatalf("schema is not JSON: %v", err)
+	}
+	if parsed.Name != "command" || parsed.Version != "1.2.1" || parsed.Resources[tokenRemote] == nil ||
+		parsed.Resources[tokenLocal] == nil {
+		t.Fatalf("schema: %+v", parsed)
+	}
+
+	inputs := props(map[string]resource.PropertyValue{"create": str("echo over grpc"), "delete": secret(str("true"))})
+	chk, err := c.Check(ctx, &pulumirpc.CheckRequest{Urn: localURN, Type: tokenLocal, News: toStruct(t, inputs)})
+	if err != nil || len(chk.GetFailures()) > 0 {
+		t.Fatalf("Check: %v %v", chk, err)
+	}
+	cr, err := c.Create(ctx, &pulumirpc.CreateRequest{Urn: localURN, Type: tokenLocal, Name: "step",
+		Properties: chk.GetInputs(), Timeout: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := fromStruct(t, cr.GetProperties())
+	if v, s := plainString(t, state, "stdout"); v != "over grpc" || !s {
+		t.Fatalf("stdout = %q secret=%v", v, s)
+	}
+	d, err := c.Diff(ctx, &pulumirpc.DiffRequest{Urn: localURN, Olds: cr.GetProperties(), OldInputs: chk.GetInputs(),
+		News: chk.GetInputs()})
+	if err != nil || d.GetChanges() != pulumirpc.DiffResponse_DIFF_NONE {
+		t.Fatalf("Diff: %v %v", d, err)
+	}
+	if _, err := c.Delete(ctx, &pulumirpc.DeleteRequest{Urn: localURN, Id: cr.GetId(),
+		Properties: cr.GetProperties()}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Create(ctx, &pulumirpc.CreateRequest{Urn: localURN, Properties: toStruct(t, props(
+		map[string]resource.PropertyValue{"create": str("exit 7")}))})
+	if err == nil || !strings.Contains(err.Error(), "status 7") {
+		t.Fatalf("want the exit status over gRPC, got %v", err)
+	}
+}
