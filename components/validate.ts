@@ -1,3 +1,5 @@
+import * as pulumi from "@pulumi/pulumi";
+
 /**
  * Pure checks for everything that ends up in an `ip` command. Each returns an error message
  * naming the argument (a config key or a component argument) or `undefined` when valid, so
@@ -7,8 +9,11 @@
 /** Linux IFNAMSIZ is 16 including the terminating NUL. */
 export const MAX_IFNAME = 15;
 
-/** Error raised for invalid input; the message lists every problem found. */
-export class FouInputError extends Error {
+/**
+ * Error raised for invalid input; the message lists every problem found. A RunError, so Pulumi
+ * prints just the message (no stack trace) and stops before registering anything further.
+ */
+export class FouInputError extends pulumi.RunError {
     constructor(readonly problems: string[]) {
         super(problems.length === 1 ? problems[0] : "invalid input:\n  - " + problems.join("\n  - "));
         this.name = "FouInputError";

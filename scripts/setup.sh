@@ -42,7 +42,7 @@ toolchain_key() {
         (cd "$FOU_REPO/toolchain" && find . -type f \( -name '*.go' -o -name go.mod -o -name go.sum \) -print0 |
             sort -z | xargs -0 sha256sum)
         for b in pulumi pulumi-language-nodejs pulumi-resource-command; do
-            p=$(path_binary "$b") && echo "$b=$p $(stat -c %Y "$p")"
+            if p=$(path_binary "$b"); then echo "$b=$p $(stat -c %Y "$p")"; fi
         done
     } | sha256sum | cut -c1-16
 }

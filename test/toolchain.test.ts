@@ -22,8 +22,9 @@ test("setup.sh is idempotent and yields pulumi v3.248.0 with the command plugin 
 
 test("pulumi preview of the program loads the engine, language host and command plugin offline", async () => {
     await stack.init({ localGateway: "203.0.113.1/24", localVms: [{ name: "k1", address: "203.0.113.151" }, { name: "k2", address: "203.0.113.152" }] });
-    const r = await stack.ok(["preview", "--diff"]);
-    const out = r.stdout;
+    const r = await stack.ok(["preview", "--json"]);
+    const steps = JSON.parse(r.stdout).steps as { op: string; newState: { type: string; urn: string; inputs: Record<string, any> } }[];
+    const types = new Set(steps.map((s) => s.newState.type));
     for (const expected of [
         "fou:local:LocalVms",
         "fou:index:HostPrep",
@@ -32,14 +33,21 @@ test("pulumi preview of the program loads the engine, language host and command 
         "fou:index:IpipFouLink",
         "fou:index:Gwip",
         "fou:index:Route",
+        "fou:index:TunnelCheck",
         "command:remote:Command",
         "command:local:Command",
     ]) {
-        assert.ok(out.includes(expected), `preview mentions ${expected}:\n${out}`);
+        assert.ok(types.has(expected), `preview creates a ${expected}`);
     }
-    // The diff shows the real commands, with the private key kept out of it.
-    assert.ok(out.includes("ip link add 'ftok2' type ipip remote '203.0.113.152' local '203.0.113.151'"), out);
-    assert.ok(!out.includes("PRIVATE KEY"), "no private key in the preview");
+    assert.ok(steps.every((s) => s.op === "create"));
+    // The plan carries the real commands, and the connection (it holds the key) stays secret.
+    const link = steps.find((s) => s.newState.urn.endsWith("::fou-k1-link"));
+    assert.ok(link, "k1's link command is planned");
+    assert.match(
+        link.newState.inputs.create,
+        /^ip link add 'ftok2' type ipip remote '203\.0\.113\.152' local '203\.0\.113\.151' ttl '255' dev 'eth0' encap fou encap-sport auto encap-dport '5555'$/m,
+    );
+    assert.ok(!r.stdout.includes("PRIVATE KEY"), "no private key in the preview");
 });
 
 test("bad config fails the preview with the key named, before any resource", async () => {

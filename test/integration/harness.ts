@@ -4,10 +4,11 @@
  */
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import YAML from "yaml";
 
 export const REPO = path.resolve(__dirname, "..", "..");
 const run = promisify(execFile);
@@ -37,7 +38,10 @@ export class TestStack {
     /** Runs `scripts/pulumi ARGS --stack NAME`; never throws, the caller asserts on the result. */
     async pulumi(args: string[], timeoutMs = 20 * 60_000): Promise<PulumiResult> {
         const started = Date.now();
-        const all = [...args, "--stack", this.name, "--non-interactive"];
+        const all = [...args];
+        if (!["plugin", "version"].includes(args[0])) {
+            all.push("--stack", this.name, "--non-interactive");
+        }
         if (!["stack", "plugin", "version"].includes(args[0])) {
             all.push("--config-file", this.configFile);
         }
@@ -64,15 +68,18 @@ export class TestStack {
     }
 
     async init(config: Record<string, unknown>): Promise<void> {
-        await this.ok(["stack", "init", this.name, "--secrets-provider", "passphrase"]);
+        await this.ok(["stack", "init", "--secrets-provider", "passphrase"]);
         await this.setConfig(config);
     }
 
+    /** Sets `fou-tunnel:` keys, as `pulumi config set` would, by rewriting the stack's config file. */
     async setConfig(config: Record<string, unknown>): Promise<void> {
+        const doc = (YAML.parse(readFileSync(this.configFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+        doc.config = { ...(doc.config ?? {}) };
         for (const [k, v] of Object.entries(config)) {
-            const value = typeof v === "string" ? v : JSON.stringify(v);
-            await this.ok(["config", "set", `fou-tunnel:${k}`, value, ...(typeof v === "string" ? [] : ["--json"])]);
+            doc.config[`fou-tunnel:${k}`] = v;
         }
+        writeFileSync(this.configFile, YAML.stringify(doc));
     }
 
     async outputs(): Promise<Record<string, any>> {
