@@ -92,6 +92,7 @@ export class LocalVms extends pulumi.ComponentResource {
             );
         });
 
+        const reports = vmCommands.map((c) => c.stdout.apply(parseVmReport));
         this.hosts = settings.vms.map((vm, i) => ({
             name: vm.name,
             underlayAddress: vm.address,
@@ -100,12 +101,34 @@ export class LocalVms extends pulumi.ComponentResource {
                 host: vm.address,
                 user: "root",
                 privateKey: this.privateKey,
+                // Each VM gets a fresh host key at boot; pinning it means SSH talks to that VM only.
+                hostKey: reports[i].apply((r) => r.hostKey),
                 dialErrorLimit: 30,
                 perDialTimeout: 10,
             },
             readyAfter: [vmCommands[i]],
         }));
-        this.vms = pulumi.all(vmCommands.map((c) => c.stdout.apply((s) => s.trim().split("\n").pop() ?? "")));
+        this.vms = pulumi.all(reports.map((r) => JSON.stringify({ ...r, hostKey: undefined })));
         this.registerOutputs({ publicKey: this.publicKey, vms: this.vms });
+    }
+}
+
+/** What `vm.sh start` prints: one JSON line about the running VM. */
+export interface VmReport {
+    readonly name: string;
+    readonly pid: number;
+    readonly bootSeconds: number;
+    readonly accel: string;
+    readonly kernelRelease: string;
+    /** The VM's SSH host key, `ssh-ed25519 AAAA…`. */
+    readonly hostKey: string;
+}
+
+export function parseVmReport(stdout: string): VmReport {
+    const line = stdout.trim().split("\n").pop() ?? "";
+    try {
+        return JSON.parse(line) as VmReport;
+    } catch {
+        throw new Error(`vm.sh start printed no report: ${JSON.stringify(line)}`);
     }
 }

@@ -21,7 +21,7 @@ function fakeStdout(name: string, create: string | undefined): string {
         return "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\nssh-ed25519 AAAA fou-tunnel";
     }
     if (create?.includes("vm.sh start")) {
-        return `{"name":"${name}","pid":1}`;
+        return `{"name":"${name}","pid":1,"hostKey":"ssh-ed25519 AAAAhost"}`;
     }
     return `mtu=1472\ninstance=${name}`;
 }
