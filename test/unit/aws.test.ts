@@ -1,0 +1,510 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { before, test } from "node:test";
+import * as pulumi from "@pulumi/pulumi";
+import YAML from "yaml";
+import { recorded, settle, valueOf } from "./mocks";
+import { FouTunnel } from "../../components/fouTunnel";
+import { HostPrep } from "../../components/hostPrep";
+import { FouInputError } from "../../components/validate";
+import { AwsHosts, CLOUD_CONFIG, parsePollOutput, pollScript } from "../../hosts/aws";
+import { AwsSettings, parseAwsSettings } from "../../hosts/awsConfig";
+
+// mocks.ts answers every call with its inputs; EC2 lookups need real-looking answers, so this file
+// installs its own mocks. They record into the same `recorded` list and throw on an unknown call.
+const calls: { token: string; inputs: Record<string, any> }[] = [];
+const parents = new Map<string, string | undefined>();
+const AMI = "ami-0123456789abcdef0";
+const OVERRIDE_AMI = "ami-0fedcba9876543210";
+const ADDRESSES: Record<string, { privateIp: string; publicIp: string }> = {
+    "aws-k1": { privateIp: "172.31.5.11", publicIp: "198.51.100.11" },
+    "aws-k2": { privateIp: "172.31.5.12", publicIp: "198.51.100.12" },
+    "awsc-a1": { privateIp: "10.99.1.21", publicIp: "198.51.100.21" },
+    "awsc-a2": { privateIp: "10.99.1.22", publicIp: "198.51.100.22" },
+};
+const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK\n-----END OPENSSH PRIVATE KEY-----\n";
+const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAmock\n";
+
+const mocks: pulumi.runtime.Mocks = {
+    newResource(args) {
+        recorded.push({ type: args.type, name: args.name, inputs: args.inputs, parent: parents.get(args.name), dependsOn: [] });
+        const state: Record<string, any> = { ...args.inputs };
+        switch (args.type) {
+            case "tls:index/privateKey:PrivateKey":
+                Object.assign(state, { privateKeyOpenssh: PRIVATE_KEY, publicKeyOpenssh: PUBLIC_KEY });
+                break;
+            case "aws:ec2/keyPair:KeyPair":
+                state.keyName = `${args.name}-name`;
+                break;
+            case "aws:ec2/instance:Instance":
+                Object.assign(state, ADDRESSES[args.name]);
+                break;
+            case "command:remote:Command":
+                state.stdout = String(args.inputs.create).includes("ip -o -4 addr show") ? "device=ens5" : "mtu=1472\ninstance=x";
+                state.stderr = "";
+                break;
+        }
+        return { id: `${args.name}-id`, state };
+    },
+    call(args) {
+        calls.push({ token: args.token, inputs: args.inputs });
+        switch (args.token) {
+            case "aws:ec2/getAmi:getAmi":
+                return { ...args.inputs, id: AMI, imageId: AMI, architecture: "x86_64" };
+            case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+                return { id: "x", instanceTypes: ["t3.micro"], locations: ["us-east-1c", "us-east-1a", "us-east-1b"], locationTypes: [] };
+            case "aws:ec2/getVpc:getVpc":
+                return { id: "vpc-default", cidrBlock: "172.31.0.0/16" };
+            case "aws:ec2/getSubnet:getSubnet":
+                return { id: `subnet-default-${args.inputs.availabilityZone}`, vpcId: args.inputs.vpcId };
+        }
+        throw new Error(`unexpected call ${args.token}`);
+    },
+};
+
+// Mocks do not see resource options; a transformation on this file's root records each parent.
+let awsRoot: pulumi.ComponentResource;
+function makeRoot(): pulumi.ComponentResource {
+    return new pulumi.ComponentResource("test:index:AwsRoot", "aws-root", {}, {
+        transformations: [
+            (t) => {
+                parents.set(t.name, (t.opts.parent as any)?.__name);
+                return undefined;
+            },
+        ],
+    });
+}
+
+const OPERATOR = "203.0.113.0/24";
+const defaults: AwsSettings = parseAwsSettings((k) => ({ awsOperatorCidr: OPERATOR })[k as "awsOperatorCidr"]);
+const created: AwsSettings = parseAwsSettings(
+    (k) =>
+        ({
+            awsOperatorCidr: "192.0.2.7",
+            awsVpc: "create",
+            awsAmi: OVERRIDE_AMI,
+            awsHostNames: ["a1", "a2"],
+            awsInstanceType: "t3.small",
+            awsRoutesBeyondGwips: "true",
+        })[k],
+);
+
+let viaDefault: AwsHosts;
+let viaCreated: AwsHosts;
+let tunnel: FouTunnel;
+before(async () => {
+    // mocks.ts registered its own root with its mocks; let that finish before replacing them.
+    await settle();
+    pulumi.runtime.setMocks(mocks, "fou-tunnel", "unit", false);
+    awsRoot = makeRoot();
+    viaDefault = new AwsHosts("aws", { settings: defaults, port: 5555 }, { parent: awsRoot });
+    viaCreated = new AwsHosts("awsc", { settings: created, port: 6000 }, { parent: awsRoot });
+    // The same components as on local VMs, on the EC2 hosts.
+    const hosts = viaDefault.hosts;
+    const preps = hosts.map((host) => new HostPrep(`${host.name}-prep`, { host }, { parent: awsRoot }));
+    tunnel = new FouTunnel(
+        "fou",
+        {
+            a: { host: hosts[0], gwip: "10.10.10.1", prepared: preps[0].ready },
+            b: { host: hosts[1], gwip: "10.10.10.2", prepared: preps[1].ready },
+            port: 5555,
+            check: false,
+        },
+        { parent: awsRoot },
+    );
+    for (const h of [...viaDefault.hosts, ...viaCreated.hosts]) {
+        await valueOf(h.device);
+    }
+    await valueOf(viaDefault.sshCommands);
+    await valueOf(viaCreated.sshCommands);
+    await valueOf(tunnel.ends[1].mtu);
+    await settle();
+});
+
+function res(name: string) {
+    const r = recorded.find((x) => x.name === name);
+    assert.ok(r, `no resource named ${name}; have ${recorded.map((x) => x.name).join(", ")}`);
+    return r;
+}
+
+/** The inputs with Pulumi's secret wrapper removed. */
+function plain(v: any): any {
+    if (v && typeof v === "object" && "4dabf18193072939515e22adb298388d" in v) {
+        return plain(v.value);
+    }
+    if (Array.isArray(v)) {
+        return v.map(plain);
+    }
+    if (v && typeof v === "object") {
+        return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+    }
+    return v;
+}
+
+function children(component: string) {
+    return recorded
+        .filter((r) => r.parent === component)
+        .map((r) => `${r.type} ${r.name}`)
+        .sort();
+}
+
+test("default VPC: exactly the key, key pair, group and its rules, two instances and two polls, all children of the component", () => {
+    assert.equal(res("aws").type, "fou:aws:AwsHosts");
+    assert.equal(res("aws").parent, "aws-root");
+    assert.deepEqual(children("aws"), [
+        "aws:ec2/instance:Instance aws-k1",
+        "aws:ec2/instance:Instance aws-k2",
+        "aws:ec2/keyPair:KeyPair aws-key-pair",
+        "aws:ec2/securityGroup:SecurityGroup aws-sg",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule aws-egress",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule aws-icmp",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule aws-k1-fou",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule aws-k2-fou",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule aws-ssh",
+        "command:remote:Command aws-k1-poll",
+        "command:remote:Command aws-k2-poll",
+        "tls:index/privateKey:PrivateKey aws-ssh-key",
+    ]);
+});
+
+test("created VPC: a VPC 10.99.0.0/16, a subnet, an internet gateway and a default route, on top of the hosts", () => {
+    assert.deepEqual(children("awsc"), [
+        "aws:ec2/instance:Instance awsc-a1",
+        "aws:ec2/instance:Instance awsc-a2",
+        "aws:ec2/internetGateway:InternetGateway awsc-igw",
+        "aws:ec2/keyPair:KeyPair awsc-key-pair",
+        "aws:ec2/routeTable:RouteTable awsc-routes",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation awsc-routes-subnet",
+        "aws:ec2/securityGroup:SecurityGroup awsc-sg",
+        "aws:ec2/subnet:Subnet awsc-subnet",
+        "aws:ec2/vpc:Vpc awsc-vpc",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule awsc-egress",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule awsc-a1-fou",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule awsc-a2-fou",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule awsc-icmp",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule awsc-ssh",
+        "command:remote:Command awsc-a1-poll",
+        "command:remote:Command awsc-a2-poll",
+        "tls:index/privateKey:PrivateKey awsc-ssh-key",
+    ]);
+    assert.equal(res("awsc-vpc").inputs.cidrBlock, "10.99.0.0/16");
+    assert.equal(res("awsc-vpc").inputs.enableDnsHostnames, true);
+    assert.deepEqual(
+        [res("awsc-subnet").inputs.vpcId, res("awsc-subnet").inputs.cidrBlock, res("awsc-subnet").inputs.availabilityZone],
+        ["awsc-vpc-id", "10.99.1.0/24", "us-east-1a"],
+    );
+    assert.equal(res("awsc-igw").inputs.vpcId, "awsc-vpc-id");
+    assert.equal(res("awsc-routes").inputs.vpcId, "awsc-vpc-id");
+    assert.deepEqual(
+        res("awsc-routes").inputs.routes.map((r: any) => [r.cidrBlock, r.gatewayId]),
+        [["0.0.0.0/0", "awsc-igw-id"]],
+    );
+    assert.deepEqual(
+        [res("awsc-routes-subnet").inputs.subnetId, res("awsc-routes-subnet").inputs.routeTableId],
+        ["awsc-subnet-id", "awsc-routes-id"],
+    );
+    assert.equal(res("awsc-sg").inputs.vpcId, "awsc-vpc-id");
+});
+
+test("default VPC: the default VPC's default subnet in the first zone that offers the type, and no VPC resources", () => {
+    const vpcCalls = calls.filter((c) => c.token === "aws:ec2/getVpc:getVpc");
+    assert.equal(vpcCalls.length, 1, "only the default-VPC hosts look up a VPC");
+    assert.equal(vpcCalls[0].inputs.default, true);
+    const subnetCalls = calls.filter((c) => c.token === "aws:ec2/getSubnet:getSubnet");
+    assert.equal(subnetCalls.length, 1);
+    assert.deepEqual(
+        [subnetCalls[0].inputs.vpcId, subnetCalls[0].inputs.availabilityZone, subnetCalls[0].inputs.defaultForAz],
+        ["vpc-default", "us-east-1a", true],
+    );
+    const offerings = calls.filter((c) => c.token === "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings");
+    assert.deepEqual(
+        offerings.map((c) => [c.inputs.locationType, c.inputs.filters[0].name, c.inputs.filters[0].values]),
+        [
+            ["availability-zone", "instance-type", ["t3.micro"]],
+            ["availability-zone", "instance-type", ["t3.small"]],
+        ],
+    );
+    assert.equal(res("aws-sg").inputs.vpcId, "vpc-default");
+    assert.ok(!recorded.some((r) => r.name.startsWith("aws-") && /ec2\/(vpc|subnet|internetGateway|routeTable)/.test(r.type)));
+});
+
+test("the AMI is the newest x86_64 Debian 12 release image from Debian's account, unless awsAmi overrides it", () => {
+    const amiCalls = calls.filter((c) => c.token === "aws:ec2/getAmi:getAmi");
+    assert.equal(amiCalls.length, 1, "the override looks nothing up");
+    const q = amiCalls[0].inputs;
+    assert.deepEqual(q.owners, ["136693071363"]);
+    assert.equal(q.mostRecent, true);
+    assert.deepEqual(
+        Object.fromEntries(q.filters.map((f: any) => [f.name, f.values])),
+        { name: ["debian-12-amd64-20*"], architecture: ["x86_64"], "virtualization-type": ["hvm"], "root-device-type": ["ebs"] },
+    );
+    assert.equal(res("aws-k1").inputs.ami, AMI);
+    assert.equal(res("aws-k2").inputs.ami, AMI);
+    assert.equal(res("awsc-a1").inputs.ami, OVERRIDE_AMI);
+    assert.equal(res("awsc-a2").inputs.ami, OVERRIDE_AMI);
+});
+
+test("the key pair carries the public half of an ED25519 tls key", () => {
+    assert.equal(res("aws-ssh-key").inputs.algorithm, "ED25519");
+    assert.equal(res("aws-key-pair").inputs.publicKey, PUBLIC_KEY);
+    assert.equal(res("awsc-key-pair").inputs.publicKey, PUBLIC_KEY);
+});
+
+test("instances: AMI, type, one subnet, the key pair, the group, a public address, root login, source/dest check per routing", () => {
+    for (const [name, type, subnet, group, check] of [
+        ["aws-k1", "t3.micro", "subnet-default-us-east-1a", "aws-sg-id", true],
+        ["aws-k2", "t3.micro", "subnet-default-us-east-1a", "aws-sg-id", true],
+        ["awsc-a1", "t3.small", "awsc-subnet-id", "awsc-sg-id", false],
+        ["awsc-a2", "t3.small", "awsc-subnet-id", "awsc-sg-id", false],
+    ] as const) {
+        const i = res(name).inputs;
+        assert.equal(i.instanceType, type, name);
+        assert.equal(i.subnetId, subnet, name);
+        assert.equal(i.keyName, `${name.split("-")[0]}-key-pair-name`, name);
+        assert.deepEqual(i.vpcSecurityGroupIds, [group], name);
+        assert.equal(i.sourceDestCheck, check, name);
+        assert.equal(i.associatePublicIpAddress, true, name);
+        assert.equal(i.userData, CLOUD_CONFIG, name);
+        assert.equal(i.metadataOptions.httpTokens, "required", name);
+    }
+    assert.match(CLOUD_CONFIG, /^#cloud-config\ndisable_root: false\n$/);
+});
+
+function rules(component: string) {
+    return recorded
+        .filter((r) => r.parent === component && r.type.startsWith("aws:vpc/securityGroup"))
+        .map((r) => ({
+            dir: r.type.includes("Egress") ? "egress" : "ingress",
+            group: r.inputs.securityGroupId,
+            proto: r.inputs.ipProtocol,
+            ports: [r.inputs.fromPort, r.inputs.toPort],
+            from: r.inputs.cidrIpv4 ?? `sg:${r.inputs.referencedSecurityGroupId}`,
+        }))
+        .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+}
+
+test("security group: FOU UDP only from the peer's /32, SSH only from the operator, ICMP within the group, all egress", () => {
+    const expected = (sg: string, port: number, peers: string[], operator: string) =>
+        [
+            { dir: "egress", group: sg, proto: "-1", ports: [undefined, undefined], from: "0.0.0.0/0" },
+            { dir: "ingress", group: sg, proto: "icmp", ports: [-1, -1], from: `sg:${sg}` },
+            { dir: "ingress", group: sg, proto: "tcp", ports: [22, 22], from: operator },
+            ...peers.map((p) => ({ dir: "ingress", group: sg, proto: "udp", ports: [port, port], from: `${p}/32` })),
+        ].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+    assert.deepEqual(rules("aws"), expected("aws-sg-id", 5555, ["172.31.5.11", "172.31.5.12"], OPERATOR));
+    assert.deepEqual(rules("awsc"), expected("awsc-sg-id", 6000, ["10.99.1.21", "10.99.1.22"], "192.0.2.7/32"));
+    // Each host's rule admits its peer, not itself.
+    assert.equal(res("aws-k1-fou").inputs.cidrIpv4, "172.31.5.12/32");
+    assert.equal(res("aws-k2-fou").inputs.cidrIpv4, "172.31.5.11/32");
+    assert.equal(res("aws-sg").inputs.ingress, undefined, "no inline rules next to the rule resources");
+});
+
+test("TunnelHosts: private IP as underlay, public IP in the connection, device from the poll, ready after the poll", async () => {
+    const hosts = viaDefault.hosts;
+    assert.deepEqual(
+        hosts.map((h) => h.name),
+        ["k1", "k2"],
+    );
+    assert.deepEqual(await Promise.all(hosts.map((h) => valueOf(h.underlayAddress))), ["172.31.5.11", "172.31.5.12"]);
+    assert.deepEqual(await Promise.all(hosts.map((h) => valueOf(h.device))), ["ens5", "ens5"]);
+    const conns = await Promise.all(hosts.map((h) => valueOf(h.connection)));
+    assert.deepEqual(
+        conns.map((c) => [c.host, c.user, c.dialErrorLimit]),
+        [
+            ["198.51.100.11", "root", -1],
+            ["198.51.100.12", "root", -1],
+        ],
+    );
+    assert.equal(await valueOf(conns[0].privateKey as pulumi.Input<string>), PRIVATE_KEY);
+    assert.deepEqual(
+        hosts.map((h) => (h.readyAfter ?? []).map((r) => (r as any).__name)),
+        [["aws-k1-poll"], ["aws-k2-poll"]],
+    );
+    assert.deepEqual(
+        viaCreated.hosts.map((h) => h.name),
+        ["a1", "a2"],
+    );
+});
+
+test("each poll asks its own host for the device holding its private address, quoted", () => {
+    const poll = res("aws-k2-poll").inputs;
+    assert.equal(poll.create, pollScript("172.31.5.12"));
+    assert.match(poll.create, /ip -o -4 addr show to '172\.31\.5\.12\/32'/);
+    assert.deepEqual(poll.triggers, ["aws-k2-id"]);
+    assert.equal(plain(poll.connection).host, "198.51.100.12");
+    assert.equal(plain(poll.connection).dialErrorLimit, -1);
+});
+
+test("the private key is secret, in the component's output and in every connection sent", async () => {
+    assert.equal(await pulumi.isSecret(viaDefault.privateKey), true);
+    assert.equal(await valueOf(viaDefault.privateKey), PRIVATE_KEY);
+    for (const name of ["aws-k1-poll", "aws-k2-poll"]) {
+        const c = res(name).inputs.connection;
+        assert.ok(Object.keys(c).includes("4dabf18193072939515e22adb298388d"), `${name}: ${JSON.stringify(c)}`);
+    }
+});
+
+test("outputs: public and private IPs by host, and ssh commands as the distribution's user", async () => {
+    assert.deepEqual(await valueOf(viaDefault.publicIps), { k1: "198.51.100.11", k2: "198.51.100.12" });
+    assert.deepEqual(await valueOf(viaDefault.privateIps), { k1: "172.31.5.11", k2: "172.31.5.12" });
+    assert.deepEqual(await valueOf(viaDefault.sshCommands), {
+        k1: "ssh -i key.pem admin@198.51.100.11",
+        k2: "ssh -i key.pem admin@198.51.100.12",
+    });
+    assert.equal(await valueOf(viaDefault.amiId), AMI);
+    assert.equal(await valueOf(viaCreated.amiId), OVERRIDE_AMI);
+});
+
+test("the tunnel components run unchanged on the EC2 hosts: private addresses, the polled device", () => {
+    const link = res("fou-k1-link").inputs.create as string;
+    assert.ok(
+        link.split("\n").includes(
+            "ip link add 'ftok2' type ipip remote '172.31.5.12' local '172.31.5.11' ttl '255' dev 'ens5' encap fou encap-sport auto encap-dport '5555'",
+        ),
+        link,
+    );
+    assert.equal(plain(res("k1-prep-kernel").inputs.connection).host, "198.51.100.11");
+});
+
+test("the poll script finds this machine's device for its address, and the default route's for a foreign one", (t) => {
+    let addrs: string;
+    try {
+        addrs = execFileSync("ip", ["-o", "-4", "addr", "show", "scope", "global"], { encoding: "utf8" });
+    } catch {
+        t.skip("no ip(8) here");
+        return;
+    }
+    const m = /^\d+:\s+(\S+)\s+inet\s+([\d.]+)\//m.exec(addrs);
+    if (!m) {
+        t.skip("no global IPv4 address here");
+        return;
+    }
+    assert.equal(execFileSync("sh", ["-c", pollScript(m[2])], { encoding: "utf8" }), `device=${m[1]}\n`);
+    const dflt = / dev (\S+)/.exec(execFileSync("ip", ["-o", "-4", "route", "show", "default"], { encoding: "utf8" }))?.[1];
+    if (dflt) {
+        assert.equal(execFileSync("sh", ["-c", pollScript("192.0.2.254")], { encoding: "utf8" }), `device=${dflt}\n`);
+    }
+    // A hostile address stays one quoted argument: it matches nothing and runs nothing.
+    const hostile = "1.2.3.4/32; touch /tmp/fou-aws-poll-pwned #";
+    execFileSync("sh", ["-c", pollScript(hostile) + " || true"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    assert.throws(() => execFileSync("test", ["-e", "/tmp/fou-aws-poll-pwned"]));
+});
+
+test("parsePollOutput takes the device line and refuses anything but an interface name", () => {
+    assert.equal(parsePollOutput("Welcome\ndevice=ens5"), "ens5");
+    for (const bad of ["", "device=", "device=ens5; reboot", "device=a234567890123456"]) {
+        assert.throws(() => parsePollOutput(bad), FouInputError, bad);
+    }
+});
+
+test("AwsHosts rejects a bad port before declaring anything", async () => {
+    const before = recorded.length;
+    assert.throws(
+        () => new AwsHosts("bad", { settings: defaults, port: 0 }, { parent: awsRoot }),
+        (e: unknown) => e instanceof FouInputError && /^AwsHosts bad: port must be a UDP port number from 1 to 65535 \(got 0\)$/.test(e.message),
+    );
+    await settle();
+    assert.equal(recorded.length, before);
+});
+
+// ---- parseAwsSettings ----
+
+function awsFrom(cfg: Record<string, unknown>) {
+    return parseAwsSettings((k) => cfg[k]);
+}
+
+test("aws defaults: Debian 12 on t3.micro in the default VPC, k1 and k2, user admin, source/dest check on", () => {
+    assert.deepEqual(awsFrom({ awsOperatorCidr: "203.0.113.0/24" }), {
+        instanceType: "t3.micro",
+        amiOwner: "136693071363",
+        amiNameFilter: "debian-12-amd64-20*",
+        vpc: "default",
+        operatorCidr: "203.0.113.0/24",
+        hostNames: ["k1", "k2"],
+        sshUser: "admin",
+        routesBeyondGwips: false,
+    });
+});
+
+test("aws settings accept what `pulumi config set` stores: strings, a bare address, a numeric owner", () => {
+    const s = awsFrom({
+        awsOperatorCidr: "198.51.100.7",
+        awsRoutesBeyondGwips: "true",
+        awsAmiOwner: 99720109477,
+        awsAmi: "ami-12345678",
+        awsVpc: "create",
+        awsSshUser: "ubuntu",
+        awsAmiNameFilter: "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*",
+    });
+    assert.equal(s.operatorCidr, "198.51.100.7/32");
+    assert.equal(s.routesBeyondGwips, true);
+    assert.equal(s.amiOwner, "099720109477");
+    assert.equal(s.ami, "ami-12345678");
+    assert.equal(s.vpc, "create");
+    assert.equal(s.sshUser, "ubuntu");
+    assert.equal(awsFrom({ awsOperatorCidr: "10.0.0.0/8", awsAmi: "ami-0123456789abcdef0" }).ami, "ami-0123456789abcdef0");
+});
+
+const OK = { awsOperatorCidr: "203.0.113.0/24" };
+const INVALID_AWS: [Record<string, unknown>, RegExp][] = [
+    [{}, /^fou-tunnel:awsOperatorCidr is required: the IPv4 prefix SSH is allowed from/],
+    [{ awsOperatorCidr: "203.0.113.0/33" }, /^fou-tunnel:awsOperatorCidr must be an IPv4 prefix like 203\.0\.113\.0\/24 \(got "203\.0\.113\.0\/33"\)$/],
+    [{ awsOperatorCidr: "my-laptop" }, /^fou-tunnel:awsOperatorCidr must be an IPv4 prefix like 203\.0\.113\.0\/24/],
+    [{ awsOperatorCidr: "203.0.113.5/24" }, /^fou-tunnel:awsOperatorCidr 203\.0\.113\.5\/24 has host bits set; did you mean 203\.0\.113\.0\/24\?$/],
+    [{ awsOperatorCidr: "0.0.0.0/0" }, /^fou-tunnel:awsOperatorCidr 0\.0\.0\.0\/0 would open SSH to every address/],
+    [{ ...OK, awsAmi: "ami-123" }, /^fou-tunnel:awsAmi must be an AMI id: "ami-" and 8 or 17 hex digits \(got "ami-123"\)$/],
+    [{ ...OK, awsAmi: "ami-0123456789ABCDEF0" }, /^fou-tunnel:awsAmi must be an AMI id/],
+    [{ ...OK, awsVpc: "new" }, /^fou-tunnel:awsVpc must be "default" \(the region's default VPC\) or "create"/],
+    [{ ...OK, awsInstanceType: "t3.micro; reboot" }, /^fou-tunnel:awsInstanceType must be an EC2 instance type like t3\.micro/],
+    [{ ...OK, awsAmiOwner: "debian" }, /^fou-tunnel:awsAmiOwner must be a 12-digit account id, "amazon", "aws-marketplace" or "self"/],
+    [{ ...OK, awsAmiNameFilter: "*" }, /^fou-tunnel:awsAmiNameFilter must be an AMI name pattern/],
+    [{ ...OK, awsAmiNameFilter: "debian-$(id)" }, /^fou-tunnel:awsAmiNameFilter must be an AMI name pattern/],
+    [{ ...OK, awsHostNames: ["k1"] }, /^fou-tunnel:awsHostNames must list two host names/],
+    [{ ...OK, awsHostNames: ["k1", "k1"] }, /^fou-tunnel:awsHostNames: both hosts are named "k1"$/],
+    [{ ...OK, awsHostNames: ["K 1", "k2"] }, /^fou-tunnel:awsHostNames\[0\] must be 1-12 characters/],
+    [{ ...OK, awsSshUser: "admin;id" }, /^fou-tunnel:awsSshUser must be a user name like admin or ubuntu/],
+    [{ ...OK, awsRoutesBeyondGwips: "yes" }, /^fou-tunnel:awsRoutesBeyondGwips must be true or false \(got "yes"\)$/],
+    [{ ...OK, awsRegion: "eu-west-1" }, /^fou-tunnel:awsRegion is not a setting of this program; set the region with `pulumi config set aws:region <region>`$/],
+];
+
+for (const [cfg, message] of INVALID_AWS) {
+    test(`aws settings reject ${JSON.stringify(cfg)}`, () => {
+        assert.throws(
+            () => awsFrom(cfg),
+            (e: unknown) => e instanceof FouInputError && e.problems.length === 1 && message.test(e.message),
+            `expected ${message}`,
+        );
+    });
+}
+
+test("aws settings report every problem at once, naming the namespace given", () => {
+    assert.throws(
+        () => parseAwsSettings((k) => ({ awsVpc: "x", awsAmi: "x", awsSshUser: "" })[k as "awsVpc"], "fou"),
+        (e: unknown) =>
+            e instanceof FouInputError &&
+            e.problems.length === 4 &&
+            e.problems.every((p) => p.startsWith("fou:aws")),
+    );
+});
+
+test("Pulumi.aws.yaml is a valid aws configuration, read the way `pulumi config` hands values over", () => {
+    const file = YAML.parse(readFileSync(path.join(__dirname, "../../Pulumi.aws.yaml"), "utf8")) as { config: Record<string, unknown> };
+    // The engine gives the program strings: scalars as written, lists and maps as JSON.
+    const asConfig = (v: unknown) => (typeof v === "object" ? JSON.stringify(v) : String(v));
+    const get = (k: string) => {
+        const v = file.config[`fou-tunnel:${k}`];
+        if (v === undefined) {
+            return undefined;
+        }
+        try {
+            return JSON.parse(asConfig(v)) as unknown;
+        } catch {
+            return asConfig(v);
+        }
+    };
+    assert.equal(file.config["fou-tunnel:hosts"], "aws");
+    assert.ok(typeof file.config["aws:region"] === "string");
+    assert.deepEqual(parseAwsSettings(get), { ...awsFrom({ awsOperatorCidr: "203.0.113.0/24" }) });
+});
