@@ -9,7 +9,9 @@ import {
     parsePrefix,
     prefixContains,
     throwIfInvalid,
+    FouInputError,
 } from "./components/validate";
+import { AwsSettings, parseAwsSettings } from "./hosts/awsConfig";
 
 /** One local VM: its name (used in interface names) and underlay address. */
 export interface LocalVmSettings {
@@ -27,7 +29,7 @@ export interface LocalSettings {
 }
 
 export interface Settings {
-    readonly hosts: "local";
+    readonly hosts: "local" | "aws";
     /** false keeps the hosts but removes every tunnel component (and restores the hosts). */
     readonly tunnel: boolean;
     readonly port: number;
@@ -35,6 +37,8 @@ export interface Settings {
     readonly gwips: string[];
     readonly check: boolean;
     readonly local: LocalSettings;
+    /** Set when hosts is "aws". */
+    readonly aws?: AwsSettings;
 }
 
 /** The guide's two hosts, on TEST-NET-2 (this machine's uplink uses TEST-NET-1). */
@@ -68,8 +72,17 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
     const problems: (string | undefined)[] = [];
 
     const hosts = get("hosts") ?? "local";
-    if (hosts !== "local") {
-        problems.push(`${key("hosts")} must be "local" (got ${JSON.stringify(hosts)})`);
+    if (hosts !== "local" && hosts !== "aws") {
+        problems.push(`${key("hosts")} must be "local" or "aws" (got ${JSON.stringify(hosts)})`);
+    }
+    let aws: AwsSettings | undefined;
+    if (hosts === "aws") {
+        try {
+            aws = parseAwsSettings(get, ns);
+        } catch (e) {
+            if (!(e instanceof FouInputError)) throw e;
+            problems.push(...e.problems);
+        }
     }
     const tunnel = bool(get("tunnel"), true, key("tunnel"), problems);
     const check = bool(get("check"), true, key("check"), problems);
@@ -86,8 +99,8 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
         }
     }
 
-    const local = parseLocal(get, key, problems);
-    if (local && Array.isArray(gwips)) {
+    const local = hosts === "aws" ? DEFAULT_LOCAL : parseLocal(get, key, problems);
+    if (hosts !== "aws" && local && Array.isArray(gwips)) {
         const lan = parsePrefix(local.gateway);
         gwips.forEach((g, i) => {
             const n = typeof g === "string" ? parseIpv4(g) : undefined;
@@ -98,7 +111,8 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
     }
     throwIfInvalid(problems);
     return {
-        hosts: "local",
+        hosts: hosts as "local" | "aws",
+        ...(aws ? { aws } : {}),
         tunnel,
         check,
         port: port as number,

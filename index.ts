@@ -8,15 +8,16 @@ import * as pulumi from "@pulumi/pulumi";
 import { FouTunnel } from "./components/fouTunnel";
 import { HostPrep } from "./components/hostPrep";
 import { loadSettings } from "./config";
+import { AwsHosts } from "./hosts/aws";
 import { LocalVms } from "./hosts/local";
 
 const settings = loadSettings(new pulumi.Config());
 
-const local = new LocalVms("local", {
-    settings: settings.local,
-    stackId: `${pulumi.getProject()}/${pulumi.getStack()}`,
-});
-const hosts = local.hosts;
+const ec2 = settings.aws ? new AwsHosts("aws", { settings: settings.aws, port: settings.port }) : undefined;
+const local = ec2
+    ? undefined
+    : new LocalVms("local", { settings: settings.local, stackId: `${pulumi.getProject()}/${pulumi.getStack()}` });
+const hosts = ec2?.hosts ?? local!.hosts;
 
 let tunnel: FouTunnel | undefined;
 if (settings.tunnel) {
@@ -30,7 +31,10 @@ if (settings.tunnel) {
 }
 
 /** Host name → underlay address. */
-export const underlay = Object.fromEntries(settings.local.vms.map((vm) => [vm.name, vm.address]));
+export const underlay = ec2 ? ec2.privateIps : Object.fromEntries(settings.local.vms.map((vm) => [vm.name, vm.address]));
+/** Host name → public address and the ssh command to reach it (aws stacks). */
+export const publicIps = ec2?.publicIps;
+export const sshCommands = ec2?.sshCommands;
 /** Host name → GWIP (10.10.10.1 on k1, 10.10.10.2 on k2 by default). */
 export const gwips = tunnel?.gwips ?? {};
 /** Host name → tunnel interface (`ftok2` on k1, `ftok1` on k2). */
@@ -41,6 +45,6 @@ export const mtu = tunnel ? pulumi.all(tunnel.ends.map((e) => e.mtu.apply((m) =>
 /** The guide's test from each end: pings through the tunnel and UDP packets seen on the port. */
 export const verification = tunnel?.checks ?? [];
 /** The VMs as vm.sh reported them (pid, boot time). */
-export const vms = local.vms;
+export const vms = local?.vms;
 /** SSH key for the VMs (secret): `pulumi stack output sshPrivateKey --show-secrets`. */
-export const sshPrivateKey = local.privateKey;
+export const sshPrivateKey = ec2 ? ec2.privateKey : local!.privateKey;

@@ -16,6 +16,12 @@ export interface TunnelHost {
     readonly connection: pulumi.Input<command.types.input.remote.ConnectionArgs>;
     /** Resources that must exist before the host can be configured (the VM itself). */
     readonly readyAfter?: pulumi.Resource[];
+    /**
+     * Changes when the machine is replaced (a VM's fresh host key, an EC2 instance id). Every
+     * command lists it in its triggers: a new machine has none of the old one's configuration,
+     * so each step must run again rather than merely update its stored connection.
+     */
+    readonly identity?: pulumi.Input<string>;
 }
 
 /** A create/delete pair of scripts for one remote command. */
@@ -50,7 +56,7 @@ export function hostCommand(
             create: scripts.create,
             // Resolving to undefined leaves `delete` unset: nothing to run at destroy.
             delete: scripts.apply((s) => s.delete) as pulumi.Output<string>,
-            triggers: args.triggers,
+            triggers: args.host.identity === undefined ? args.triggers : [...args.triggers, args.host.identity],
         },
         {
             ...opts,

@@ -237,6 +237,7 @@ export class AwsHosts extends pulumi.ComponentResource {
                 device: poll.stdout.apply(parsePollOutput),
                 connection,
                 readyAfter: [poll],
+                identity: instance.id,
             };
         });
 

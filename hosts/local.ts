@@ -107,6 +107,7 @@ export class LocalVms extends pulumi.ComponentResource {
                 perDialTimeout: 10,
             },
             readyAfter: [vmCommands[i]],
+            identity: reports[i].apply((r) => r.hostKey),
         }));
         this.vms = pulumi.all(reports.map((r) => JSON.stringify({ ...r, hostKey: undefined })));
         this.registerOutputs({ publicKey: this.publicKey, vms: this.vms });

@@ -165,3 +165,10 @@ for (const [what, make, message] of INVALID_COMPONENTS) {
         assert.equal(recorded.length, before);
     });
 }
+
+test("a host's identity is in every command's triggers, so a replaced machine is configured again", async () => {
+    const host: TunnelHost = { ...k1, name: "k9", identity: "host-key-of-this-boot" };
+    new FouPort("idp", { host, port: 6000 }, { parent: root });
+    await settle();
+    assert.deepEqual(cmd("idp-fou").inputs.triggers, [6000, 4, "host-key-of-this-boot"]);
+});

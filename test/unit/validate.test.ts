@@ -93,3 +93,10 @@ test("every problem is reported at once", () => {
         (e: unknown) => e instanceof FouInputError && e.problems.length === 4,
     );
 });
+
+test("hosts: aws needs the AWS keys and ignores the local VM network", () => {
+    rejects({ hosts: "aws" }, /fou-tunnel:awsOperatorCidr/);
+    const s = settingsFrom({ hosts: "aws", awsOperatorCidr: "203.0.113.0/24", gwips: ["198.51.100.7", "10.10.10.2"] });
+    assert.equal(s.hosts, "aws");
+    assert.equal(s.aws?.operatorCidr, "203.0.113.0/24");
+});
