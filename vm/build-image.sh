@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# build-image.sh — build (once) and cache the "new-kernel image" the test VMs boot:
+#   vmlinuz       Debian's kernel (the one linux-image-amd64 depends on)
+#   base.cpio     a debootstrap minbase root (sshd, systemd-networkd, iproute2, tcpdump, ...)
+#                 with a subset of that kernel's modules, as one uncompressed newc cpio
+#   kernel-release, fou-modules, build-info, config
+# The image directory is printed as the last line of stdout; progress goes to stderr.
+set -euo pipefail
+
+PROG=build-image.sh
+SCRIPT_PATH=$(readlink -f "${BASH_SOURCE[0]}")
+
+usage() {
+	cat <<EOF
+Usage: $PROG [--cache-dir DIR] [--prune] [--help]
+
+Builds the new-kernel image for the fou-tunnel test VMs, or reuses the cached one, and prints
+its directory as the last line of stdout.
+
+  --cache-dir DIR  cache root (default: \${FOU_CACHE:-\$HOME/.cache/fou-tunnel});
+                   the image goes to DIR/image/<key>/, where <key> changes with the kernel
+                   package version and with this script
+  --prune          after a successful build/lookup, delete other cached images
+  --help           this text
+
+Environment: FOU_CACHE (cache root), FOU_MIRROR (Debian mirror for debootstrap; default: the one
+apt uses for the host's release), FOU_SUITE (default: the host's VERSION_CODENAME).
+Needs root (apt-get, debootstrap).
+EOF
+}
+
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() {
+	printf '%s: error: %s\n' "$PROG" "$*" >&2
+	exit 1
+}
+
+CACHE_ROOT=${FOU_CACHE:-${HOME:-/root}/.cache/fou-tunnel}
+PRUNE=0
+while (($#)); do
+	case $1 in
+	--cache-dir)
+		(($# >= 2)) || die "--cache-dir needs a value"
+		CACHE_ROOT=$2
+		shift 2
+		;;
+	--prune)
+		PRUNE=1
+		shift
+		;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	*)
+		usage >&2
+		die "unknown argument: $1"
+		;;
+	esac
+done
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (apt-get, debootstrap, device nodes)"
+mkdir -p -- "$CACHE_ROOT/image"
+IMAGE_ROOT=$(readlink -f -- "$CACHE_ROOT/image")
+
+# ---------------------------------------------------------------- host tools
+# command -> Debian package providing it
+declare -A NEED=(
+	[qemu-system-x86_64]=qemu-system-x86
+	[debootstrap]=debootstrap
+	[cpio]=cpio
+	[ssh]=openssh-client
+	[ssh-keygen]=openssh-client
+	[depmod]=kmod
+	[modprobe]=kmod
+	[ip]=iproute2
+	[flock]=util-linux
+	[dpkg-deb]=dpkg
+	[sha256sum]=coreutils
+)
+APT_UPDATED=0
+apt_update_once() {
+	if ((APT_UPDATED == 0)); then
+		log "apt-get update"
+		apt-get update -q >&2 || die "apt-get update failed"
+		APT_UPDATED=1
+	fi
+}
+ensure_tools() {
+	local cmd missing=()
+	for cmd in "${!NEED[@]}"; do
+		command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
+	done
+	((${#missing[@]})) || return 0
+	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+	log "installing: ${missing[*]}"
+	apt_update_once
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 ||
+		die "apt-get install ${missing[*]} failed"
+	for cmd in "${!NEED[@]}"; do
+		command -v "$cmd" >/dev/null 2>&1 || die "still missing after install: $cmd"
+	done
+}
+ensure_tools
+
+# ---------------------------------------------------------------- what to build
+# The kernel package linux-image-amd64 depends on, with its exact version, from one apt-cache
+# call ("Depends: linux-image-6.1.0-56-amd64 (= 6.1.192-2)"); apt's package cache may be
+# disabled (Docker images), so every apt-cache call costs ~0.5 s: keep the warm path to one.
+kernel_package() {
+	apt-cache show --no-all-versions linux-image-amd64 2>/dev/null |
+		awk '$1 == "Depends:" {
+			sub(/^Depends: */, "")
+			n = split($0, deps, /, */)
+			for (i = 1; i <= n; i++)
+				if (match(deps[i], /^linux-image-[0-9][^ ]* \(= [^)]+\)/)) {
+					split(deps[i], f, /[ ()=]+/)
+					print f[1], f[2]
+					exit
+				}
+		}'
+}
+KPKG_LINE=$(kernel_package || true)
+if [[ -z $KPKG_LINE ]]; then
+	apt_update_once
+	KPKG_LINE=$(kernel_package || true)
+fi
+read -r KPKG KVERSION <<<"$KPKG_LINE" || true
+[[ -n ${KPKG:-} && -n ${KVERSION:-} ]] ||
+	die "cannot resolve the kernel package linux-image-amd64 depends on (apt-cache show linux-image-amd64)"
+KRELEASE=${KPKG#linux-image-} # e.g. 6.1.0-56-amd64
+
+SUITE=${FOU_SUITE:-}
+if [[ -z $SUITE ]]; then
+	# shellcheck disable=SC1091
+	SUITE=$(. /etc/os-release && printf '%s' "${VERSION_CODENAME:-}")
+fi
+[[ -n $SUITE ]] || die "cannot tell the Debian suite (set FOU_SUITE)"
+
+SCRIPT_HASH=$(sha256sum -- "$SCRIPT_PATH" | cut -c1-64)
+KEY_HASH=$(printf '%s\n' "$KPKG=$KVERSION" "$SUITE" "$SCRIPT_HASH" | sha256sum | cut -c1-12)
+KEY="$KRELEASE-$KEY_HASH"
+IMAGE_DIR="$IMAGE_ROOT/$KEY"
+
+prune_others() {
+	((PRUNE)) || return 0
+	local d
+	for d in "$IMAGE_ROOT"/*/; do
+		d=${d%/}
+		[[ -d $d && $d != "$IMAGE_DIR" && -f $d/kernel-release ]] || continue
+		log "pruning old image $d"
+		rm -rf --one-file-system -- "$d"
+	done
+}
+
+image_complete() {
+	[[ -s $1/vmlinuz && -s $1/base.cpio && -s $1/kernel-release ]]
+}
+
+# Fast path: the directory only ever appears complete (atomic rename).
+if image_complete "$IMAGE_DIR"; then
+	log "cached: $IMAGE_DIR"
+	if ((PRUNE)); then
+		exec 9>"$IMAGE_ROOT/.lock"
+		flock 9
+		prune_others
+	fi
+	printf '%s\n' "$IMAGE_DIR"
+	exit 0
+fi
+
+# ---------------------------------------------------------------- build (locked)
+exec 9>"$IMAGE_ROOT/.lock"
+if ! flock -n 9; then
+	log "another build holds $IMAGE_ROOT/.lock; waiting"
+	flock 9
+fi
+if image_complete "$IMAGE_DIR"; then
+	log "built by another process: $IMAGE_DIR"
+	prune_others
+	printf '%s\n' "$IMAGE_DIR"
+	exit 0
+fi
+
+# Unmount anything below $1 (a crashed debootstrap may leave proc/sys mounted), then delete it.
+remove_tree() {
+	local dir=$1 mnt
+	[[ -e $dir ]] || return 0
+	dir=$(readlink -f -- "$dir")
+	while read -r mnt; do
+		umount -l -- "$mnt" 2>/dev/null || log "warning: cannot unmount $mnt"
+	done < <(awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r)
+	rm -rf --one-file-system -- "$dir"
+}
+
+# Leftovers of crashed builds (we hold the lock, so nobody else is building).
+for stale in "$IMAGE_ROOT"/.tmp.*; do
+	[[ -e $stale ]] || continue
+	log "removing leftover $stale"
+	remove_tree "$stale"
+done
+
+TMP=$(mktemp -d "$IMAGE_ROOT/.tmp.$KEY.XXXXXX")
+trap 'remove_tree "$TMP"' EXIT
+OUT=$TMP/out
+ROOT=$TMP/root
+mkdir -p -- "$OUT" "$TMP/deb" "$TMP/kernel"
+START=$SECONDS
+
+MIRROR=${FOU_MIRROR:-}
+if [[ -z $MIRROR ]]; then
+	# "http://deb.debian.org/debian/dists/bookworm/main/binary-amd64/Packages bookworm main"
+	# shellcheck disable=SC2016 # apt-get expands $(URI) itself
+	MIRROR=$(apt-get indextargets --format '$(URI) $(RELEASE) $(COMPONENT)' 'Created-By: Packages' |
+		awk -v s="$SUITE" '$2 == s && $3 == "main" { sub("/dists/.*", "", $1); print $1; exit }')
+fi
+[[ -n $MIRROR ]] || die "cannot find the Debian mirror apt uses for $SUITE main (set FOU_MIRROR)"
+
+log "building image $KEY: $KPKG $KVERSION, $SUITE from $MIRROR"
+
+# Kernel: download and unpack, no installation (no hooks, no grub).
+log "downloading $KPKG=$KVERSION"
+(cd "$TMP/deb" && apt-get download -q "$KPKG=$KVERSION" >&2 2>/dev/null) ||
+	(cd "$TMP/deb" && apt_update_once && apt-get download -q "$KPKG=$KVERSION" >&2) ||
+	die "apt-get download $KPKG=$KVERSION failed"
+DEB=$(find "$TMP/deb" -maxdepth 1 -name '*.deb' -print -quit)
+[[ -n $DEB ]] || die "no .deb downloaded"
+dpkg-deb -x "$DEB" "$TMP/kernel"
+KMOD_SRC=$TMP/kernel/lib/modules/$KRELEASE
+[[ -f $TMP/kernel/boot/vmlinuz-$KRELEASE && -d $KMOD_SRC ]] ||
+	die "unexpected layout in $DEB (no boot/vmlinuz-$KRELEASE or lib/modules/$KRELEASE)"
+
+# Root file system.
+log "debootstrap $SUITE (minbase) — takes about a minute"
+PACKAGES=openssh-server,iproute2,kmod,iputils-ping,tcpdump,systemd-sysv,udev,procps
+if ! debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOT" "$MIRROR" >"$TMP/debootstrap.log" 2>&1; then
+	tail -n 30 "$TMP/debootstrap.log" >&2
+	[[ -f $ROOT/debootstrap/debootstrap.log ]] && tail -n 30 "$ROOT/debootstrap/debootstrap.log" >&2
+	die "debootstrap failed"
+fi
+# debootstrap unmounts what it mounted; make sure.
+awk -v d="$ROOT/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do umount -l -- "$m"; done
+
+log "configuring the root"
+# Trim: apt caches and lists, docs, man pages, locales.
+rm -rf --one-file-system -- "$ROOT"/var/cache/apt/* "$ROOT"/var/lib/apt/lists/* \
+	"$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/* \
+	"$ROOT"/usr/share/locale/* "$ROOT"/var/cache/debconf/*-old "$ROOT"/var/log/*.log \
+	"$ROOT"/debootstrap
+# Host keys are per VM (vm.sh adds one); no DNS; root logs in with a key only.
+rm -f -- "$ROOT"/etc/ssh/ssh_host_*
+cat >"$ROOT/etc/ssh/sshd_config.d/fou-tunnel.conf" <<'EOF'
+# fou-tunnel test VM
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UseDNS no
+EOF
+: >"$ROOT/etc/resolv.conf"
+: >"$ROOT/etc/machine-id"
+printf 'fou-vm\n' >"$ROOT/etc/hostname"
+printf '# rootfs is the initramfs\n' >"$ROOT/etc/fstab"
+# vm.sh's per-VM cpio carries files only, into these existing directories
+install -d -m 0700 "$ROOT/root/.ssh"
+install -d -m 0755 "$ROOT/etc/ssh" "$ROOT/etc/modprobe.d"
+ln -sf sbin/init "$ROOT/init"
+
+# Units: networkd on (it also applies the kernel ip= argument via systemd-network-generator);
+# mask what only slows the boot down.
+chroot "$ROOT" systemctl enable systemd-networkd.service systemd-network-generator.service >/dev/null 2>&1 ||
+	die "systemctl enable systemd-networkd failed"
+for unit in apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service \
+	e2scrub_all.timer e2scrub_all.service e2scrub_reap.service fstrim.timer fstrim.service \
+	getty@tty1.service systemd-networkd-wait-online.service systemd-remount-fs.service \
+	systemd-timesyncd.service dpkg-db-backup.timer dpkg-db-backup.service \
+	getty-static.service systemd-random-seed.service proc-sys-fs-binfmt_misc.automount \
+	dev-hugepages.mount dev-mqueue.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
+	sys-kernel-config.mount sys-fs-fuse-connections.mount modprobe@configfs.service \
+	modprobe@dm_mod.service modprobe@efi_pstore.service modprobe@fuse.service \
+	modprobe@loop.service modprobe@drm.service; do
+	ln -sfn /dev/null "$ROOT/etc/systemd/system/$unit"
+done
+mkdir -p "$ROOT/etc/systemd/journald.conf.d"
+printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=16M\n' >"$ROOT/etc/systemd/journald.conf.d/fou-tunnel.conf"
+
+# Kernel modules: networking, crypto, lib, virtio and the virtual NICs (not the 400 MB of all).
+log "copying a subset of the $KRELEASE modules"
+KMOD_DST=$ROOT/lib/modules/$KRELEASE
+mkdir -p -- "$KMOD_DST/kernel/drivers/net"
+cp -a -- "$KMOD_SRC"/modules.order "$KMOD_SRC"/modules.builtin "$KMOD_SRC"/modules.builtin.modinfo "$KMOD_DST/"
+for sub in net lib crypto arch/x86/crypto drivers/virtio; do
+	[[ -d $KMOD_SRC/kernel/$sub ]] || continue
+	mkdir -p -- "$KMOD_DST/kernel/$(dirname -- "$sub")"
+	cp -a -- "$KMOD_SRC/kernel/$sub" "$KMOD_DST/kernel/$sub"
+done
+find "$KMOD_SRC/kernel/drivers/net" -maxdepth 1 -type f -name '*.ko*' -exec cp -a -t "$KMOD_DST/kernel/drivers/net/" {} +
+for sub in vxlan wireguard bonding team ipvlan; do
+	[[ -d $KMOD_SRC/kernel/drivers/net/$sub ]] && cp -a -- "$KMOD_SRC/kernel/drivers/net/$sub" "$KMOD_DST/kernel/drivers/net/"
+done
+depmod -b "$ROOT" "$KRELEASE" || die "depmod failed"
+# Paths without symlinks (bookworm's /lib is a symlink to usr/lib): vm.sh overwrites these files.
+ROOT_REAL=$(readlink -f -- "$ROOT")
+find "$(readlink -f -- "$KMOD_DST/kernel")" \( -name 'fou.ko*' -o -name 'fou6.ko*' \) -printf '%p\n' |
+	sed "s|^$ROOT_REAL/||" | LC_ALL=C sort >"$OUT/fou-modules"
+[[ -s $OUT/fou-modules ]] || die "no fou module in $KPKG"
+
+# The image.
+log "writing base.cpio"
+(cd "$ROOT" && find . -mindepth 1 -print0 | LC_ALL=C sort -z | cpio -o -0 -H newc --quiet) >"$OUT/base.cpio" ||
+	die "cpio failed"
+cp -- "$TMP/kernel/boot/vmlinuz-$KRELEASE" "$OUT/vmlinuz"
+cp -- "$TMP/kernel/boot/config-$KRELEASE" "$OUT/config" 2>/dev/null || true
+printf '%s\n' "$KRELEASE" >"$OUT/kernel-release"
+{
+	printf 'package=%s\nversion=%s\nsuite=%s\nmirror=%s\n' "$KPKG" "$KVERSION" "$SUITE" "$MIRROR"
+	printf 'script_sha256=%s\nbuilt=%s\nbuild_seconds=%s\n' "$SCRIPT_HASH" "$(date -u +%FT%TZ)" "$((SECONDS - START))"
+	printf 'base_cpio_bytes=%s\n' "$(stat -c %s "$OUT/base.cpio")"
+} >"$OUT/build-info"
+
+mv -T -- "$OUT" "$IMAGE_DIR" || die "cannot move the image into $IMAGE_DIR"
+log "built $IMAGE_DIR in $((SECONDS - START)) s ($(du -sh "$IMAGE_DIR/base.cpio" | cut -f1) base.cpio)"
+prune_others
+printf '%s\n' "$IMAGE_DIR"
