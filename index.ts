@@ -33,8 +33,10 @@ if (settings.tunnel) {
 /** Host name → underlay address. */
 export const underlay = ec2 ? ec2.privateIps : Object.fromEntries(settings.local.vms.map((vm) => [vm.name, vm.address]));
 /** Host name → public address and the ssh command to reach it (aws stacks). */
-export const publicIps = ec2?.publicIps;
-export const sshCommands = ec2?.sshCommands;
+export const publicIps = ec2?.publicIps ?? {};
+/** How to log in to each host, with the key from `sshPrivateKey` saved to the file named. */
+export const sshCommands =
+    ec2?.sshCommands ?? Object.fromEntries(settings.local.vms.map((vm) => [vm.name, `ssh -i fou-key.pem root@${vm.address}`]));
 /** Host name → GWIP (10.10.10.1 on k1, 10.10.10.2 on k2 by default). */
 export const gwips = tunnel?.gwips ?? {};
 /** Host name → tunnel interface (`ftok2` on k1, `ftok1` on k2). */
@@ -45,6 +47,6 @@ export const mtu = tunnel ? pulumi.all(tunnel.ends.map((e) => e.mtu.apply((m) =>
 /** The guide's test from each end: pings through the tunnel and UDP packets seen on the port. */
 export const verification = tunnel?.checks ?? [];
 /** The VMs as vm.sh reported them (pid, boot time). */
-export const vms = local?.vms;
+export const vms = local?.vms ?? [];
 /** SSH key for the VMs (secret): `pulumi stack output sshPrivateKey --show-secrets`. */
 export const sshPrivateKey = ec2 ? ec2.privateKey : local!.privateKey;

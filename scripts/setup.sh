@@ -58,7 +58,7 @@ build_toolchain() {
     local key dir tmp
     key=$(toolchain_key)
     dir="$FOU_CACHE/toolchain/$key"
-    if [ ! -x "$dir/bin/pulumi-resource-command" ]; then
+    if [ ! -x "$dir/plugins/pulumi-resource-command" ]; then
         tmp=$(mktemp -d "$FOU_CACHE/toolchain/.build.XXXXXX")
         trap 'rm -rf "$tmp"' EXIT
         mkdir -p "$tmp/bin"
@@ -78,12 +78,15 @@ build_toolchain() {
             (cd "$FOU_REPO/toolchain/language-host" && go build -trimpath \
                 -ldflags "-s -w -X main.version=$PULUMI_VERSION" -o "$tmp/bin/pulumi-language-nodejs" .)
         fi
+        # The provider lives outside bin/ (which goes on PATH): the CLI would otherwise pick it up
+        # from PATH with a warning instead of using the plugin installed in PULUMI_HOME.
+        mkdir -p "$tmp/plugins"
         if p=$(path_binary pulumi-resource-command); then
-            fou_log "using the command provider from $p"; ln -s "$p" "$tmp/bin/pulumi-resource-command"
+            fou_log "using the command provider from $p"; ln -s "$p" "$tmp/plugins/pulumi-resource-command"
         else
             fou_log "building the command provider plugin v$COMMAND_VERSION"
             (cd "$FOU_REPO/toolchain/command-provider" && go build -trimpath \
-                -ldflags "-s -w -X main.version=$COMMAND_VERSION" -o "$tmp/bin/pulumi-resource-command" .)
+                -ldflags "-s -w -X main.version=$COMMAND_VERSION" -o "$tmp/plugins/pulumi-resource-command" .)
         fi
         rm -rf "$dir"
         mv "$tmp" "$dir"
@@ -97,7 +100,7 @@ install_plugin() {
     fou_pulumi_env
     local marker="$PULUMI_HOME/.command-plugin-from"
     local from
-    from=$(readlink -f "$FOU_CACHE/toolchain/current/bin/pulumi-resource-command")
+    from=$(readlink -f "$FOU_CACHE/toolchain/current/plugins/pulumi-resource-command")
     if [ "$(cat "$marker" 2>/dev/null)" != "$from" ]; then
         fou_log "installing the command plugin $COMMAND_VERSION into $PULUMI_HOME"
         pulumi plugin install resource command "$COMMAND_VERSION" --file "$from" --reinstall >/dev/null

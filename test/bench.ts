@@ -8,10 +8,10 @@
 import { TestStack } from "./integration/harness";
 
 const NET = {
-    localGateway: "203.0.113.1/24",
+    localGateway: "198.51.100.1/24",
     localVms: [
-        { name: "k1", address: "203.0.113.151" },
-        { name: "k2", address: "203.0.113.152" },
+        { name: "k1", address: "198.51.100.151" },
+        { name: "k2", address: "198.51.100.152" },
     ],
 };
 

@@ -21,7 +21,7 @@ test("setup.sh is idempotent and yields pulumi v3.248.0 with the command plugin 
 });
 
 test("pulumi preview of the program loads the engine, language host and command plugin offline", async () => {
-    await stack.init({ localGateway: "203.0.113.1/24", localVms: [{ name: "k1", address: "203.0.113.151" }, { name: "k2", address: "203.0.113.152" }] });
+    await stack.init({ localGateway: "198.51.100.1/24", localVms: [{ name: "k1", address: "198.51.100.151" }, { name: "k2", address: "198.51.100.152" }] });
     const r = await stack.ok(["preview", "--json"]);
     const steps = JSON.parse(r.stdout).steps as { op: string; newState: { type: string; urn: string; inputs: Record<string, any> } }[];
     const types = new Set(steps.map((s) => s.newState.type));
@@ -45,7 +45,7 @@ test("pulumi preview of the program loads the engine, language host and command 
     assert.ok(link, "k1's link command is planned");
     assert.match(
         link.newState.inputs.create,
-        /^ip link add 'ftok2' type ipip remote '203\.0\.113\.152' local '203\.0\.113\.151' ttl '255' dev 'eth0' encap fou encap-sport auto encap-dport '5555'$/m,
+        /^ip link add 'ftok2' type ipip remote '198\.51\.100\.152' local '198\.51\.100\.151' ttl '255' dev 'eth0' encap fou encap-sport auto encap-dport '5555'$/m,
     );
     assert.ok(!r.stdout.includes("PRIVATE KEY"), "no private key in the preview");
 });

@@ -12,10 +12,11 @@ import { after, test } from "node:test";
 import { localNames } from "../../hosts/local";
 import { routed, ssh, TestStack } from "./harness";
 
-// TEST-NET-3, so a developer's dev stack on TEST-NET-2 can stay up while the tests run.
-const NET = { localGateway: "203.0.113.1/24", localVms: [{ name: "k1", address: "203.0.113.151" }, { name: "k2", address: "203.0.113.152" }] };
-const K1 = "203.0.113.151";
-const K2 = "203.0.113.152";
+// The guide's addresses on TEST-NET-2, on a bridge of the test stack's own (the dev stack must be down:
+// two bridges cannot route one subnet). TEST-NET-3 is no good here: the apt mirror resolves into it.
+const NET = { localGateway: "198.51.100.1/24", localVms: [{ name: "k1", address: "198.51.100.151" }, { name: "k2", address: "198.51.100.152" }] };
+const K1 = "198.51.100.151";
+const K2 = "198.51.100.152";
 
 const stack = new TestStack("itest");
 const timings: Record<string, number> = {};
@@ -55,7 +56,7 @@ function pingAndCapture(from: string, fromGwip: string, to: string, toGwip: stri
 }
 
 test("the test network is free", () => {
-    assert.ok(!routed("203.0.113.0/24"), "203.0.113.0/24 is already routed on this machine; the test would disturb it");
+    assert.ok(!routed("198.51.100.0/24"), "198.51.100.0/24 is already routed on this machine (is the dev stack up? scripts/pulumi destroy --stack dev); the test would disturb it");
 });
 
 test("up with the tunnel off boots two new-kernel VMs reachable over SSH", async () => {
@@ -98,7 +99,7 @@ test("up builds the guide's tunnel: outputs, pings both ways, UDP to port 5555 o
     assert.match(k1, /^10\.10\.10\.2 via 10\.10\.10\.1 dev ftok2/m);
     assert.match(k1, /forward:\n1\n/);
     const link = ssh(key, K1, "ip -d link show dev ftok2");
-    assert.match(link, /ipip (any )?remote 203\.0\.113\.152 local 203\.0\.113\.151 dev eth0 ttl 255/);
+    assert.match(link, /ipip (any )?remote 198\.51\.100\.152 local 198\.51\.100\.151 dev eth0 ttl 255/);
     assert.match(link, /encap fou encap-sport auto encap-dport 5555/);
 
     // Independently of the stack's own check: k1 → k2 and k2 → k1, captured on the receiver.
@@ -169,7 +170,7 @@ test("destroy leaves nothing of the stack on this machine", async () => {
     }
     const qemu = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
     assert.ok(!qemu.split("\n").some((l) => l.includes("qemu") && l.includes(names[0].runDir)), "no qemu of the stack");
-    assert.ok(!routed("203.0.113.0/24"), "no route to the test network");
+    assert.ok(!routed("198.51.100.0/24"), "no route to the test network");
 });
 
 const nofou = new TestStack("itest-nofou");
