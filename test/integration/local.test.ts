@@ -185,7 +185,9 @@ test("a host whose kernel has no fou fails in HostPrep with the fix named; destr
     assert.notEqual(r.code, 0);
     const text = r.stdout + r.stderr;
     assert.match(text, /fou-tunnel: k2 runs Linux 6\.\S+ without the fou module: install a kernel built with it \(fou needs CONFIG_NET_FOU\) and reboot/);
-    assert.doesNotMatch(text, /ip link add|created.*IpipFouLink/, "no tunnel step ran after the failed check");
+    // Neither host got a tunnel object: both must pass HostPrep first.
+    assert.match(text, /command:remote:Command k2-prep-kernel \*\*creating failed\*\*/);
+    assert.doesNotMatch(text, /command:remote:Command fou-k\d-(fou|link|addr|route|check) (creating|created)/);
     const d = await nofou.ok(["destroy", "--yes", "--skip-preview"]);
     assert.equal(d.code, 0);
     const names = localNames("fou-tunnel/itest-nofou", 0);
