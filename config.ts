@@ -5,6 +5,7 @@ import {
     checkIpv4,
     checkPort,
     formatIpv4,
+    parseBool,
     parseIpv4,
     parsePrefix,
     prefixContains,
@@ -84,8 +85,8 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
             problems.push(...e.problems);
         }
     }
-    const tunnel = bool(get("tunnel"), true, key("tunnel"), problems);
-    const check = bool(get("check"), true, key("check"), problems);
+    const tunnel = parseBool(get("tunnel"), true, key("tunnel"), problems);
+    const check = parseBool(get("check"), true, key("check"), problems);
     const port = num(get("port") ?? 5555);
     problems.push(checkPort(key("port"), port));
 
@@ -152,7 +153,7 @@ function parseLocal(
                 problems.push(`${at}.address ${o.address} is the gateway's own address`);
             }
         }
-        return { name: String(o.name), address: String(o.address), fou: bool(o.fou, true, `${at}.fou`, problems) };
+        return { name: String(o.name), address: String(o.address), fou: parseBool(o.fou, true, `${at}.fou`, problems) };
     });
     if (vms[0].name === vms[1].name) {
         problems.push(`${key("localVms")}: both VMs are named "${vms[0].name}"`);
@@ -165,18 +166,4 @@ function parseLocal(
 
 function num(v: unknown): unknown {
     return typeof v === "string" && /^-?\d+$/.test(v) ? Number(v) : v;
-}
-
-function bool(v: unknown, dflt: boolean, key: string, problems: (string | undefined)[]): boolean {
-    if (v === undefined) {
-        return dflt;
-    }
-    if (v === true || v === "true") {
-        return true;
-    }
-    if (v === false || v === "false") {
-        return false;
-    }
-    problems.push(`${key} must be true or false (got ${JSON.stringify(v)})`);
-    return dflt;
 }

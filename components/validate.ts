@@ -136,3 +136,21 @@ export function checkInt(key: string, value: unknown, min: number, max: number):
     }
     return undefined;
 }
+
+/**
+ * A boolean config value; `pulumi config set` stores "true"/"false" as strings. An invalid value
+ * is recorded in `problems` (naming `key`) and the default returned, so parsing can go on.
+ */
+export function parseBool(v: unknown, dflt: boolean, key: string, problems: (string | undefined)[]): boolean {
+    if (v === undefined) {
+        return dflt;
+    }
+    if (v === true || v === "true") {
+        return true;
+    }
+    if (v === false || v === "false") {
+        return false;
+    }
+    problems.push(`${key} must be true or false (got ${JSON.stringify(v)})`);
+    return dflt;
+}

@@ -1,4 +1,4 @@
-import { checkHostName, checkPrefix, throwIfInvalid } from "../components/validate";
+import { checkHostName, checkPrefix, parseBool, throwIfInvalid } from "../components/validate";
 
 /**
  * Settings of the `aws` hosts (two EC2 instances). The region is the AWS provider's own
@@ -115,7 +115,7 @@ export function parseAwsSettings(get: (key: string) => unknown, ns = "fou-tunnel
         problems.push(`${key("awsSshUser")} must be a user name like admin or ubuntu (got ${JSON.stringify(sshUser)})`);
     }
 
-    const routesBeyondGwips = bool(get("awsRoutesBeyondGwips"), AWS_DEFAULTS.routesBeyondGwips, key("awsRoutesBeyondGwips"), problems);
+    const routesBeyondGwips = parseBool(get("awsRoutesBeyondGwips"), AWS_DEFAULTS.routesBeyondGwips, key("awsRoutesBeyondGwips"), problems);
 
     throwIfInvalid(problems);
     return {
@@ -129,18 +129,4 @@ export function parseAwsSettings(get: (key: string) => unknown, ns = "fou-tunnel
         sshUser: sshUser as string,
         routesBeyondGwips,
     };
-}
-
-function bool(v: unknown, dflt: boolean, key: string, problems: (string | undefined)[]): boolean {
-    if (v === undefined) {
-        return dflt;
-    }
-    if (v === true || v === "true") {
-        return true;
-    }
-    if (v === false || v === "false") {
-        return false;
-    }
-    problems.push(`${key} must be true or false (got ${JSON.stringify(v)})`);
-    return dflt;
 }
