@@ -58,8 +58,8 @@ export class LocalVms extends pulumi.ComponentResource {
             { parent: this, additionalSecretOutputs: ["stdout"] },
         );
         const keyText = key.stdout;
-        this.privateKey = pulumi.secret(keyText.apply((t) => t.slice(0, t.indexOf("-----END OPENSSH PRIVATE KEY-----") + 35) + "\n"));
-        this.publicKey = keyText.apply((t) => t.trim().split("\n").pop() ?? "");
+        this.privateKey = pulumi.secret(keyText.apply((t) => splitKeyPair(t).privateKey));
+        this.publicKey = keyText.apply((t) => splitKeyPair(t).publicKey);
 
         const network = new command.local.Command(
             `${name}-network`,
@@ -132,4 +132,16 @@ export function parseVmReport(stdout: string): VmReport {
     } catch {
         throw new Error(`vm.sh start printed no report: ${JSON.stringify(line)}`);
     }
+}
+
+const KEY_END = "-----END OPENSSH PRIVATE KEY-----";
+
+/** Splits what the key command prints (the private key file, then the public key line). */
+export function splitKeyPair(text: string): { privateKey: string; publicKey: string } {
+    const end = text.indexOf(KEY_END);
+    if (end < 0) {
+        throw new Error("the SSH key command printed no private key");
+    }
+    const cut = end + KEY_END.length;
+    return { privateKey: text.slice(0, cut) + "\n", publicKey: text.slice(cut).trim() };
 }
