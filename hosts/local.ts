@@ -37,8 +37,8 @@ export class LocalVms extends pulumi.ComponentResource {
     /** The stack's SSH private key (secret). */
     public readonly privateKey: pulumi.Output<string>;
     public readonly publicKey: pulumi.Output<string>;
-    /** Per-VM boot report from vm.sh: a JSON line with pid and boot time. */
-    public readonly vms: pulumi.Output<string[]>;
+    /** Per-VM boot report from vm.sh (pid, boot time, accelerator, kernel). */
+    public readonly vms: pulumi.Output<Omit<VmReport, "hostKey">[]>;
 
     constructor(name: string, args: LocalVmsArgs, opts: pulumi.ComponentResourceOptions = {}) {
         super("fou:local:LocalVms", name, {}, opts);
@@ -109,7 +109,8 @@ export class LocalVms extends pulumi.ComponentResource {
             readyAfter: [vmCommands[i]],
             identity: reports[i].apply((r) => r.hostKey),
         }));
-        this.vms = pulumi.all(reports.map((r) => JSON.stringify({ ...r, hostKey: undefined })));
+        // The report without the host key (it is in each connection): name, pid, boot time, accel.
+        this.vms = pulumi.all(reports).apply((rs) => rs.map(({ hostKey: _, ...rest }) => rest));
         this.registerOutputs({ publicKey: this.publicKey, vms: this.vms });
     }
 }

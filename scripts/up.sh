@@ -14,7 +14,7 @@ cat <<MSG
 
 The tunnel is up. Useful next steps:
   scripts/pulumi stack output verification --stack dev   # the guide's ping + tcpdump from each end
-  scripts/pulumi stack output sshPrivateKey --show-secrets --stack dev > /tmp/k && chmod 600 /tmp/k
-  ssh -i /tmp/k root@198.51.100.151 ip -d link show ftok2
+  (umask 077; scripts/pulumi stack output sshPrivateKey --show-secrets --stack dev > fou-key.pem)
+  ssh -i fou-key.pem root@198.51.100.151 ip -d link show ftok2   # sshCommands lists each host
   scripts/pulumi destroy --yes --stack dev                # undo every step, stop the VMs
 MSG

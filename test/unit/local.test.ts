@@ -59,3 +59,10 @@ test("hosts: SSH as root with the stack's key (secret), the VM's host key pinned
     assert.equal(await valueOf(vms.hosts[0].identity!), "ssh-ed25519 AAAAhost");
     assert.equal(await (vms.privateKey as any).isSecret, true);
 });
+
+test("the vms output is each VM's report, without its host key", async () => {
+    assert.deepEqual(await valueOf(vms.vms), [
+        { name: "lv-k1", pid: 1 },
+        { name: "lv-k2", pid: 1 },
+    ]);
+});
