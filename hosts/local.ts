@@ -59,7 +59,8 @@ export class LocalVms extends pulumi.ComponentResource {
         );
         const keyText = key.stdout;
         this.privateKey = pulumi.secret(keyText.apply((t) => splitKeyPair(t).privateKey));
-        this.publicKey = keyText.apply((t) => splitKeyPair(t).publicKey);
+        // The public half is no secret; leaving it secret would hide every VM command and report.
+        this.publicKey = pulumi.unsecret(keyText.apply((t) => splitKeyPair(t).publicKey));
 
         const network = new command.local.Command(
             `${name}-network`,
