@@ -9,6 +9,12 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, test } from "node:test";
+import { fouPortScripts } from "../../components/fouPort";
+import { gwipScripts } from "../../components/gwip";
+import { ipForwardScripts, kernelScripts } from "../../components/hostPrep";
+import { ipipFouLinkScripts } from "../../components/ipipFouLink";
+import { routeScripts } from "../../components/route";
+import { shq } from "../../components/shell";
 import { localNames } from "../../hosts/local";
 import { routed, ssh, TestStack } from "./harness";
 
@@ -114,6 +120,34 @@ test("up builds the guide's tunnel: outputs, pings both ways, UDP to port 5555 o
     }
 });
 
+test("on a live host, every create runs twice without error and every delete twice, leaving nothing", () => {
+    // Objects of their own (port 6100, link ftox, 10.99.99.0/24) so the stack's tunnel is untouched.
+    const steps = [
+        fouPortScripts(6100, 4),
+        ipipFouLinkScripts({ ifname: "ftox", remote: "198.51.100.199", local: K1, device: "eth0", port: 6100, ttl: 64 }),
+        gwipScripts("ftox", "10.99.99.1"),
+        routeScripts("ftox", "10.99.99.2", "10.99.99.1"),
+    ];
+    const before = hostState(K1);
+    const outputs: string[] = [];
+    for (const s of steps) {
+        ssh(key, K1, s.create); // a second run is what a retry after a crash does
+        outputs.push(ssh(key, K1, s.create));
+    }
+    assert.match(outputs[0], /^adopted$/m, "the existing FOU port is adopted");
+    const during = ssh(key, K1, "ip fou show; ip -o addr show dev ftox; ip route show dev ftox");
+    assert.match(during, /^port 6100 ipproto 4$/m);
+    assert.match(during, /inet 10\.99\.99\.1\/32/);
+    assert.match(during, /^10\.99\.99\.2 via 10\.99\.99\.1/m);
+    for (const s of [...steps].reverse()) {
+        if (s.delete) {
+            ssh(key, K1, `export PULUMI_COMMAND_STDOUT=''\n${s.delete}`);
+            ssh(key, K1, `export PULUMI_COMMAND_STDOUT=''\n${s.delete}`);
+        }
+    }
+    assert.equal(hostState(K1), before);
+});
+
 test("a second up changes nothing", async () => {
     const preview = await stack.pulumi(["preview", "--expect-no-changes"]);
     assert.equal(preview.code, 0, preview.stdout + preview.stderr);
@@ -154,6 +188,23 @@ test("removing the tunnel (VMs kept) restores each host exactly as it was", asyn
     for (const h of [K1, K2]) {
         assert.equal(hostState(h), baseline[h]);
     }
+});
+
+test("on a restored host, HostPrep's create runs twice and its delete twice, back to the original", () => {
+    const steps = [kernelScripts(["fou", "ipip"]), ipForwardScripts()];
+    const runs = steps.map((s) => [ssh(key, K2, s.create), ssh(key, K2, s.create)]);
+    // The first kernel run loads the modules, the second finds them loaded; the forwarding value
+    // first seen (0) is kept across runs.
+    assert.match(runs[0][0], /^loaded=fou ipip$/m);
+    assert.match(runs[0][1], /^loaded=$/m);
+    assert.match(runs[1][1], /^previous=0$/m);
+    for (const i of [1, 0]) {
+        // Delete gets the first create's output (what it loaded), as the command provider passes it.
+        const del = `PULUMI_COMMAND_STDOUT=${shq(runs[i][0])}; export PULUMI_COMMAND_STDOUT\n${steps[i].delete}`;
+        ssh(key, K2, del);
+        ssh(key, K2, del);
+    }
+    assert.equal(hostState(K2), baseline[K2]);
 });
 
 test("destroy leaves nothing of the stack on this machine", async () => {
