@@ -29,11 +29,8 @@ Needs root (apt-get, debootstrap).
 EOF
 }
 
-log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-die() {
-	printf '%s: error: %s\n' "$PROG" "$*" >&2
-	exit 1
-}
+# shellcheck source=vm/lib.sh
+. "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/lib.sh"
 
 CACHE_ROOT=${FOU_CACHE:-${HOME:-/root}/.cache/fou-tunnel}
 PRUNE=0

@@ -24,15 +24,8 @@ Needs root.
 EOF
 }
 
-log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-die() {
-	printf '%s: error: %s\n' "$PROG" "$*" >&2
-	exit 1
-}
-usage_die() {
-	printf '%s: error: %s (see %s --help)\n' "$PROG" "$*" "$PROG" >&2
-	exit 2
-}
+# shellcheck source=vm/lib.sh
+. "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/lib.sh"
 
 ip2int() { # a.b.c.d -> integer
 	local a b c d
