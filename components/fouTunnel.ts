@@ -63,9 +63,9 @@ export class FouTunnel extends pulumi.ComponentResource {
     public readonly checks: pulumi.Output<TunnelCheckResult[]>;
 
     constructor(name: string, args: FouTunnelArgs, opts: pulumi.ComponentResourceOptions = {}) {
-        const sides: [TunnelEndArgs, TunnelEndArgs, string][] = [
-            [args.a, args.b, "a"],
-            [args.b, args.a, "b"],
+        const sides: [TunnelEndArgs, TunnelEndArgs][] = [
+            [args.a, args.b],
+            [args.b, args.a],
         ];
         const ttl = args.ttl ?? 255;
         throwIfInvalid(validateTunnel(name, args, ttl));

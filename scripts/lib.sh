@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared settings for the project's scripts (sourced, not run).
 # FOU_CACHE holds everything built or downloaded (toolchain, Pulumi plugins, VM image); nothing
 # under it is part of a stack, and deleting it only costs a rebuild.
@@ -8,7 +9,6 @@ COMMAND_VERSION=1.2.1
 export FOU_REPO FOU_CACHE
 
 fou_log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
-fou_die() { fou_log "error: $*"; exit 1; }
 
 # The environment every pulumi invocation of this project runs with: the cached toolchain,
 # a private PULUMI_HOME, no update checks or plugin downloads, a local file backend and a
@@ -18,7 +18,6 @@ fou_pulumi_env() {
     export PULUMI_HOME="$FOU_CACHE/pulumi-home"
     export PULUMI_SKIP_UPDATE_CHECK=true
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-    export PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK=${PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK:-false}
     local state="$FOU_REPO/.pulumi-state"
     if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
         mkdir -p "$state"

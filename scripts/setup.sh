@@ -54,6 +54,31 @@ path_binary() {
     printf '%s\n' "$p"
 }
 
+# provide NAME DEST BUILD…: link NAME from PATH when it is there, else run BUILD (which writes DEST).
+provide() {
+    local name=$1 dest=$2 p
+    shift 2
+    if p=$(path_binary "$name"); then
+        fou_log "using $name from $p"
+        ln -s "$p" "$dest"
+    else
+        fou_log "building $name"
+        "$@"
+    fi
+}
+
+build_cli() {
+    fou_log "(the CLI comes from the Go module proxy: a few minutes the first time)"
+    (cd "$FOU_REPO/toolchain/cli" && go build -trimpath -tags osusergo,grpcnotrace \
+        -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+        -o "$1" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+}
+
+# build_go DIR VERSION OUT: one of this project's Go programs under toolchain/.
+build_go() {
+    (cd "$FOU_REPO/toolchain/$1" && go build -trimpath -ldflags "-s -w -X main.version=$2" -o "$3" .)
+}
+
 build_toolchain() {
     local key dir tmp
     key=$(toolchain_key)
@@ -63,31 +88,14 @@ build_toolchain() {
         trap 'rm -rf "$tmp"' EXIT
         mkdir -p "$tmp/bin"
         local started=$SECONDS
-        if p=$(path_binary pulumi); then
-            fou_log "using pulumi from $p"; ln -s "$p" "$tmp/bin/pulumi"
-        else
-            fou_log "building the Pulumi CLI v$PULUMI_VERSION from the Go module proxy (a few minutes the first time)"
-            (cd "$FOU_REPO/toolchain/cli" && go build -trimpath -tags osusergo,grpcnotrace \
-                -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
-                -o "$tmp/bin/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
-        fi
-        if p=$(path_binary pulumi-language-nodejs); then
-            fou_log "using the language host from $p"; ln -s "$p" "$tmp/bin/pulumi-language-nodejs"
-        else
-            fou_log "building the Node.js language host"
-            (cd "$FOU_REPO/toolchain/language-host" && go build -trimpath \
-                -ldflags "-s -w -X main.version=$PULUMI_VERSION" -o "$tmp/bin/pulumi-language-nodejs" .)
-        fi
+        provide pulumi "$tmp/bin/pulumi" build_cli "$tmp/bin/pulumi"
+        provide pulumi-language-nodejs "$tmp/bin/pulumi-language-nodejs" \
+            build_go language-host "$PULUMI_VERSION" "$tmp/bin/pulumi-language-nodejs"
         # The provider lives outside bin/ (which goes on PATH): the CLI would otherwise pick it up
         # from PATH with a warning instead of using the plugin installed in PULUMI_HOME.
         mkdir -p "$tmp/plugins"
-        if p=$(path_binary pulumi-resource-command); then
-            fou_log "using the command provider from $p"; ln -s "$p" "$tmp/plugins/pulumi-resource-command"
-        else
-            fou_log "building the command provider plugin v$COMMAND_VERSION"
-            (cd "$FOU_REPO/toolchain/command-provider" && go build -trimpath \
-                -ldflags "-s -w -X main.version=$COMMAND_VERSION" -o "$tmp/plugins/pulumi-resource-command" .)
-        fi
+        provide pulumi-resource-command "$tmp/plugins/pulumi-resource-command" \
+            build_go command-provider "$COMMAND_VERSION" "$tmp/plugins/pulumi-resource-command"
         rm -rf "$dir"
         mv "$tmp" "$dir"
         trap - EXIT
