@@ -4,13 +4,85 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { TunnelHost } from "../components/host";
 import { script, sh } from "../components/shell";
-import { checkIfname, checkPort, throwIfInvalid } from "../components/validate";
+import { checkHostName, checkIfname, checkPort, throwIfInvalid } from "../components/validate";
 import { AwsSettings } from "./awsConfig";
 
 export interface AwsHostsArgs {
     readonly settings: AwsSettings;
-    /** The FOU UDP port: the only port the hosts accept from each other. */
+    /** Host names, in topology order (≥ 2, unique, validated by checkHostName). */
+    readonly hostNames: string[];
+    /** One entry per tunnel end: `to` accepts UDP `port` from `from`'s private address. */
+    readonly udpRules: { readonly to: string; readonly from: string; readonly port: number }[];
+}
+
+/** One distinct UDP ingress rule; see {@link udpRuleName}. */
+export interface AwsUdpRule {
+    readonly to: string;
+    readonly from: string;
     readonly port: number;
+}
+
+/** The rule's resource name: stable as long as its hosts and port are. */
+export function udpRuleName(component: string, rule: AwsUdpRule): string {
+    return `${component}-${rule.to}-from-${rule.from}-udp-${rule.port}`;
+}
+
+/**
+ * Every problem with the hosts and rules an {@link AwsHosts} named `name` is given, as messages
+ * (none when valid), and the distinct valid rules in first-seen order (a repeated one counts once).
+ */
+export function checkAwsHostsArgs(name: string, hostNames: unknown, udpRules: unknown): { problems: string[]; rules: AwsUdpRule[] } {
+    const at = `AwsHosts ${name}`;
+    const problems: (string | undefined)[] = [];
+    const names = Array.isArray(hostNames) ? (hostNames as unknown[]) : [];
+    if (!Array.isArray(hostNames) || hostNames.length < 2) {
+        problems.push(`${at}: hostNames must list at least two hosts (got ${JSON.stringify(hostNames)})`);
+    }
+    names.forEach((n, i) => problems.push(checkHostName(`${at}: hostNames[${i}]`, n)));
+    const seen = new Set<unknown>();
+    for (const n of names) {
+        if (seen.has(n)) {
+            problems.push(`${at}: hostNames lists ${JSON.stringify(n)} more than once; every host needs its own name`);
+        }
+        seen.add(n);
+    }
+    const known = names.map(String).join(", ");
+
+    const rules = new Map<string, AwsUdpRule>();
+    if (!Array.isArray(udpRules)) {
+        problems.push(`${at}: udpRules must be a list of {to, from, port} (got ${JSON.stringify(udpRules)})`);
+    } else {
+        udpRules.forEach((r: unknown, i) => {
+            const rule = (typeof r === "object" && r !== null ? r : {}) as Partial<Record<keyof AwsUdpRule, unknown>>;
+            const found: (string | undefined)[] = [];
+            for (const end of ["to", "from"] as const) {
+                if (!names.includes(rule[end])) {
+                    found.push(`${at}: udpRules[${i}].${end} ${JSON.stringify(rule[end])} is not one of the hosts (${known})`);
+                }
+            }
+            if (rule.to !== undefined && rule.to === rule.from) {
+                found.push(`${at}: udpRules[${i}] admits ${String(rule.to)} to itself; a rule's to and from must be different hosts`);
+            }
+            found.push(checkPort(`${at}: udpRules[${i}].port`, rule.port));
+            if (found.every((p) => p === undefined)) {
+                const ok: AwsUdpRule = { to: rule.to as string, from: rule.from as string, port: rule.port as number };
+                rules.set(JSON.stringify([ok.to, ok.from, ok.port]), ok);
+            }
+            problems.push(...found);
+        });
+    }
+    // Host names may contain '-', so two different rules could spell the same resource name.
+    const byName = new Map<string, AwsUdpRule>();
+    for (const r of rules.values()) {
+        const other = byName.get(udpRuleName(name, r));
+        if (other) {
+            problems.push(
+                `${at}: the rules to ${r.to} from ${r.from} and to ${other.to} from ${other.from} (port ${r.port}) would share the resource name ${udpRuleName(name, r)}; rename a host`,
+            );
+        }
+        byName.set(udpRuleName(name, r), r);
+    }
+    return { problems: problems.filter((p): p is string => p !== undefined), rules: [...rules.values()] };
 }
 
 /** The network of `awsVpc: create`; away from the GWIPs (10.10.10.0/24) and the default VPC (172.31.0.0/16). */
@@ -18,7 +90,7 @@ export const CREATED_VPC_CIDR = "10.99.0.0/16";
 export const CREATED_SUBNET_CIDR = "10.99.1.0/24";
 
 /**
- * User data for both instances. Every tunnel step (modprobe, sysctl, `ip link/addr/route`) runs
+ * User data for every instance. Every tunnel step (modprobe, sysctl, `ip link/addr/route`) runs
  * as the SSH user without sudo, so the steps log in as root; cloud-init's `disable_root: false`
  * puts the stack's key into root's authorized_keys (instead of a "log in as admin" stub).
  */
@@ -49,10 +121,11 @@ export function parsePollOutput(stdout: string): string {
 }
 
 /**
- * Two EC2 instances in one subnet as the tunnel's hosts: an AMI whose stock kernel ships fou and
- * ipip (Debian 12 by default), an SSH key made for the stack, SSH open to the operator's network
- * only, and between the hosts nothing but ICMP and the FOU port. Each host is ready once a poll
- * over SSH has answered with its underlay device.
+ * One EC2 instance per host of the topology, all in one subnet: an AMI whose stock kernel ships
+ * fou and ipip (Debian 12 by default), an SSH key made for the stack, SSH open to the operator's
+ * network only, and between the hosts nothing but ICMP and, per tunnel end, its UDP port from its
+ * peer's private address. Each host is ready once a poll over SSH has answered with its underlay
+ * device.
  */
 export class AwsHosts extends pulumi.ComponentResource {
     public readonly hosts: TunnelHost[];
@@ -66,13 +139,17 @@ export class AwsHosts extends pulumi.ComponentResource {
     /** Host name → `ssh -i key.pem <user>@<public ip>`, with the key from `privateKey`. */
     public readonly sshCommands: pulumi.Output<Record<string, string>>;
     public readonly instances: aws.ec2.Instance[];
+    /** The group every host wears: SSH from the operator, ICMP between the hosts, all egress. */
     public readonly securityGroup: aws.ec2.SecurityGroup;
+    /** Host name → the group only that host wears: the tunnel ports it accepts, from whom. */
+    public readonly hostSecurityGroups: Record<string, aws.ec2.SecurityGroup>;
 
     constructor(name: string, args: AwsHostsArgs, opts: pulumi.ComponentResourceOptions = {}) {
-        throwIfInvalid([checkPort(`AwsHosts ${name}: port`, args.port)]);
+        const { problems, rules } = checkAwsHostsArgs(name, args.hostNames, args.udpRules);
+        throwIfInvalid(problems);
         super("fou:aws:AwsHosts", name, {}, opts);
-        const { settings, port } = args;
-        const names = settings.hostNames;
+        const settings = args.settings;
+        const names = [...args.hostNames];
         const tags = (role: string) => ({ Name: `${name}-${role}`, "fou-tunnel": name });
 
         const key = new tls.PrivateKey(`${name}-ssh-key`, { algorithm: "ED25519" }, { parent: this });
@@ -144,17 +221,33 @@ export class AwsHosts extends pulumi.ComponentResource {
             network = [igw, association];
         }
 
-        // One group for both hosts: "ICMP from within the group" needs a group they share. The
-        // FOU rules are separate resources (one per receiving host, from its peer's /32) because
-        // the addresses exist only once the instances, which need the group at launch, do. A rule
-        // admitting k2's address on the group k2 also wears only ever matters on k1: a host's
-        // packets to itself never pass the group. Inline rules would fight the separate ones.
+        // Security groups. A rule belongs to a group and applies to every instance wearing it, so
+        // a tunnel rule ("k1 accepts UDP 5555 from k2") on a group all hosts share would also let
+        // k2 reach port 5555 on every other host (k3, …): more than the topology asks for, and a
+        // real opening wherever that port is served for another peer (a port reused by two
+        // tunnels, a GUE or FOU socket listens to any source). So each host has a group of its
+        // own that holds only the rules whose `to` is that host: the UDP it accepts is exactly
+        // its tunnel ends, each from its peer's /32. The shared group stays for what is meant
+        // for all: ICMP from any member (needs a group they all wear), SSH from the operator and
+        // egress. Cost: one more group per host (two of the five an interface may wear).
+        // Tunnel rules are separate resources because the peers' addresses exist only once the
+        // instances, which need their groups at launch, do; inline rules would fight them.
         const sg = new aws.ec2.SecurityGroup(
             `${name}-sg`,
-            { vpcId, description: "fou-tunnel hosts: SSH from the operator, ICMP and FOU between the hosts", tags: tags("sg") },
+            { vpcId, description: "fou-tunnel hosts: SSH from the operator, ICMP between the hosts, all egress", tags: tags("sg") },
             { parent: this },
         );
         this.securityGroup = sg;
+        this.hostSecurityGroups = Object.fromEntries(
+            names.map((host) => [
+                host,
+                new aws.ec2.SecurityGroup(
+                    `${name}-${host}-sg`,
+                    { vpcId, description: `fou-tunnel host ${host}: tunnel UDP from its peers only`, tags: tags(`${host}-sg`) },
+                    { parent: this },
+                ),
+            ]),
+        );
         const ssh = new aws.vpc.SecurityGroupIngressRule(
             `${name}-ssh`,
             { securityGroupId: sg.id, ipProtocol: "tcp", fromPort: 22, toPort: 22, cidrIpv4: settings.operatorCidr, description: "SSH from the operator" },
@@ -180,7 +273,7 @@ export class AwsHosts extends pulumi.ComponentResource {
                         instanceType: settings.instanceType,
                         subnetId,
                         keyName: keyPair.keyName,
-                        vpcSecurityGroupIds: [sg.id],
+                        vpcSecurityGroupIds: [sg.id, this.hostSecurityGroups[host].id],
                         associatePublicIpAddress: true,
                         // EC2 drops packets whose addresses are not the instance's own; routing
                         // beyond the GWIPs forwards exactly such packets.
@@ -200,21 +293,21 @@ export class AwsHosts extends pulumi.ComponentResource {
                 ),
         );
 
-        names.forEach((host, i) => {
-            const peer = this.instances[1 - i];
+        const privateIp = Object.fromEntries(names.map((host, i) => [host, this.instances[i].privateIp]));
+        for (const rule of rules) {
             new aws.vpc.SecurityGroupIngressRule(
-                `${name}-${host}-fou`,
+                udpRuleName(name, rule),
                 {
-                    securityGroupId: sg.id,
+                    securityGroupId: this.hostSecurityGroups[rule.to].id,
                     ipProtocol: "udp",
-                    fromPort: port,
-                    toPort: port,
-                    cidrIpv4: pulumi.interpolate`${peer.privateIp}/32`,
-                    description: `FOU to ${host} from ${names[1 - i]}`,
+                    fromPort: rule.port,
+                    toPort: rule.port,
+                    cidrIpv4: pulumi.interpolate`${privateIp[rule.from]}/32`,
+                    description: `tunnel UDP ${rule.port} to ${rule.to} from ${rule.from} (its private address)`,
                 },
                 { parent: this },
             );
-        });
+        }
 
         this.hosts = names.map((host, i) => {
             const instance = this.instances[i];

@@ -1,11 +1,12 @@
-import { checkHostName, checkPrefix, parseBool, throwIfInvalid } from "../components/validate";
+import { checkPrefix, parseBool, throwIfInvalid } from "../components/validate";
 
 /**
- * Settings of the `aws` hosts (two EC2 instances). The region is the AWS provider's own
- * `aws:region`, not one of ours.
+ * Settings of the `aws` hosts (one EC2 instance per host of the topology). The region is the AWS
+ * provider's own `aws:region`, not one of ours; the hosts' names and the tunnels between them come
+ * from the topology (`fou-tunnel:topology`), not from these settings.
  */
 export interface AwsSettings {
-    /** EC2 instance type of both hosts (x86_64, matching the AMI lookup). */
+    /** EC2 instance type of every host (x86_64, matching the AMI lookup). */
     readonly instanceType: string;
     /** A fixed AMI id; when set, the owner/name lookup is skipped. */
     readonly ami?: string;
@@ -17,11 +18,9 @@ export interface AwsSettings {
     readonly vpc: "default" | "create";
     /** The only network SSH is allowed from, as a prefix (a bare address becomes /32). */
     readonly operatorCidr: string;
-    /** Names of the two hosts, in tunnel order. */
-    readonly hostNames: [string, string];
     /** The distribution's login user, for the operator's `ssh` commands. */
     readonly sshUser: string;
-    /** Routes beyond the GWIPs need EC2's source/destination check off on both instances. */
+    /** Routes beyond the GWIPs need EC2's source/destination check off on every instance. */
     readonly routesBeyondGwips: boolean;
 }
 
@@ -38,7 +37,6 @@ export const AWS_DEFAULTS: Omit<AwsSettings, "operatorCidr"> = {
     amiOwner: DEBIAN_12.owner,
     amiNameFilter: DEBIAN_12.nameFilter,
     vpc: "default",
-    hostNames: ["k1", "k2"],
     sshUser: DEBIAN_12.sshUser,
     routesBeyondGwips: false,
 };
@@ -100,14 +98,10 @@ export function parseAwsSettings(get: (key: string) => unknown, ns = "fou-tunnel
         }
     }
 
-    const hostNames = get("awsHostNames") ?? AWS_DEFAULTS.hostNames;
-    if (!Array.isArray(hostNames) || hostNames.length !== 2) {
-        problems.push(`${key("awsHostNames")} must list two host names like ["k1", "k2"] (got ${JSON.stringify(hostNames)})`);
-    } else {
-        hostNames.forEach((n, i) => problems.push(checkHostName(`${key("awsHostNames")}[${i}]`, n)));
-        if (hostNames[0] === hostNames[1]) {
-            problems.push(`${key("awsHostNames")}: both hosts are named ${JSON.stringify(hostNames[0])}`);
-        }
+    if (get("awsHostNames") !== undefined) {
+        problems.push(
+            `${key("awsHostNames")} is no longer a setting of this program; name the hosts (and the tunnels between them) in the topology file, ${key("topology")}, and remove ${key("awsHostNames")} from the stack`,
+        );
     }
 
     const sshUser = get("awsSshUser") ?? AWS_DEFAULTS.sshUser;
@@ -125,7 +119,6 @@ export function parseAwsSettings(get: (key: string) => unknown, ns = "fou-tunnel
         amiNameFilter: amiNameFilter as string,
         vpc: vpc as "default" | "create",
         operatorCidr,
-        hostNames: [...(hostNames as string[])] as [string, string],
         sshUser: sshUser as string,
         routesBeyondGwips,
     };

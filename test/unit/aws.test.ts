@@ -9,7 +9,7 @@ import { recorded, settle, valueOf } from "./mocks";
 import { FouTunnel } from "../../components/fouTunnel";
 import { HostPrep } from "../../components/hostPrep";
 import { FouInputError } from "../../components/validate";
-import { AwsHosts, CLOUD_CONFIG, parsePollOutput, pollScript } from "../../hosts/aws";
+import { AwsHosts, AwsHostsArgs, CLOUD_CONFIG, parsePollOutput, pollScript } from "../../hosts/aws";
 import { AwsSettings, parseAwsSettings } from "../../hosts/awsConfig";
 
 // mocks.ts answers every call with its inputs; EC2 lookups need real-looking answers, so this file
@@ -21,6 +21,7 @@ const OVERRIDE_AMI = "ami-0fedcba9876543210";
 const ADDRESSES: Record<string, { privateIp: string; publicIp: string }> = {
     "aws-k1": { privateIp: "172.31.5.11", publicIp: "198.51.100.11" },
     "aws-k2": { privateIp: "172.31.5.12", publicIp: "198.51.100.12" },
+    "aws-k3": { privateIp: "172.31.5.13", publicIp: "198.51.100.13" },
     "awsc-a1": { privateIp: "10.99.1.21", publicIp: "198.51.100.21" },
     "awsc-a2": { privateIp: "10.99.1.22", publicIp: "198.51.100.22" },
 };
@@ -85,11 +86,21 @@ const created: AwsSettings = parseAwsSettings(
             awsOperatorCidr: "192.0.2.7",
             awsVpc: "create",
             awsAmi: OVERRIDE_AMI,
-            awsHostNames: ["a1", "a2"],
             awsInstanceType: "t3.small",
             awsRoutesBeyondGwips: "true",
         })[k],
 );
+
+/** Both ends' rules of each tunnel [a, b, port]: a accepts the port from b, and b from a. */
+function tunnelRules(tunnels: [string, string, number][]): AwsHostsArgs["udpRules"] {
+    return tunnels.flatMap(([a, b, port]) => [
+        { to: a, from: b, port },
+        { to: b, from: a, port },
+    ]);
+}
+
+/** Three hosts, two tunnels on their own ports: k1-k2 on 5555, k1-k3 on 5556. */
+const THREE = { hostNames: ["k1", "k2", "k3"], udpRules: tunnelRules([["k1", "k2", 5555], ["k1", "k3", 5556]]) };
 
 let viaDefault: AwsHosts;
 let viaCreated: AwsHosts;
@@ -99,8 +110,10 @@ before(async () => {
     await settle();
     pulumi.runtime.setMocks(mocks, "fou-tunnel", "unit", false);
     awsRoot = makeRoot();
-    viaDefault = new AwsHosts("aws", { settings: defaults, port: 5555 }, { parent: awsRoot });
-    viaCreated = new AwsHosts("awsc", { settings: created, port: 6000 }, { parent: awsRoot });
+    viaDefault = new AwsHosts("aws", { settings: defaults, ...THREE }, { parent: awsRoot });
+    // The same tunnel end listed twice (two tunnels' worth of rules handing in the same one) is one rule.
+    const oneTunnel = tunnelRules([["a1", "a2", 6000]]);
+    viaCreated = new AwsHosts("awsc", { settings: created, hostNames: ["a1", "a2"], udpRules: [...oneTunnel, oneTunnel[0]] }, { parent: awsRoot });
     // The same components as on local VMs, on the EC2 hosts.
     const hosts = viaDefault.hosts;
     const preps = hosts.map((host) => new HostPrep(`${host.name}-prep`, { host }, { parent: awsRoot }));
@@ -150,21 +163,28 @@ function children(component: string) {
         .sort();
 }
 
-test("default VPC: exactly the key, key pair, group and its rules, two instances and two polls, all children of the component", () => {
+test("default VPC: exactly the key, key pair, shared group and its rules, per host an instance, a group and a poll, one rule per tunnel end; all children of the component", () => {
     assert.equal(res("aws").type, "fou:aws:AwsHosts");
     assert.equal(res("aws").parent, "aws-root");
     assert.deepEqual(children("aws"), [
         "aws:ec2/instance:Instance aws-k1",
         "aws:ec2/instance:Instance aws-k2",
+        "aws:ec2/instance:Instance aws-k3",
         "aws:ec2/keyPair:KeyPair aws-key-pair",
+        "aws:ec2/securityGroup:SecurityGroup aws-k1-sg",
+        "aws:ec2/securityGroup:SecurityGroup aws-k2-sg",
+        "aws:ec2/securityGroup:SecurityGroup aws-k3-sg",
         "aws:ec2/securityGroup:SecurityGroup aws-sg",
         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule aws-egress",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule aws-icmp",
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule aws-k1-fou",
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule aws-k2-fou",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule aws-k1-from-k2-udp-5555",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule aws-k1-from-k3-udp-5556",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule aws-k2-from-k1-udp-5555",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule aws-k3-from-k1-udp-5556",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule aws-ssh",
         "command:remote:Command aws-k1-poll",
         "command:remote:Command aws-k2-poll",
+        "command:remote:Command aws-k3-poll",
         "tls:index/privateKey:PrivateKey aws-ssh-key",
     ]);
 });
@@ -177,12 +197,14 @@ test("created VPC: a VPC 10.99.0.0/16, a subnet, an internet gateway and a defau
         "aws:ec2/keyPair:KeyPair awsc-key-pair",
         "aws:ec2/routeTable:RouteTable awsc-routes",
         "aws:ec2/routeTableAssociation:RouteTableAssociation awsc-routes-subnet",
+        "aws:ec2/securityGroup:SecurityGroup awsc-a1-sg",
+        "aws:ec2/securityGroup:SecurityGroup awsc-a2-sg",
         "aws:ec2/securityGroup:SecurityGroup awsc-sg",
         "aws:ec2/subnet:Subnet awsc-subnet",
         "aws:ec2/vpc:Vpc awsc-vpc",
         "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule awsc-egress",
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule awsc-a1-fou",
-        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule awsc-a2-fou",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule awsc-a1-from-a2-udp-6000",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule awsc-a2-from-a1-udp-6000",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule awsc-icmp",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule awsc-ssh",
         "command:remote:Command awsc-a1-poll",
@@ -206,6 +228,8 @@ test("created VPC: a VPC 10.99.0.0/16, a subnet, an internet gateway and a defau
         ["awsc-subnet-id", "awsc-routes-id"],
     );
     assert.equal(res("awsc-sg").inputs.vpcId, "awsc-vpc-id");
+    assert.equal(res("awsc-a1-sg").inputs.vpcId, "awsc-vpc-id");
+    assert.equal(res("awsc-a2-sg").inputs.vpcId, "awsc-vpc-id");
 });
 
 test("default VPC: the default VPC's default subnet in the first zone that offers the type, and no VPC resources", () => {
@@ -227,6 +251,9 @@ test("default VPC: the default VPC's default subnet in the first zone that offer
         ],
     );
     assert.equal(res("aws-sg").inputs.vpcId, "vpc-default");
+    for (const host of ["k1", "k2", "k3"]) {
+        assert.equal(res(`aws-${host}-sg`).inputs.vpcId, "vpc-default", host);
+    }
     assert.ok(!recorded.some((r) => r.name.startsWith("aws-") && /ec2\/(vpc|subnet|internetGateway|routeTable)/.test(r.type)));
 });
 
@@ -242,6 +269,7 @@ test("the AMI is the newest x86_64 Debian 12 release image from Debian's account
     );
     assert.equal(res("aws-k1").inputs.ami, AMI);
     assert.equal(res("aws-k2").inputs.ami, AMI);
+    assert.equal(res("aws-k3").inputs.ami, AMI);
     assert.equal(res("awsc-a1").inputs.ami, OVERRIDE_AMI);
     assert.equal(res("awsc-a2").inputs.ami, OVERRIDE_AMI);
 });
@@ -252,18 +280,22 @@ test("the key pair carries the public half of an ED25519 tls key", () => {
     assert.equal(res("awsc-key-pair").inputs.publicKey, PUBLIC_KEY);
 });
 
-test("instances: AMI, type, one subnet, the key pair, the group, a public address, root login, source/dest check per routing", () => {
-    for (const [name, type, subnet, group, check] of [
-        ["aws-k1", "t3.micro", "subnet-default-us-east-1a", "aws-sg-id", true],
-        ["aws-k2", "t3.micro", "subnet-default-us-east-1a", "aws-sg-id", true],
-        ["awsc-a1", "t3.small", "awsc-subnet-id", "awsc-sg-id", false],
-        ["awsc-a2", "t3.small", "awsc-subnet-id", "awsc-sg-id", false],
+test("instances: AMI, type, one subnet, the key pair, the shared group and its own, a public address, root login, source/dest check per routing", () => {
+    assert.equal(recorded.filter((r) => r.type === "aws:ec2/instance:Instance" && r.parent === "aws").length, 3, "one instance per host");
+    assert.equal(recorded.filter((r) => r.type === "aws:ec2/instance:Instance" && r.parent === "awsc").length, 2, "one instance per host");
+    for (const [name, type, subnet, check] of [
+        ["aws-k1", "t3.micro", "subnet-default-us-east-1a", true],
+        ["aws-k2", "t3.micro", "subnet-default-us-east-1a", true],
+        ["aws-k3", "t3.micro", "subnet-default-us-east-1a", true],
+        ["awsc-a1", "t3.small", "awsc-subnet-id", false],
+        ["awsc-a2", "t3.small", "awsc-subnet-id", false],
     ] as const) {
+        const component = name.split("-")[0];
         const i = res(name).inputs;
         assert.equal(i.instanceType, type, name);
         assert.equal(i.subnetId, subnet, name);
-        assert.equal(i.keyName, `${name.split("-")[0]}-key-pair-name`, name);
-        assert.deepEqual(i.vpcSecurityGroupIds, [group], name);
+        assert.equal(i.keyName, `${component}-key-pair-name`, name);
+        assert.deepEqual(i.vpcSecurityGroupIds, [`${component}-sg-id`, `${name}-sg-id`], name);
         assert.equal(i.sourceDestCheck, check, name);
         assert.equal(i.associatePublicIpAddress, true, name);
         assert.equal(i.userData, CLOUD_CONFIG, name);
@@ -285,43 +317,80 @@ function rules(component: string) {
         .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 }
 
-test("security group: FOU UDP only from the peer's /32, SSH only from the operator, ICMP within the group, all egress", () => {
-    const expected = (sg: string, port: number, peers: string[], operator: string) =>
-        [
-            { dir: "egress", group: sg, proto: "-1", ports: [undefined, undefined], from: "0.0.0.0/0" },
-            { dir: "ingress", group: sg, proto: "icmp", ports: [-1, -1], from: `sg:${sg}` },
-            { dir: "ingress", group: sg, proto: "tcp", ports: [22, 22], from: operator },
-            ...peers.map((p) => ({ dir: "ingress", group: sg, proto: "udp", ports: [port, port], from: `${p}/32` })),
-        ].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-    assert.deepEqual(rules("aws"), expected("aws-sg-id", 5555, ["172.31.5.11", "172.31.5.12"], OPERATOR));
-    assert.deepEqual(rules("awsc"), expected("awsc-sg-id", 6000, ["10.99.1.21", "10.99.1.22"], "192.0.2.7/32"));
-    // Each host's rule admits its peer, not itself.
-    assert.equal(res("aws-k1-fou").inputs.cidrIpv4, "172.31.5.12/32");
-    assert.equal(res("aws-k2-fou").inputs.cidrIpv4, "172.31.5.11/32");
-    assert.equal(res("aws-sg").inputs.ingress, undefined, "no inline rules next to the rule resources");
+test("security groups: SSH only from the operator, ICMP within the shared group, all egress; per host only its tunnel ports, each from its peer's /32", () => {
+    const sorted = <T>(xs: T[]) => xs.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+    const expected = (c: string, operator: string, udp: [string, number, string][]) =>
+        sorted([
+            { dir: "egress", group: `${c}-sg-id`, proto: "-1", ports: [undefined, undefined], from: "0.0.0.0/0" },
+            { dir: "ingress", group: `${c}-sg-id`, proto: "icmp", ports: [-1, -1], from: `sg:${c}-sg-id` },
+            { dir: "ingress", group: `${c}-sg-id`, proto: "tcp", ports: [22, 22], from: operator },
+            ...udp.map(([to, port, peer]) => ({ dir: "ingress", group: `${c}-${to}-sg-id`, proto: "udp", ports: [port, port], from: `${peer}/32` })),
+        ]);
+    // k1 accepts 5555 from k2 and 5556 from k3; k2 only 5555 from k1; k3 only 5556 from k1. No
+    // rule lets k2 and k3 reach each other over UDP, nor any host a port of another tunnel.
+    assert.deepEqual(
+        rules("aws"),
+        expected("aws", OPERATOR, [
+            ["k1", 5555, "172.31.5.12"],
+            ["k1", 5556, "172.31.5.13"],
+            ["k2", 5555, "172.31.5.11"],
+            ["k3", 5556, "172.31.5.11"],
+        ]),
+    );
+    assert.deepEqual(
+        rules("awsc"),
+        expected("awsc", "192.0.2.7/32", [
+            ["a1", 6000, "10.99.1.22"],
+            ["a2", 6000, "10.99.1.21"],
+        ]),
+    );
+    for (const [rule, group, peer, port] of [
+        ["aws-k1-from-k2-udp-5555", "aws-k1-sg-id", "172.31.5.12", 5555],
+        ["aws-k1-from-k3-udp-5556", "aws-k1-sg-id", "172.31.5.13", 5556],
+        ["aws-k2-from-k1-udp-5555", "aws-k2-sg-id", "172.31.5.11", 5555],
+        ["aws-k3-from-k1-udp-5556", "aws-k3-sg-id", "172.31.5.11", 5556],
+    ] as const) {
+        const i = res(rule).inputs;
+        assert.deepEqual([i.securityGroupId, i.cidrIpv4, i.fromPort, i.toPort, i.ipProtocol], [group, `${peer}/32`, port, port, "udp"], rule);
+    }
+    assert.equal(res("aws-k3-from-k1-udp-5556").inputs.description, "tunnel UDP 5556 to k3 from k1 (its private address)");
+    // Rule descriptions only allow a-z A-Z 0-9 space and ._-:/()#,@[]+=&;{}!$*.
+    for (const r of recorded.filter((x) => x.type.startsWith("aws:vpc/securityGroup") || x.type === "aws:ec2/securityGroup:SecurityGroup")) {
+        assert.match(r.inputs.description, /^[A-Za-z0-9 ._:/()#,@[\]+=&;{}!$*-]{1,255}$/, r.name);
+    }
+    // The shared group holds nothing over UDP; no group has inline rules next to the rule resources.
+    assert.ok(!rules("aws").some((r) => r.group === "aws-sg-id" && r.proto === "udp"));
+    for (const g of ["aws-sg", "aws-k1-sg", "aws-k2-sg", "aws-k3-sg", "awsc-sg", "awsc-a1-sg", "awsc-a2-sg"]) {
+        assert.equal(res(g).inputs.ingress, undefined, g);
+        assert.equal(res(g).inputs.egress, undefined, g);
+    }
+    assert.deepEqual(Object.keys(viaDefault.hostSecurityGroups), ["k1", "k2", "k3"]);
+    assert.equal((viaDefault.securityGroup as any).__name, "aws-sg");
 });
 
-test("TunnelHosts: private IP as underlay, public IP in the connection, device from the poll, ready after the poll", async () => {
+test("TunnelHosts: one per host in topology order, private IP as underlay, public IP in the connection, device from the poll, ready after the poll", async () => {
     const hosts = viaDefault.hosts;
     assert.deepEqual(
         hosts.map((h) => h.name),
-        ["k1", "k2"],
+        ["k1", "k2", "k3"],
     );
-    assert.deepEqual(await Promise.all(hosts.map((h) => valueOf(h.underlayAddress))), ["172.31.5.11", "172.31.5.12"]);
-    assert.deepEqual(await Promise.all(hosts.map((h) => valueOf(h.device))), ["ens5", "ens5"]);
+    assert.deepEqual(await Promise.all(hosts.map((h) => valueOf(h.underlayAddress))), ["172.31.5.11", "172.31.5.12", "172.31.5.13"]);
+    assert.deepEqual(await Promise.all(hosts.map((h) => valueOf(h.device))), ["ens5", "ens5", "ens5"]);
     const conns = await Promise.all(hosts.map((h) => valueOf(h.connection)));
     assert.deepEqual(
         conns.map((c) => [c.host, c.user, c.dialErrorLimit]),
         [
             ["198.51.100.11", "root", -1],
             ["198.51.100.12", "root", -1],
+            ["198.51.100.13", "root", -1],
         ],
     );
     assert.equal(await valueOf(conns[0].privateKey as pulumi.Input<string>), PRIVATE_KEY);
     assert.deepEqual(
         hosts.map((h) => (h.readyAfter ?? []).map((r) => (r as any).__name)),
-        [["aws-k1-poll"], ["aws-k2-poll"]],
+        [["aws-k1-poll"], ["aws-k2-poll"], ["aws-k3-poll"]],
     );
+    assert.deepEqual(await Promise.all(hosts.map((h) => valueOf(h.identity as pulumi.Input<string>))), ["aws-k1-id", "aws-k2-id", "aws-k3-id"]);
     assert.deepEqual(
         viaCreated.hosts.map((h) => h.name),
         ["a1", "a2"],
@@ -340,29 +409,38 @@ test("each poll asks its own host for the device holding its private address, qu
 test("the private key is secret, in the component's output and in every connection sent", async () => {
     assert.equal(await pulumi.isSecret(viaDefault.privateKey), true);
     assert.equal(await valueOf(viaDefault.privateKey), PRIVATE_KEY);
-    for (const name of ["aws-k1-poll", "aws-k2-poll"]) {
+    for (const name of ["aws-k1-poll", "aws-k2-poll", "aws-k3-poll"]) {
         const c = res(name).inputs.connection;
         assert.ok(Object.keys(c).includes("4dabf18193072939515e22adb298388d"), `${name}: ${JSON.stringify(c)}`);
     }
 });
 
 test("outputs: public and private IPs by host, and ssh commands as the distribution's user", async () => {
-    assert.deepEqual(await valueOf(viaDefault.publicIps), { k1: "198.51.100.11", k2: "198.51.100.12" });
-    assert.deepEqual(await valueOf(viaDefault.privateIps), { k1: "172.31.5.11", k2: "172.31.5.12" });
+    assert.deepEqual(await valueOf(viaDefault.publicIps), { k1: "198.51.100.11", k2: "198.51.100.12", k3: "198.51.100.13" });
+    assert.deepEqual(await valueOf(viaDefault.privateIps), { k1: "172.31.5.11", k2: "172.31.5.12", k3: "172.31.5.13" });
     assert.deepEqual(await valueOf(viaDefault.sshCommands), {
         k1: "ssh -i key.pem admin@198.51.100.11",
         k2: "ssh -i key.pem admin@198.51.100.12",
+        k3: "ssh -i key.pem admin@198.51.100.13",
     });
+    assert.deepEqual(await valueOf(viaCreated.privateIps), { a1: "10.99.1.21", a2: "10.99.1.22" });
     assert.equal(await valueOf(viaDefault.amiId), AMI);
     assert.equal(await valueOf(viaCreated.amiId), OVERRIDE_AMI);
 });
 
 test("the tunnel components run unchanged on the EC2 hosts: private addresses, the polled device", () => {
     const link = res("fou-k1-link").inputs.create as string;
-    assert.ok(
-        link.split("\n").includes(
-            "ip link add 'ftok2' type ipip remote '172.31.5.12' local '172.31.5.11' ttl '255' dev 'ens5' encap fou encap-sport auto encap-dport '5555'",
-        ),
+    // The words of the `ip link add` line, quoting aside (how the link quotes is its own business).
+    const add = link
+        .split("\n")
+        .find((l) => l.startsWith("ip link add "))
+        ?.replace(/'/g, "")
+        .split(" ");
+    assert.ok(add, link);
+    const after = (word: string) => add[add.indexOf(word) + 1];
+    assert.deepEqual(
+        [add[3], after("remote"), after("local"), after("dev"), after("encap-dport")],
+        ["ftok2", "172.31.5.12", "172.31.5.11", "ens5", "5555"],
         link,
     );
     assert.equal(plain(res("k1-prep-kernel").inputs.connection).host, "198.51.100.11");
@@ -399,14 +477,84 @@ test("parsePollOutput takes the device line and refuses anything but an interfac
     }
 });
 
-test("AwsHosts rejects a bad port before declaring anything", async () => {
-    const before = recorded.length;
+const INVALID_ARGS: [string, Omit<AwsHostsArgs, "settings">, RegExp][] = [
+    ["one host", { hostNames: ["k1"], udpRules: [] }, /^AwsHosts bad: hostNames must list at least two hosts \(got \["k1"\]\)$/],
+    ["no hosts", { hostNames: [], udpRules: [] }, /^AwsHosts bad: hostNames must list at least two hosts \(got \[\]\)$/],
+    [
+        "a duplicate name",
+        { hostNames: ["k1", "k2", "k1"], udpRules: tunnelRules([["k1", "k2", 5555]]) },
+        /^AwsHosts bad: hostNames lists "k1" more than once; every host needs its own name$/,
+    ],
+    ["a bad name", { hostNames: ["k1", "K 2"], udpRules: [] }, /^AwsHosts bad: hostNames\[1\] must be 1-12 characters of a-z, 0-9 and '-', starting with a letter \(got "K 2"\)$/],
+    [
+        "a rule to an unknown host",
+        { hostNames: ["k1", "k2"], udpRules: [{ to: "k9", from: "k1", port: 5555 }] },
+        /^AwsHosts bad: udpRules\[0\]\.to "k9" is not one of the hosts \(k1, k2\)$/,
+    ],
+    [
+        "a rule from an unknown host",
+        { hostNames: ["k1", "k2"], udpRules: [...tunnelRules([["k1", "k2", 5555]]), { to: "k1", from: "k3", port: 5556 }] },
+        /^AwsHosts bad: udpRules\[2\]\.from "k3" is not one of the hosts \(k1, k2\)$/,
+    ],
+    [
+        "a rule from a host to itself",
+        { hostNames: ["k1", "k2"], udpRules: [{ to: "k2", from: "k2", port: 5555 }] },
+        /^AwsHosts bad: udpRules\[0\] admits k2 to itself; a rule's to and from must be different hosts$/,
+    ],
+    [
+        "port 0",
+        { hostNames: ["k1", "k2"], udpRules: [{ to: "k1", from: "k2", port: 0 }] },
+        /^AwsHosts bad: udpRules\[0\]\.port must be a UDP port number from 1 to 65535 \(got 0\)$/,
+    ],
+    [
+        "port 65536",
+        { hostNames: ["k1", "k2"], udpRules: [{ to: "k1", from: "k2", port: 5555 }, { to: "k2", from: "k1", port: 65536 }] },
+        /^AwsHosts bad: udpRules\[1\]\.port must be a UDP port number from 1 to 65535 \(got 65536\)$/,
+    ],
+    [
+        "two rules spelling one resource name",
+        { hostNames: ["a-from-b", "c", "a", "b-from-c"], udpRules: [{ to: "a-from-b", from: "c", port: 5555 }, { to: "a", from: "b-from-c", port: 5555 }] },
+        /^AwsHosts bad: the rules to a from b-from-c and to a-from-b from c \(port 5555\) would share the resource name bad-a-from-b-from-c-udp-5555; rename a host$/,
+    ],
+];
+
+for (const [what, args, message] of INVALID_ARGS) {
+    test(`AwsHosts rejects ${what} with its message, before declaring anything`, async () => {
+        await settle();
+        const before = recorded.length;
+        assert.throws(
+            () => new AwsHosts("bad", { settings: defaults, ...args }, { parent: awsRoot }),
+            (e: unknown) => e instanceof FouInputError && e.problems.length === 1 && message.test(e.message),
+            `expected ${message}`,
+        );
+        await settle();
+        assert.equal(recorded.length, before);
+    });
+}
+
+test("AwsHosts reports every problem of its arguments at once", () => {
     assert.throws(
-        () => new AwsHosts("bad", { settings: defaults, port: 0 }, { parent: awsRoot }),
-        (e: unknown) => e instanceof FouInputError && /^AwsHosts bad: port must be a UDP port number from 1 to 65535 \(got 0\)$/.test(e.message),
+        () =>
+            new AwsHosts(
+                "bad",
+                { settings: defaults, hostNames: ["k1"], udpRules: [{ to: "k1", from: "k1", port: -1 }] },
+                { parent: awsRoot },
+            ),
+        (e: unknown) =>
+            e instanceof FouInputError &&
+            e.problems.length === 3 &&
+            /hostNames must list at least two hosts/.test(e.problems[0]) &&
+            /udpRules\[0\] admits k1 to itself/.test(e.problems[1]) &&
+            /udpRules\[0\]\.port must be a UDP port/.test(e.problems[2]),
     );
+});
+
+test("AwsHosts takes hosts without tunnel rules: instances, no UDP open", async () => {
+    const bare = new AwsHosts("bare", { settings: defaults, hostNames: ["k1", "k2"], udpRules: [] }, { parent: awsRoot });
+    await valueOf(bare.sshCommands);
     await settle();
-    assert.equal(recorded.length, before);
+    assert.equal(children("bare").filter((c) => c.startsWith("aws:ec2/instance:Instance")).length, 2);
+    assert.ok(!rules("bare").some((r) => r.proto === "udp"));
 });
 
 // ---- parseAwsSettings ----
@@ -415,14 +563,13 @@ function awsFrom(cfg: Record<string, unknown>) {
     return parseAwsSettings((k) => cfg[k]);
 }
 
-test("aws defaults: Debian 12 on t3.micro in the default VPC, k1 and k2, user admin, source/dest check on", () => {
+test("aws defaults: Debian 12 on t3.micro in the default VPC, user admin, source/dest check on", () => {
     assert.deepEqual(awsFrom({ awsOperatorCidr: "203.0.113.0/24" }), {
         instanceType: "t3.micro",
         amiOwner: "136693071363",
         amiNameFilter: "debian-12-amd64-20*",
         vpc: "default",
         operatorCidr: "203.0.113.0/24",
-        hostNames: ["k1", "k2"],
         sshUser: "admin",
         routesBeyondGwips: false,
     });
@@ -461,9 +608,11 @@ const INVALID_AWS: [Record<string, unknown>, RegExp][] = [
     [{ ...OK, awsAmiOwner: "debian" }, /^fou-tunnel:awsAmiOwner must be a 12-digit account id, "amazon", "aws-marketplace" or "self"/],
     [{ ...OK, awsAmiNameFilter: "*" }, /^fou-tunnel:awsAmiNameFilter must be an AMI name pattern/],
     [{ ...OK, awsAmiNameFilter: "debian-$(id)" }, /^fou-tunnel:awsAmiNameFilter must be an AMI name pattern/],
-    [{ ...OK, awsHostNames: ["k1"] }, /^fou-tunnel:awsHostNames must list two host names/],
-    [{ ...OK, awsHostNames: ["k1", "k1"] }, /^fou-tunnel:awsHostNames: both hosts are named "k1"$/],
-    [{ ...OK, awsHostNames: ["K 1", "k2"] }, /^fou-tunnel:awsHostNames\[0\] must be 1-12 characters/],
+    [
+        { ...OK, awsHostNames: ["k1", "k2"] },
+        /^fou-tunnel:awsHostNames is no longer a setting of this program; name the hosts \(and the tunnels between them\) in the topology file, fou-tunnel:topology, and remove fou-tunnel:awsHostNames from the stack$/,
+    ],
+    [{ ...OK, awsHostNames: ["k1"] }, /^fou-tunnel:awsHostNames is no longer a setting of this program; name the hosts .* fou-tunnel:topology/],
     [{ ...OK, awsSshUser: "admin;id" }, /^fou-tunnel:awsSshUser must be a user name like admin or ubuntu/],
     [{ ...OK, awsRoutesBeyondGwips: "yes" }, /^fou-tunnel:awsRoutesBeyondGwips must be true or false \(got "yes"\)$/],
     [{ ...OK, awsRegion: "eu-west-1" }, /^fou-tunnel:awsRegion is not a setting of this program; set the region with `pulumi config set aws:region <region>`$/],
