@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { stringify } from "yaml";
 import {
     checkHostName,
     checkInt,
@@ -13,6 +14,7 @@ import {
     FouInputError,
 } from "./components/validate";
 import { AwsSettings, parseAwsSettings } from "./hosts/awsConfig";
+import { loadTopology, parseTopology, Topology, TopologyOptions } from "./topology";
 
 /** One local VM: its name (used in interface names) and underlay address. */
 export interface LocalVmSettings {
@@ -25,6 +27,7 @@ export interface LocalVmSettings {
 export interface LocalSettings {
     /** This machine's address on the VM bridge, with the prefix length: 198.51.100.1/24. */
     readonly gateway: string;
+    /** One VM per topology host. */
     readonly vms: LocalVmSettings[];
     readonly memoryMb: number;
 }
@@ -33,9 +36,8 @@ export interface Settings {
     readonly hosts: "local" | "aws";
     /** false keeps the hosts but removes every tunnel component (and restores the hosts). */
     readonly tunnel: boolean;
-    readonly port: number;
-    /** GWIP of each host, in host order. */
-    readonly gwips: string[];
+    /** Hosts and tunnels: the file named by `topology`, else the guide's k1/k2 from port/gwips/localVms. */
+    readonly topology: Topology;
     readonly check: boolean;
     readonly local: LocalSettings;
     /** Set when hosts is "aws". */
@@ -87,28 +89,60 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
     }
     const tunnel = parseBool(get("tunnel"), true, key("tunnel"), problems);
     const check = parseBool(get("check"), true, key("check"), problems);
-    const port = num(get("port") ?? 5555);
-    problems.push(checkPort(key("port"), port));
 
-    const gwips = get("gwips") ?? ["10.10.10.1", "10.10.10.2"];
-    if (!Array.isArray(gwips) || gwips.length !== 2) {
-        problems.push(`${key("gwips")} must be a list of two IPv4 addresses, one per host (got ${JSON.stringify(gwips)})`);
-    } else {
-        gwips.forEach((g, i) => problems.push(checkIpv4(`${key("gwips")}[${i}]`, g)));
-        if (gwips[0] === gwips[1]) {
-            problems.push(`${key("gwips")} gives both hosts ${gwips[0]}; each host needs its own GWIP`);
+    const topologyPath = get("topology");
+    const legacy = ["port", "gwips", "localVms"].filter((k) => get(k) !== undefined);
+    let topology: Topology | undefined;
+    let local: LocalSettings | undefined;
+    if (topologyPath !== undefined) {
+        // A file names the hosts and tunnels; the guide's two-host keys would contradict it.
+        if (legacy.length > 0) {
+            problems.push(`${legacy.map(key).join(", ")} cannot be combined with ${key("topology")}: set ${legacy.length > 1 ? "them" : "it"} in the topology file`);
         }
-    }
-
-    const local = hosts === "aws" ? DEFAULT_LOCAL : parseLocal(get, key, problems);
-    if (hosts !== "aws" && local && Array.isArray(gwips)) {
-        const lan = parsePrefix(local.gateway);
-        gwips.forEach((g, i) => {
-            const n = typeof g === "string" ? parseIpv4(g) : undefined;
-            if (lan && n !== undefined && prefixContains(lan, n)) {
-                problems.push(`${key("gwips")}[${i}] ${g} lies in the underlay network ${local.gateway}; GWIPs must be outside it`);
+        const base = hosts === "aws" ? undefined : parseLocal(get, key, problems, false);
+        if (typeof topologyPath !== "string" || topologyPath.trim() === "") {
+            // Relative paths are from the project directory, where pulumi runs the program.
+            problems.push(`${key("topology")} must be the path of a topology YAML file, relative to the project directory (got ${JSON.stringify(topologyPath)})`);
+        } else if (hosts === "local" || hosts === "aws") {
+            topology = collect(problems, () =>
+                loadTopology(topologyPath, { kind: hosts, ...(base ? { underlay: base.gateway } : {}) }),
+            );
+        }
+        if (base && topology) {
+            local = { ...base, vms: topology.hosts.map((h) => ({ name: h.name, address: h.address as string, fou: h.fou })) };
+        }
+    } else {
+        // The guide: two hosts, one tunnel, from the stack's own keys.
+        const port = num(get("port") ?? 5555);
+        problems.push(checkPort(key("port"), port));
+        const gwips = get("gwips") ?? ["10.10.10.1", "10.10.10.2"];
+        if (!Array.isArray(gwips) || gwips.length !== 2) {
+            problems.push(`${key("gwips")} must be a list of two IPv4 addresses, one per host (got ${JSON.stringify(gwips)})`);
+        } else {
+            gwips.forEach((g, i) => problems.push(checkIpv4(`${key("gwips")}[${i}]`, g)));
+            if (gwips[0] === gwips[1]) {
+                problems.push(`${key("gwips")} gives both hosts ${gwips[0]}; each host needs its own GWIP`);
             }
-        });
+        }
+        local = hosts === "aws" ? undefined : parseLocal(get, key, problems, true);
+        if (local && Array.isArray(gwips)) {
+            const lan = parsePrefix(local.gateway);
+            gwips.forEach((g, i) => {
+                const n = typeof g === "string" ? parseIpv4(g) : undefined;
+                if (lan && n !== undefined && prefixContains(lan, n)) {
+                    problems.push(`${key("gwips")}[${i}] ${g} lies in the underlay network ${local?.gateway}; GWIPs must be outside it`);
+                }
+            });
+        }
+        const vms = local?.vms ?? DEFAULT_LOCAL.vms;
+        if (problems.every((p) => p === undefined) && (hosts === "local" || hosts === "aws")) {
+            const file = {
+                hosts: vms.map((v) => (hosts === "aws" ? { name: v.name } : { name: v.name, address: v.address, fou: v.fou })),
+                tunnels: [{ hosts: [vms[0].name, vms[1].name], port, gwips }],
+            };
+            const options: TopologyOptions = { kind: hosts, ...(local ? { underlay: local.gateway } : {}) };
+            topology = collect(problems, () => parseTopology(stringify(file), `${ns} stack settings (the guide's two hosts)`, options));
+        }
     }
     throwIfInvalid(problems);
     return {
@@ -116,16 +150,28 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
         ...(aws ? { aws } : {}),
         tunnel,
         check,
-        port: port as number,
-        gwips: gwips as string[],
-        local: local as LocalSettings,
+        topology: topology as Topology,
+        local: local ?? DEFAULT_LOCAL,
     };
 }
 
+/** Runs a parser, moving its FouInputError's problems into `problems`. */
+function collect<T>(problems: (string | undefined)[], parse: () => T): T | undefined {
+    try {
+        return parse();
+    } catch (e) {
+        if (!(e instanceof FouInputError)) throw e;
+        problems.push(...e.problems);
+        return undefined;
+    }
+}
+
+/** The VM network and memory; with `withVms`, the two VMs of `localVms` too (else left empty). */
 function parseLocal(
     get: (key: string) => unknown,
     key: (k: string) => string,
     problems: (string | undefined)[],
+    withVms: boolean,
 ): LocalSettings | undefined {
     const gateway = get("localGateway") ?? DEFAULT_LOCAL.gateway;
     const memoryMb = num(get("localVmMemory") ?? DEFAULT_LOCAL.memoryMb);
@@ -135,6 +181,9 @@ function parseLocal(
         problems.push(`${key("localGateway")} must be this machine's address on the VM network with its length, like 198.51.100.1/24 (got ${JSON.stringify(gateway)})`);
     } else {
         problems.push(checkIpv4(key("localGateway"), formatIpv4(lan.network)));
+    }
+    if (!withVms) {
+        return lan === undefined ? undefined : { gateway: String(gateway), vms: [], memoryMb: memoryMb as number };
     }
     const rawVms = get("localVms") ?? DEFAULT_LOCAL.vms;
     if (!Array.isArray(rawVms) || rawVms.length !== 2) {

@@ -1,52 +1,82 @@
 /**
- * fou-tunnel: the FOU guide's IPIP-over-UDP tunnel between two hosts, declared.
+ * fou-tunnel: the FOU guide's IPIP-over-UDP tunnel between two hosts, declared — or any topology
+ * of hosts and tunnels read from a YAML file (`fou-tunnel:topology`).
  *
- * `pulumi up` on the default (local) stack boots two new-kernel VMs on this machine and builds
- * the tunnel between them; `pulumi destroy` undoes every step on the VMs, then removes them.
+ * `pulumi up` on the default (local) stack boots new-kernel VMs on this machine and builds the
+ * tunnels between them; `pulumi destroy` undoes every step on the VMs, then removes them.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { FouTunnel } from "./components/fouTunnel";
-import { HostPrep } from "./components/hostPrep";
+import { FouTopology } from "./components/fouTopology";
 import { loadSettings } from "./config";
 import { AwsHosts } from "./hosts/aws";
 import { LocalVms } from "./hosts/local";
 
 const settings = loadSettings(new pulumi.Config());
+const topo = settings.topology;
 
-const ec2 = settings.aws ? new AwsHosts("aws", { settings: settings.aws, port: settings.port }) : undefined;
+const ec2 = settings.aws
+    ? new AwsHosts("aws", {
+          // EC2 drops forwarded packets unless the source/destination check is off.
+          settings: { ...settings.aws, routesBeyondGwips: settings.aws.routesBeyondGwips || topo.tunnels.some((t) => t.ends.some((e) => e.routes.length > 0)) },
+          hostNames: topo.hosts.map((h) => h.name),
+          udpRules: topo.tunnels.flatMap((t) => [
+              { to: t.ends[0].host, from: t.ends[1].host, port: t.port },
+              { to: t.ends[1].host, from: t.ends[0].host, port: t.port },
+          ]),
+      })
+    : undefined;
 const local = ec2
     ? undefined
     : new LocalVms("local", { settings: settings.local, stackId: `${pulumi.getProject()}/${pulumi.getStack()}` });
-const hosts = ec2?.hosts ?? local!.hosts;
+const hostList = ec2?.hosts ?? local!.hosts;
+const hosts = Object.fromEntries(hostList.map((h) => [h.name, h]));
 
-let tunnel: FouTunnel | undefined;
-if (settings.tunnel) {
-    const preps = hosts.map((host) => new HostPrep(`${host.name}-prep`, { host }));
-    tunnel = new FouTunnel("fou", {
-        a: { host: hosts[0], gwip: settings.gwips[0], prepared: preps[0].ready },
-        b: { host: hosts[1], gwip: settings.gwips[1], prepared: preps[1].ready },
-        port: settings.port,
-        check: settings.check,
-    });
+const tunnels = settings.tunnel ? new FouTopology("fou", { topology: topo, hosts, check: settings.check }) : undefined;
+
+/** Per tunnel, per host: one value of each end. */
+function perEnd<T>(pick: (e: { host: string; ifname: string; gwip: string }) => T): Record<string, Record<string, T>> {
+    return Object.fromEntries(
+        topo.tunnels.map((t) => [t.name, Object.fromEntries(t.ends.map((e) => [e.host, pick(e)]))]),
+    );
 }
 
+/** Where the hosts and tunnels came from. */
+export const topology = topo.source;
 /** Host name → underlay address. */
 export const underlay = ec2 ? ec2.privateIps : Object.fromEntries(settings.local.vms.map((vm) => [vm.name, vm.address]));
-/** Host name → public address and the ssh command to reach it (aws stacks). */
+/** Host name → public address (aws stacks). */
 export const publicIps = ec2?.publicIps ?? {};
 /** How to log in to each host, with the key from `sshPrivateKey` saved to the file named. */
 export const sshCommands =
     ec2?.sshCommands ?? Object.fromEntries(settings.local.vms.map((vm) => [vm.name, `ssh -i fou-key.pem root@${vm.address}`]));
-/** Host name → GWIP (10.10.10.1 on k1, 10.10.10.2 on k2 by default). */
-export const gwips = tunnel?.gwips ?? {};
-/** Host name → tunnel interface (`ftok2` on k1, `ftok1` on k2). */
-export const interfaces = tunnel?.interfaces ?? {};
-export const port = settings.port;
-/** Tunnel MTU per host, as the kernel set it. */
-export const mtu = tunnel ? pulumi.all(tunnel.ends.map((e) => e.mtu.apply((m) => [e.host, m] as const))).apply(Object.fromEntries) : {};
-/** The guide's test from each end: pings through the tunnel and UDP packets seen on the port. */
-export const verification = tunnel?.checks ?? [];
+/** Tunnel → host → GWIP (`k1-k2`: 10.10.10.1 on k1, 10.10.10.2 on k2 by default). */
+export const gwips = tunnels ? perEnd((e) => e.gwip) : {};
+/** Tunnel → host → tunnel interface (`ftok2` on k1, `ftok1` on k2). */
+export const interfaces = tunnels ? perEnd((e) => e.ifname) : {};
+/** Tunnel → host → MTU, as the kernel set it (or as configured). */
+export const mtu = tunnels
+    ? pulumi
+          .all(Object.entries(tunnels.info).flatMap(([name, t]) => t.ends.map((e) => e.mtu.apply((m) => [name, e.host, m] as const))))
+          .apply((rows) => {
+              const out: Record<string, Record<string, number>> = {};
+              for (const [name, host, m] of rows) (out[name] ??= {})[host] = m;
+              return out;
+          })
+    : {};
+/** Tunnel → protocol, encapsulation, port and options, as built. */
+export const tunnelSpecs = tunnels
+    ? Object.fromEntries(
+          topo.tunnels.map((t) => [
+              t.name,
+              { hosts: t.ends.map((e) => e.host), protocol: t.protocol, encap: t.encap, port: t.port, sport: t.sport, csum: t.csum, persist: t.persist, routes: Object.fromEntries(t.ends.map((e) => [e.host, e.routes])) },
+          ]),
+      )
+    : {};
+/** Receive ports per host, with the tunnels sharing each. */
+export const ports = tunnels ? topo.ports : [];
+/** The guide's test from each end of each tunnel: pings through it and UDP packets seen on the port. */
+export const verification = tunnels?.checks ?? [];
 /** The VMs as vm.sh reported them (pid, boot time). */
 export const vms = local?.vms ?? [];
-/** SSH key for the VMs (secret): `pulumi stack output sshPrivateKey --show-secrets`. */
+/** SSH key for the hosts (secret): `pulumi stack output sshPrivateKey --show-secrets`. */
 export const sshPrivateKey = ec2 ? ec2.privateKey : local!.privateKey;

@@ -1,52 +1,90 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { BootUnit } from "./bootUnit";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { printInstanceId, script, sh } from "./shell";
 import { checkInt, checkPort, throwIfInvalid } from "./validate";
+
+/** How the receive port decapsulates: plain FOU (one inner protocol) or GUE (a header names it). */
+export type Encap = "fou" | "gue";
 
 export interface FouPortArgs {
     readonly host: TunnelHost;
     /** UDP port the kernel receives FOU packets on (the guide's 5555). */
     readonly port: number;
-    /** Inner protocol the port delivers to: 4 = IPIP (default), 41 = IPv6 (sit), 47 = GRE. */
+    /** `fou` (default): the port delivers one inner protocol; `gue`: any, named by the GUE header. */
+    readonly encap?: Encap;
+    /** Inner protocol of a `fou` port: 4 = IPIP (default), 41 = IPv6 (sit), 47 = GRE. */
     readonly ipproto?: number;
+    /** Also add the port at every boot (a systemd unit), removed with the port. */
+    readonly persist?: boolean;
     /** Resources to configure after (host preparation). */
     readonly dependsOn?: pulumi.Resource[];
 }
 
+/** What `ip fou add` is given after the port: `ipproto 4`, or `gue`. */
+function binding(encap: Encap, ipproto: number): string {
+    return encap === "gue" ? "gue" : sh`ipproto ${ipproto}`;
+}
+
 /**
- * `ip fou add port 5555 ipproto 4` / `ip fou del port 5555 ipproto 4`. Create adopts a port
- * that already exists with the same protocol (a leftover of a crashed run); delete does nothing
- * when the port is gone.
+ * `ip fou add port 5555 ipproto 4` / `ip fou del port 5555` (GUE: `ip fou add port 5556 gue`).
+ * Create adopts a port that already exists with the same binding (a leftover of a crashed run)
+ * and refuses one bound otherwise; delete does nothing when the port is gone.
  */
-export function fouPortScripts(port: number, ipproto: number): CommandScripts {
-    const present = sh`ip fou show 2>/dev/null | grep -Eq ${`^port ${port} ipproto ${ipproto}( |$)`}`;
+export function fouPortScripts(port: number, ipproto: number, encap: Encap = "fou"): CommandScripts {
+    // `ip fou show` prints `port 5555 ipproto 4` or `port 5556 gue`.
+    const shown = encap === "gue" ? `^port ${port} gue( |$)` : `^port ${port} ipproto ${ipproto}( |$)`;
+    const present = sh`ip fou show 2>/dev/null | grep -Eq ${shown}`;
+    const taken = sh`ip fou show 2>/dev/null | grep -Eq ${`^port ${port} `}`;
     return {
         create: script(
-            `if ${present}; then echo "adopted"; else ${sh`ip fou add port ${port} ipproto ${ipproto}`}; fi`,
+            `if ${present}; then echo "adopted"`,
+            `elif ${taken}; then`,
+            `  echo "fou-tunnel: UDP port ${port} on $(hostname) is already a FOU port bound otherwise: $(${sh`ip fou show`} | grep ${sh`^port ${port} `})" >&2; exit 1`,
+            `else ${sh`ip fou add port ${port}`} ${binding(encap, ipproto)}; fi`,
             printInstanceId,
         ),
-        delete: script(`if ${present}; then ${sh`ip fou del port ${port} ipproto ${ipproto}`}; fi`),
+        delete: script(`if ${present}; then ${sh`ip fou del port ${port}`}; fi`),
     };
 }
 
 /** The receive side of FOU on one host: a UDP port decapsulated by the kernel. */
 export class FouPort extends pulumi.ComponentResource {
     public readonly port: number;
+    public readonly encap: Encap;
+    /** The inner protocol of a `fou` port; undefined for GUE. */
+    public readonly ipproto?: number;
     /** Changes whenever the port is recreated; dependants list it in their triggers. */
     public readonly instance: pulumi.Output<string>;
     public readonly command: command.remote.Command;
 
     constructor(name: string, args: FouPortArgs, opts: pulumi.ComponentResourceOptions = {}) {
         const ipproto = args.ipproto ?? 4;
-        throwIfInvalid([checkPort(`FouPort ${name}: port`, args.port), checkInt(`FouPort ${name}: ipproto`, ipproto, 1, 255)]);
+        const encap = args.encap ?? "fou";
+        throwIfInvalid([
+            checkPort(`FouPort ${name}: port`, args.port),
+            checkInt(`FouPort ${name}: ipproto`, ipproto, 1, 255),
+            encap === "fou" || encap === "gue" ? undefined : `FouPort ${name}: encap must be "fou" or "gue" (got ${JSON.stringify(encap)})`,
+        ]);
         super("fou:index:FouPort", name, {}, opts);
         this.port = args.port;
+        this.encap = encap;
+        this.ipproto = encap === "gue" ? undefined : ipproto;
+        const scripts = fouPortScripts(args.port, ipproto, encap);
         this.command = hostCommand(
             `${name}-fou`,
-            { host: args.host, scripts: fouPortScripts(args.port, ipproto), triggers: [args.port, ipproto] },
+            // A GUE port has no inner protocol: changing ipproto must not rebuild it.
+            { host: args.host, scripts, triggers: encap === "gue" ? [args.port, "gue"] : [args.port, ipproto] },
             { parent: this, dependsOn: args.dependsOn },
         );
+        if (args.persist) {
+            new BootUnit(
+                name,
+                { host: args.host, unit: `port-${args.port}`, description: `FOU port ${args.port}`, script: scripts.create, dependsOn: [this.command] },
+                { parent: this },
+            );
+        }
         this.instance = this.command.stdout;
         this.registerOutputs({ port: this.port, instance: this.instance });
     }

@@ -1,16 +1,20 @@
 import * as pulumi from "@pulumi/pulumi";
-import { FouPort } from "./fouPort";
-import { Gwip } from "./gwip";
+import { BootUnit } from "./bootUnit";
+import { Encap, FouPort } from "./fouPort";
+import { Gwip, gwipScripts } from "./gwip";
 import { TunnelHost } from "./host";
-import { IpipFouLink } from "./ipipFouLink";
-import { Route } from "./route";
+import { MODULES_FOR_IPPROTO } from "./hostPrep";
+import { checkCidr, checkIp, Family } from "./inet";
+import { IPPROTO, IpipFouLink, TunnelMode } from "./ipipFouLink";
+import { Route, routeScripts } from "./route";
+import { sh } from "./shell";
 import { TunnelCheck, TunnelCheckResult } from "./tunnelCheck";
-import { checkHostName, checkIfname, checkInt, checkIpv4, checkPort, checkPrefix, throwIfInvalid } from "./validate";
+import { checkHostName, checkIfname, checkInt, checkPort, throwIfInvalid } from "./validate";
 
 /** One end of a tunnel. */
 export interface TunnelEndArgs {
     readonly host: TunnelHost;
-    /** This end's gateway address (GWIP), e.g. 10.10.10.1. */
+    /** This end's gateway address (GWIP), e.g. 10.10.10.1; IPv6 for a sit tunnel. */
     readonly gwip: string;
     /** Tunnel interface name; default `fto<peer name>` (the guide's `ftok2` on k1). */
     readonly ifname?: string;
@@ -18,15 +22,32 @@ export interface TunnelEndArgs {
     readonly routes?: string[];
     /** Host preparation (kernel check, modules, forwarding) to run first. */
     readonly prepared?: pulumi.Resource;
+    /**
+     * This host's receive port when other tunnels share it (one `ip fou add` per port and
+     * binding per host). Default: the tunnel adds its own port and deletes it with itself.
+     */
+    readonly fouPort?: FouPort;
 }
 
 export interface FouTunnelArgs {
     readonly a: TunnelEndArgs;
     readonly b: TunnelEndArgs;
-    /** FOU UDP port on both hosts (the guide's 5555). */
+    /** UDP port on both hosts (the guide's 5555). */
     readonly port: number;
+    /** `ipip` (default, the guide), `sit` (IPv6 inside) or `gre`. */
+    readonly mode?: TunnelMode;
+    /** `fou` (default) or `gue`. */
+    readonly encap?: Encap;
+    /** `encap-sport`: "auto" (default) or a fixed port. */
+    readonly sport?: number | "auto";
+    /** `encap-csum`; default off. */
+    readonly csum?: boolean;
+    /** Tunnel MTU; default the kernel's. */
+    readonly mtu?: number;
     /** Outer TTL; default 255. */
     readonly ttl?: number;
+    /** Replay the tunnel at boot (a systemd unit per end); default false. */
+    readonly persist?: boolean;
     /** Ping through the tunnel from both ends after it is built; default true. */
     readonly check?: boolean;
 }
@@ -46,11 +67,17 @@ export function defaultIfname(peerName: string): string {
     return `fto${peerName}`;
 }
 
+/** Inner address family of a mode: sit carries IPv6, the others IPv4. */
+export function familyOfMode(mode: TunnelMode): Family {
+    return mode === "sit" ? 6 : 4;
+}
+
 /**
- * A FOU (IPIP over UDP) tunnel between two hosts, declared once and mirrored as the guide does by
- * hand: on each host `ip fou add port P ipproto 4`, `ip link add fto<peer> type ipip remote
- * <peer> local <self> ttl 255 dev <dev> encap fou encap-sport auto encap-dport P`, link up,
+ * A FOU tunnel between two hosts, declared once and mirrored as the guide does by hand: on each
+ * host `ip fou add port P ipproto 4`, `ip link add fto<peer> type ipip remote <peer> local
+ * <self> ttl 255 dev <dev> encap fou encap-sport auto encap-dport P`, link up,
  * `ip addr add <gwip> dev fto<peer>`, `ip route add to <peer gwip> via <gwip> dev fto<peer>`.
+ * sit/GRE, GUE, a fixed source port, checksums and an MTU change only the port and link lines.
  * Port → link → address → route on each host, both hosts in parallel; destroy runs in reverse.
  */
 export class FouTunnel extends pulumi.ComponentResource {
@@ -68,8 +95,11 @@ export class FouTunnel extends pulumi.ComponentResource {
             [args.b, args.a],
         ];
         const ttl = args.ttl ?? 255;
+        const mode = args.mode ?? "ipip";
+        const encap = args.encap ?? "fou";
         throwIfInvalid(validateTunnel(name, args, ttl));
         super("fou:index:FouTunnel", name, {}, opts);
+        const v6 = familyOfMode(mode) === 6;
 
         const built = sides.map(([self, peer]) => {
             const prefix = `${name}-${self.host.name}`;
@@ -77,7 +107,13 @@ export class FouTunnel extends pulumi.ComponentResource {
             // Both hosts must pass preparation before either is touched: a host that fails its
             // kernel check leaves its peer unconfigured, not half a tunnel.
             const after = [args.a.prepared, args.b.prepared].filter((r): r is pulumi.Resource => r !== undefined);
-            const port = new FouPort(prefix, { host: self.host, port: args.port, dependsOn: after }, { parent: this });
+            const port =
+                self.fouPort ??
+                new FouPort(
+                    prefix,
+                    { host: self.host, port: args.port, encap, ipproto: IPPROTO[mode], persist: args.persist, dependsOn: after },
+                    { parent: this },
+                );
             const link = new IpipFouLink(
                 prefix,
                 {
@@ -86,8 +122,13 @@ export class FouTunnel extends pulumi.ComponentResource {
                     remote: peer.host.underlayAddress,
                     local: self.host.underlayAddress,
                     port: args.port,
+                    mode,
+                    encap,
+                    sport: args.sport,
+                    csum: args.csum,
+                    mtu: args.mtu,
                     ttl,
-                    dependsOn: [port.command],
+                    dependsOn: [port.command, ...(self.fouPort ? after : [])],
                 },
                 { parent: this },
             );
@@ -96,24 +137,44 @@ export class FouTunnel extends pulumi.ComponentResource {
                 { host: self.host, ifname, address: self.gwip, linkInstance: link.instance, dependsOn: [link.command] },
                 { parent: this },
             );
-            const routes = [peer.gwip, ...(self.routes ?? [])].map(
+            // IPv4 routes go via this end's GWIP as in the guide; IPv6 refuses a local gateway.
+            const via = v6 ? undefined : self.gwip;
+            const destinations = [peer.gwip, ...(self.routes ?? [])];
+            const routes = destinations.map(
                 (destination, i) =>
                     new Route(
-                        i === 0 ? prefix : `${prefix}-${destination.replace(/[./]/g, "-")}`,
-                        {
-                            host: self.host,
-                            ifname,
-                            destination,
-                            via: self.gwip,
-                            gwipInstance: gwip.instance,
-                            dependsOn: [gwip.command],
-                        },
+                        i === 0 ? prefix : `${prefix}-${destination.replace(/[./:]/g, "-")}`,
+                        { host: self.host, ifname, destination, via, gwipInstance: gwip.instance, dependsOn: [gwip.command] },
                         { parent: this },
                     ),
             );
+            if (args.persist) {
+                // The same idempotent steps, replayed at boot in the same order.
+                const modules = MODULES_FOR_IPPROTO[IPPROTO[mode]].map((m) => sh`modprobe ${m}`).join("; ");
+                new BootUnit(
+                    prefix,
+                    {
+                        host: self.host,
+                        unit: ifname.toLowerCase().replace(/[^a-z0-9.-]/g, "-"),
+                        description: `tunnel ${name}, ${ifname} to ${peer.host.name}`,
+                        script: pulumi.all([link.createScript, self.host.device]).apply(([linkScript, device]) =>
+                            [
+                                "set -eu",
+                                // At boot the underlay device may still be on its way.
+                                sh`i=0; while ! ip link show dev ${device} >/dev/null 2>&1 && [ $i -lt 60 ]; do i=$((i+1)); sleep 1; done`,
+                                modules,
+                                `(\n${linkScript}\n)`,
+                                `(\n${gwipScripts(ifname, self.gwip).create}\n)`,
+                                ...destinations.map((d) => `(\n${routeScripts(ifname, d, via).create}\n)`),
+                            ].join("\n"),
+                        ),
+                        dependsOn: routes.map((r) => r.command),
+                    },
+                    { parent: this },
+                );
+            }
             return { self, peer, ifname, link, gwip, routes, prefix };
         });
-
         const checks: pulumi.Output<TunnelCheckResult>[] = [];
         if (args.check ?? true) {
             // Each end checks after both ends are complete: the replies need the peer's route.
@@ -155,17 +216,28 @@ export class FouTunnel extends pulumi.ComponentResource {
 /** Checks across both ends: names, addresses and routes that cannot work together. */
 export function validateTunnel(name: string, args: FouTunnelArgs, ttl: number): (string | undefined)[] {
     const p = `FouTunnel ${name}`;
+    const mode = args.mode ?? "ipip";
     const problems: (string | undefined)[] = [checkPort(`${p}: port`, args.port), checkInt(`${p}: ttl`, ttl, 1, 255)];
+    if (!(mode in IPPROTO)) {
+        problems.push(`${p}: mode must be "ipip", "sit" or "gre" (got ${JSON.stringify(mode)})`);
+    }
+    const family = familyOfMode(mode);
     for (const [self, peer, side] of [
         [args.a, args.b, "a"],
         [args.b, args.a, "b"],
     ] as const) {
         problems.push(
             checkHostName(`${p}: ${side}.host.name`, self.host.name),
-            checkIpv4(`${p}: ${side}.gwip`, self.gwip),
+            checkIp(`${p}: ${side}.gwip`, self.gwip, family),
             checkIfname(`${p}: ${side}.ifname`, self.ifname ?? defaultIfname(peer.host.name)),
-            ...(self.routes ?? []).map((r, i) => checkPrefix(`${p}: ${side}.routes[${i}]`, r)),
+            ...(self.routes ?? []).map((r, i) => checkCidr(`${p}: ${side}.routes[${i}]`, r, family)),
         );
+        const fp = self.fouPort;
+        if (fp && (fp.port !== args.port || fp.encap !== (args.encap ?? "fou") || (fp.encap === "fou" && fp.ipproto !== IPPROTO[mode]))) {
+            problems.push(
+                `${p}: ${side}.fouPort is ${fp.encap} port ${fp.port}${fp.ipproto === undefined ? "" : ` ipproto ${fp.ipproto}`}; this tunnel needs ${args.encap ?? "fou"} port ${args.port}${(args.encap ?? "fou") === "fou" ? ` ipproto ${IPPROTO[mode] ?? "?"}` : ""}`,
+            );
+        }
     }
     if (args.a.host.name === args.b.host.name) {
         problems.push(`${p}: both ends are host "${args.a.host.name}"; a tunnel joins two different hosts`);

@@ -2,13 +2,14 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { printInstanceId, script, sh } from "./shell";
-import { checkIfname, checkIpv4, throwIfInvalid } from "./validate";
+import { checkIp, formatIp, parseIp } from "./inet";
+import { checkIfname, throwIfInvalid } from "./validate";
 
 export interface GwipArgs {
     readonly host: TunnelHost;
     /** The tunnel interface the address goes on. */
     readonly ifname: string;
-    /** The gateway address (the guide's 10.10.10.1 on k1). */
+    /** The gateway address (the guide's 10.10.10.1 on k1); IPv6 on a sit tunnel. */
     readonly address: string;
     /** The link's instance: a recreated link loses its addresses, so this one is recreated too. */
     readonly linkInstance: pulumi.Input<string>;
@@ -16,16 +17,19 @@ export interface GwipArgs {
 }
 
 /**
- * `ip addr add 10.10.10.1/32 dev ftok2` / `ip addr del 10.10.10.1/32 dev ftok2`. Create uses
- * `ip addr replace`, so an address left from a crashed run is not an error; delete does nothing
- * when the address or the interface is gone.
+ * `ip addr add 10.10.10.1/32 dev ftok2` / `ip addr del 10.10.10.1/32 dev ftok2` (IPv6: a /128).
+ * Create uses `ip addr replace`, so an address left from a crashed run is not an error; delete
+ * does nothing when the address or the interface is gone.
  */
 export function gwipScripts(ifname: string, address: string): CommandScripts {
-    const cidr = `${address}/32`;
+    const ip = parseIp(address);
+    const v6 = ip?.family === 6;
+    // `ip` prints IPv6 addresses compressed: match what it prints.
+    const cidr = `${ip ? formatIp(ip) : address}/${v6 ? 128 : 32}`;
     return {
         create: script(sh`ip addr replace ${cidr} dev ${ifname}`, printInstanceId),
         delete: script(
-            `if ${sh`ip -o addr show dev ${ifname} 2>/dev/null`} | grep -qF ${sh`inet ${cidr} `}; then ${sh`ip addr del ${cidr} dev ${ifname}`}; fi`,
+            `if ${sh`ip -o addr show dev ${ifname} 2>/dev/null`} | grep -qF ${sh`${v6 ? "inet6" : "inet"} ${cidr} `}; then ${sh`ip addr del ${cidr} dev ${ifname}`}; fi`,
         ),
     };
 }
@@ -37,7 +41,7 @@ export class Gwip extends pulumi.ComponentResource {
     public readonly command: command.remote.Command;
 
     constructor(name: string, args: GwipArgs, opts: pulumi.ComponentResourceOptions = {}) {
-        throwIfInvalid([checkIfname(`Gwip ${name}: ifname`, args.ifname), checkIpv4(`Gwip ${name}: address`, args.address)]);
+        throwIfInvalid([checkIfname(`Gwip ${name}: ifname`, args.ifname), checkIp(`Gwip ${name}: address`, args.address)]);
         super("fou:index:Gwip", name, {}, opts);
         this.address = args.address;
         this.command = hostCommand(

@@ -1,8 +1,15 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { Encap } from "./fouPort";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { printInstanceId, script, sh } from "./shell";
 import { checkIfname, checkInt, checkIpv4, checkPort, throwIfInvalid } from "./validate";
+
+/** The tunnel kinds FOU can carry: IPIP (the guide), sit (IPv6 in IPv4), GRE. */
+export type TunnelMode = "ipip" | "sit" | "gre";
+
+/** IP protocol number of each mode's packets, what a FOU port is bound to (`ipproto 4`). */
+export const IPPROTO: Record<TunnelMode, 4 | 41 | 47> = { ipip: 4, sit: 41, gre: 47 };
 
 export interface IpipFouLinkArgs {
     readonly host: TunnelHost;
@@ -14,6 +21,16 @@ export interface IpipFouLinkArgs {
     readonly local: pulumi.Input<string>;
     /** FOU port of the peer (`encap-dport`). */
     readonly port: number;
+    /** `ipip` (default, the guide), `sit` or `gre`. */
+    readonly mode?: TunnelMode;
+    /** `fou` (default) or `gue`, matching the peer's port. */
+    readonly encap?: Encap;
+    /** `encap-sport`: a fixed source port, or "auto" (default: a hash of the inner flow). */
+    readonly sport?: number | "auto";
+    /** `encap-csum`: UDP checksums on the outer packets; default off, as the guide. */
+    readonly csum?: boolean;
+    /** Tunnel MTU; default the kernel's (underlay MTU minus the headers). */
+    readonly mtu?: number;
     /** Outer TTL; default 255 as in the guide. */
     readonly ttl?: number;
     readonly dependsOn?: pulumi.Resource[];
@@ -26,24 +43,56 @@ export interface LinkSettings {
     readonly device: string;
     readonly port: number;
     readonly ttl: number;
+    readonly mode?: TunnelMode;
+    readonly encap?: Encap;
+    readonly sport?: number | "auto";
+    readonly csum?: boolean;
+    readonly mtu?: number;
+}
+
+/**
+ * The `ip link add` line of a tunnel end. Mode, encap and `auto` are checked words from a fixed
+ * set, written bare as in the guide; every other value is quoted.
+ */
+export function linkAddCommand(s: LinkSettings): string {
+    const mode = s.mode ?? "ipip";
+    const encap = s.encap ?? "fou";
+    if (!(mode in IPPROTO) || (encap !== "fou" && encap !== "gue")) {
+        throw new Error(`unknown tunnel mode ${JSON.stringify(mode)} or encap ${JSON.stringify(encap)}`);
+    }
+    const sport = s.sport === undefined || s.sport === "auto" ? "auto" : sh`${s.sport}`;
+    return (
+        sh`ip link add ${s.ifname} type ` +
+        mode +
+        sh` remote ${s.remote} local ${s.local} ttl ${s.ttl} dev ${s.device} encap ` +
+        encap +
+        ` encap-sport ${sport}` +
+        sh` encap-dport ${s.port}` +
+        (s.csum ? " encap-csum" : "")
+    );
 }
 
 /**
  * `ip link add ftok2 type ipip remote R local L ttl 255 dev eth0 encap fou encap-sport auto
- * encap-dport 5555` then `ip link set ftok2 up`; delete is `ip link del ftok2`. A leftover ipip
- * link of the same name is replaced; a different kind of interface with that name is an error.
+ * encap-dport 5555` then `ip link set ftok2 up`; delete is `ip link del ftok2`. Other modes and
+ * options change only that line (`type sit`, `encap gue`, `encap-sport 5600`, `encap-csum`,
+ * `ip link set ftok2 mtu 1400`). A leftover tunnel of the same name and kind is replaced; any
+ * other interface with that name is an error.
  */
 export function ipipFouLinkScripts(s: LinkSettings): CommandScripts {
+    const mode = s.mode ?? "ipip";
     const exists = sh`ip link show dev ${s.ifname} >/dev/null 2>&1`;
+    // `ip -d link show` names the kind on its own line: "ipip ipip remote …", "sit …", "gre …".
+    const sameKind = sh`ip -d link show dev ${s.ifname}` + ` | grep -Eq ${sh`^ +${mode} `}`;
     return {
         create: script(
             `if ${exists}; then`,
-            `  if ${sh`ip -d link show dev ${s.ifname}`} | grep -qw ipip; then ${sh`ip link del dev ${s.ifname}`}; else`,
-            `    echo ${sh`fou-tunnel: interface ${s.ifname} already exists and is not an ipip tunnel; choose another name`} >&2; exit 1`,
+            `  if ${sameKind}; then ${sh`ip link del dev ${s.ifname}`}; else`,
+            `    echo ${sh`fou-tunnel: interface ${s.ifname} already exists and is not a ${mode} tunnel; choose another name`} >&2; exit 1`,
             "  fi",
             "fi",
-            sh`ip link add ${s.ifname} type ipip remote ${s.remote} local ${s.local} ttl ${s.ttl} dev ${s.device} encap fou encap-sport auto encap-dport ${s.port}`,
-            sh`ip link set dev ${s.ifname} up`,
+            linkAddCommand(s),
+            s.mtu === undefined ? sh`ip link set dev ${s.ifname} up` : sh`ip link set dev ${s.ifname} mtu ${s.mtu} up`,
             sh`echo "mtu=$(cat /sys/class/net/${s.ifname}/mtu)"`,
             printInstanceId,
         ),
@@ -51,43 +100,61 @@ export function ipipFouLinkScripts(s: LinkSettings): CommandScripts {
     };
 }
 
-/** One end of an IPIP tunnel whose packets travel in FOU (UDP) to the peer's port. */
+/** One end of an IPIP (or sit, or GRE) tunnel whose packets travel in UDP to the peer's port. */
 export class IpipFouLink extends pulumi.ComponentResource {
     public readonly ifname: string;
     /** `mtu=<n>` and an instance id; dependants list it in their triggers. */
     public readonly instance: pulumi.Output<string>;
-    /** The MTU the kernel gave the tunnel (1472 on a 1500 underlay). */
+    /** The MTU the tunnel has (the kernel's 1472 for IPIP over FOU on a 1500 underlay). */
     public readonly mtu: pulumi.Output<number>;
+    /** The create script with resolved values, for a boot unit to replay. */
+    public readonly createScript: pulumi.Output<string>;
     public readonly command: command.remote.Command;
 
     constructor(name: string, args: IpipFouLinkArgs, opts: pulumi.ComponentResourceOptions = {}) {
         const ttl = args.ttl ?? 255;
+        const mode = args.mode ?? "ipip";
+        const encap = args.encap ?? "fou";
+        const sport = args.sport ?? "auto";
         throwIfInvalid([
             checkIfname(`IpipFouLink ${name}: ifname`, args.ifname),
             checkPort(`IpipFouLink ${name}: port`, args.port),
             checkInt(`IpipFouLink ${name}: ttl`, ttl, 1, 255),
+            mode in IPPROTO ? undefined : `IpipFouLink ${name}: mode must be "ipip", "sit" or "gre" (got ${JSON.stringify(mode)})`,
+            encap === "fou" || encap === "gue" ? undefined : `IpipFouLink ${name}: encap must be "fou" or "gue" (got ${JSON.stringify(encap)})`,
+            sport === "auto" ? undefined : checkPort(`IpipFouLink ${name}: sport`, sport),
+            args.mtu === undefined ? undefined : checkInt(`IpipFouLink ${name}: mtu`, args.mtu, mode === "sit" ? 1280 : 68, 65535),
         ]);
         super("fou:index:IpipFouLink", name, {}, opts);
         this.ifname = args.ifname;
-        const settings = pulumi
-            .all([args.remote, args.local, args.host.device])
-            .apply(([remote, local, device]) => {
-                throwIfInvalid([
-                    checkIpv4(`IpipFouLink ${name}: remote`, remote),
-                    checkIpv4(`IpipFouLink ${name}: local`, local),
-                    checkIfname(`IpipFouLink ${name}: device`, device),
-                ]);
-                return { ifname: args.ifname, remote, local, device, port: args.port, ttl };
-            });
+        const settings = pulumi.all([args.remote, args.local, args.host.device]).apply(([remote, local, device]): LinkSettings => {
+            throwIfInvalid([
+                checkIpv4(`IpipFouLink ${name}: remote`, remote),
+                checkIpv4(`IpipFouLink ${name}: local`, local),
+                checkIfname(`IpipFouLink ${name}: device`, device),
+            ]);
+            // Options at their defaults are left out, so the guide's tunnel keeps its triggers.
+            return {
+                ifname: args.ifname,
+                remote,
+                local,
+                device,
+                port: args.port,
+                ttl,
+                ...(mode === "ipip" ? {} : { mode }),
+                ...(encap === "fou" ? {} : { encap }),
+                ...(sport === "auto" ? {} : { sport }),
+                ...(args.csum ? { csum: true } : {}),
+                ...(args.mtu === undefined ? {} : { mtu: args.mtu }),
+            };
+        });
+        const scripts = settings.apply(ipipFouLinkScripts);
         this.command = hostCommand(
             `${name}-link`,
-            {
-                host: args.host,
-                scripts: settings.apply(ipipFouLinkScripts),
-                triggers: [settings.apply((s) => JSON.stringify(s))],
-            },
+            { host: args.host, scripts, triggers: [settings.apply((s) => JSON.stringify(s))] },
             { parent: this, dependsOn: args.dependsOn },
         );
+        this.createScript = scripts.create;
         this.instance = this.command.stdout;
         this.mtu = this.command.stdout.apply((out) => Number(/^mtu=(\d+)$/m.exec(out)?.[1] ?? NaN));
         this.registerOutputs({ ifname: this.ifname, instance: this.instance, mtu: this.mtu });

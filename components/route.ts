@@ -2,37 +2,43 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { printInstanceId, script, sh } from "./shell";
-import { checkIfname, checkIpv4, checkPrefix, throwIfInvalid } from "./validate";
+import { checkCidr, checkIp, familyOf, hostPrefix } from "./inet";
+import { checkIfname, throwIfInvalid } from "./validate";
 
 export interface RouteArgs {
     readonly host: TunnelHost;
     /** The tunnel interface. */
     readonly ifname: string;
-    /** Where to: the peer's GWIP (a /32), or a prefix reachable behind the peer. */
+    /** Where to: the peer's GWIP (a /32), or a prefix reachable behind the peer; IPv6 on sit. */
     readonly destination: string;
-    /** The gateway, this end's GWIP as in the guide. */
-    readonly via: string;
+    /**
+     * The gateway, this end's GWIP as in the guide. IPv6 refuses a local address as gateway, so
+     * IPv6 routes leave it out and point at the (point-to-point) tunnel device alone.
+     */
+    readonly via?: string;
     /** The GWIP's instance: the route is recreated when the address under it is. */
     readonly gwipInstance: pulumi.Input<string>;
     readonly dependsOn?: pulumi.Resource[];
 }
 
-/** `10.10.10.2` → `10.10.10.2/32`; prefixes stay as given. */
+/** `10.10.10.2` → `10.10.10.2/32`, `fd00::2` → `fd00::2/128`; prefixes are written canonically. */
 export function normalizePrefix(destination: string): string {
-    return destination.includes("/") ? destination : `${destination}/32`;
+    return hostPrefix(destination);
 }
 
 /**
- * `ip route add to 10.10.10.2/32 via 10.10.10.1 dev ftok2` / `ip route del to 10.10.10.2/32
- * via 10.10.10.1 dev ftok2`. Create uses `ip route replace` (idempotent); delete does nothing
- * when the route or the interface is gone.
+ * `ip route add to 10.10.10.2/32 via 10.10.10.1 dev ftok2` / `ip route del …` (IPv6:
+ * `ip route add to fd00::2/128 dev ftok3`). Create uses `ip route replace` (idempotent); delete
+ * does nothing when the route or the interface is gone.
  */
-export function routeScripts(ifname: string, destination: string, via: string): CommandScripts {
+export function routeScripts(ifname: string, destination: string, via?: string): CommandScripts {
     const to = normalizePrefix(destination);
+    const family = familyOf(to) === 6 ? "-6" : "-4";
+    const route = via === undefined ? sh`to ${to} dev ${ifname}` : sh`to ${to} via ${via} dev ${ifname}`;
     return {
-        create: script(sh`ip route replace to ${to} via ${via} dev ${ifname}`, printInstanceId),
+        create: script(`ip route replace ${route}`, printInstanceId),
         delete: script(
-            `if ${sh`ip route show to exact ${to} dev ${ifname} 2>/dev/null`} | grep -q .; then ${sh`ip route del to ${to} via ${via} dev ${ifname}`}; fi`,
+            `if ${sh`ip ${family} route show to exact ${to} dev ${ifname} 2>/dev/null`} | grep -q .; then ip route del ${route}; fi`,
         ),
     };
 }
@@ -47,8 +53,8 @@ export class Route extends pulumi.ComponentResource {
     constructor(name: string, args: RouteArgs, opts: pulumi.ComponentResourceOptions = {}) {
         throwIfInvalid([
             checkIfname(`Route ${name}: ifname`, args.ifname),
-            checkPrefix(`Route ${name}: destination`, normalizePrefix(args.destination)),
-            checkIpv4(`Route ${name}: via`, args.via),
+            checkCidr(`Route ${name}: destination`, args.destination),
+            args.via === undefined ? undefined : checkIp(`Route ${name}: via`, args.via, familyOf(args.destination)),
         ]);
         super("fou:index:Route", name, {}, opts);
         this.destination = normalizePrefix(args.destination);
@@ -57,7 +63,7 @@ export class Route extends pulumi.ComponentResource {
             {
                 host: args.host,
                 scripts: routeScripts(args.ifname, args.destination, args.via),
-                triggers: [args.ifname, this.destination, args.via, args.gwipInstance],
+                triggers: [args.ifname, this.destination, ...(args.via === undefined ? [] : [args.via]), args.gwipInstance],
             },
             { parent: this, dependsOn: args.dependsOn },
         );

@@ -42,7 +42,7 @@ export interface CheckSettings {
 
 /**
  * The guide's test, from one end: `tcpdump -nn -i eth0 udp port 5555` while
- * `ping -I 10.10.10.1 10.10.10.2 -c 3`. Prints a JSON result and fails unless pings came back
+ * `ping -I 10.10.10.1 10.10.10.2 -c 3` (IPv6 GWIPs of a sit tunnel alike). Prints a JSON result and fails unless pings came back
  * and UDP packets to and from the FOU port were captured.
  */
 export function tunnelCheckScript(s: CheckSettings): string {
@@ -51,7 +51,8 @@ export function tunnelCheckScript(s: CheckSettings): string {
     const toUs = `> ${s.local}.${s.port}: UDP`;
     return script(
         'd=$(mktemp -d); trap \'rm -rf "$d"\' EXIT',
-        sh`timeout 30 tcpdump -nn -l -i ${s.device} -c 6 udp port ${s.port} >"$d/cap" 2>"$d/err" &`,
+        // Only this tunnel's packets: a port may be shared with tunnels to other peers.
+        sh`timeout 30 tcpdump -nn -l -i ${s.device} -c 6 udp port ${s.port} and host ${s.remote} >"$d/cap" 2>"$d/err" &`,
         "tp=$!",
         'i=0; while ! grep -q listening "$d/err" 2>/dev/null && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done',
         sh`ping -n -q -c 3 -W 2 -I ${s.gwip} ${s.peerGwip} >"$d/ping" 2>&1 || true`,

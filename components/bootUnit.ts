@@ -1,0 +1,86 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { CommandScripts, hostCommand, TunnelHost } from "./host";
+import { script, sh } from "./shell";
+import { throwIfInvalid } from "./validate";
+
+export interface BootUnitArgs {
+    readonly host: TunnelHost;
+    /** Unit name suffix: `fou-tunnel-<unit>.service`, script `/etc/fou-tunnel/<unit>.sh`. */
+    readonly unit: string;
+    /** Shown in `systemctl status`. */
+    readonly description: string;
+    /** The steps to replay at boot: the same idempotent create scripts the components run. */
+    readonly script: pulumi.Input<string>;
+    readonly dependsOn?: pulumi.Resource[];
+}
+
+/** Where boot scripts live on the host. */
+export const BOOT_DIR = "/etc/fou-tunnel";
+
+/**
+ * Makes configuration survive a reboot: the create scripts of a tunnel end (or of a port) are
+ * written to `/etc/fou-tunnel/<unit>.sh` and run by an enabled oneshot unit at boot, as one would
+ * by hand with `systemctl enable`. It is not started now (the components just did the work).
+ * Delete disables the unit and removes both files, so a destroyed tunnel stays gone after a
+ * reboot too.
+ */
+export function bootUnitScripts(unit: string, description: string, body: string): CommandScripts {
+    const file = `${BOOT_DIR}/${unit}.sh`;
+    const service = `fou-tunnel-${unit}.service`;
+    const path = `/etc/systemd/system/${service}`;
+    const unitText = [
+        "[Unit]",
+        `Description=fou-tunnel: ${description}`,
+        // The underlay device must exist; modules come from systemd-modules-load or the script.
+        "After=systemd-modules-load.service network.target",
+        "Wants=network.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        `ExecStart=/bin/sh ${file}`,
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "",
+    ].join("\n");
+    const bootScript = ["#!/bin/sh", `# Written by fou-tunnel (${description}); removed when the tunnel is destroyed.`, body, ""].join("\n");
+    return {
+        create: script(
+            sh`mkdir -p ${BOOT_DIR}`,
+            sh`printf '%s' ${bootScript} > ${file}.tmp`,
+            sh`chmod 0755 ${file}.tmp`,
+            sh`mv ${file}.tmp ${file}`,
+            sh`printf '%s' ${unitText} > ${path}`,
+            "systemctl daemon-reload",
+            sh`systemctl enable --quiet ${service}`,
+            sh`echo "unit=${service}"`,
+        ),
+        delete: script(
+            sh`if [ -e ${path} ]; then systemctl disable --quiet ${service}; fi`,
+            sh`rm -f ${path} ${file}`,
+            "systemctl daemon-reload",
+            sh`rmdir ${BOOT_DIR} 2>/dev/null || true`,
+        ),
+    };
+}
+
+/** A tunnel object that comes back after a reboot without `pulumi up`. */
+export class BootUnit extends pulumi.ComponentResource {
+    public readonly command: command.remote.Command;
+
+    constructor(name: string, args: BootUnitArgs, opts: pulumi.ComponentResourceOptions = {}) {
+        throwIfInvalid([
+            /^[a-z0-9][a-z0-9.-]{0,63}$/.test(args.unit) ? undefined : `BootUnit ${name}: unit must be 1-64 of a-z, 0-9, '.', '-' (got ${JSON.stringify(args.unit)})`,
+        ]);
+        super("fou:index:BootUnit", name, {}, opts);
+        const scripts = pulumi.output(args.script).apply((body) => bootUnitScripts(args.unit, args.description, body));
+        this.command = hostCommand(
+            `${name}-boot`,
+            { host: args.host, scripts, triggers: [args.unit, scripts.create] },
+            { parent: this, dependsOn: args.dependsOn },
+        );
+        this.registerOutputs({});
+    }
+}

@@ -1,0 +1,116 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { Topology } from "../topology";
+import { FouPort } from "./fouPort";
+import { FouTunnel, TunnelEndInfo } from "./fouTunnel";
+import { TunnelHost } from "./host";
+import { HostPrep, MODULES_FOR_IPPROTO } from "./hostPrep";
+import { TunnelCheckResult } from "./tunnelCheck";
+import { throwIfInvalid } from "./validate";
+
+export interface FouTopologyArgs {
+    /** Hosts and tunnels, validated (topology.ts). */
+    readonly topology: Topology;
+    /** The machines, by topology host name. */
+    readonly hosts: Record<string, TunnelHost>;
+    /** Ping through every tunnel from both ends after it is built; default true. */
+    readonly check?: boolean;
+}
+
+/** What a built tunnel looks like, for stack outputs. */
+export interface TunnelInfo {
+    readonly protocol: string;
+    readonly encap: string;
+    readonly port: number;
+    readonly ends: TunnelEndInfo[];
+}
+
+/**
+ * Every tunnel of a topology: each host prepared once (kernel check, the modules its tunnels
+ * need, forwarding), one receive port per host and (port, binding) shared by the tunnels that
+ * use it, then each tunnel mirrored on its two hosts. A shared port is a sibling of the tunnels,
+ * not a child of one: destroying one tunnel (or deleting it from the file) leaves the port to the
+ * others, and it goes only when no tunnel on the host uses it.
+ */
+export class FouTopology extends pulumi.ComponentResource {
+    public readonly tunnels: Record<string, FouTunnel>;
+    public readonly ports: FouPort[];
+    public readonly preps: Record<string, HostPrep>;
+    /** Tunnel name → kind, port and both ends (GWIPs, interfaces, MTUs). */
+    public readonly info: Record<string, TunnelInfo>;
+    /** Every end's ping/capture result. */
+    public readonly checks: pulumi.Output<(TunnelCheckResult & { tunnel: string; host: string })[]>;
+
+    constructor(name: string, args: FouTopologyArgs, opts: pulumi.ComponentResourceOptions = {}) {
+        const { topology, hosts } = args;
+        throwIfInvalid(
+            topology.hosts
+                .filter((h) => hosts[h.name] === undefined)
+                .map((h) => `FouTopology ${name}: no machine for host ${h.name} of ${topology.source}`),
+        );
+        super("fou:index:FouTopology", name, {}, opts);
+
+        this.preps = {};
+        for (const h of topology.hosts) {
+            const mine = topology.tunnels.filter((t) => t.ends.some((e) => e.host === h.name));
+            if (mine.length === 0) {
+                continue;
+            }
+            const modules = [...new Set(mine.flatMap((t) => MODULES_FOR_IPPROTO[t.ipproto]))];
+            this.preps[h.name] = new HostPrep(`${h.name}-prep`, { host: hosts[h.name], modules }, { parent: this });
+        }
+
+        const portKey = (host: string, port: number, encap: string, ipproto?: number) => `${host}/${port}/${encap}/${ipproto ?? ""}`;
+        const portByKey = new Map<string, FouPort>();
+        this.ports = topology.ports.map((p) => {
+            // Both hosts of every tunnel using the port are prepared first, as in FouTunnel.
+            const users = topology.tunnels.filter((t) => p.tunnels.includes(t.name));
+            const after = [...new Set(users.flatMap((t) => t.ends.map((e) => e.host)))].map((n) => this.preps[n].ready);
+            const port = new FouPort(
+                `${p.host}-${p.encap}-${p.port}`,
+                { host: hosts[p.host], port: p.port, encap: p.encap, ipproto: p.ipproto, persist: p.persist, dependsOn: after },
+                { parent: this },
+            );
+            portByKey.set(portKey(p.host, p.port, p.encap, p.ipproto), port);
+            return port;
+        });
+
+        this.tunnels = {};
+        this.info = {};
+        const checks: pulumi.Output<(TunnelCheckResult & { tunnel: string; host: string })[]>[] = [];
+        for (const t of topology.tunnels) {
+            const end = (i: 0 | 1) => {
+                const e = t.ends[i];
+                return {
+                    host: hosts[e.host],
+                    gwip: e.gwip,
+                    ifname: e.ifname,
+                    routes: e.routes,
+                    prepared: this.preps[e.host].ready,
+                    fouPort: portByKey.get(portKey(e.host, t.port, t.encap, t.encap === "gue" ? undefined : t.ipproto)),
+                };
+            };
+            const tunnel = new FouTunnel(
+                t.name,
+                {
+                    a: end(0),
+                    b: end(1),
+                    port: t.port,
+                    mode: t.protocol,
+                    encap: t.encap,
+                    sport: t.sport,
+                    csum: t.csum,
+                    mtu: t.mtu,
+                    ttl: t.ttl,
+                    persist: t.persist,
+                    check: args.check,
+                },
+                { parent: this },
+            );
+            this.tunnels[t.name] = tunnel;
+            this.info[t.name] = { protocol: t.protocol, encap: t.encap, port: t.port, ends: tunnel.ends };
+            checks.push(tunnel.checks.apply((cs) => cs.map((c, i) => ({ tunnel: t.name, host: t.ends[i].host, ...c }))));
+        }
+        this.checks = pulumi.all(checks).apply((cs) => cs.flat());
+        this.registerOutputs({ checks: this.checks });
+    }
+}
