@@ -49,9 +49,9 @@ export function bootUnitScripts(unit: string, description: string, body: string)
     return {
         create: script(
             sh`mkdir -p ${BOOT_DIR}`,
-            sh`printf '%s' ${bootScript} > ${file}.tmp`,
-            sh`chmod 0755 ${file}.tmp`,
-            sh`mv ${file}.tmp ${file}`,
+            sh`printf '%s' ${bootScript} > ${`${file}.tmp`}`,
+            sh`chmod 0755 ${`${file}.tmp`}`,
+            sh`mv ${`${file}.tmp`} ${file}`,
             sh`printf '%s' ${unitText} > ${path}`,
             "systemctl daemon-reload",
             sh`systemctl enable --quiet ${service}`,

@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { BootUnit } from "./bootUnit";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
-import { printInstanceId, script, sh } from "./shell";
+import { printInstanceId, script, sh, shq } from "./shell";
 import { checkInt, checkPort, throwIfInvalid } from "./validate";
 
 /** How the receive port decapsulates: plain FOU (one inner protocol) or GUE (a header names it). */
@@ -41,7 +41,7 @@ export function fouPortScripts(port: number, ipproto: number, encap: Encap = "fo
         create: script(
             `if ${present}; then echo "adopted"`,
             `elif ${taken}; then`,
-            `  echo "fou-tunnel: UDP port ${port} on $(hostname) is already a FOU port bound otherwise: $(${sh`ip fou show`} | grep ${sh`^port ${port} `})" >&2; exit 1`,
+            `  echo "fou-tunnel: UDP port ${port} on $(hostname) is already a FOU port bound otherwise: $(${sh`ip fou show`} | grep ${shq(`^port ${port} `)})" >&2; exit 1`,
             `else ${sh`ip fou add port ${port}`} ${binding(encap, ipproto)}; fi`,
             printInstanceId,
         ),
@@ -80,7 +80,7 @@ export class FouPort extends pulumi.ComponentResource {
         );
         if (args.persist) {
             new BootUnit(
-                name,
+                `${name}-port`,
                 { host: args.host, unit: `port-${args.port}`, description: `FOU port ${args.port}`, script: scripts.create, dependsOn: [this.command] },
                 { parent: this },
             );

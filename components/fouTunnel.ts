@@ -221,6 +221,16 @@ export function validateTunnel(name: string, args: FouTunnelArgs, ttl: number): 
     if (!(mode in IPPROTO)) {
         problems.push(`${p}: mode must be "ipip", "sit" or "gre" (got ${JSON.stringify(mode)})`);
     }
+    const encap = args.encap ?? "fou";
+    if (encap !== "fou" && encap !== "gue") {
+        problems.push(`${p}: encap must be "fou" or "gue" (got ${JSON.stringify(encap)})`);
+    }
+    if (args.sport !== undefined && args.sport !== "auto") {
+        problems.push(checkPort(`${p}: sport`, args.sport));
+    }
+    if (args.mtu !== undefined) {
+        problems.push(checkInt(`${p}: mtu`, args.mtu, mode === "sit" ? 1280 : 68, 65535));
+    }
     const family = familyOfMode(mode);
     for (const [self, peer, side] of [
         [args.a, args.b, "a"],

@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
-import { printInstanceId, script, sh } from "./shell";
+import { printInstanceId, script, sh, shq } from "./shell";
 import { checkIp, formatIp, parseIp } from "./inet";
 import { checkIfname, throwIfInvalid } from "./validate";
 
@@ -29,7 +29,7 @@ export function gwipScripts(ifname: string, address: string): CommandScripts {
     return {
         create: script(sh`ip addr replace ${cidr} dev ${ifname}`, printInstanceId),
         delete: script(
-            `if ${sh`ip -o addr show dev ${ifname} 2>/dev/null`} | grep -qF ${sh`${v6 ? "inet6" : "inet"} ${cidr} `}; then ${sh`ip addr del ${cidr} dev ${ifname}`}; fi`,
+            `if ${sh`ip -o addr show dev ${ifname} 2>/dev/null`} | grep -qF ${shq(`${v6 ? "inet6" : "inet"} ${cidr} `)}; then ${sh`ip addr del ${cidr} dev ${ifname}`}; fi`,
         ),
     };
 }

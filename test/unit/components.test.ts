@@ -39,17 +39,16 @@ function cmd(name: string) {
 test("FouPort runs the guide's ip fou add/del, guarded to be idempotent", () => {
     const c = cmd("fou-k1-fou");
     assert.equal(c.type, "command:remote:Command");
-    assert.equal(
-        c.inputs.create,
-        [
-            "set -eu",
-            "if ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then echo \"adopted\"; else ip fou add port '5555' ipproto '4'; fi",
-            'echo "instance=$(cat /proc/sys/kernel/random/uuid)"',
-        ].join("\n"),
-    );
+    const lines = c.inputs.create.split("\n");
+    assert.equal(lines[0], "set -eu");
+    assert.equal(lines[1], "if ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then echo \"adopted\"");
+    // A port bound to another protocol is not silently taken over.
+    assert.match(lines[2], /^elif ip fou show .*grep -Eq '\^port 5555 '; then$/);
+    assert.match(lines[3], /already a FOU port bound otherwise/);
+    assert.equal(lines[4], "else ip fou add port '5555' ipproto '4'; fi");
     assert.equal(
         c.inputs.delete,
-        "set -eu\nif ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then ip fou del port '5555' ipproto '4'; fi",
+        "set -eu\nif ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then ip fou del port '5555'; fi",
     );
 });
 
@@ -146,8 +145,8 @@ const INVALID_COMPONENTS: [string, () => unknown, RegExp][] = [
     ["16-char ifname", () => new IpipFouLink("x3", { host: k1, ifname: "a234567890123456", remote: "1.1.1.1", local: "1.1.1.2", port: 1 }), /IpipFouLink x3: ifname "a234567890123456" is 16 characters; interface names have at most 15/],
     ["ifname with shell", () => new IpipFouLink("x4", { host: k1, ifname: "a;rm -rf /", remote: "1.1.1.1", local: "1.1.1.2", port: 1 }), /IpipFouLink x4: ifname "a;rm -rf \/" may only contain/],
     ["ttl 0", () => new IpipFouLink("x5", { host: k1, ifname: "t", remote: "1.1.1.1", local: "1.1.1.2", port: 1, ttl: 0 }), /IpipFouLink x5: ttl must be an integer from 1 to 255/],
-    ["gwip not an address", () => new Gwip("x6", { host: k1, ifname: "t", address: "10.10.10", linkInstance: "" }), /Gwip x6: address must be an IPv4 address/],
-    ["route with host bits", () => new Route("x7", { host: k1, ifname: "t", destination: "203.0.113.5/24", via: "10.10.10.1", gwipInstance: "" }), /Route x7: destination 203.0.113.5\/24 has host bits set; did you mean 203.0.113.0\/24\?/],
+    ["gwip not an address", () => new Gwip("x6", { host: k1, ifname: "t", address: "10.10.10", linkInstance: "" }), /Gwip x6: address must be an IPv4 or IPv6 address/],
+    ["route with host bits", () => new Route("x7", { host: k1, ifname: "t", destination: "203.0.113.5/24", via: "10.10.10.1", gwipInstance: "" }), /Route x7: destination 203.0.113.5\/24 has host bits set; the network is 203.0.113.0\/24/],
     ["route via garbage", () => new Route("x8", { host: k1, ifname: "t", destination: "10.10.10.2", via: "$(id)", gwipInstance: "" }), /Route x8: via must be an IPv4 address/],
     ["module name", () => new HostPrep("x9", { host: k1, modules: ["fou; reboot"] }), /HostPrep x9: module name "fou; reboot" is not valid/],
     ["no modules", () => new HostPrep("x10", { host: k1, modules: [] }), /HostPrep x10: modules must not be empty/],

@@ -1,0 +1,198 @@
+/**
+ * The options beyond the guide, as commands: GUE ports and links, sit (IPv6 inside) and GRE,
+ * a fixed source port, UDP checksums, an MTU, and boot units for persistence.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { before, test } from "node:test";
+import { recorded, root, settle, valueOf } from "./mocks";
+import { bootUnitScripts } from "../../components/bootUnit";
+import { FouPort, fouPortScripts } from "../../components/fouPort";
+import { FouTunnel } from "../../components/fouTunnel";
+import { gwipScripts } from "../../components/gwip";
+import { TunnelHost } from "../../components/host";
+import { ipipFouLinkScripts, linkAddCommand } from "../../components/ipipFouLink";
+import { routeScripts } from "../../components/route";
+import { FouInputError } from "../../components/validate";
+
+const host = (name: string, n: number): TunnelHost => ({
+    name,
+    underlayAddress: `198.51.100.${n}`,
+    device: "eth0",
+    connection: { host: `198.51.100.${n}` },
+});
+const k1 = host("k1", 151);
+const k2 = host("k2", 152);
+const k3 = host("k3", 153);
+
+function cmd(name: string) {
+    const r = recorded.find((x) => x.name === name);
+    assert.ok(r, `no resource named ${name}; have ${recorded.map((x) => x.name).join(", ")}`);
+    return r;
+}
+
+before(async () => {
+    // GUE + fixed sport + checksums + MTU + persistence, IPv4 inside.
+    const gue = new FouTunnel(
+        "g",
+        { a: { host: k1, gwip: "10.10.10.5" }, b: { host: k3, gwip: "10.10.10.6" }, port: 5556, encap: "gue", sport: 5600, csum: true, mtu: 1400, persist: true },
+        { parent: root },
+    );
+    // sit over FOU: IPv6 GWIPs and an IPv6 prefix routed from k2.
+    const sit = new FouTunnel(
+        "s",
+        { a: { host: k2, gwip: "fd00:10:10:10::1", routes: ["fd00:20::/64"] }, b: { host: k3, gwip: "fd00:10:10:10::2" }, port: 5557, mode: "sit", check: false },
+        { parent: root },
+    );
+    // GRE over FOU.
+    new FouTunnel("r", { a: { host: k1, gwip: "10.10.10.9" }, b: { host: k2, gwip: "10.10.10.10" }, port: 5558, mode: "gre", check: false }, { parent: root });
+    await valueOf(gue.checks);
+    await valueOf(sit.checks);
+    await settle();
+});
+
+test("GUE: the port is `ip fou add port P gue` and the link says `encap gue`", () => {
+    const port = cmd("g-k1-fou").inputs;
+    assert.match(port.create, /^else ip fou add port '5556' gue; fi$/m);
+    assert.match(port.create, /grep -Eq '\^port 5556 gue\( \|\$\)'/);
+    assert.deepEqual(port.triggers, [5556, "gue"]);
+    assert.match(
+        cmd("g-k1-link").inputs.create,
+        /^ip link add 'fto' type ipip remote '198\.51\.100\.153' local '198\.51\.100\.151' ttl '255' dev 'eth0' encap gue encap-sport '5600' encap-dport '5556' encap-csum$|^ip link add 'ftok3' type ipip remote '198\.51\.100\.153' local '198\.51\.100\.151' ttl '255' dev 'eth0' encap gue encap-sport '5600' encap-dport '5556' encap-csum$/m,
+    );
+});
+
+test("an MTU is set with the link up; without one the kernel's is kept and reported", () => {
+    assert.match(cmd("g-k1-link").inputs.create, /^ip link set dev 'ftok3' mtu '1400' up$/m);
+    assert.match(cmd("s-k2-link").inputs.create, /^ip link set dev 'ftok3' up$/m);
+    assert.match(cmd("s-k2-link").inputs.create, /^echo "mtu=\$\(cat \/sys\/class\/net\/'ftok3'\/mtu\)"$/m);
+});
+
+test("sit: a FOU port for ipproto 41, `type sit`, IPv6 GWIPs as /128, routes without a gateway", () => {
+    assert.match(cmd("s-k2-fou").inputs.create, /ip fou add port '5557' ipproto '41'/);
+    assert.match(cmd("s-k2-link").inputs.create, /^ip link add 'ftok3' type sit remote '198\.51\.100\.153' .* encap fou encap-sport auto encap-dport '5557'$/m);
+    assert.match(cmd("s-k2-addr").inputs.create, /^ip addr replace 'fd00:10:10:10::1\/128' dev 'ftok3'$/m);
+    assert.match(cmd("s-k2-addr").inputs.delete, /grep -qF 'inet6 fd00:10:10:10::1\/128 '/);
+    assert.match(cmd("s-k2-route").inputs.create, /^ip route replace to 'fd00:10:10:10::2\/128' dev 'ftok3'$/m);
+    assert.match(cmd("s-k2-route").inputs.delete, /ip '-6' route show to exact 'fd00:10:10:10::2\/128' dev 'ftok3'/);
+    assert.match(cmd("s-k2-fd00-20---64-route").inputs.create, /^ip route replace to 'fd00:20::\/64' dev 'ftok3'$/m);
+    // The far end has no route to k2's prefix: only k2 routes it.
+    assert.ok(!recorded.some((r) => r.name.startsWith("s-k3-fd00")));
+});
+
+test("GRE: ipproto 47 and `type gre`", () => {
+    assert.match(cmd("r-k1-fou").inputs.create, /ip fou add port '5558' ipproto '47'/);
+    assert.match(cmd("r-k1-link").inputs.create, /^ip link add 'ftok2' type gre remote '198\.51\.100\.152' /m);
+});
+
+test("persistence: one boot unit per end replays modules, link, address and routes in order", () => {
+    const unit = cmd("g-k1-boot").inputs;
+    assert.match(unit.create, /systemctl enable --quiet 'fou-tunnel-ftok3\.service'/);
+    assert.match(unit.delete, /systemctl disable --quiet 'fou-tunnel-ftok3\.service'/);
+    assert.match(unit.delete, /rm -f '\/etc\/systemd\/system\/fou-tunnel-ftok3\.service' '\/etc\/fou-tunnel\/ftok3\.sh'/);
+    // The unit comes after the end is complete, and so goes first on destroy.
+    assert.deepEqual(cmd("g-k1-boot").dependsOn, ["g-k1-route"]);
+    assert.match(unit.create, /modprobe/);
+    assert.equal(cmd("g-k1-boot").parent, "g-k1");
+    // The receive port has a unit of its own.
+    assert.match(cmd("g-k1-port-boot").inputs.create, /systemctl enable --quiet 'fou-tunnel-port-5556\.service'/);
+    assert.deepEqual(cmd("g-k1-port-boot").dependsOn, ["g-k1-fou"]);
+    // Tunnels without persist write nothing.
+    assert.ok(!recorded.some((r) => r.name === "s-k2-boot"));
+});
+
+test("boot script: written to /etc/fou-tunnel, runs each step in order and stops at the first failure", () => {
+    const body = ["set -eu", "(\nset -eu\necho one\n)", "(\nset -eu\nfalse\n)", "(\necho never\n)"].join("\n");
+    const s = bootUnitScripts("ftok2", "tunnel k1-k2", body);
+    const file = /printf '%s' ('#!\/bin\/sh[\s\S]*?\n') > '\/etc\/fou-tunnel\/ftok2\.sh\.tmp'/.exec(s.create);
+    assert.ok(file, s.create);
+    // Run the file's text through a real shell, as the unit will.
+    const text = execFileSync("/bin/sh", ["-c", `printf '%s' ${file[1]}`], { encoding: "utf8" });
+    assert.match(text, /^#!\/bin\/sh\n# Written by fou-tunnel/);
+    let out = "";
+    try {
+        execFileSync("/bin/sh", ["-c", text], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    } catch (e) {
+        out = String((e as { stdout: string }).stdout);
+    }
+    assert.equal(out, "one\n");
+    const unit = /printf '%s' ('\[Unit\][\s\S]*?') > '\/etc\/systemd\/system\/fou-tunnel-ftok2\.service'/.exec(s.create);
+    assert.ok(unit, s.create);
+    const unitText = execFileSync("/bin/sh", ["-c", `printf '%s' ${unit[1]}`], { encoding: "utf8" });
+    assert.match(unitText, /^Type=oneshot$/m);
+    assert.match(unitText, /^ExecStart=\/bin\/sh \/etc\/fou-tunnel\/ftok2\.sh$/m);
+    assert.match(unitText, /^WantedBy=multi-user\.target$/m);
+});
+
+test("the boot script of an end is the same steps the components run", async () => {
+    const boot = cmd("g-k1-boot").inputs.create as string;
+    const steps = [
+        ipipFouLinkScripts({ ifname: "ftok3", remote: "198.51.100.153", local: "198.51.100.151", device: "eth0", port: 5556, ttl: 255, encap: "gue", sport: 5600, csum: true, mtu: 1400 }).create,
+        gwipScripts("ftok3", "10.10.10.5").create,
+        routeScripts("ftok3", "10.10.10.6", "10.10.10.5").create,
+    ];
+    // The file content is one quoted printf argument: unquote it with a shell.
+    const file = /printf '%s' ('#!\/bin\/sh[\s\S]*?\n') > /.exec(boot)![1];
+    const text = execFileSync("/bin/sh", ["-c", `printf '%s' ${file}`], { encoding: "utf8" });
+    let at = 0;
+    for (const step of steps) {
+        const i = text.indexOf(step, at);
+        assert.ok(i > at, `step missing or out of order:\n${step}\nin\n${text}`);
+        at = i;
+    }
+    assert.match(text, /modprobe 'fou'; modprobe 'ipip'/);
+});
+
+test("Gwip delete runs `ip addr del` when the address is there, and nothing when it is gone", () => {
+    for (const [addr, shown] of [
+        ["10.10.10.1", "5: ftok2    inet 10.10.10.1/32 scope global ftok2"],
+        ["fd00:10:10:10:0::1", "5: ftok3    inet6 fd00:10:10:10::1/128 scope global"],
+    ]) {
+        const s = gwipScripts("ftok2", addr).delete!;
+        const run = (listing: string) =>
+            execFileSync("/bin/sh", ["-c", `ip() { if [ "$1" = -o ]; then echo ${JSON.stringify(listing)}; else echo "RUN ip $*"; fi; }\n${s}`], { encoding: "utf8" });
+        assert.match(run(shown), /^RUN ip addr del .*\/(32|128) dev ftok2$/m, addr);
+        assert.equal(run("5: ftok2    inet 10.10.10.99/32 scope global ftok2"), "", addr);
+    }
+});
+
+test("a FOU port of another binding on the host is refused, not taken over", () => {
+    const s = fouPortScripts(5556, 4, "fou");
+    const out = execFileSync("/bin/sh", ["-c", `ip() { echo "port 5556 gue"; }; hostname() { echo k9; }\n(\n${s.create}\n) 2>&1; echo "exit=$?"`], { encoding: "utf8" });
+    assert.match(out, /fou-tunnel: UDP port 5556 on k9 is already a FOU port bound otherwise: port 5556 gue/);
+    assert.match(out, /exit=1/);
+});
+
+test("linkAddCommand writes the guide's line for the defaults", () => {
+    assert.equal(
+        linkAddCommand({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }),
+        "ip link add 'ftok2' type ipip remote '198.51.100.152' local '198.51.100.151' ttl '255' dev 'eth0' encap fou encap-sport auto encap-dport '5555'",
+    );
+});
+
+const INVALID: [string, () => unknown, RegExp][] = [
+    ["an IPv4 GWIP on sit", () => new FouTunnel("v1", { a: { host: k1, gwip: "10.0.0.1" }, b: { host: k2, gwip: "fd00::2" }, port: 1, mode: "sit" }), /FouTunnel v1: a\.gwip must be an IPv6 address/],
+    ["an IPv6 route on ipip", () => new FouTunnel("v2", { a: { host: k1, gwip: "10.0.0.1", routes: ["fd00::/64"] }, b: { host: k2, gwip: "10.0.0.2" }, port: 1 }), /FouTunnel v2: a\.routes\[0\] must be an IPv4 prefix/],
+    ["an unknown mode", () => new FouTunnel("v3", { a: { host: k1, gwip: "10.0.0.1" }, b: { host: k2, gwip: "10.0.0.2" }, port: 1, mode: "vxlan" as "gre" }), /FouTunnel v3: mode must be "ipip", "sit" or "gre"/],
+    ["sport 0", () => new FouTunnel("v4", { a: { host: k1, gwip: "10.0.0.1" }, b: { host: k2, gwip: "10.0.0.2" }, port: 1, sport: 0 }), /FouTunnel v4: sport must be a UDP port number/],
+    ["a small sit MTU", () => new FouTunnel("v5", { a: { host: k1, gwip: "fd00::1" }, b: { host: k2, gwip: "fd00::2" }, port: 1, mode: "sit", mtu: 1200 }), /FouTunnel v5: mtu must be an integer from 1280 to 65535/],
+    ["an unknown encap", () => new FouPort("v6", { host: k1, port: 1, encap: "vxlan" as "gue" }), /FouPort v6: encap must be "fou" or "gue"/],
+];
+
+for (const [what, make, message] of INVALID) {
+    test(`rejects ${what} before declaring anything`, async () => {
+        const before = recorded.length;
+        assert.throws(make, (e: unknown) => e instanceof FouInputError && message.test(e.message), String(message));
+        await settle();
+        assert.equal(recorded.length, before);
+    });
+}
+
+test("a shared port of another binding is refused by the tunnel", async () => {
+    const port = new FouPort("shared", { host: k1, port: 7000, encap: "gue" }, { parent: root });
+    assert.throws(
+        () => new FouTunnel("v7", { a: { host: k1, gwip: "10.0.0.1", fouPort: port }, b: { host: k2, gwip: "10.0.0.2" }, port: 7000 }),
+        /FouTunnel v7: a\.fouPort is gue port 7000; this tunnel needs fou port 7000 ipproto 4/,
+    );
+    await settle();
+});
