@@ -125,3 +125,38 @@ export function routed(prefix: string): boolean {
         .split("\n")
         .some((l) => l.trim() !== "" && !l.startsWith("default"));
 }
+
+/** What tunnels touch on a host, in a stable order: compare before and after to prove a clean host. */
+export function hostState(privateKey: string, host: string): string {
+    return ssh(
+        privateKey,
+        host,
+        [
+            "echo fou:; ip fou show 2>/dev/null",
+            "echo links:; ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort",
+            "echo addrs:; ip -o addr show | awk '$4 !~ /^fe80:/ {print $2, $4}' | sort",
+            "echo routes:; ip -4 route show | sort",
+            "echo routes6:; ip -6 route show | grep -v '^fe80::/64' | grep -v '^multicast' | sort",
+            "echo forward:; cat /proc/sys/net/ipv4/ip_forward",
+            "echo sysctl.conf:; grep -c 'fou-tunnel' /etc/sysctl.conf || true",
+            "echo modules:; lsmod | awk '$1==\"fou\" || $1==\"ipip\" || $1==\"sit\" || $1==\"ip_gre\" {print $1}' | sort",
+            "echo files:; ls /var/lib/fou-tunnel /etc/fou-tunnel 2>/dev/null || true",
+            "echo units:; ls /etc/systemd/system /etc/systemd/system/multi-user.target.wants | grep fou-tunnel || true",
+        ].join("; "),
+    );
+}
+
+/**
+ * Pings from one end (IPv4 or IPv6 GWIPs) while capturing UDP on the other end's underlay,
+ * independently of the stack's own check. `verbose` has tcpdump check UDP checksums ("udp sum ok").
+ */
+export function pingAndCapture(privateKey: string, from: string, fromGwip: string, to: string, toGwip: string, port: number, verbose = false) {
+    ssh(
+        privateKey,
+        to,
+        `rm -f /tmp/cap; (timeout 20 tcpdump -nn ${verbose ? "-vv " : ""}-l -i eth0 -c 6 udp port ${port} and host ${from} >/tmp/cap 2>/tmp/cap.err &) ; for i in $(seq 50); do grep -q listening /tmp/cap.err && break; sleep 0.1; done`,
+    );
+    const ping = ssh(privateKey, from, `ping -n -c 3 -W 2 -I ${fromGwip} ${toGwip}`);
+    const cap = ssh(privateKey, to, "sleep 1; cat /tmp/cap");
+    return { ping, cap };
+}

@@ -16,7 +16,7 @@ import { ipipFouLinkScripts } from "../../components/ipipFouLink";
 import { routeScripts } from "../../components/route";
 import { shq } from "../../components/shell";
 import { localNames } from "../../hosts/local";
-import { routed, ssh, TestStack } from "./harness";
+import { pingAndCapture as pingAndCaptureWith, routed, ssh, hostState as stateOf, TestStack } from "./harness";
 
 // The guide's addresses on TEST-NET-2, on a bridge of the test stack's own (the dev stack must be down:
 // two bridges cannot route one subnet). TEST-NET-3 is no good here: the apt mirror resolves into it.
@@ -35,31 +35,9 @@ after(async () => {
     console.log(`timings (s): ${JSON.stringify(timings)}`);
 });
 
-/** What the tunnel touches on a host, in a stable order. */
-function hostState(host: string): string {
-    return ssh(
-        key,
-        host,
-        [
-            "echo fou:; ip fou show 2>/dev/null",
-            "echo links:; ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort",
-            "echo addrs:; ip -4 -o addr show | awk '{print $2, $4}' | sort",
-            "echo routes:; ip -4 route show | sort",
-            "echo forward:; cat /proc/sys/net/ipv4/ip_forward",
-            "echo sysctl.conf:; grep -c 'fou-tunnel' /etc/sysctl.conf || true",
-            "echo modules:; lsmod | awk '$1==\"fou\" || $1==\"ipip\" {print $1}' | sort",
-            "echo files:; ls /var/lib/fou-tunnel 2>/dev/null || true",
-        ].join("; "),
-    );
-}
-
-/** Pings from one end and captures on the other end's underlay, independently of the stack. */
-function pingAndCapture(from: string, fromGwip: string, to: string, toGwip: string, port: number) {
-    ssh(key, to, `rm -f /tmp/cap; (timeout 20 tcpdump -nn -l -i eth0 -c 6 udp port ${port} >/tmp/cap 2>/tmp/cap.err &) ; for i in $(seq 50); do grep -q listening /tmp/cap.err && break; sleep 0.1; done`);
-    const ping = ssh(key, from, `ping -n -c 3 -W 2 -I ${fromGwip} ${toGwip}`);
-    const cap = ssh(key, to, "sleep 1; cat /tmp/cap");
-    return { ping, cap };
-}
+const hostState = (host: string) => stateOf(key, host);
+const pingAndCapture = (from: string, fromGwip: string, to: string, toGwip: string, port: number) =>
+    pingAndCaptureWith(key, from, fromGwip, to, toGwip, port);
 
 test("the test network is free", () => {
     assert.ok(!routed("198.51.100.0/24"), "198.51.100.0/24 is already routed on this machine (is the dev stack up? scripts/pulumi destroy --stack dev); the test would disturb it");
@@ -87,11 +65,12 @@ test("up builds the guide's tunnel: outputs, pings both ways, UDP to port 5555 o
     const r = await stack.ok(["up", "--yes", "--skip-preview"]);
     timings.upTunnel = r.seconds;
     const out = await stack.outputs();
-    assert.deepEqual(out.gwips, { k1: "10.10.10.1", k2: "10.10.10.2" });
-    assert.deepEqual(out.interfaces, { k1: "ftok2", k2: "ftok1" });
+    // The stack config's guide keys make one tunnel, k1-k2.
+    assert.deepEqual(out.gwips, { "k1-k2": { k1: "10.10.10.1", k2: "10.10.10.2" } });
+    assert.deepEqual(out.interfaces, { "k1-k2": { k1: "ftok2", k2: "ftok1" } });
     assert.deepEqual(out.underlay, { k1: K1, k2: K2 });
-    assert.deepEqual(out.mtu, { k1: 1472, k2: 1472 });
-    assert.equal(out.port, 5555);
+    assert.deepEqual(out.mtu, { "k1-k2": { k1: 1472, k2: 1472 } });
+    assert.equal(out.tunnelSpecs["k1-k2"].port, 5555);
     assert.equal(out.verification.length, 2);
     for (const v of out.verification) {
         assert.equal(v.received, 3, JSON.stringify(v));
@@ -168,7 +147,7 @@ test("changing the port replaces the port-bound objects and the tunnel works on 
     const r = await stack.ok(["up", "--yes", "--skip-preview"]);
     timings.upPortChange = r.seconds;
     const out = await stack.outputs();
-    assert.equal(out.port, 5556);
+    assert.equal(out.tunnelSpecs["k1-k2"].port, 5556);
     const k2 = hostState(K2);
     assert.match(k2, /^port 5556 ipproto 4$/m);
     assert.doesNotMatch(k2, /port 5555/);
@@ -238,7 +217,7 @@ test("a host whose kernel has no fou fails in HostPrep with the fix named; destr
     assert.match(text, /fou-tunnel: k2 runs Linux 6\.\S+ without the fou module: install a kernel built with it \(fou needs CONFIG_NET_FOU\) and reboot/);
     // Neither host got a tunnel object: both must pass HostPrep first.
     assert.match(text, /command:remote:Command k2-prep-kernel \*\*creating failed\*\*/);
-    assert.doesNotMatch(text, /command:remote:Command fou-k\d-(fou|link|addr|route|check) (creating|created)/);
+    assert.doesNotMatch(text, /command:remote:Command (k1-k2-k\d-(link|addr|route|check)|k\d-fou-\d+-fou) (creating|created)/);
     const d = await nofou.ok(["destroy", "--yes", "--skip-preview"]);
     assert.equal(d.code, 0);
     const names = localNames("fou-tunnel/itest-nofou", 0);

@@ -17,8 +17,14 @@ function rejects(cfg: Record<string, unknown>, message: RegExp) {
 
 test("the defaults are the guide's tunnel on local VMs", () => {
     const s = settingsFrom({});
-    assert.equal(s.port, 5555);
-    assert.deepEqual(s.gwips, ["10.10.10.1", "10.10.10.2"]);
+    assert.equal(s.topology.tunnels.length, 1);
+    const t = s.topology.tunnels[0];
+    assert.equal(t.name, "k1-k2");
+    assert.equal(t.port, 5555);
+    assert.deepEqual(t.ends.map((e) => [e.host, e.gwip, e.ifname]), [
+        ["k1", "10.10.10.1", "ftok2"],
+        ["k2", "10.10.10.2", "ftok1"],
+    ]);
     assert.deepEqual(
         s.local.vms.map((v) => [v.name, v.address]),
         [
@@ -32,7 +38,7 @@ test("the defaults are the guide's tunnel on local VMs", () => {
 
 test("string forms of numbers and booleans from `pulumi config set` are accepted", () => {
     const s = settingsFrom({ port: "6000", tunnel: "false" });
-    assert.equal(s.port, 6000);
+    assert.equal(s.topology.tunnels[0].port, 6000);
     assert.equal(s.tunnel, false);
 });
 
@@ -99,4 +105,23 @@ test("hosts: aws needs the AWS keys and ignores the local VM network", () => {
     const s = settingsFrom({ hosts: "aws", awsOperatorCidr: "203.0.113.0/24", gwips: ["198.51.100.7", "10.10.10.2"] });
     assert.equal(s.hosts, "aws");
     assert.equal(s.aws?.operatorCidr, "203.0.113.0/24");
+});
+
+test("a topology file replaces the guide's keys; its hosts become the VMs", () => {
+    const s = settingsFrom({ topology: "topologies/mesh3.yaml" });
+    assert.match(s.topology.source, /mesh3\.yaml$/);
+    assert.deepEqual(s.local.vms.map((v) => [v.name, v.address]), [
+        ["k1", "198.51.100.151"],
+        ["k2", "198.51.100.152"],
+        ["k3", "198.51.100.153"],
+    ]);
+    assert.equal(s.topology.tunnels.length, 3);
+});
+
+test("topology errors point at the file, and the guide's keys cannot be mixed in", () => {
+    rejects({ topology: "topologies/mesh3.yaml", port: 5555 }, /^fou-tunnel:port cannot be combined with fou-tunnel:topology: set it in the topology file$/);
+    rejects({ topology: "no/such.yaml" }, /no\/such\.yaml/);
+    rejects({ topology: "" }, /fou-tunnel:topology must be the path of a topology YAML file/);
+    // The local network is checked against the file's addresses.
+    rejects({ topology: "topologies/mesh3.yaml", localGateway: "192.0.2.1/24" }, /topologies\/mesh3\.yaml:\d+:\d+: hosts\[0\]\.address/);
 });

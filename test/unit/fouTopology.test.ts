@@ -1,0 +1,109 @@
+/**
+ * FouTopology's structure under mocks, for the three-host mesh of topologies/mesh3.yaml: one
+ * HostPrep per host with the modules its tunnels need, one receive port per host and binding
+ * shared by the tunnels that use it, each tunnel wired to those ports, persistence units.
+ */
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { before, test } from "node:test";
+import { recorded, root, settle, valueOf } from "./mocks";
+import { FouTopology } from "../../components/fouTopology";
+import { TunnelHost } from "../../components/host";
+import { FouInputError } from "../../components/validate";
+import { loadTopology } from "../../topology";
+
+const REPO = path.resolve(__dirname, "..", "..");
+const topology = loadTopology(path.join(REPO, "topologies", "mesh3.yaml"), { kind: "local", underlay: "198.51.100.1/24" });
+const hosts: Record<string, TunnelHost> = Object.fromEntries(
+    topology.hosts.map((h) => [h.name, { name: h.name, underlayAddress: h.address!, device: "eth0", connection: { host: h.address! } }]),
+);
+
+let mesh: FouTopology;
+before(async () => {
+    mesh = new FouTopology("fou", { topology, hosts }, { parent: root });
+    await valueOf(mesh.checks);
+    await settle();
+});
+
+const named = (name: string) => {
+    const r = recorded.find((x) => x.name === name);
+    assert.ok(r, `no resource named ${name}; have ${recorded.map((x) => x.name).join(", ")}`);
+    return r;
+};
+const commands = () => recorded.filter((r) => r.type === "command:remote:Command");
+
+test("each host is prepared once, loading the modules of its tunnels' protocols", () => {
+    assert.match(named("k1-prep-kernel").inputs.create, /for m in 'fou' 'ipip'; do/);
+    assert.match(named("k2-prep-kernel").inputs.create, /for m in 'fou' 'ipip' 'sit'; do/);
+    assert.match(named("k3-prep-kernel").inputs.create, /for m in 'fou' 'ipip' 'sit'; do/);
+    assert.equal(recorded.filter((r) => r.name.endsWith("-prep-kernel")).length, 3);
+});
+
+test("one `ip fou add` per host and binding: k3's GUE port is shared by k1-k3 and k2-k3", () => {
+    // (boot units replay the same line: count the port commands themselves)
+    const ports = commands().filter((c) => c.name.endsWith("-fou"));
+    const adds = ports
+        .map((c) => /ip fou add port '(\d+)' (gue|ipproto '\d+')/.exec(c.inputs.create))
+        .filter((m): m is RegExpExecArray => m !== null);
+    assert.equal(adds.length, 5, adds.map((m) => m[0]).join("; "));
+    const k3 = ports.filter((c) => c.name.startsWith("k3-"));
+    assert.deepEqual(k3.map((c) => c.name), ["k3-gue-5556-fou"]);
+    // Ports are the topology's, not a tunnel's: destroying one tunnel cannot take them along.
+    assert.equal(named("k3-gue-5556").parent, "fou");
+    // Both links on k3 sit on the one port.
+    assert.deepEqual(named("k1-k3-k3-link").dependsOn[0], "k3-gue-5556-fou");
+    assert.deepEqual(named("k2-k3-k3-link").dependsOn[0], "k3-gue-5556-fou");
+    // No tunnel made a port of its own.
+    assert.ok(!recorded.some((r) => /^k\d-k\d-k\d-fou$/.test(r.name)));
+});
+
+test("ports and links wait for every host of their tunnels to be prepared", () => {
+    assert.deepEqual(named("k3-gue-5556-fou").dependsOn.sort(), ["k1-prep-ip-forward", "k2-prep-ip-forward", "k3-prep-ip-forward"]);
+    assert.deepEqual(named("k1-k2-k1-link").dependsOn.sort(), ["k1-fou-5555-fou", "k1-prep-ip-forward", "k2-prep-ip-forward"]);
+});
+
+test("tunnel options reach the links: GUE, fixed sport, checksums, sit", () => {
+    assert.match(named("k1-k3-k1-link").inputs.create, /type ipip .* encap gue encap-sport '5600' encap-dport '5556' encap-csum$/m);
+    assert.match(named("k2-k3-k2-link").inputs.create, /type sit .* encap gue encap-sport auto encap-dport '5556'$/m);
+    assert.match(named("k1-k2-k1-link").inputs.create, /type ipip .* encap fou encap-sport auto encap-dport '5555'$/m);
+});
+
+test("the extra prefix is routed on k1 through k1-k2 only", () => {
+    const routes = commands().filter((c) => /ip route replace to '10\.20\.2\.0\/24'/.test(c.inputs.create));
+    assert.deepEqual(routes.map((r) => r.name), ["k1-k2-k1-10-20-2-0-24-route"]);
+    assert.match(routes[0].inputs.create, /via '10\.10\.10\.1' dev 'ftok2'/);
+});
+
+test("persistence: a boot unit per tunnel end and per port", () => {
+    const units = commands().filter((c) => /systemctl enable/.test(c.inputs.create)).map((c) => c.name).sort();
+    assert.deepEqual(units, [
+        "k1-fou-5555-port-boot",
+        "k1-gue-5556-port-boot",
+        "k1-k2-k1-boot",
+        "k1-k2-k2-boot",
+        "k1-k3-k1-boot",
+        "k1-k3-k3-boot",
+        "k2-fou-5555-port-boot",
+        "k2-gue-5556-port-boot",
+        "k2-k3-k2-boot",
+        "k2-k3-k3-boot",
+        "k3-gue-5556-port-boot",
+    ]);
+});
+
+test("outputs: every end of every tunnel checked", async () => {
+    const checks = await valueOf(mesh.checks);
+    assert.deepEqual(checks.map((c) => `${c.tunnel}/${c.host}`), ["k1-k2/k1", "k1-k2/k2", "k1-k3/k1", "k1-k3/k3", "k2-k3/k2", "k2-k3/k3"]);
+    assert.deepEqual(Object.keys(mesh.info), ["k1-k2", "k1-k3", "k2-k3"]);
+});
+
+test("a topology host without a machine is an error before anything is declared", async () => {
+    const before = recorded.length;
+    const { k3: _, ...two } = hosts;
+    assert.throws(
+        () => new FouTopology("bad", { topology, hosts: two }, { parent: root }),
+        (e: unknown) => e instanceof FouInputError && /FouTopology bad: no machine for host k3 of .*mesh3\.yaml/.test(e.message),
+    );
+    await settle();
+    assert.equal(recorded.length, before);
+});
