@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { REPO, TestStack } from "./integration/harness";
@@ -27,6 +28,7 @@ test("pulumi preview of the program loads the engine, language host and command 
     const types = new Set(steps.map((s) => s.newState.type));
     for (const expected of [
         "fou:local:LocalVms",
+        "fou:index:FouTopology",
         "fou:index:HostPrep",
         "fou:index:FouTunnel",
         "fou:index:FouPort",
@@ -41,7 +43,7 @@ test("pulumi preview of the program loads the engine, language host and command 
     }
     assert.ok(steps.every((s) => s.op === "create"));
     // The plan carries the real commands, and the connection (it holds the key) stays secret.
-    const link = steps.find((s) => s.newState.urn.endsWith("::fou-k1-link"));
+    const link = steps.find((s) => s.newState.urn.endsWith("::k1-k2-k1-link"));
     assert.ok(link, "k1's link command is planned");
     assert.match(
         link.newState.inputs.create,
@@ -57,4 +59,22 @@ test("bad config fails the preview with the key named, before any resource", asy
     assert.match(r.stdout + r.stderr, /fou-tunnel:port must be a UDP port number from 1 to 65535 \(got 70000\)/);
     assert.doesNotMatch(r.stdout, /\+\s+command:/);
     await stack.setConfig({ port: 5555 });
+});
+
+test("a topology file previews every tunnel; a broken one fails naming file, line and rule", async () => {
+    await stack.setConfig({ localVms: undefined, port: undefined, topology: "topologies/mesh3.yaml" });
+    const r = await stack.ok(["preview", "--json"]);
+    const urns = (JSON.parse(r.stdout).steps as { newState: { urn: string } }[]).map((s) => s.newState.urn);
+    for (const tunnel of ["k1-k2", "k1-k3", "k2-k3"]) {
+        assert.ok(urns.some((u) => u.endsWith(`fou:index:FouTunnel::${tunnel}`)), tunnel);
+    }
+    assert.equal(urns.filter((u) => u.endsWith("fou:index:FouPort::k3-gue-5556")).length, 1, "one shared port on k3");
+
+    const bad = path.join(stack.dir, "bad.yaml");
+    writeFileSync(bad, "hosts:\n  - name: k1\n  - name: k2\ntunnels:\n  - hosts: [k1, k2]\n    port: 70000\n");
+    await stack.setConfig({ topology: bad });
+    const b = await stack.pulumi(["preview"]);
+    assert.notEqual(b.code, 0);
+    assert.ok((b.stdout + b.stderr).includes(`${bad}:6:11: tunnels[0].port: must be a UDP port number from 1 to 65535 (got 70000)`), b.stdout + b.stderr);
+    assert.doesNotMatch(b.stdout, /\+\s+command:/);
 });

@@ -77,7 +77,11 @@ export class TestStack {
         const doc = (YAML.parse(readFileSync(this.configFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
         doc.config = { ...(doc.config ?? {}) };
         for (const [k, v] of Object.entries(config)) {
-            doc.config[`fou-tunnel:${k}`] = v;
+            if (v === undefined) {
+                delete doc.config[`fou-tunnel:${k}`]; // `pulumi config rm`
+            } else {
+                doc.config[`fou-tunnel:${k}`] = v;
+            }
         }
         writeFileSync(this.configFile, YAML.stringify(doc));
     }
