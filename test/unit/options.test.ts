@@ -196,3 +196,28 @@ test("a shared port of another binding is refused by the tunnel", async () => {
     );
     await settle();
 });
+
+test("deletes fail when `ip … del` fails on an object that is there (not only skip what is gone)", () => {
+    const cases: [string, string][] = [
+        ["fou port", fouPortScripts(5555, 4).delete!],
+        ["link", ipipFouLinkScripts({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }).delete!],
+        ["gwip", gwipScripts("ftok2", "10.10.10.1").delete!],
+        ["route", routeScripts("ftok2", "10.10.10.2", "10.10.10.1").delete!],
+    ];
+    // A fake `ip` that shows every object as present and fails every del, as EPERM or EBUSY would.
+    const fakeIp = [
+        "ip() {",
+        '  case "$*" in',
+        '    *" del "*) echo "RTNETLINK answers: Operation not permitted" >&2; return 2 ;;',
+        '    "fou show") echo "port 5555 ipproto 4" ;;',
+        '    "-o addr show dev ftok2") echo "5: ftok2    inet 10.10.10.1/32 scope global ftok2" ;;',
+        '    *"route show"*) echo "10.10.10.2 via 10.10.10.1 dev ftok2" ;;',
+        "    *) return 0 ;;",
+        "  esac",
+        "}",
+    ].join("\n");
+    for (const [what, del] of cases) {
+        const out = execFileSync("/bin/sh", ["-c", `${fakeIp}\n(\n${del}\n) 2>&1; echo "exit=$?"`], { encoding: "utf8" });
+        assert.match(out, /Operation not permitted\nexit=2\n$/, `${what}: ${out}`);
+    }
+});
