@@ -1,11 +1,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { BootUnit } from "./bootUnit";
-import { Encap, FouPort } from "./fouPort";
+import { FouPort } from "./fouPort";
 import { Gwip, gwipScripts } from "./gwip";
 import { TunnelHost } from "./host";
 import { MODULES_FOR_IPPROTO } from "./hostPrep";
 import { checkCidr, checkIp, Family } from "./inet";
-import { IPPROTO, IpipFouLink, TunnelMode } from "./ipipFouLink";
+import { IPPROTO, IpipFouLink, TunnelMode, TunnelOptions } from "./ipipFouLink";
 import { Route, routeScripts } from "./route";
 import { sh } from "./shell";
 import { TunnelCheck, TunnelCheckResult } from "./tunnelCheck";
@@ -29,23 +29,11 @@ export interface TunnelEndArgs {
     readonly fouPort?: FouPort;
 }
 
-export interface FouTunnelArgs {
+export interface FouTunnelArgs extends TunnelOptions {
     readonly a: TunnelEndArgs;
     readonly b: TunnelEndArgs;
     /** UDP port on both hosts (the guide's 5555). */
     readonly port: number;
-    /** `ipip` (default, the guide), `sit` (IPv6 inside) or `gre`. */
-    readonly mode?: TunnelMode;
-    /** `fou` (default) or `gue`. */
-    readonly encap?: Encap;
-    /** `encap-sport`: "auto" (default) or a fixed port. */
-    readonly sport?: number | "auto";
-    /** `encap-csum`; default off. */
-    readonly csum?: boolean;
-    /** Tunnel MTU; default the kernel's. */
-    readonly mtu?: number;
-    /** Outer TTL; default 255. */
-    readonly ttl?: number;
     /** Replay the tunnel at boot (a systemd unit per end); default false. */
     readonly persist?: boolean;
     /** Ping through the tunnel from both ends after it is built; default true. */

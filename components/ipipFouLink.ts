@@ -11,16 +11,8 @@ export type TunnelMode = "ipip" | "sit" | "gre";
 /** IP protocol number of each mode's packets, what a FOU port is bound to (`ipproto 4`). */
 export const IPPROTO: Record<TunnelMode, 4 | 41 | 47> = { ipip: 4, sit: 41, gre: 47 };
 
-export interface IpipFouLinkArgs {
-    readonly host: TunnelHost;
-    /** Interface name, at most 15 characters (the guide's `ftok2`). */
-    readonly ifname: string;
-    /** The peer's underlay address (`remote`). */
-    readonly remote: pulumi.Input<string>;
-    /** This host's underlay address (`local`). */
-    readonly local: pulumi.Input<string>;
-    /** FOU port of the peer (`encap-dport`). */
-    readonly port: number;
+/** How a tunnel is built, beyond its ends and port; shared by IpipFouLink and FouTunnel. */
+export interface TunnelOptions {
     /** `ipip` (default, the guide), `sit` or `gre`. */
     readonly mode?: TunnelMode;
     /** `fou` (default) or `gue`, matching the peer's port. */
@@ -33,6 +25,18 @@ export interface IpipFouLinkArgs {
     readonly mtu?: number;
     /** Outer TTL; default 255 as in the guide. */
     readonly ttl?: number;
+}
+
+export interface IpipFouLinkArgs extends TunnelOptions {
+    readonly host: TunnelHost;
+    /** Interface name, at most 15 characters (the guide's `ftok2`). */
+    readonly ifname: string;
+    /** The peer's underlay address (`remote`). */
+    readonly remote: pulumi.Input<string>;
+    /** This host's underlay address (`local`). */
+    readonly local: pulumi.Input<string>;
+    /** FOU port of the peer (`encap-dport`). */
+    readonly port: number;
     readonly dependsOn?: pulumi.Resource[];
 }
 
