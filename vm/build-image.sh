@@ -2,13 +2,15 @@
 # build-image.sh — build (once) and cache the "new-kernel image" the test VMs boot:
 #   vmlinuz       Debian's kernel (the one linux-image-amd64 depends on)
 #   base.cpio     a debootstrap minbase root (sshd, systemd-networkd, iproute2, tcpdump, ...)
-#                 with a subset of that kernel's modules, as one uncompressed newc cpio
-#   kernel-release, fou-modules, build-info, config
+#                 with a subset of that kernel's modules and /sbin/fou-vm-init (the VM's first
+#                 process: see that file), as one uncompressed newc cpio
+#   kernel-release, fou-modules, rdinit, build-info, config
 # The image directory is printed as the last line of stdout; progress goes to stderr.
 set -euo pipefail
 
 PROG=build-image.sh
 SCRIPT_PATH=$(readlink -f "${BASH_SOURCE[0]}")
+INIT_PATH=$(dirname -- "$SCRIPT_PATH")/fou-vm-init # installed as the image's /sbin/fou-vm-init
 
 usage() {
 	cat <<EOF
@@ -19,7 +21,7 @@ its directory as the last line of stdout.
 
   --cache-dir DIR  cache root (default: \${FOU_CACHE:-\$HOME/.cache/fou-tunnel});
                    the image goes to DIR/image/<key>/, where <key> changes with the kernel
-                   package version and with this script
+                   package version, with this script and with fou-vm-init
   --prune          after a successful build/lookup, delete other cached images
   --help           this text
 
@@ -74,6 +76,7 @@ declare -A NEED=(
 	[flock]=util-linux
 	[dpkg-deb]=dpkg
 	[sha256sum]=coreutils
+	[mkfs.ext4]=e2fsprogs # vm.sh formats each VM's persistent disk
 )
 APT_UPDATED=0
 apt_update_once() {
@@ -134,7 +137,9 @@ if [[ -z $SUITE ]]; then
 fi
 [[ -n $SUITE ]] || die "cannot tell the Debian suite (set FOU_SUITE)"
 
-SCRIPT_HASH=$(sha256sum -- "$SCRIPT_PATH" | cut -c1-64)
+[[ -s $INIT_PATH ]] || die "missing $INIT_PATH"
+# both files: a change to either gives a new image
+SCRIPT_HASH=$(cat -- "$SCRIPT_PATH" "$INIT_PATH" | sha256sum | cut -c1-64)
 KEY_HASH=$(printf '%s\n' "$KPKG=$KVERSION" "$SUITE" "$SCRIPT_HASH" | sha256sum | cut -c1-12)
 KEY="$KRELEASE-$KEY_HASH"
 IMAGE_DIR="$IMAGE_ROOT/$KEY"
@@ -257,11 +262,14 @@ EOF
 : >"$ROOT/etc/resolv.conf"
 : >"$ROOT/etc/machine-id"
 printf 'fou-vm\n' >"$ROOT/etc/hostname"
-printf '# rootfs is the initramfs\n' >"$ROOT/etc/fstab"
+printf '# rootfs is the initramfs; /persist, /etc and /var/lib are mounted by /sbin/fou-vm-init\n' >"$ROOT/etc/fstab"
 # vm.sh's per-VM cpio carries files only, into these existing directories
 install -d -m 0700 "$ROOT/root/.ssh"
 install -d -m 0755 "$ROOT/etc/ssh" "$ROOT/etc/modprobe.d"
-ln -sf sbin/init "$ROOT/init"
+# the first process (vm.sh passes rdinit=/sbin/fou-vm-init; /init is the kernel's default)
+install -m 0755 -- "$INIT_PATH" "$ROOT/sbin/fou-vm-init"
+install -d -m 0755 "$ROOT/persist"
+ln -sfn sbin/fou-vm-init "$ROOT/init"
 
 # Units: networkd on (it also applies the kernel ip= argument via systemd-network-generator);
 # mask what only slows the boot down.
@@ -295,7 +303,25 @@ find "$KMOD_SRC/kernel/drivers/net" -maxdepth 1 -type f -name '*.ko*' -exec cp -
 for sub in vxlan wireguard bonding team ipvlan; do
 	[[ -d $KMOD_SRC/kernel/drivers/net/$sub ]] && cp -a -- "$KMOD_SRC/kernel/drivers/net/$sub" "$KMOD_DST/kernel/drivers/net/"
 done
+# What fou-vm-init loads (the persistent disk, its file system, the overlays, the panic device),
+# with every dependency and softdep (ext4 -> jbd2, mbcache, crc16, crc32c) as modprobe resolves
+# them in the whole tree.
+INIT_MODULES=(virtio_pci virtio_blk ext4 overlay pvpanic_pci)
+depmod -b "$TMP/kernel" "$KRELEASE" || die "depmod of the kernel package's modules failed"
+for mod in "${INIT_MODULES[@]}"; do
+	deps=$(modprobe -d "$TMP/kernel" -S "$KRELEASE" --show-depends "$mod") || die "modprobe --show-depends $mod failed"
+	while read -r kind path _; do
+		[[ $kind == insmod ]] || continue # "builtin NAME": nothing to copy
+		rel=${path#"$KMOD_SRC/"}
+		[[ $rel != "$path" && -f $path ]] || die "unexpected module path $path"
+		mkdir -p -- "$KMOD_DST/$(dirname -- "$rel")"
+		cp -a -- "$path" "$KMOD_DST/$rel"
+	done <<<"$deps"
+done
 depmod -b "$ROOT" "$KRELEASE" || die "depmod failed"
+for mod in "${INIT_MODULES[@]}"; do
+	modprobe -d "$ROOT" -S "$KRELEASE" --show-depends "$mod" >/dev/null 2>&1 || die "$mod is not loadable in the image"
+done
 # Paths without symlinks (bookworm's /lib is a symlink to usr/lib): vm.sh overwrites these files.
 ROOT_REAL=$(readlink -f -- "$ROOT")
 find "$(readlink -f -- "$KMOD_DST/kernel")" \( -name 'fou.ko*' -o -name 'fou6.ko*' \) -printf '%p\n' |
@@ -309,6 +335,7 @@ log "writing base.cpio"
 cp -- "$TMP/kernel/boot/vmlinuz-$KRELEASE" "$OUT/vmlinuz"
 cp -- "$TMP/kernel/boot/config-$KRELEASE" "$OUT/config" 2>/dev/null || true
 printf '%s\n' "$KRELEASE" >"$OUT/kernel-release"
+printf '/sbin/fou-vm-init\n' >"$OUT/rdinit" # vm.sh boots with rdinit=<this>
 {
 	printf 'package=%s\nversion=%s\nsuite=%s\nmirror=%s\n' "$KPKG" "$KVERSION" "$SUITE" "$MIRROR"
 	printf 'script_sha256=%s\nbuilt=%s\nbuild_seconds=%s\n' "$SCRIPT_HASH" "$(date -u +%FT%TZ)" "$((SECONDS - START))"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # vm.sh — start/stop/status of one qemu VM booting the new-kernel image (build-image.sh) with
-# sshd, a static address on a host bridge (net.sh) and the caller's authorized SSH key.
+# sshd, a static address on a host bridge (net.sh) and the caller's authorized SSH key. The root
+# is the initramfs (in RAM); /etc and /var/lib are overlays on a small per-VM disk, so they
+# survive a reboot of the guest (qemu resets instead of exiting; see fou-vm-init).
 set -euo pipefail
 
 PROG=vm.sh
@@ -11,18 +13,22 @@ usage() {
 Usage:
   $PROG start --name NAME --address IP/PREFIX --bridge BRIDGE --tap TAP --mac MAC
               --state-dir DIR --authorized-key 'ssh-ed25519 AAAA... comment'
-              [--memory MiB] [--no-fou] [--image DIR] [--timeout SECONDS]
+              [--memory MiB] [--no-fou] [--no-persist] [--image DIR] [--timeout SECONDS]
   $PROG stop --state-dir DIR [--tap TAP]
   $PROG status --state-dir DIR
 
 start   Boots the VM (qemu -daemonize) on a new tap attached to BRIDGE, waits until its sshd
         answers on IP:22, and prints one JSON line:
         {"name","pid","address","prefixLength","tap","bridge","mac","stateDir","bootSeconds",
-         "accel","memoryMiB","kernelRelease","noFou","hostKey"}
+         "accel","memoryMiB","kernelRelease","noFou","persist","hostKey"}
         If the VM of DIR is already running with the same settings, only prints the JSON.
         On failure it kills qemu, deletes the tap, prints the console's last lines, exits 1.
+        A reboot from inside the guest resets it in the same qemu (same pid, host key, address);
+        /etc and /var/lib keep their changes across it (a 256 MiB ext4 disk, DIR/persist.img).
+        A guest kernel panic makes qemu exit; a poweroff too.
         --memory   guest RAM in MiB (default 768; the 180 MB initramfs needs more than 512)
         --no-fou   make fou/fou6 unusable in this VM (simulates a kernel without fou)
+        --no-persist  no disk: all of the root is in RAM and lost at a reboot
         --image    image directory (default: the output of build-image.sh, built if needed)
         --timeout  seconds to wait for SSH (default \${FOU_BOOT_TIMEOUT:-120})
 stop    Kills the VM's qemu (by the PID in DIR, after checking its command line), deletes its
@@ -48,6 +54,8 @@ json_str() { # JSON string literal
 }
 
 MARKER=.fou-tunnel-vm
+PERSIST_SERIAL=fou-persist # the disk's virtio serial, which fou-vm-init looks for
+PERSIST_MIB=256
 CACHE_ROOT=${FOU_CACHE:-${HOME:-/root}/.cache/fou-tunnel}
 
 # ------------------------------------------------------------------ helpers
@@ -150,6 +158,11 @@ state_dir_path() {
 state_is_ours() { [[ -f $1/$MARKER ]]; }
 state_is_empty() { [[ -d $1 && -z $(find "$1" -mindepth 1 -maxdepth 1 -print -quit) ]]; }
 
+# The console shows a kernel panic (the VM hangs with panic=0, or qemu exited via pvpanic).
+console_panicked() { # STATE
+	grep -qs 'Kernel panic - not syncing' "$1/console.log"
+}
+
 print_json_if_running() { # STATE
 	local state=$1 pid line
 	pid=$(qemu_pid "$state") || return 1
@@ -218,7 +231,7 @@ choose_accel() { # VMLINUZ KERNEL_RELEASE
 
 # ------------------------------------------------------------------ start
 cmd_start() {
-	local name='' address='' bridge='' tap='' mac='' state='' key='' memory=768 nofou=0 image=''
+	local name='' address='' bridge='' tap='' mac='' state='' key='' memory=768 nofou=0 persist=1 image=''
 	local timeout=${FOU_BOOT_TIMEOUT:-120}
 	while (($#)); do
 		case $1 in
@@ -240,6 +253,10 @@ cmd_start() {
 			;;
 		--no-fou)
 			nofou=1
+			shift
+			;;
+		--no-persist)
+			persist=0
 			shift
 			;;
 		-h | --help)
@@ -273,6 +290,9 @@ cmd_start() {
 	timeout=$((10#$timeout))
 	state=$(state_dir_path "$state")
 	[[ $(id -u) -eq 0 ]] || die "must run as root (tap devices)"
+	if ((persist)) && ! command -v mkfs.ext4 >/dev/null 2>&1; then
+		die "mkfs.ext4 is missing (apt-get install e2fsprogs; build-image.sh installs it)"
+	fi
 
 	[[ -d /sys/class/net/$bridge/bridge ]] || die "bridge $bridge does not exist (run net.sh up first)"
 	# Never send anything outside the bridge: the VM address must be routed via the bridge.
@@ -296,7 +316,9 @@ cmd_start() {
 	local pid
 	if pid=$(qemu_pid "$state"); then
 		local f want have
-		for f in name:"$name" address:"$ip" tap:"$tap" bridge:"$bridge" mac:"$mac"; do
+		local pj=true
+		((persist)) || pj=false
+		for f in name:"$name" address:"$ip" tap:"$tap" bridge:"$bridge" mac:"$mac" persist:"$pj"; do
 			want=${f#*:}
 			have=$(json_field "$state/vm.json" "${f%%:*}" 2>/dev/null || true)
 			[[ ${have,,} == "${want,,}" ]] ||
@@ -316,7 +338,7 @@ cmd_start() {
 			delete_tap "$oldtap" || exit 1
 		fi
 	fi
-	rm -f -- "$state"/{qemu.pid,vm.json,initrd,vm.cpio,console.log,qemu.err,tap,ssh_host_ed25519_key.pub}
+	rm -f -- "$state"/{qemu.pid,vm.json,initrd,vm.cpio,console.log,qemu.err,tap,ssh_host_ed25519_key.pub,persist.img,mkfs.log}
 	rm -rf --one-file-system -- "$state/overlay"
 
 	if link_exists "$tap"; then
@@ -333,8 +355,11 @@ cmd_start() {
 	image=$(readlink -f -- "$image")
 	[[ -s $image/vmlinuz && -s $image/base.cpio && -s $image/kernel-release ]] ||
 		die "$image is not an image directory (vmlinuz, base.cpio, kernel-release)"
-	local krel
+	local krel rdinit=''
 	krel=$(<"$image/kernel-release")
+	[[ -s $image/rdinit ]] && rdinit=$(<"$image/rdinit")
+	[[ $rdinit =~ ^/[A-Za-z0-9/_.-]+$ ]] ||
+		die "$image has no rdinit file: it predates fou-vm-init; run build-image.sh for a new image"
 
 	local accel
 	accel=$(choose_accel "$image/vmlinuz" "$krel")
@@ -350,7 +375,7 @@ cmd_start() {
 			[[ -n $started_pid ]] || started_pid=$(qemu_pid "$state" 2>/dev/null) || true
 			if [[ -n $started_pid ]]; then kill_qemu "$started_pid" "$state" || true; fi
 			if [[ -n $created_tap ]]; then delete_tap "$created_tap" || true; fi
-			rm -f -- "$state/initrd" "$state/qemu.pid" "$state/tap"
+			rm -f -- "$state/initrd" "$state/qemu.pid" "$state/tap" "$state/persist.img"
 			rm -rf --one-file-system -- "$state/overlay"
 			if [[ -s $state/console.log ]]; then
 				printf '%s: last lines of %s:\n' "$PROG" "$state/console.log" >&2
@@ -400,6 +425,21 @@ cmd_start() {
 	rm -rf --one-file-system -- "$ov"
 	cat -- "$image/base.cpio" "$state/vm.cpio" >"$state/initrd"
 
+	# The persistent disk: sparse, formatted here (the guest needs no mkfs). A new VM gets an
+	# empty one; it lives as long as the state dir, across reboots of the guest.
+	local -a disk_args=()
+	if ((persist)); then
+		truncate -s "${PERSIST_MIB}M" -- "$state/persist.img" || die "cannot create $state/persist.img"
+		mkfs.ext4 -q -F -L "$PERSIST_SERIAL" -m 0 -E lazy_itable_init=0,lazy_journal_init=1 \
+			"$state/persist.img" >"$state/mkfs.log" 2>&1 || {
+			cat -- "$state/mkfs.log" >&2
+			die "mkfs.ext4 $state/persist.img failed"
+		}
+		rm -f -- "$state/mkfs.log"
+		disk_args=(-drive "file=$state/persist.img,if=none,id=persist,format=raw,discard=unmap"
+			-device "virtio-blk-pci,drive=persist,serial=$PERSIST_SERIAL")
+	fi
+
 	# tap on the bridge
 	ip tuntap add dev "$tap" mode tap || die "cannot create tap $tap"
 	created_tap=$tap
@@ -410,7 +450,10 @@ cmd_start() {
 	# qemu
 	local mask
 	mask=$(prefix_to_mask "$prefix")
-	local append="console=ttyS0 panic=-1 rdinit=/sbin/init net.ifnames=0 ip=$ip:::$mask:$name:eth0:off"
+	# panic=0: a panic before fou-vm-init loaded pvpanic_pci hangs the VM (the wait below sees
+	# it on the console); after that, pvpanic makes qemu exit (-action panic=exit-failure).
+	local append="console=ttyS0 panic=0 rdinit=$rdinit net.ifnames=0 ip=$ip:::$mask:$name:eth0:off"
+	((persist)) && append+=" fou_persist=$PERSIST_SERIAL"
 	local -a accel_args
 	if [[ $accel == kvm ]]; then
 		accel_args=(-accel kvm -cpu host)
@@ -422,11 +465,14 @@ cmd_start() {
 	local t0=$EPOCHREALTIME
 	# qemu must inherit no descriptor but 0-2: not our locks (fd 8 would keep the state dir
 	# locked for the VM's lifetime), nor a caller's pipe (a Pulumi command would never see EOF).
+	# No -no-reboot: a guest reboot resets the machine, which boots the same kernel, initrd
+	# (held in qemu's memory, so the same host key) and command line (the same address) again.
 	if ! run_closing_fds qemu-system-x86_64 -name "$name" -machine pc "${accel_args[@]}" -smp 1 -m "$memory" \
-		-nodefaults -display none -no-reboot \
+		-nodefaults -display none -action panic=exit-failure -device pvpanic-pci \
 		-kernel "$image/vmlinuz" -initrd "$state/initrd" -append "$append" \
 		-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no,vnet_hdr=off" \
 		-device "virtio-net-pci,netdev=n0,mac=$mac,romfile=" \
+		"${disk_args[@]}" \
 		-serial "file:$state/console.log" \
 		-daemonize -pidfile "$state/qemu.pid" >"$state/qemu.err" 2>&1; then
 		die "qemu failed to start"
@@ -439,7 +485,11 @@ cmd_start() {
 	# wait for sshd
 	local deadline=$((SECONDS + timeout)) ok=0
 	while ((SECONDS < deadline)); do
-		is_our_qemu "$pid" "$state" || die "qemu exited during boot"
+		if ! is_our_qemu "$pid" "$state"; then
+			console_panicked "$state" && die "the guest kernel panicked during boot (qemu exited)"
+			die "qemu exited during boot"
+		fi
+		console_panicked "$state" && die "the guest kernel panicked during boot"
 		# shellcheck disable=SC2016 # $1 expands in the child shell
 		if timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/22" && IFS= read -r -t 2 line <&3 && [[ $line == SSH-* ]]' _ "$ip" 2>/dev/null; then
 			ok=1
@@ -451,14 +501,15 @@ cmd_start() {
 	local secs
 	secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 
-	local hostkey nf=false
+	local hostkey nf=false pj=false
 	hostkey=$(cut -d' ' -f1,2 <"$state/ssh_host_ed25519_key.pub")
 	((nofou)) && nf=true
+	((persist)) && pj=true
 	local line
-	line=$(printf '{"name":%s,"pid":%s,"address":%s,"prefixLength":%s,"tap":%s,"bridge":%s,"mac":%s,"stateDir":%s,"bootSeconds":%s,"accel":%s,"memoryMiB":%s,"kernelRelease":%s,"noFou":%s,"hostKey":%s}' \
+	line=$(printf '{"name":%s,"pid":%s,"address":%s,"prefixLength":%s,"tap":%s,"bridge":%s,"mac":%s,"stateDir":%s,"bootSeconds":%s,"accel":%s,"memoryMiB":%s,"kernelRelease":%s,"noFou":%s,"persist":%s,"hostKey":%s}' \
 		"$(json_str "$name")" "$pid" "$(json_str "$ip")" "$prefix" "$(json_str "$tap")" "$(json_str "$bridge")" \
 		"$(json_str "${mac,,}")" "$(json_str "$state")" "$secs" "$(json_str "$accel")" "$memory" \
-		"$(json_str "$krel")" "$nf" "$(json_str "$hostkey")")
+		"$(json_str "$krel")" "$nf" "$pj" "$(json_str "$hostkey")")
 	printf '%s\n' "$line" >"$state/vm.json"
 	trap - EXIT HUP INT TERM
 	log "$name answers SSH on $ip after $secs s (pid $pid)"
@@ -557,6 +608,10 @@ cmd_status() {
 	state=$(state_dir_path "$state")
 	if print_json_if_running "$state"; then
 		return 0
+	fi
+	if [[ -f $state/$MARKER ]] && console_panicked "$state"; then
+		log "not running: $state (its console shows a kernel panic: $state/console.log)"
+		return 1
 	fi
 	log "not running: $state"
 	return 1
