@@ -1,9 +1,10 @@
 /**
- * Wall-time benchmark of the main job on a throwaway local stack (TEST-NET-3, its own backend):
+ * Wall-time benchmark of the main job on a throwaway local stack (TEST-NET-2, its own backend):
  * `up` from nothing, a no-change `up`, and `destroy`, each repeated RUNS times (env, default 1).
+ * TOPOLOGY=topologies/mesh3.yaml measures a topology file instead of the guide's two hosts.
  * Prints one JSON line per run and a summary; asserts nothing about the figures.
  *
- *   npm run bench            # or: RUNS=3 npm run bench
+ *   npm run bench            # or: RUNS=3 TOPOLOGY=topologies/mesh3.yaml npm run bench
  */
 import { TestStack } from "./integration/harness";
 
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) {
         const stack = new TestStack(`bench${i}`);
         try {
-            await stack.init(NET);
+            await stack.init(process.env.TOPOLOGY ? { localGateway: NET.localGateway, topology: process.env.TOPOLOGY } : NET);
             const up = await stack.ok(["up", "--yes", "--skip-preview"]);
             const noop = await stack.ok(["up", "--yes", "--skip-preview", "--expect-no-changes"]);
             const destroy = await stack.ok(["destroy", "--yes", "--skip-preview"]);
