@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
-import { script, sh } from "./shell";
+import { script, sh, shq } from "./shell";
 import { throwIfInvalid } from "./validate";
 
 export interface BootUnitArgs {
@@ -55,7 +55,7 @@ export function bootUnitScripts(unit: string, description: string, body: string)
             sh`printf '%s' ${unitText} > ${path}`,
             "systemctl daemon-reload",
             sh`systemctl enable --quiet ${service}`,
-            sh`echo "unit=${service}"`,
+            `echo ${shq(`unit=${service}`)}`,
         ),
         delete: script(
             sh`if [ -e ${path} ]; then systemctl disable --quiet ${service}; fi`,

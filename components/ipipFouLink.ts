@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { Encap } from "./fouPort";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
-import { printInstanceId, script, sh } from "./shell";
+import { printInstanceId, script, sh, shq } from "./shell";
 import { checkIfname, checkInt, checkIpv4, checkPort, throwIfInvalid } from "./validate";
 
 /** The tunnel kinds FOU can carry: IPIP (the guide), sit (IPv6 in IPv4), GRE. */
@@ -87,12 +87,12 @@ export function ipipFouLinkScripts(s: LinkSettings): CommandScripts {
     const mode = s.mode ?? "ipip";
     const exists = sh`ip link show dev ${s.ifname} >/dev/null 2>&1`;
     // `ip -d link show` names the kind on its own line: "ipip ipip remote …", "sit …", "gre …".
-    const sameKind = sh`ip -d link show dev ${s.ifname}` + ` | grep -Eq ${sh`^ +${mode} `}`;
+    const sameKind = sh`ip -d link show dev ${s.ifname}` + ` | grep -Eq ${shq(`^ +${mode} `)}`;
     return {
         create: script(
             `if ${exists}; then`,
             `  if ${sameKind}; then ${sh`ip link del dev ${s.ifname}`}; else`,
-            `    echo ${sh`fou-tunnel: interface ${s.ifname} already exists and is not a ${mode} tunnel; choose another name`} >&2; exit 1`,
+            `    echo ${shq(`fou-tunnel: interface ${s.ifname} already exists and is not a ${mode} tunnel; choose another name`)} >&2; exit 1`,
             "  fi",
             "fi",
             linkAddCommand(s),

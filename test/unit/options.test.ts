@@ -221,3 +221,19 @@ test("deletes fail when `ip … del` fails on an object that is there (not only 
         assert.match(out, /Operation not permitted\nexit=2\n$/, `${what}: ${out}`);
     }
 });
+
+test("link create replaces a leftover tunnel of its kind and refuses any other interface of that name", () => {
+    const create = ipipFouLinkScripts({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }).create;
+    // `ip -d link show` prints the kind at the start of its third line, as the kernel reports it.
+    const run = (kind: string) =>
+        execFileSync(
+            "/bin/sh",
+            ["-c", `ip() { case "$*" in "-d link show dev ftok2") printf '5: ftok2: <UP>\\n    link/x\\n    ${kind} remote 1.2.3.4\\n' ;; "link show dev ftok2") ;; *) echo "RUN ip $*" ;; esac; }\ncat() { echo 1472; }\n(\n${create}\n) 2>&1; echo "exit=$?"`],
+            { encoding: "utf8" },
+        );
+    const leftover = run("ipip any");
+    assert.match(leftover, /^RUN ip link del dev ftok2\nRUN ip link add ftok2 type ipip /m);
+    assert.match(leftover, /exit=0/);
+    const other = run("dummy");
+    assert.match(other, /^fou-tunnel: interface ftok2 already exists and is not a ipip tunnel; choose another name\nexit=1\n$/);
+});
