@@ -32,15 +32,8 @@ case ${1:-} in
 	;;
 esac
 
-log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
-die() {
-	printf '%s: FAIL: %s\n' "$PROG" "$*" >&2
-	exit 1
-}
-now() { printf '%s\n' "$EPOCHREALTIME"; }
-since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
-
-[[ $(id -u) -eq 0 ]] || die "must run as root"
+# shellcheck source=vm/test/lib.sh
+. "$HERE/lib.sh"
 
 P=${FOU_SMOKE_PREFIX:-fsm}
 NET=${FOU_SMOKE_NET:-198.51.100}
