@@ -22,6 +22,13 @@ export interface TunnelHost {
      * so each step must run again rather than merely update its stored connection.
      */
     readonly identity?: pulumi.Input<string>;
+    /**
+     * The resource whose deletion takes the machine away (a local VM, an EC2 instance). Every
+     * command on the host is `deletedWith` it: undoing a tunnel on a machine that is itself being
+     * deleted (or is already gone) is pointless, and would wait on a host that cannot answer.
+     * Unset for machines the stack does not own: those always get their undo.
+     */
+    readonly deletedWith?: pulumi.Resource;
 }
 
 /** A create/delete pair of scripts for one remote command. */
@@ -61,6 +68,7 @@ export function hostCommand(
         {
             ...opts,
             deleteBeforeReplace: true,
+            deletedWith: opts.deletedWith ?? args.host.deletedWith,
             dependsOn: [...toArray(opts.dependsOn), ...(args.host.readyAfter ?? [])],
         },
     );
