@@ -1,12 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { BootUnit } from "./bootUnit";
 import { FouPort } from "./fouPort";
-import { Gwip, gwipScripts } from "./gwip";
+import { Gwip, gwipObject } from "./gwip";
 import { TunnelHost } from "./host";
 import { MODULES_FOR_IPPROTO } from "./hostPrep";
 import { checkCidr, checkIp, Family } from "./inet";
 import { IPPROTO, IpipFouLink, TunnelMode, TunnelOptions } from "./ipipFouLink";
-import { Route, routeScripts } from "./route";
+import { Route, routeObject } from "./route";
 import { sh } from "./shell";
 import { TunnelCheck, TunnelCheckResult } from "./tunnelCheck";
 import { checkHostName, checkIfname, checkInt, checkPort, throwIfInvalid } from "./validate";
@@ -145,15 +145,15 @@ export class FouTunnel extends pulumi.ComponentResource {
                         host: self.host,
                         unit: ifname.toLowerCase().replace(/[^a-z0-9.-]/g, "-"),
                         description: `tunnel ${name}, ${ifname} to ${peer.host.name}`,
-                        script: pulumi.all([link.createScript, self.host.device]).apply(([linkScript, device]) =>
+                        script: pulumi.all([link.applyScript, self.host.device]).apply(([linkScript, device]) =>
                             [
                                 "set -eu",
                                 // At boot the underlay device may still be on its way.
                                 sh`i=0; while ! ip link show dev ${device} >/dev/null 2>&1 && [ $i -lt 60 ]; do i=$((i+1)); sleep 1; done`,
                                 modules,
                                 `(\n${linkScript}\n)`,
-                                `(\n${gwipScripts(ifname, self.gwip).create}\n)`,
-                                ...destinations.map((d) => `(\n${routeScripts(ifname, d, via).create}\n)`),
+                                `(\n${gwipObject(ifname, self.gwip).apply}\n)`,
+                                ...destinations.map((d) => `(\n${routeObject(ifname, d, via).apply}\n)`),
                             ].join("\n"),
                         ),
                         dependsOn: routes.map((r) => r.command),

@@ -45,6 +45,9 @@ export interface HostCommandArgs {
     readonly triggers: pulumi.Input<unknown>[];
 }
 
+/** How long one remote step may take before Pulumi gives up on it. */
+export const COMMAND_TIMEOUTS: pulumi.CustomTimeouts = { create: "5m", update: "5m", delete: "5m" };
+
 /**
  * Declares one remote command of a component. Every such command replaces (rather than
  * re-runs) when its triggers change, and deletes the old object before creating the new one,
@@ -69,6 +72,8 @@ export function hostCommand(
             ...opts,
             deleteBeforeReplace: true,
             deletedWith: opts.deletedWith ?? args.host.deletedWith,
+            // No step may wait forever on a host (dials are bounded by the connection too).
+            customTimeouts: opts.customTimeouts ?? COMMAND_TIMEOUTS,
             dependsOn: [...toArray(opts.dependsOn), ...(args.host.readyAfter ?? [])],
         },
     );

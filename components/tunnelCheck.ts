@@ -29,6 +29,8 @@ export interface TunnelCheckResult {
     readonly udpFromPeer: number;
     /** One captured line, e.g. `IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84`. */
     readonly sample: string;
+    /** When the host measured it (UTC, ISO 8601): a result is only as fresh as its last run. */
+    readonly measuredAt: string;
 }
 
 export interface CheckSettings {
@@ -63,7 +65,7 @@ export function tunnelCheckScript(s: CheckSettings): string {
         sh`out=$(grep -cF ${toPeer} "$d/cap" || true)`,
         sh`in=$(grep -F ${fromPeer} "$d/cap" | grep -cF ${toUs} || true)`,
         `sample=$(grep -F ${sh`${toPeer}`} "$d/cap" | head -n 1 | sed 's/^[0-9:.]* //; s/["\\\\]//g')`,
-        sh`printf '{"from":"%s","to":"%s","sent":%d,"received":%d,"udpToPeer":%d,"udpFromPeer":%d,"sample":"%s"}\\n' ${s.gwip} ${s.peerGwip} "$sent" "$received" "$out" "$in" "$sample"`,
+        sh`printf '{"from":"%s","to":"%s","sent":%d,"received":%d,"udpToPeer":%d,"udpFromPeer":%d,"sample":"%s","measuredAt":"%s"}\\n' ${s.gwip} ${s.peerGwip} "$sent" "$received" "$out" "$in" "$sample" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`,
         'if [ "$received" -lt 1 ] || [ "$out" -lt 1 ] || [ "$in" -lt 1 ]; then',
         sh`  echo "fou-tunnel: tunnel check failed on $(hostname): $received/$sent pings from ${s.gwip} to ${s.peerGwip} answered, UDP/${s.port} packets out $out, in $in" >&2`,
         '  cat "$d/ping" "$d/err" >&2; exit 1',
