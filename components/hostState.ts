@@ -59,7 +59,7 @@ export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
             sh`f=${idFile}`,
             `if ! ${check} >/dev/null 2>&1; then`,
             `(\n${obj.apply}\n)`,
-            `  if ! why=$(${check} 2>&1); then echo "fou-tunnel: $(hostname): applied, but the host does not show it: $why" >&2; exit 1; fi`,
+            `  if ! why=$( ${check} 2>&1); then echo "fou-tunnel: $(hostname): applied, but the host does not show it: $why" >&2; exit 1; fi`,
             '  rm -f "$f"',
             "fi",
             'if [ ! -s "$f" ]; then mkdir -p "${f%/*}"; cat /proc/sys/kernel/random/uuid > "$f.tmp"; mv "$f.tmp" "$f"; fi',
