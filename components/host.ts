@@ -31,6 +31,11 @@ export interface TunnelHost {
     readonly deletedWith?: pulumi.Resource;
 }
 
+/** The same host, reached with some connection settings changed (e.g. `perDialTimeout`). */
+export function withConnection(host: TunnelHost, patch: Partial<command.types.input.remote.ConnectionArgs>): TunnelHost {
+    return { ...host, connection: pulumi.secret(pulumi.output(host.connection).apply((c) => ({ ...c, ...patch }))) };
+}
+
 /** A create/delete pair of scripts for one remote command. */
 export interface CommandScripts {
     readonly create: string;
