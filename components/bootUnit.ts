@@ -90,7 +90,7 @@ export class BootUnit extends pulumi.ComponentResource {
         this.command = objectCommand(
             `${name}-boot`,
             // A changed script is rewritten in place (the create re-runs): nothing sits on a unit.
-            { host: args.host, object, triggers: [args.unit] },
+            { host: args.host, object, triggers: [args.unit], what: `boot unit fou-tunnel-${args.unit}.service` },
             { parent: this, dependsOn: args.dependsOn },
         );
         this.registerOutputs({});

@@ -76,7 +76,7 @@ export class FouPort extends pulumi.ComponentResource {
         this.command = objectCommand(
             `${name}-fou`,
             // A GUE port has no inner protocol: changing ipproto must not rebuild it.
-            { host: args.host, object, triggers: encap === "gue" ? [args.port, "gue"] : [args.port, ipproto] },
+            { host: args.host, object, triggers: encap === "gue" ? [args.port, "gue"] : [args.port, ipproto], what: `FOU port ${args.port}` },
             { parent: this, dependsOn: args.dependsOn },
         );
         if (args.persist) {

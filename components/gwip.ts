@@ -51,6 +51,7 @@ export class Gwip extends pulumi.ComponentResource {
                 host: args.host,
                 object: gwipObject(args.ifname, args.address),
                 triggers: [args.ifname, args.address, args.linkInstance],
+                what: `address ${args.address} on ${args.ifname}`,
             },
             { parent: this, dependsOn: args.dependsOn },
         );

@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { DriftProbe } from "./driftProbe";
 
 /**
  * A Linux machine the tunnel components configure over SSH. Local qemu VMs and EC2 instances
@@ -48,6 +49,12 @@ export interface HostCommandArgs {
     readonly scripts: pulumi.Input<CommandScripts>;
     /** Values whose change means a different object on the host: replace, don't update. */
     readonly triggers: pulumi.Input<unknown>[];
+    /**
+     * How a refresh sees whether the object is still there: a shell body that exits 0 when it is
+     * as declared, and the object's name for messages. Set: a {@link DriftProbe} beside the
+     * command, whose replacement (after a refresh found drift) replaces the command too.
+     */
+    readonly probe?: { readonly check: pulumi.Input<string>; readonly object: string };
 }
 
 /** How long one remote step may take before Pulumi gives up on it. */
@@ -64,6 +71,10 @@ export function hostCommand(
     opts: pulumi.CustomResourceOptions,
 ): command.remote.Command {
     const scripts = pulumi.output(args.scripts);
+    const probe = args.probe
+        ? new DriftProbe(`${name}-probe`, { host: args.host, check: args.probe.check, object: args.probe.object }, { parent: opts.parent, deletedWith: opts.deletedWith })
+        : undefined;
+    const triggers = [...args.triggers, ...(args.host.identity === undefined ? [] : [args.host.identity]), ...(probe ? [probe.id] : [])];
     return new command.remote.Command(
         name,
         {
@@ -71,7 +82,7 @@ export function hostCommand(
             create: scripts.create,
             // Resolving to undefined leaves `delete` unset: nothing to run at destroy.
             delete: scripts.apply((s) => s.delete) as pulumi.Output<string>,
-            triggers: args.host.identity === undefined ? args.triggers : [...args.triggers, args.host.identity],
+            triggers,
         },
         {
             ...opts,

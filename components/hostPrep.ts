@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
-import { removeEmptyStateDirs, STATE_ROOT, stateFile } from "./hostState";
+import { expect, removeEmptyStateDirs, STATE_ROOT, stateFile } from "./hostState";
 import { script, sh, shq } from "./shell";
 import { throwIfInvalid } from "./validate";
 
@@ -140,6 +140,19 @@ export function ipForwardScripts(claimFile: string): CommandScripts {
     };
 }
 
+/** The drift check of the kernel step: every module is loaded. */
+export function modulesLoaded(modules: string[]): string {
+    return modules.map((m) => expect(sh`[ -d /sys/module/${m} ]`, `module ${m} is not loaded`)).join("\n");
+}
+
+/** The drift check of forwarding: on now, and our line in /etc/sysctl.conf for the next boot. */
+export function ipForwardOn(): string {
+    return [
+        expect('[ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ]', "net.ipv4.ip_forward is not 1"),
+        expect(sh`grep -qxF ${SYSCTL_LINE} /etc/sysctl.conf`, `/etc/sysctl.conf lacks "${SYSCTL_LINE}"`),
+    ].join("\n");
+}
+
 /**
  * Prepares a host for FOU tunnels: kernel check and modules, then IP forwarding.
  * Every tunnel command on the host depends on it, so destroy undoes it last.
@@ -163,14 +176,24 @@ export class HostPrep extends pulumi.ComponentResource {
         const kernel: command.remote.Command = hostCommand(
             `${name}-kernel`,
             // The module list is no trigger: a new list updates in place (create runs again).
-            { host: args.host, scripts: kernelScripts(modules, stateFile(`${name}-kernel`, "modules")), triggers: [] },
+            {
+                host: args.host,
+                scripts: kernelScripts(modules, stateFile(`${name}-kernel`, "modules")),
+                triggers: [],
+                probe: { check: modulesLoaded(modules), object: `kernel modules ${modules.join(", ")}` },
+            },
             { parent: this },
         );
         let ready: pulumi.Resource = kernel;
         if (args.ipForward ?? true) {
             ready = hostCommand(
                 `${name}-ip-forward`,
-                { host: args.host, scripts: ipForwardScripts(stateFile(`${name}-ip-forward`, "ip_forward")), triggers: ["net.ipv4.ip_forward=1"] },
+                {
+                    host: args.host,
+                    scripts: ipForwardScripts(stateFile(`${name}-ip-forward`, "ip_forward")),
+                    triggers: ["net.ipv4.ip_forward=1"],
+                    probe: { check: ipForwardOn(), object: "net.ipv4.ip_forward" },
+                },
                 { parent: this, dependsOn: [kernel] },
             );
         }

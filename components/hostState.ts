@@ -80,14 +80,22 @@ export interface ObjectCommandArgs {
     readonly object: pulumi.Input<HostObject>;
     /** Values whose change means a different object on the host: replace, don't update. */
     readonly triggers: pulumi.Input<unknown>[];
+    /** The object, for drift messages: `link ftok2`. */
+    readonly what: string;
 }
 
 /** The remote command of one {@link HostObject}, its instance id kept in the stack's state on the host. */
 export function objectCommand(name: string, args: ObjectCommandArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
     const idFile = stateFile(name, "id");
+    const object = pulumi.output(args.object) as pulumi.Output<HostObject>;
     return hostCommand(
         name,
-        { host: args.host, scripts: pulumi.output(args.object).apply((o) => objectScripts(o as HostObject, idFile)), triggers: args.triggers },
+        {
+            host: args.host,
+            scripts: object.apply((o) => objectScripts(o, idFile)),
+            triggers: args.triggers,
+            probe: { check: object.apply((o) => o.check), object: args.what },
+        },
         opts,
     );
 }

@@ -171,7 +171,7 @@ export class IpipFouLink extends pulumi.ComponentResource {
         const object = settings.apply(ipipFouLinkObject);
         this.command = objectCommand(
             `${name}-link`,
-            { host: args.host, object, triggers: [settings.apply((s) => JSON.stringify(s))] },
+            { host: args.host, object, triggers: [settings.apply((s) => JSON.stringify(s))], what: `link ${args.ifname}` },
             { parent: this, dependsOn: args.dependsOn },
         );
         this.applyScript = object.apply((o) => o.apply);

@@ -64,6 +64,7 @@ export class Route extends pulumi.ComponentResource {
             `${name}-route`,
             {
                 host: args.host,
+                what: `route to ${this.destination} on ${args.ifname}`,
                 object: routeObject(args.ifname, args.destination, args.via),
                 triggers: [args.ifname, this.destination, ...(args.via === undefined ? [] : [args.via]), args.gwipInstance],
             },

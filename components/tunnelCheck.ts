@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { hostCommand, TunnelHost } from "./host";
+import { expect } from "./hostState";
 import { script, sh } from "./shell";
 
 export interface TunnelCheckArgs {
@@ -94,6 +95,15 @@ export class TunnelCheck extends pulumi.ComponentResource {
                 host: args.host,
                 scripts: settings.apply((s) => ({ create: tunnelCheckScript(s) })),
                 triggers: args.after,
+                // A refresh pings again: a tunnel that stopped passing packets is checked (and so
+                // reported) anew by the next up, never left standing on an old result.
+                probe: {
+                    check: expect(
+                        sh`ping -n -q -c 3 -i 0.2 -W 2 -I ${args.gwip} ${args.peerGwip} >/dev/null 2>&1`,
+                        `no ping reply from ${args.peerGwip} through the tunnel`,
+                    ),
+                    object: `tunnel ${args.gwip} → ${args.peerGwip}`,
+                },
             },
             { parent: this, dependsOn: args.dependsOn },
         );

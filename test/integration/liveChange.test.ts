@@ -79,7 +79,7 @@ test("a second tunnel (sit over GUE) is added while a ping crosses the first: at
     const op = (suffix: string) => steps.filter((s) => s.urn.endsWith(`::${suffix}`)).map((s) => s.op);
     // More modules on each host: HostPrep updates in place; the first tunnel is not touched.
     assert.deepEqual(op("k1-prep-kernel"), ["update"]);
-    assert.deepEqual(op("k1-k2-k1-link"), ["same"]);
+    assert.ok(op("k1-k2-k1-link").every((o) => o === "same"), JSON.stringify(op("k1-k2-k1-link")));
     assert.ok(!steps.some((s) => ["replace", "delete", "delete-replaced", "create-replacement"].includes(s.op)), JSON.stringify(steps.filter((s) => s.op !== "same")));
     const stop = startPing();
     const r = await stack.ok(["up", "--yes", "--skip-preview"]);
