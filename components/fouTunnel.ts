@@ -161,7 +161,7 @@ export class FouTunnel extends pulumi.ComponentResource {
                     { parent: this },
                 );
             }
-            return { self, peer, ifname, link, gwip, routes, prefix };
+            return { self, peer, ifname, port, link, gwip, routes, prefix };
         });
         const checks: pulumi.Output<TunnelCheckResult>[] = [];
         if (args.check ?? true) {
@@ -178,6 +178,7 @@ export class FouTunnel extends pulumi.ComponentResource {
                         remote: b.peer.host.underlayAddress,
                         port: args.port,
                         after: allRoutes.map((r) => r.instance),
+                        rerunAfter: built.flatMap((e) => [e.port.command, e.link.command, e.gwip.command, ...e.routes.map((r) => r.command)]).map((c) => c.create as pulumi.Output<string>),
                         dependsOn: allRoutes.map((r) => r.command),
                     },
                     { parent: this },

@@ -52,7 +52,9 @@ export interface HostCommandArgs {
     /**
      * How a refresh sees whether the object is still there: a shell body that exits 0 when it is
      * as declared, and the object's name for messages. Set: a {@link DriftProbe} beside the
-     * command, whose replacement (after a refresh found drift) replaces the command too.
+     * command. Its id is a comment at the end of `create`, so a probe replaced after a refresh
+     * found drift changes `create`, and the command plugin updates the command by running the
+     * new `create` — an idempotent create that rebuilds what is missing, and nothing else.
      */
     readonly probe?: { readonly check: pulumi.Input<string>; readonly object: string };
 }
@@ -74,12 +76,13 @@ export function hostCommand(
     const probe = args.probe
         ? new DriftProbe(`${name}-probe`, { host: args.host, check: args.probe.check, object: args.probe.object }, { parent: opts.parent, deletedWith: opts.deletedWith })
         : undefined;
-    const triggers = [...args.triggers, ...(args.host.identity === undefined ? [] : [args.host.identity]), ...(probe ? [probe.id] : [])];
+    const triggers = args.host.identity === undefined ? args.triggers : [...args.triggers, args.host.identity];
+    const create = probe ? pulumi.interpolate`${scripts.create}\n# drift probe ${probe.id}` : scripts.create;
     return new command.remote.Command(
         name,
         {
             connection: args.host.connection,
-            create: scripts.create,
+            create,
             // Resolving to undefined leaves `delete` unset: nothing to run at destroy.
             delete: scripts.apply((s) => s.delete) as pulumi.Output<string>,
             triggers,

@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
 import { hostCommand, TunnelHost } from "./host";
 import { expect } from "./hostState";
 import { script, sh } from "./shell";
@@ -15,6 +16,11 @@ export interface TunnelCheckArgs {
     readonly port: number;
     /** Instances of the tunnel objects; the check runs again whenever one is recreated. */
     readonly after: pulumi.Input<string>[];
+    /**
+     * The create scripts of the tunnel's objects: when one changes (say its drift probe was
+     * replaced and the object rebuilt in place), the check runs again, as an update.
+     */
+    readonly rerunAfter?: pulumi.Input<string>[];
     readonly dependsOn?: pulumi.Resource[];
 }
 
@@ -93,7 +99,9 @@ export class TunnelCheck extends pulumi.ComponentResource {
             `${name}-check`,
             {
                 host: args.host,
-                scripts: settings.apply((s) => ({ create: tunnelCheckScript(s) })),
+                scripts: pulumi
+                    .all([settings, pulumi.all(args.rerunAfter ?? [])])
+                    .apply(([s, objects]) => ({ create: `${tunnelCheckScript(s)}\n# objects ${createHash("sha256").update(objects.join("\n")).digest("hex")}` })),
                 triggers: args.after,
                 // A refresh pings again: a tunnel that stopped passing packets is checked (and so
                 // reported) anew by the next up, never left standing on an old result.

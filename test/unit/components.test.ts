@@ -99,8 +99,7 @@ test("HostPrep checks the kernel, loads fou and ipip, and sets ip_forward the gu
     assert.match(k.create, /f='\/var\/lib\/fou-tunnel\/fou-tunnel\.unit\/k1-prep-kernel\.modules'/);
     assert.doesNotMatch(k.delete, /PULUMI_COMMAND/);
     // A changed module list updates in place: it is not a trigger (a replace would unload them).
-    // Its only trigger is its drift probe's id (a probe replaced after a refresh found drift).
-    assert.deepEqual(cmd("k1-prep-kernel").inputs.triggers, ["k1-prep-kernel-probe-id"]);
+    assert.deepEqual(cmd("k1-prep-kernel").inputs.triggers, []);
     const f = cmd("k1-prep-ip-forward").inputs;
     assert.match(f.create, /net\.ipv4\.ip_forward = 1/);
     assert.match(f.create, /sysctl -q -w net\.ipv4\.ip_forward=1/);
@@ -123,7 +122,7 @@ test("steps depend on each other in the guide's order: prep, port, link, address
 test("a recreated object recreates what sits on it: triggers carry the instance below", () => {
     assert.ok(cmd("fou-k1-addr").inputs.triggers.includes("mtu=1472\ninstance=fou-k1-link"));
     assert.ok(cmd("fou-k1-route").inputs.triggers.some((t: string) => String(t).includes("fou-k1-addr")));
-    assert.deepEqual(cmd("fou-k1-fou").inputs.triggers, [5555, 4, "fou-k1-fou-probe-id"]);
+    assert.deepEqual(cmd("fou-k1-fou").inputs.triggers, [5555, 4]);
 });
 
 test("every child is parented to its component", () => {
@@ -184,10 +183,10 @@ test("a host's identity is in every command's triggers, so a replaced machine is
     const host: TunnelHost = { ...k1, name: "k9", identity: "host-key-of-this-boot" };
     new FouPort("idp", { host, port: 6000 }, { parent: root });
     await settle();
-    assert.deepEqual(cmd("idp-fou").inputs.triggers, [6000, 4, "host-key-of-this-boot", "idp-fou-probe-id"]);
+    assert.deepEqual(cmd("idp-fou").inputs.triggers, [6000, 4, "host-key-of-this-boot"]);
 });
 
-test("every tunnel object has a drift probe that checks it on refresh, its id in the command's triggers", () => {
+test("every tunnel object has a drift probe that checks it on refresh; its id ends the command's create", () => {
     for (const [name, pattern] of [
         ["fou-k1-fou", /ip fou show .*\^port 5555 ipproto 4/],
         ["fou-k1-link", /link ftok2 is missing/],
@@ -202,6 +201,13 @@ test("every tunnel object has a drift probe that checks it on refresh, its id in
         assert.match(probe.inputs.check, pattern, name);
         assert.match(probe.inputs.what, /^k1: /);
         assert.equal(probe.parent, cmd(name).parent, name);
-        assert.ok(cmd(name).inputs.triggers.includes(`${name}-probe-id`), name);
+        // A replaced probe changes create: the plugin re-runs the (idempotent) create in place.
+        assert.ok(String(cmd(name).inputs.create).endsWith(`\n# drift probe ${name}-probe-id`), name);
+        assert.ok(!cmd(name).inputs.triggers.includes(`${name}-probe-id`), name);
     }
+});
+
+test("the check runs again when any object of the tunnel changes (a repair in place is an update)", () => {
+    const check = String(cmd("fou-k1-check").inputs.create);
+    assert.match(check, /\n# objects [0-9a-f]{64}\n# drift probe fou-k1-check-probe-id$/);
 });
