@@ -116,7 +116,9 @@ export class FouTunnel extends pulumi.ComponentResource {
                     csum: args.csum,
                     mtu: args.mtu,
                     ttl,
-                    dependsOn: [port.command, ...(self.fouPort ? after : [])],
+                    // Not after the port: `ip link add … encap-dport P` needs only the modules, and
+                    // both are in place before anything is sent (the check waits for both).
+                    dependsOn: after,
                 },
                 { parent: this },
             );
@@ -179,7 +181,7 @@ export class FouTunnel extends pulumi.ComponentResource {
                         port: args.port,
                         after: allRoutes.map((r) => r.instance),
                         rerunAfter: built.flatMap((e) => [e.port.command, e.link.command, e.gwip.command, ...e.routes.map((r) => r.command)]).map((c) => c.create as pulumi.Output<string>),
-                        dependsOn: allRoutes.map((r) => r.command),
+                        dependsOn: [...allRoutes.map((r) => r.command), ...built.map((e) => e.port.command)],
                     },
                     { parent: this },
                 );

@@ -158,10 +158,12 @@ export function ipForwardOn(): string {
  * Every tunnel command on the host depends on it, so destroy undoes it last.
  */
 export class HostPrep extends pulumi.ComponentResource {
-    /** `kernel=<release>` and `loaded=<modules loaded by us>`. */
+    /** `kernel=<release>` and `modules=<the modules it keeps loaded>`. */
     public readonly kernelReport: pulumi.Output<string>;
-    /** The resource later steps depend on. */
+    /** The resource later steps depend on: the kernel check and modules. */
     public readonly ready: pulumi.Resource;
+    /** `net.ipv4.ip_forward = 1`, when asked for; nothing waits for it. */
+    public readonly ipForward?: command.remote.Command;
 
     constructor(name: string, args: HostPrepArgs, opts: pulumi.ComponentResourceOptions = {}) {
         const modules = args.modules ?? MODULES_FOR_IPPROTO[4];
@@ -184,9 +186,8 @@ export class HostPrep extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        let ready: pulumi.Resource = kernel;
         if (args.ipForward ?? true) {
-            ready = hostCommand(
+            this.ipForward = hostCommand(
                 `${name}-ip-forward`,
                 {
                     host: args.host,
@@ -194,11 +195,12 @@ export class HostPrep extends pulumi.ComponentResource {
                     triggers: ["net.ipv4.ip_forward=1"],
                     probe: { check: ipForwardOn(), object: "net.ipv4.ip_forward" },
                 },
-                { parent: this, dependsOn: [kernel] },
+                // Independent of the modules and of the tunnel objects: it runs beside them.
+                { parent: this },
             );
         }
         this.kernelReport = kernel.stdout;
-        this.ready = ready;
+        this.ready = kernel;
         this.registerOutputs({ kernelReport: this.kernelReport });
     }
 }
