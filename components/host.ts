@@ -73,18 +73,25 @@ export const COMMAND_TIMEOUTS: pulumi.CustomTimeouts = { create: "5m", update: "
  * re-runs) when its triggers change, and deletes the old object before creating the new one,
  * because old and new share a name on the host (a link name, a port, an address).
  */
-export function hostCommand(
-    name: string,
-    args: HostCommandArgs,
-    opts: pulumi.CustomResourceOptions,
-): command.remote.Command {
+export function hostCommand(name: string, args: HostCommandArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
+    return hostStep(name, args, opts).command;
+}
+
+/** A remote command and, when it has one, its drift probe. */
+export interface HostStep {
+    readonly command: command.remote.Command;
+    readonly probe?: DriftProbe;
+}
+
+/** {@link hostCommand}, returning the probe too. */
+export function hostStep(name: string, args: HostCommandArgs, opts: pulumi.CustomResourceOptions): HostStep {
     const scripts = pulumi.output(args.scripts);
     const probe = args.probe
         ? new DriftProbe(`${name}-probe`, { host: args.host, check: args.probe.check, object: args.probe.object }, { parent: opts.parent, deletedWith: opts.deletedWith, retainOnDelete: opts.retainOnDelete ?? args.host.retainOnDelete })
         : undefined;
     const triggers = args.host.identity === undefined ? args.triggers : [...args.triggers, args.host.identity];
     const create = probe ? pulumi.interpolate`${scripts.create}\n# drift probe ${probe.id}` : scripts.create;
-    return new command.remote.Command(
+    const cmd = new command.remote.Command(
         name,
         {
             connection: args.host.connection,
@@ -103,6 +110,7 @@ export function hostCommand(
             dependsOn: [...toArray(opts.dependsOn), ...(args.host.readyAfter ?? [])],
         },
     );
+    return { command: cmd, probe };
 }
 
 function toArray(d: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
