@@ -27,12 +27,17 @@ type Connection = {
 /**
  * Runs one script on the host over SSH and reports its exit status and output. The connection
  * is dialed as the command plugin dials it (user root and port 22 by default, the pinned host
- * key, one jump host), once, within `perDialTimeout`: a probe that cannot reach its host says
- * so instead of waiting. Self-contained, because a dynamic provider's code is serialized into
- * the state and runs from there at refresh.
+ * key, one jump host) within `perDialTimeout`, once: a probe that cannot reach its host says so
+ * instead of waiting. A refresh reads many probes of a host at once, so they share one
+ * connection per host (kept on `globalThis`: every probe's provider is deserialized on its own,
+ * but they run in one process), with a few sessions at a time (sshd's MaxSessions is 10).
+ * Self-contained, because a dynamic provider's code is serialized into the state.
  */
 async function runOnHost(conn: Connection, script: string): Promise<{ code: number; out: string }> {
     const { Client } = require("ssh2") as typeof import("ssh2");
+    type Shared = { client: Promise<import("ssh2").Client>; busy: number; queue: (() => void)[] };
+    const g = globalThis as unknown as { __fouProbeSsh?: Map<string, Shared> };
+    const pool = (g.__fouProbeSsh ??= new Map<string, Shared>());
     const seconds = conn.perDialTimeout ?? 15;
     const connect = (c: Connection, sock?: NodeJS.ReadableStream) =>
         new Promise<import("ssh2").Client>((resolve, reject) => {
@@ -53,18 +58,28 @@ async function runOnHost(conn: Connection, script: string): Promise<{ code: numb
                     hostVerifier: (key: Buffer) => want === undefined || key.toString("base64") === want,
                 });
         });
-    const clients: import("ssh2").Client[] = [];
+    const dial = async () => {
+        if (!conn.proxy) return connect(conn);
+        const jump = await connect(conn.proxy);
+        const sock = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
+            jump.forwardOut("127.0.0.1", 0, conn.host, conn.port ?? 22, (e, ch) => (e ? reject(e) : resolve(ch))),
+        );
+        return connect(conn, sock);
+    };
+    const key = JSON.stringify([conn.host, conn.port, conn.user, conn.hostKey, conn.proxy?.host, conn.privateKey]);
+    let shared = pool.get(key);
+    if (!shared) {
+        shared = { client: dial(), busy: 0, queue: [] };
+        pool.set(key, shared);
+        const mine = shared;
+        const forget = () => pool.get(key) === mine && pool.delete(key);
+        mine.client.then((c) => c.on("close", forget).on("error", forget), forget);
+    }
+    const client = await shared.client;
+    const s = shared;
+    if (s.busy >= 8) await new Promise<void>((resolve) => s.queue.push(resolve));
+    s.busy++;
     try {
-        let sock: NodeJS.ReadableStream | undefined;
-        if (conn.proxy) {
-            const jump = await connect(conn.proxy);
-            clients.push(jump);
-            sock = await new Promise((resolve, reject) =>
-                jump.forwardOut("127.0.0.1", 0, conn.host, conn.port ?? 22, (e, ch) => (e ? reject(e) : resolve(ch))),
-            );
-        }
-        const client = await connect(conn, sock);
-        clients.push(client);
         return await new Promise((resolve, reject) => {
             client.exec(script, (e, ch) => {
                 if (e) return reject(e);
@@ -79,16 +94,17 @@ async function runOnHost(conn: Connection, script: string): Promise<{ code: numb
             });
         });
     } finally {
-        for (const c of clients.reverse()) c.end();
+        s.busy--;
+        s.queue.shift()?.();
     }
 }
 
 /**
  * The probe's provider. Create and update only record (the component's command did the work);
  * read, which `pulumi refresh` and `up --refresh` call, runs the check on the host; diff turns a
- * failed look into a replacement, whose new id is in the command's triggers, so the command is
- * replaced too — its delete clears what is left, its create builds the object again — and so is
- * what sits on it.
+ * failed look into a replacement, whose new id ends the command's update script, so the command
+ * is updated — its idempotent create runs again and rebuilds what is missing — and what sits on
+ * it is replaced (its instance, which dependants list in their triggers, has changed).
  */
 const probeProvider: pulumi.dynamic.ResourceProvider = {
     async create(inputs: ProbeState) {
