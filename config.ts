@@ -1,18 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
-import {
-    checkHostName,
-    checkInt,
-    checkIpv4,
-    checkPort,
-    formatIpv4,
-    parseBool,
-    parseIpv4,
-    parsePrefix,
-    prefixContains,
-    throwIfInvalid,
-    FouInputError,
-} from "./components/validate";
+import { checkIpv4, cidrContains, formatIp, parseCidr, parseIp } from "./lib/inet";
+import { checkHostName, checkInt, checkPort, parseBool, throwIfInvalid, FouInputError } from "./lib/validate";
 import { AwsSettings, parseAwsSettings } from "./hosts/awsConfig";
 import { loadTopology, parseTopology, Topology, TopologyOptions } from "./topology";
 
@@ -126,10 +115,10 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
         }
         local = hosts === "aws" ? undefined : parseLocal(get, key, problems, true);
         if (local && Array.isArray(gwips)) {
-            const lan = parsePrefix(local.gateway);
+            const lan = parseCidr(local.gateway, true);
             gwips.forEach((g, i) => {
-                const n = typeof g === "string" ? parseIpv4(g) : undefined;
-                if (lan && n !== undefined && prefixContains(lan, n)) {
+                const ip = parseIp(g);
+                if (lan && ip?.family === 4 && cidrContains(lan, ip)) {
                     problems.push(`${key("gwips")}[${i}] ${g} lies in the underlay network ${local?.gateway}; GWIPs must be outside it`);
                 }
             });
@@ -176,11 +165,12 @@ function parseLocal(
     const gateway = get("localGateway") ?? DEFAULT_LOCAL.gateway;
     const memoryMb = num(get("localVmMemory") ?? DEFAULT_LOCAL.memoryMb);
     problems.push(checkInt(key("localVmMemory"), memoryMb, 768, 8192));
-    const lan = typeof gateway === "string" && gateway.includes("/") ? parsePrefix(gateway) : undefined;
+    const written = parseCidr(gateway);
+    const lan = written?.family === 4 ? written : undefined;
     if (lan === undefined || lan.length < 8 || lan.length > 30) {
         problems.push(`${key("localGateway")} must be this machine's address on the VM network with its length, like 198.51.100.1/24 (got ${JSON.stringify(gateway)})`);
     } else {
-        problems.push(checkIpv4(key("localGateway"), formatIpv4(lan.network)));
+        problems.push(checkIpv4(key("localGateway"), formatIp({ family: 4, value: lan.address })));
     }
     if (!withVms) {
         return lan === undefined ? undefined : { gateway: String(gateway), vms: [], memoryMb: memoryMb as number };
@@ -194,11 +184,11 @@ function parseLocal(
         const at = `${key("localVms")}[${i}]`;
         const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
         problems.push(checkHostName(`${at}.name`, o.name), checkIpv4(`${at}.address`, o.address));
-        const n = typeof o.address === "string" ? parseIpv4(o.address) : undefined;
-        if (lan && n !== undefined) {
-            if (!prefixContains(lan, n)) {
+        const ip = parseIp(o.address);
+        if (lan && ip?.family === 4) {
+            if (!cidrContains(lan, ip)) {
                 problems.push(`${at}.address ${o.address} is outside the VM network ${gateway}`);
-            } else if (n === lan.network) {
+            } else if (ip.value === lan.address) {
                 problems.push(`${at}.address ${o.address} is the gateway's own address`);
             }
         }

@@ -1,7 +1,7 @@
 import { readFileSync } from "fs";
 import { Document, LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument } from "yaml";
-import { Cidr, Family, Ip, cidrContains, cidrsOverlap, checkCidr, formatCidr, formatIp, parseCidr, parseIp } from "./components/inet";
-import { FouInputError, checkHostName, checkIfname, checkInt, checkPort } from "./components/validate";
+import { Cidr, Family, Ip, cidrContains, cidrsOverlap, checkCidr, formatCidr, formatIp, notUnicast, overlapsNotUnicast, parseCidr, parseIp } from "./lib/inet";
+import { FouInputError, checkHostName, checkIfname, checkInt, checkPort } from "./lib/validate";
 
 /**
  * The topology file: which hosts exist and which FOU/GUE tunnels join them (docs/topology.md).
@@ -105,30 +105,6 @@ const VALUE_KEYS = ["protocol", "encap", "port", "sport", "csum", "mtu", "ttl", 
 /** Tunnel keys that only make sense per tunnel. */
 const OWN_KEYS = ["hosts", "name", "gwips", "interfaces", "routes"];
 const TUNNEL_KEYS = ["hosts", "name", ...VALUE_KEYS, "gwips", "interfaces", "routes"];
-
-/** Addresses that are not unicast host addresses, per family, with what they are. */
-const NOT_UNICAST: Record<Family, [Cidr, string][]> = {
-    4: [
-        [cidr("0.0.0.0/8"), "in 0.0.0.0/8 (this network)"],
-        [cidr("127.0.0.0/8"), "in 127.0.0.0/8 (loopback)"],
-        [cidr("224.0.0.0/4"), "in 224.0.0.0/4 (multicast)"],
-        [cidr("240.0.0.0/4"), "in 240.0.0.0/4 (reserved, broadcast)"],
-    ],
-    6: [
-        [cidr("::/128"), "the unspecified address ::"],
-        [cidr("::1/128"), "the loopback address ::1"],
-        [cidr("fe80::/10"), "in fe80::/10 (link-local)"],
-        [cidr("ff00::/8"), "in ff00::/8 (multicast)"],
-    ],
-};
-
-function cidr(text: string): Cidr {
-    const c = parseCidr(text);
-    if (!c) {
-        throw new Error(`bad built-in prefix ${text}`);
-    }
-    return c;
-}
 
 // ---------------------------------------------------------------------------------------------
 // The YAML tree, reduced to what a topology uses, with each node's offset for messages.
@@ -847,14 +823,14 @@ class Reader {
                 return;
             }
             const a = formatIp(ip);
-            const special = NOT_UNICAST[ip.family].find(([c]) => cidrContains(c, ip));
+            const special = notUnicast(ip);
             const first = this.gwipOwner.get(gwipKey(ip));
             const bad =
                 t.family !== undefined && ip.family !== t.family
                     ? `${protocol === "ipip" ? "an" : "a"} ${protocol} tunnel carries IPv${t.family}, so its GWIPs are IPv${t.family} addresses ` +
                       `like ${t.family === 6 ? "fd00:10:10:10::1" : "10.10.10.1"} (got ${a})`
                     : special
-                      ? `${a} is ${special[1]}; a GWIP must be a unicast address`
+                      ? `${a} is ${special}; a GWIP must be a unicast address`
                       : underlay && cidrContains(underlay, ip)
                         ? `${a} lies in the underlay network ${this.underlayText}; GWIPs must be outside it`
                         : i === 1 && t.gwips[0]?.value === ip.value
@@ -1113,9 +1089,9 @@ function readPool(r: Report, root: YMap, key: string, family: Family, dflt: stri
         r.add(pos, key, `${shown} has room for fewer than the 2 GWIPs of one tunnel; use a prefix of length ${maxLength} or shorter`);
         return undefined;
     }
-    const special = NOT_UNICAST[family].find(([s]) => cidrsOverlap(s, c));
+    const special = overlapsNotUnicast(c);
     if (special) {
-        r.add(pos, key, `${shown} overlaps addresses that are ${special[1]}; GWIPs must be unicast addresses`);
+        r.add(pos, key, `${shown} overlaps addresses that are ${special}; GWIPs must be unicast addresses`);
         return undefined;
     }
     const pool: Pool = { cidr: c, text: shown, pos, next: c.network + 1n, reportedUnusable: false };

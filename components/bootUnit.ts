@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { script, sh, shq } from "./shell";
-import { throwIfInvalid } from "./validate";
+import { throwIfInvalid } from "../lib/validate";
 
 export interface BootUnitArgs {
     readonly host: TunnelHost;

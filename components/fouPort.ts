@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { BootUnit } from "./bootUnit";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { printInstanceId, script, sh, shq } from "./shell";
-import { checkInt, checkPort, throwIfInvalid } from "./validate";
+import { checkInt, checkPort, throwIfInvalid } from "../lib/validate";
 
 /** How the receive port decapsulates: plain FOU (one inner protocol) or GUE (a header names it). */
 export type Encap = "fou" | "gue";

@@ -5,7 +5,7 @@ import { FouTunnel, TunnelEndInfo } from "./fouTunnel";
 import { TunnelHost } from "./host";
 import { HostPrep, MODULES_FOR_IPPROTO } from "./hostPrep";
 import { TunnelCheckResult } from "./tunnelCheck";
-import { throwIfInvalid } from "./validate";
+import { throwIfInvalid } from "../lib/validate";
 
 export interface FouTopologyArgs {
     /** Hosts and tunnels, validated (topology.ts). */

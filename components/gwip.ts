@@ -2,8 +2,8 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { printInstanceId, script, sh, shq } from "./shell";
-import { checkIp, formatIp, parseIp } from "./inet";
-import { checkIfname, throwIfInvalid } from "./validate";
+import { checkIp, formatIp, parseIp } from "../lib/inet";
+import { checkIfname, throwIfInvalid } from "../lib/validate";
 
 export interface GwipArgs {
     readonly host: TunnelHost;

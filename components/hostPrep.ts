@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { script, sh } from "./shell";
-import { throwIfInvalid } from "./validate";
+import { throwIfInvalid } from "../lib/validate";
 
 /** Kernel modules a FOU tunnel of each inner protocol needs, in load order. */
 export const MODULES_FOR_IPPROTO: Record<number, string[]> = {

@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { Encap } from "./fouPort";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { printInstanceId, script, sh, shq } from "./shell";
-import { checkIfname, checkInt, checkIpv4, checkPort, throwIfInvalid } from "./validate";
+import { checkIpv4 } from "../lib/inet";
+import { checkIfname, checkInt, checkPort, throwIfInvalid } from "../lib/validate";
 
 /** The tunnel kinds FOU can carry: IPIP (the guide), sit (IPv6 in IPv4), GRE. */
 export type TunnelMode = "ipip" | "sit" | "gre";

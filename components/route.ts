@@ -2,8 +2,8 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { printInstanceId, script, sh } from "./shell";
-import { checkCidr, checkIp, familyOf, hostPrefix } from "./inet";
-import { checkIfname, throwIfInvalid } from "./validate";
+import { checkCidr, checkIp, familyOf, hostPrefix } from "../lib/inet";
+import { checkIfname, throwIfInvalid } from "../lib/validate";
 
 export interface RouteArgs {
     readonly host: TunnelHost;

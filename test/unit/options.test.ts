@@ -13,7 +13,7 @@ import { gwipScripts } from "../../components/gwip";
 import { TunnelHost } from "../../components/host";
 import { ipipFouLinkScripts, linkAddCommand } from "../../components/ipipFouLink";
 import { routeScripts } from "../../components/route";
-import { FouInputError } from "../../components/validate";
+import { FouInputError } from "../../lib/validate";
 
 const host = (name: string, n: number): TunnelHost => ({
     name,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseSettings } from "../../config";
-import { FouInputError } from "../../components/validate";
+import { FouInputError } from "../../lib/validate";
 
 function settingsFrom(cfg: Record<string, unknown>) {
     return parseSettings((k) => cfg[k]);
