@@ -4,7 +4,7 @@ import { createHash } from "crypto";
 import * as path from "path";
 import { TunnelHost } from "../components/host";
 import { sh } from "../components/shell";
-import { LocalSettings } from "../config";
+import { LocalSettings } from "./localConfig";
 
 export interface LocalVmsArgs {
     readonly settings: LocalSettings;

@@ -8,11 +8,13 @@
  *   checks.ts    whole-file checks: unique names, pairs, interfaces, GWIPs, routes, sports
  *   gwips.ts     GWIP pools and allocation
  *   ports.ts     the receive ports each host opens, shared by the tunnels of one binding
- *   build.ts     the records become the model (model.ts)
+ *   build.ts     the records become the model (model.ts); guide.ts builds the guide's directly
  *   parse.ts     parseTopology, loadTopology: the steps in order
  *   defaults.ts  every built-in value (port, pools, the 198.51.100.0/24 bridge and its hosts)
  */
 export { loadTopology, parseTopology } from "./parse";
+export { guideTopology } from "./guide";
+export type { GuideTopologyArgs } from "./guide";
 export type { Encap, PortSpec, Topology, TopologyHost, TopologyOptions, TunnelEndSpec, TunnelProtocol, TunnelSpec } from "./model";
 export {
     DEFAULT_GWIP_POOL,
