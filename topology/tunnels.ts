@@ -9,7 +9,7 @@ import { Defaults, Field, READ, TUNNEL_KEYS, TUNNEL_NAME, VALUE_KEYS, ValueKey, 
 import { YMap, child, got, str } from "./yaml";
 
 /** What reading a tunnel needs from the steps before it. */
-interface Read {
+interface Known {
     readonly cx: Context;
     readonly hosts: Hosts;
     readonly defaults: Defaults;
@@ -23,7 +23,7 @@ interface Read {
  */
 export function readTunnels(cx: Context, hosts: Hosts, defaults: Defaults, claims: Claims): TunnelRec[] {
     const { r, root } = cx;
-    const s: Read = { cx, hosts, defaults, claims };
+    const s: Known = { cx, hosts, defaults, claims };
     const tunnels: TunnelRec[] = [];
     const e = root.entries.get("tunnels");
     if (!e) {
@@ -66,7 +66,7 @@ export function readTunnels(cx: Context, hosts: Hosts, defaults: Defaults, claim
     return tunnels;
 }
 
-function tunnelHosts({ cx: { r }, hosts }: Read, t: TunnelRec, item: YMap): void {
+function tunnelHosts({ cx: { r }, hosts }: Known, t: TunnelRec, item: YMap): void {
     const e = item.entries.get("hosts");
     if (!e) {
         r.add(item.pos, `${t.path}.hosts`, `required: the two hosts the tunnel joins, like [k1, k2] (the hosts are ${hostNames(hosts)})`);
@@ -94,7 +94,7 @@ function tunnelHosts({ cx: { r }, hosts }: Read, t: TunnelRec, item: YMap): void
 }
 
 /** Each value from the tunnel, else defaults, else built in. */
-function tunnelValues({ cx: { r }, defaults }: Read, t: TunnelRec, item: YMap): void {
+function tunnelValues({ cx: { r }, defaults }: Known, t: TunnelRec, item: YMap): void {
     const field = <K extends ValueKey>(k: K): Field<TunnelValues[K]> | undefined => {
         const path = `${t.path}.${k}`;
         const e = item.entries.get(k);
@@ -124,7 +124,7 @@ function tunnelValues({ cx: { r }, defaults }: Read, t: TunnelRec, item: YMap): 
     }
 }
 
-function tunnelName({ cx: { r }, claims }: Read, t: TunnelRec, item: YMap, pairTaken: boolean): void {
+function tunnelName({ cx: { r }, claims }: Known, t: TunnelRec, item: YMap, pairTaken: boolean): void {
     const e = item.entries.get("name");
     if (e) {
         const s = str(e.value);
@@ -139,7 +139,7 @@ function tunnelName({ cx: { r }, claims }: Read, t: TunnelRec, item: YMap, pairT
 }
 
 /** Explicit GWIPs, claimed as they are read; the others are allocated once all are known. */
-function tunnelGwips({ cx: { r, underlay, underlayText }, claims }: Read, t: TunnelRec, item: YMap): void {
+function tunnelGwips({ cx: { r, underlay, underlayText }, claims }: Known, t: TunnelRec, item: YMap): void {
     const e = item.entries.get("gwips");
     if (!e) {
         return;
@@ -183,7 +183,7 @@ function tunnelGwips({ cx: { r, underlay, underlayText }, claims }: Read, t: Tun
     });
 }
 
-function tunnelInterfaces({ cx: { r }, claims }: Read, t: TunnelRec, item: YMap, pairTaken: boolean): void {
+function tunnelInterfaces({ cx: { r }, claims }: Known, t: TunnelRec, item: YMap, pairTaken: boolean): void {
     const e = item.entries.get("interfaces");
     let ifnames: [string, string] | undefined;
     let written: number[] | undefined;
@@ -223,7 +223,7 @@ function tunnelInterfaces({ cx: { r }, claims }: Read, t: TunnelRec, item: YMap,
 }
 
 /** Routes as written; whether they cover a GWIP is checked once all GWIPs are known. */
-function tunnelRoutes({ cx: { r, underlay, underlayText }, claims }: Read, t: TunnelRec, item: YMap): void {
+function tunnelRoutes({ cx: { r, underlay, underlayText }, claims }: Known, t: TunnelRec, item: YMap): void {
     const e = item.entries.get("routes");
     if (!e) {
         return;
