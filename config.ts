@@ -23,6 +23,8 @@ export interface Settings {
     /** Hosts and tunnels: the file named by `topology`, else the guide's k1/k2 from port/gwips/localVms. */
     readonly topology: Topology;
     readonly check: boolean;
+    /** Seconds one SSH dial to a host may take (`connection.perDialTimeout`); unset: the host kind's. */
+    readonly sshDialTimeout?: number;
     readonly local: LocalSettings;
     /** Set when hosts is "aws". */
     readonly aws?: AwsSettings;
@@ -70,6 +72,10 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
     }
     const tunnel = parseBool(get("tunnel"), true, key("tunnel"), problems);
     const check = parseBool(get("check"), true, key("check"), problems);
+    const sshDialTimeout = get("sshDialTimeout") === undefined ? undefined : num(get("sshDialTimeout"));
+    if (sshDialTimeout !== undefined) {
+        problems.push(checkInt(key("sshDialTimeout"), sshDialTimeout, 1, 300));
+    }
 
     const topologyPath = get("topology");
     const legacy = ["port", "gwips", "localVms"].filter((k) => get(k) !== undefined);
@@ -101,6 +107,7 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
         ...(aws ? { aws } : {}),
         tunnel,
         check,
+        ...(sshDialTimeout === undefined ? {} : { sshDialTimeout: sshDialTimeout as number }),
         topology: topology as Topology,
         local: local ?? DEFAULT_LOCAL,
     };

@@ -7,6 +7,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { FouTopology } from "./components/fouTopology";
+import { withConnection } from "./components/host";
 import { loadSettings } from "./config";
 import { AwsHosts } from "./hosts/aws";
 import { LocalVms } from "./hosts/local";
@@ -28,7 +29,8 @@ const ec2 = settings.aws
 const local = ec2
     ? undefined
     : new LocalVms("local", { settings: settings.local, stackId: `${pulumi.getProject()}/${pulumi.getStack()}` });
-const hostList = ec2?.hosts ?? local!.hosts;
+const dialTimeout = settings.sshDialTimeout;
+const hostList = (ec2?.hosts ?? local!.hosts).map((h) => (dialTimeout === undefined ? h : withConnection(h, { perDialTimeout: dialTimeout })));
 const hosts = Object.fromEntries(hostList.map((h) => [h.name, h]));
 
 const tunnels = settings.tunnel ? new FouTopology("fou", { topology: topo, hosts, check: settings.check }) : undefined;

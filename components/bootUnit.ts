@@ -1,7 +1,9 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { CommandScripts, hostCommand, TunnelHost } from "./host";
-import { script, sh, shq } from "./shell";
+import { createHash } from "crypto";
+import { TunnelHost } from "./host";
+import { expect, HostObject, objectCommand } from "./hostState";
+import { sh } from "./shell";
 import { throwIfInvalid } from "../lib/validate";
 
 export interface BootUnitArgs {
@@ -19,13 +21,13 @@ export interface BootUnitArgs {
 export const BOOT_DIR = "/etc/fou-tunnel";
 
 /**
- * Makes configuration survive a reboot: the create scripts of a tunnel end (or of a port) are
+ * Makes configuration survive a reboot: the apply steps of a tunnel end (or of a port) are
  * written to `/etc/fou-tunnel/<unit>.sh` and run by an enabled oneshot unit at boot, as one would
  * by hand with `systemctl enable`. It is not started now (the components just did the work).
- * Delete disables the unit and removes both files, so a destroyed tunnel stays gone after a
+ * Remove disables the unit and removes both files, so a destroyed tunnel stays gone after a
  * reboot too.
  */
-export function bootUnitScripts(unit: string, description: string, body: string): CommandScripts {
+export function bootUnitObject(unit: string, description: string, body: string): HostObject {
     const file = `${BOOT_DIR}/${unit}.sh`;
     const service = `fou-tunnel-${unit}.service`;
     const path = `/etc/systemd/system/${service}`;
@@ -45,9 +47,10 @@ export function bootUnitScripts(unit: string, description: string, body: string)
         "WantedBy=multi-user.target",
         "",
     ].join("\n");
-    const bootScript = ["#!/bin/sh", `# Written by fou-tunnel (${description}); removed when the tunnel is destroyed.`, body, ""].join("\n");
+    const bootScript = ["#!/bin/sh", `# Written by fou-tunnel (${description}); removed when the tunnel is destroyed.`, "set -eu", body, ""].join("\n");
+    const same = (text: string, at: string) => sh`[ "$(sha256sum < ${at} 2>/dev/null | cut -c1-64)" = ${sha256(text)} ]`;
     return {
-        create: script(
+        apply: [
             sh`mkdir -p ${BOOT_DIR}`,
             sh`printf '%s' ${bootScript} > ${`${file}.tmp`}`,
             sh`chmod 0755 ${`${file}.tmp`}`,
@@ -55,15 +58,23 @@ export function bootUnitScripts(unit: string, description: string, body: string)
             sh`printf '%s' ${unitText} > ${path}`,
             "systemctl daemon-reload",
             sh`systemctl enable --quiet ${service}`,
-            `echo ${shq(`unit=${service}`)}`,
-        ),
-        delete: script(
+        ].join("\n"),
+        check: [
+            expect(same(bootScript, file), `boot script ${file} is missing or changed`),
+            expect(same(unitText, path), `unit ${path} is missing or changed`),
+            expect(sh`systemctl is-enabled --quiet ${service}`, `unit ${service} is not enabled`),
+        ].join("\n"),
+        remove: [
             sh`if [ -e ${path} ]; then systemctl disable --quiet ${service}; fi`,
             sh`rm -f ${path} ${file}`,
             "systemctl daemon-reload",
             sh`rmdir ${BOOT_DIR} 2>/dev/null || true`,
-        ),
+        ].join("\n"),
     };
+}
+
+function sha256(text: string): string {
+    return createHash("sha256").update(text).digest("hex");
 }
 
 /** A tunnel object that comes back after a reboot without `pulumi up`. */
@@ -75,10 +86,11 @@ export class BootUnit extends pulumi.ComponentResource {
             /^[a-z0-9][a-z0-9.-]{0,63}$/.test(args.unit) ? undefined : `BootUnit ${name}: unit must be 1-64 of a-z, 0-9, '.', '-' (got ${JSON.stringify(args.unit)})`,
         ]);
         super("fou:index:BootUnit", name, {}, opts);
-        const scripts = pulumi.output(args.script).apply((body) => bootUnitScripts(args.unit, args.description, body));
-        this.command = hostCommand(
+        const object = pulumi.output(args.script).apply((body) => bootUnitObject(args.unit, args.description, body));
+        this.command = objectCommand(
             `${name}-boot`,
-            { host: args.host, scripts, triggers: [args.unit, scripts.create] },
+            // A changed script is rewritten in place (the create re-runs): nothing sits on a unit.
+            { host: args.host, object, triggers: [args.unit], what: `boot unit fou-tunnel-${args.unit}.service` },
             { parent: this, dependsOn: args.dependsOn },
         );
         this.registerOutputs({});

@@ -1,8 +1,9 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { BootUnit } from "./bootUnit";
-import { CommandScripts, hostCommand, TunnelHost } from "./host";
-import { printInstanceId, script, sh, shq } from "./shell";
+import { TunnelHost } from "./host";
+import { expect, HostObject, objectCommand } from "./hostState";
+import { sh, shq } from "./shell";
 import { checkInt, checkPort, throwIfInvalid } from "../lib/validate";
 
 /** How the receive port decapsulates: plain FOU (one inner protocol) or GUE (a header names it). */
@@ -29,23 +30,23 @@ function binding(encap: Encap, ipproto: number): string {
 
 /**
  * `ip fou add port 5555 ipproto 4` / `ip fou del port 5555` (GUE: `ip fou add port 5556 gue`).
- * Create adopts a port that already exists with the same binding (a leftover of a crashed run)
- * and refuses one bound otherwise; delete does nothing when the port is gone.
+ * Apply adopts a port that already exists with the same binding and refuses one bound
+ * otherwise; remove does nothing when the port is gone.
  */
-export function fouPortScripts(port: number, ipproto: number, encap: Encap = "fou"): CommandScripts {
+export function fouPortObject(port: number, ipproto: number, encap: Encap = "fou"): HostObject {
     // `ip fou show` prints `port 5555 ipproto 4` or `port 5556 gue`.
     const shown = encap === "gue" ? `^port ${port} gue( |$)` : `^port ${port} ipproto ${ipproto}( |$)`;
     const present = sh`ip fou show 2>/dev/null | grep -Eq ${shown}`;
     const taken = sh`ip fou show 2>/dev/null | grep -Eq ${`^port ${port} `}`;
     return {
-        create: script(
-            `if ${present}; then echo "adopted"`,
+        apply: [
+            `if ${present}; then :`,
             `elif ${taken}; then`,
             `  echo "fou-tunnel: UDP port ${port} on $(hostname) is already a FOU port bound otherwise: $(${sh`ip fou show`} | grep ${shq(`^port ${port} `)})" >&2; exit 1`,
             `else ${sh`ip fou add port ${port}`} ${binding(encap, ipproto)}; fi`,
-            printInstanceId,
-        ),
-        delete: script(`if ${present}; then ${sh`ip fou del port ${port}`}; fi`),
+        ].join("\n"),
+        check: expect(present, `FOU port ${port} (${encap === "gue" ? "gue" : `ipproto ${ipproto}`}) is missing`),
+        remove: `if ${present}; then ${sh`ip fou del port ${port}`}; fi`,
     };
 }
 
@@ -71,17 +72,17 @@ export class FouPort extends pulumi.ComponentResource {
         this.port = args.port;
         this.encap = encap;
         this.ipproto = encap === "gue" ? undefined : ipproto;
-        const scripts = fouPortScripts(args.port, ipproto, encap);
-        this.command = hostCommand(
+        const object = fouPortObject(args.port, ipproto, encap);
+        this.command = objectCommand(
             `${name}-fou`,
             // A GUE port has no inner protocol: changing ipproto must not rebuild it.
-            { host: args.host, scripts, triggers: encap === "gue" ? [args.port, "gue"] : [args.port, ipproto] },
+            { host: args.host, object, triggers: encap === "gue" ? [args.port, "gue"] : [args.port, ipproto], what: `FOU port ${args.port}` },
             { parent: this, dependsOn: args.dependsOn },
         );
         if (args.persist) {
             new BootUnit(
                 `${name}-port`,
-                { host: args.host, unit: `port-${args.port}`, description: `FOU port ${args.port}`, script: scripts.create, dependsOn: [this.command] },
+                { host: args.host, unit: `port-${args.port}`, description: `FOU port ${args.port}`, script: object.apply, dependsOn: [this.command] },
                 { parent: this },
             );
         }

@@ -1,12 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { BootUnit } from "./bootUnit";
 import { FouPort } from "./fouPort";
-import { Gwip, gwipScripts } from "./gwip";
+import { Gwip, gwipObject } from "./gwip";
 import { TunnelHost } from "./host";
 import { MODULES_FOR_IPPROTO } from "./hostPrep";
 import { checkCidr, checkIp, Family } from "../lib/inet";
 import { IPPROTO, IpipFouLink, TunnelMode, TunnelOptions } from "./ipipFouLink";
-import { Route, routeScripts } from "./route";
+import { Route, routeObject } from "./route";
 import { sh } from "./shell";
 import { TunnelCheck, TunnelCheckResult } from "./tunnelCheck";
 import { checkHostName, checkIfname, checkInt, checkPort, throwIfInvalid } from "../lib/validate";
@@ -116,7 +116,9 @@ export class FouTunnel extends pulumi.ComponentResource {
                     csum: args.csum,
                     mtu: args.mtu,
                     ttl,
-                    dependsOn: [port.command, ...(self.fouPort ? after : [])],
+                    // Not after the port: `ip link add … encap-dport P` needs only the modules, and
+                    // both are in place before anything is sent (the check waits for both).
+                    dependsOn: after,
                 },
                 { parent: this },
             );
@@ -145,15 +147,15 @@ export class FouTunnel extends pulumi.ComponentResource {
                         host: self.host,
                         unit: ifname.toLowerCase().replace(/[^a-z0-9.-]/g, "-"),
                         description: `tunnel ${name}, ${ifname} to ${peer.host.name}`,
-                        script: pulumi.all([link.createScript, self.host.device]).apply(([linkScript, device]) =>
+                        script: pulumi.all([link.applyScript, self.host.device]).apply(([linkScript, device]) =>
                             [
                                 "set -eu",
                                 // At boot the underlay device may still be on its way.
                                 sh`i=0; while ! ip link show dev ${device} >/dev/null 2>&1 && [ $i -lt 60 ]; do i=$((i+1)); sleep 1; done`,
                                 modules,
                                 `(\n${linkScript}\n)`,
-                                `(\n${gwipScripts(ifname, self.gwip).create}\n)`,
-                                ...destinations.map((d) => `(\n${routeScripts(ifname, d, via).create}\n)`),
+                                `(\n${gwipObject(ifname, self.gwip).apply}\n)`,
+                                ...destinations.map((d) => `(\n${routeObject(ifname, d, via).apply}\n)`),
                             ].join("\n"),
                         ),
                         dependsOn: routes.map((r) => r.command),
@@ -161,7 +163,7 @@ export class FouTunnel extends pulumi.ComponentResource {
                     { parent: this },
                 );
             }
-            return { self, peer, ifname, link, gwip, routes, prefix };
+            return { self, peer, ifname, port, link, gwip, routes, prefix };
         });
         const checks: pulumi.Output<TunnelCheckResult>[] = [];
         if (args.check ?? true) {
@@ -178,7 +180,8 @@ export class FouTunnel extends pulumi.ComponentResource {
                         remote: b.peer.host.underlayAddress,
                         port: args.port,
                         after: allRoutes.map((r) => r.instance),
-                        dependsOn: allRoutes.map((r) => r.command),
+                        rerunAfter: built.flatMap((e) => [e.port.command, e.link.command, e.gwip.command, ...e.routes.map((r) => r.command)]).map((c) => c.create as pulumi.Output<string>),
+                        dependsOn: [...allRoutes.map((r) => r.command), ...built.map((e) => e.port.command)],
                     },
                     { parent: this },
                 );

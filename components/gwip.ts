@@ -1,7 +1,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { CommandScripts, hostCommand, TunnelHost } from "./host";
-import { printInstanceId, script, sh, shq } from "./shell";
+import { TunnelHost } from "./host";
+import { expect, HostObject, objectCommand } from "./hostState";
+import { sh, shq } from "./shell";
 import { checkIp, formatIp, parseIp } from "../lib/inet";
 import { checkIfname, throwIfInvalid } from "../lib/validate";
 
@@ -18,19 +19,19 @@ export interface GwipArgs {
 
 /**
  * `ip addr add 10.10.10.1/32 dev ftok2` / `ip addr del 10.10.10.1/32 dev ftok2` (IPv6: a /128).
- * Create uses `ip addr replace`, so an address left from a crashed run is not an error; delete
- * does nothing when the address or the interface is gone.
+ * Apply uses `ip addr replace`, so an address already there is not an error; remove does
+ * nothing when the address or the interface is gone.
  */
-export function gwipScripts(ifname: string, address: string): CommandScripts {
+export function gwipObject(ifname: string, address: string): HostObject {
     const ip = parseIp(address);
     const v6 = ip?.family === 6;
     // `ip` prints IPv6 addresses compressed: match what it prints.
     const cidr = `${ip ? formatIp(ip) : address}/${v6 ? 128 : 32}`;
+    const present = `${sh`ip -o addr show dev ${ifname} 2>/dev/null`} | grep -qF ${shq(`${v6 ? "inet6" : "inet"} ${cidr} `)}`;
     return {
-        create: script(sh`ip addr replace ${cidr} dev ${ifname}`, printInstanceId),
-        delete: script(
-            `if ${sh`ip -o addr show dev ${ifname} 2>/dev/null`} | grep -qF ${shq(`${v6 ? "inet6" : "inet"} ${cidr} `)}; then ${sh`ip addr del ${cidr} dev ${ifname}`}; fi`,
-        ),
+        apply: sh`ip addr replace ${cidr} dev ${ifname}`,
+        check: expect(present, `address ${cidr} is not on ${ifname}`),
+        remove: `if ${present}; then ${sh`ip addr del ${cidr} dev ${ifname}`}; fi`,
     };
 }
 
@@ -44,12 +45,13 @@ export class Gwip extends pulumi.ComponentResource {
         throwIfInvalid([checkIfname(`Gwip ${name}: ifname`, args.ifname), checkIp(`Gwip ${name}: address`, args.address)]);
         super("fou:index:Gwip", name, {}, opts);
         this.address = args.address;
-        this.command = hostCommand(
+        this.command = objectCommand(
             `${name}-addr`,
             {
                 host: args.host,
-                scripts: gwipScripts(args.ifname, args.address),
+                object: gwipObject(args.ifname, args.address),
                 triggers: [args.ifname, args.address, args.linkInstance],
+                what: `address ${args.address} on ${args.ifname}`,
             },
             { parent: this, dependsOn: args.dependsOn },
         );

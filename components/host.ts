@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { DriftProbe } from "./driftProbe";
 
 /**
  * A Linux machine the tunnel components configure over SSH. Local qemu VMs and EC2 instances
@@ -31,6 +32,11 @@ export interface TunnelHost {
     readonly deletedWith?: pulumi.Resource;
 }
 
+/** The same host, reached with some connection settings changed (e.g. `perDialTimeout`). */
+export function withConnection(host: TunnelHost, patch: Partial<command.types.input.remote.ConnectionArgs>): TunnelHost {
+    return { ...host, connection: pulumi.secret(pulumi.output(host.connection).apply((c) => ({ ...c, ...patch }))) };
+}
+
 /** A create/delete pair of scripts for one remote command. */
 export interface CommandScripts {
     readonly create: string;
@@ -43,7 +49,18 @@ export interface HostCommandArgs {
     readonly scripts: pulumi.Input<CommandScripts>;
     /** Values whose change means a different object on the host: replace, don't update. */
     readonly triggers: pulumi.Input<unknown>[];
+    /**
+     * How a refresh sees whether the object is still there: a shell body that exits 0 when it is
+     * as declared, and the object's name for messages. Set: a {@link DriftProbe} beside the
+     * command. Its id is a comment at the end of `create`, so a probe replaced after a refresh
+     * found drift changes `create`, and the command plugin updates the command by running the
+     * new `create` — an idempotent create that rebuilds what is missing, and nothing else.
+     */
+    readonly probe?: { readonly check: pulumi.Input<string>; readonly object: string };
 }
+
+/** How long one remote step may take before Pulumi gives up on it. */
+export const COMMAND_TIMEOUTS: pulumi.CustomTimeouts = { create: "5m", update: "5m", delete: "5m" };
 
 /**
  * Declares one remote command of a component. Every such command replaces (rather than
@@ -56,19 +73,26 @@ export function hostCommand(
     opts: pulumi.CustomResourceOptions,
 ): command.remote.Command {
     const scripts = pulumi.output(args.scripts);
+    const probe = args.probe
+        ? new DriftProbe(`${name}-probe`, { host: args.host, check: args.probe.check, object: args.probe.object }, { parent: opts.parent, deletedWith: opts.deletedWith })
+        : undefined;
+    const triggers = args.host.identity === undefined ? args.triggers : [...args.triggers, args.host.identity];
+    const create = probe ? pulumi.interpolate`${scripts.create}\n# drift probe ${probe.id}` : scripts.create;
     return new command.remote.Command(
         name,
         {
             connection: args.host.connection,
-            create: scripts.create,
+            create,
             // Resolving to undefined leaves `delete` unset: nothing to run at destroy.
             delete: scripts.apply((s) => s.delete) as pulumi.Output<string>,
-            triggers: args.host.identity === undefined ? args.triggers : [...args.triggers, args.host.identity],
+            triggers,
         },
         {
             ...opts,
             deleteBeforeReplace: true,
             deletedWith: opts.deletedWith ?? args.host.deletedWith,
+            // No step may wait forever on a host (dials are bounded by the connection too).
+            customTimeouts: opts.customTimeouts ?? COMMAND_TIMEOUTS,
             dependsOn: [...toArray(opts.dependsOn), ...(args.host.readyAfter ?? [])],
         },
     );

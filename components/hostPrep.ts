@@ -1,7 +1,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
-import { script, sh } from "./shell";
+import { expect, removeEmptyStateDirs, STATE_ROOT, stateFile } from "./hostState";
+import { script, sh, shq } from "./shell";
 import { throwIfInvalid } from "../lib/validate";
 
 /** Kernel modules a FOU tunnel of each inner protocol needs, in load order. */
@@ -19,19 +20,60 @@ export interface HostPrepArgs {
     readonly ipForward?: boolean;
 }
 
-/** Where the host keeps the forwarding value it had before fou-tunnel changed it. */
-const STATE_DIR = "/var/lib/fou-tunnel";
-const FORWARD_ORIG = `${STATE_DIR}/ip_forward.orig`;
+/** The forwarding value the host had before any stack changed it; shared by all stacks. */
+const FORWARD_ORIG = `${STATE_ROOT}/ip_forward.orig`;
 /** Marks our line in /etc/sysctl.conf; plain text, so it is also its own sed pattern. */
 const SYSCTL_MARK = "# fou-tunnel ip_forward";
 const SYSCTL_LINE = "net.ipv4.ip_forward = 1";
 
 /**
+ * What still needs module `$1` on the host: a FOU port or an encapsulating link (fou), a tunnel
+ * link of its kind other than the module's own fallback device (`tunl0`, `sit0`, `gre0`…), or
+ * another stack that loaded it too. Unloading `ipip`, `sit`, `ip_gre` or `fou` deletes every link
+ * of that kind and every FOU port, whoever made them, and such links hold no module reference
+ * (DESIGN.md §7), so the refcount cannot tell.
+ */
+const MODULE_IN_USE = [
+    "in_use() {",
+    "  case $1 in",
+    '    fou) [ -z "$(ip fou show 2>/dev/null)" ] || return 0',
+    "         ip -d -o link show 2>/dev/null | grep -Eq ' encap (fou|gue) ' && return 0 ;;",
+    "    ipip) kinds=ipip; own=tunl0 ;;",
+    "    sit) kinds=sit; own=sit0 ;;",
+    "    ip_gre) kinds='gre gretap erspan'; own='gre0 gretap0 erspan0' ;;",
+    "  esac",
+    '  if [ "$1" != fou ]; then',
+    "    for k in $kinds; do",
+    `      for l in $(ip -o link show type "$k" 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//'); do`,
+    '        case " $own " in *" $l "*) ;; *) return 0 ;; esac',
+    "      done",
+    "    done",
+    "  fi",
+    `  for g in ${STATE_ROOT}/*/*.modules; do`,
+    '    [ "$g" != "$f" ] && [ -f "$g" ] && grep -qx "$1" "$g" && return 0',
+    "  done",
+    "  return 1",
+    "}",
+    // Unloads, newest first, what this resource loaded and nothing needs; the rest stays listed.
+    "unload_unused() {",
+    '  keep=; for m in $(tac "$f"); do',
+    '    case " $* " in *" $m "*) keep="$m $keep"; continue ;; esac',
+    '    if [ -d "/sys/module/$m" ] && in_use "$m"; then keep="$m $keep"; continue; fi',
+    '    if [ -d "/sys/module/$m" ]; then modprobe -r "$m"; fi',
+    "  done",
+    '  printf "%s\\n" $keep | sed "/^$/d" > "$f.tmp"; mv "$f.tmp" "$f"',
+    "}",
+].join("\n");
+
+/**
  * Checks the kernel can do FOU (≥ 3.18, `fou` module present and built on `ip_tunnel`) and loads
  * the modules: `uname -r; modinfo fou; modprobe fou; modprobe ipip`. Fails with a message that
- * names the host, its kernel and the fix. Delete unloads the modules it loaded, when unused.
+ * names the host, its kernel and the fix. The modules it loaded are listed in `stateFile` on the
+ * host; a run with a shorter list, and delete, unload those of them nothing uses any more
+ * ({@link MODULE_IN_USE}). Create and update are the same script, so a changed module list
+ * updates in place and never replaces (a replace would unload what live tunnels use).
  */
-export function kernelScripts(modules: string[]): CommandScripts {
+export function kernelScripts(modules: string[], stateFile: string): CommandScripts {
     const list = modules.map((m) => sh`${m}`).join(" ");
     return {
         create: script(
@@ -50,46 +92,65 @@ export function kernelScripts(modules: string[]): CommandScripts {
             '    echo "fou-tunnel: $host: the fou module of Linux $rel does not depend on ip_tunnel; this kernel cannot encapsulate tunnels in FOU" >&2; exit 1;;',
             "  esac",
             "fi",
-            "loaded=",
+            sh`f=${stateFile}`,
+            'mkdir -p "${f%/*}"; touch "$f"',
+            MODULE_IN_USE,
             `for m in ${list}; do`,
-            '  if [ ! -d "/sys/module/$m" ]; then modprobe "$m"; loaded="$loaded $m"; fi',
+            '  if [ ! -d "/sys/module/$m" ]; then modprobe "$m"; grep -qx "$m" "$f" || echo "$m" >> "$f"; fi',
             "done",
+            `unload_unused ${list}`,
             'echo "kernel=$rel"',
-            'echo "loaded=${loaded# }"',
+            `echo ${shq(`modules=${modules.join(" ")}`)}`,
         ),
         delete: script(
-            // Unload, newest first, what create loaded and nothing now uses.
-            'loaded=$(printf "%s\\n" "${PULUMI_COMMAND_STDOUT:-}" | sed -n "s/^loaded=//p")',
-            "order=",
-            'for m in $loaded; do order="$m $order"; done',
-            "for m in $order; do",
-            '  if [ -d "/sys/module/$m" ] && [ "$(cat "/sys/module/$m/refcnt" 2>/dev/null || echo 1)" = 0 ]; then modprobe -r "$m"; fi',
-            "done",
+            sh`f=${stateFile}`,
+            MODULE_IN_USE,
+            'if [ -f "$f" ]; then unload_unused; rm -f "$f"; fi',
+            removeEmptyStateDirs(stateFile),
         ),
     };
 }
 
 /**
- * `net.ipv4.ip_forward = 1` the guide's way (a line in /etc/sysctl.conf, applied now). The value
- * found before the first change is kept on the host, so a re-run after a crash does not lose it,
- * and delete restores it and removes the line.
+ * `net.ipv4.ip_forward = 1` the guide's way (a line in /etc/sysctl.conf, applied now). Each
+ * resource that wants forwarding holds a claim file (`claimFile`); the value found before the
+ * first claim is kept host-wide, and the last claim's delete restores it and removes the line,
+ * so two stacks on one host never undo each other's forwarding.
  */
-export function ipForwardScripts(): CommandScripts {
+export function ipForwardScripts(claimFile: string): CommandScripts {
+    const claims = `${STATE_ROOT}/*/*.ip_forward`;
     return {
         create: script(
-            sh`mkdir -p ${STATE_DIR}`,
+            sh`mkdir -p ${claimFile.slice(0, claimFile.lastIndexOf("/"))}`,
             sh`[ -f ${FORWARD_ORIG} ] || cat /proc/sys/net/ipv4/ip_forward > ${FORWARD_ORIG}`,
+            sh`touch ${claimFile}`,
             "touch /etc/sysctl.conf",
-            sh`grep -qxF ${SYSCTL_MARK} /etc/sysctl.conf || printf '%s\\n%s\\n' ${SYSCTL_MARK} ${SYSCTL_LINE} >> /etc/sysctl.conf`,
+            sh`grep -qxF ${SYSCTL_MARK} /etc/sysctl.conf || printf '%s\n%s\n' ${SYSCTL_MARK} ${SYSCTL_LINE} >> /etc/sysctl.conf`,
             "sysctl -q -w net.ipv4.ip_forward=1",
             sh`echo "previous=$(cat ${FORWARD_ORIG})"`,
         ),
         delete: script(
-            "if [ -f /etc/sysctl.conf ]; then sed -i '/^# fou-tunnel ip_forward$/{N;d}' /etc/sysctl.conf; fi",
-            sh`if [ -f ${FORWARD_ORIG} ]; then sysctl -q -w "net.ipv4.ip_forward=$(cat ${FORWARD_ORIG})"; rm -f ${FORWARD_ORIG}; fi`,
-            sh`rmdir ${STATE_DIR} 2>/dev/null || true`,
+            sh`rm -f ${claimFile}`,
+            `if ! ls ${claims} >/dev/null 2>&1; then`,
+            "  if [ -f /etc/sysctl.conf ]; then sed -i '/^# fou-tunnel ip_forward$/{N;d}' /etc/sysctl.conf; fi",
+            sh`  if [ -f ${FORWARD_ORIG} ]; then sysctl -q -w "net.ipv4.ip_forward=$(cat ${FORWARD_ORIG})"; rm -f ${FORWARD_ORIG}; fi`,
+            "fi",
+            removeEmptyStateDirs(claimFile),
         ),
     };
+}
+
+/** The drift check of the kernel step: every module is loaded. */
+export function modulesLoaded(modules: string[]): string {
+    return modules.map((m) => expect(sh`[ -d /sys/module/${m} ]`, `module ${m} is not loaded`)).join("\n");
+}
+
+/** The drift check of forwarding: on now, and our line in /etc/sysctl.conf for the next boot. */
+export function ipForwardOn(): string {
+    return [
+        expect('[ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ]', "net.ipv4.ip_forward is not 1"),
+        expect(sh`grep -qxF ${SYSCTL_LINE} /etc/sysctl.conf`, `/etc/sysctl.conf lacks "${SYSCTL_LINE}"`),
+    ].join("\n");
 }
 
 /**
@@ -97,10 +158,12 @@ export function ipForwardScripts(): CommandScripts {
  * Every tunnel command on the host depends on it, so destroy undoes it last.
  */
 export class HostPrep extends pulumi.ComponentResource {
-    /** `kernel=<release>` and `loaded=<modules loaded by us>`. */
+    /** `kernel=<release>` and `modules=<the modules it keeps loaded>`. */
     public readonly kernelReport: pulumi.Output<string>;
-    /** The resource later steps depend on. */
+    /** The resource later steps depend on: the kernel check and modules. */
     public readonly ready: pulumi.Resource;
+    /** `net.ipv4.ip_forward = 1`, when asked for; nothing waits for it. */
+    public readonly ipForward?: command.remote.Command;
 
     constructor(name: string, args: HostPrepArgs, opts: pulumi.ComponentResourceOptions = {}) {
         const modules = args.modules ?? MODULES_FOR_IPPROTO[4];
@@ -114,19 +177,30 @@ export class HostPrep extends pulumi.ComponentResource {
 
         const kernel: command.remote.Command = hostCommand(
             `${name}-kernel`,
-            { host: args.host, scripts: kernelScripts(modules), triggers: [modules.join(",")] },
+            // The module list is no trigger: a new list updates in place (create runs again).
+            {
+                host: args.host,
+                scripts: kernelScripts(modules, stateFile(`${name}-kernel`, "modules")),
+                triggers: [],
+                probe: { check: modulesLoaded(modules), object: `kernel modules ${modules.join(", ")}` },
+            },
             { parent: this },
         );
-        let ready: pulumi.Resource = kernel;
         if (args.ipForward ?? true) {
-            ready = hostCommand(
+            this.ipForward = hostCommand(
                 `${name}-ip-forward`,
-                { host: args.host, scripts: ipForwardScripts(), triggers: ["net.ipv4.ip_forward=1"] },
-                { parent: this, dependsOn: [kernel] },
+                {
+                    host: args.host,
+                    scripts: ipForwardScripts(stateFile(`${name}-ip-forward`, "ip_forward")),
+                    triggers: ["net.ipv4.ip_forward=1"],
+                    probe: { check: ipForwardOn(), object: "net.ipv4.ip_forward" },
+                },
+                // Independent of the modules and of the tunnel objects: it runs beside them.
+                { parent: this },
             );
         }
         this.kernelReport = kernel.stdout;
-        this.ready = ready;
+        this.ready = kernel;
         this.registerOutputs({ kernelReport: this.kernelReport });
     }
 }

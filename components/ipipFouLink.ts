@@ -1,8 +1,9 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { Encap } from "./fouPort";
-import { CommandScripts, hostCommand, TunnelHost } from "./host";
-import { printInstanceId, script, sh, shq } from "./shell";
+import { TunnelHost } from "./host";
+import { expect, HostObject, objectCommand } from "./hostState";
+import { sh, shq } from "./shell";
 import { checkIpv4 } from "../lib/inet";
 import { checkIfname, checkInt, checkPort, throwIfInvalid } from "../lib/validate";
 
@@ -79,18 +80,26 @@ export function linkAddCommand(s: LinkSettings): string {
 
 /**
  * `ip link add ftok2 type ipip remote R local L ttl 255 dev eth0 encap fou encap-sport auto
- * encap-dport 5555` then `ip link set ftok2 up`; delete is `ip link del ftok2`. Other modes and
+ * encap-dport 5555` then `ip link set ftok2 up`; remove is `ip link del ftok2`. Other modes and
  * options change only that line (`type sit`, `encap gue`, `encap-sport 5600`, `encap-csum`,
- * `ip link set ftok2 mtu 1400`). A leftover tunnel of the same name and kind is replaced; any
- * other interface with that name is an error.
+ * `ip link set ftok2 mtu 1400`). A link that already is exactly this one is kept as it is (it
+ * may be carrying traffic); a tunnel of the same name and kind but other settings is replaced;
+ * any other interface with that name is an error.
  */
-export function ipipFouLinkScripts(s: LinkSettings): CommandScripts {
+export function ipipFouLinkObject(s: LinkSettings): HostObject {
     const mode = s.mode ?? "ipip";
+    const encap = s.encap ?? "fou";
+    const sport = s.sport === undefined || s.sport === "auto" ? "auto" : String(s.sport);
     const exists = sh`ip link show dev ${s.ifname} >/dev/null 2>&1`;
-    // `ip -d link show` names the kind on its own line: "ipip ipip remote …", "sit …", "gre …".
-    const sameKind = sh`ip -d link show dev ${s.ifname}` + ` | grep -Eq ${shq(`^ +${mode} `)}`;
+    // `ip -d link show` names the kind on its own line: "ipip any remote …", "sit any …", "gre …".
+    const kindLine = `^ +${mode} `;
+    const sameKind = sh`ip -d link show dev ${s.ifname}` + ` | grep -Eq ${shq(kindLine)}`;
+    const has = (text: string) => sh`printf '%s\n' "$d" | grep -Fq -- ${text}`;
+    const first = (text: string) => sh`printf '%s\n' "$d" | head -n 1 | grep -Eq -- ${text}`;
+    const ends = ` remote ${s.remote} local ${s.local} dev ${s.device} ttl ${s.ttl} `;
+    const encapLine = ` encap ${encap} encap-sport ${sport} encap-dport ${s.port} ${s.csum ? "encap-csum" : "noencap-csum"} `;
     return {
-        create: script(
+        apply: [
             `if ${exists}; then`,
             `  if ${sameKind}; then ${sh`ip link del dev ${s.ifname}`}; else`,
             `    echo ${shq(`fou-tunnel: interface ${s.ifname} already exists and is not a ${mode} tunnel; choose another name`)} >&2; exit 1`,
@@ -98,10 +107,17 @@ export function ipipFouLinkScripts(s: LinkSettings): CommandScripts {
             "fi",
             linkAddCommand(s),
             s.mtu === undefined ? sh`ip link set dev ${s.ifname} up` : sh`ip link set dev ${s.ifname} mtu ${s.mtu} up`,
-            sh`echo "mtu=$(cat /sys/class/net/${s.ifname}/mtu)"`,
-            printInstanceId,
-        ),
-        delete: script(`if ${exists}; then ${sh`ip link del dev ${s.ifname}`}; fi`),
+        ].join("\n"),
+        check: [
+            sh`d=$(ip -d link show dev ${s.ifname} 2>/dev/null) || { echo ${`link ${s.ifname} is missing`}; exit 1; }`,
+            expect(sh`printf '%s\n' "$d" | grep -Eq ${kindLine}`, `link ${s.ifname} is not a ${mode} tunnel`),
+            expect(has(ends), `link ${s.ifname} is not${ends}`),
+            expect(has(encapLine), `link ${s.ifname} is not${encapLine}`),
+            expect(first("[<,]UP[,>]"), `link ${s.ifname} is down`),
+            ...(s.mtu === undefined ? [] : [expect(first(` mtu ${s.mtu} `), `link ${s.ifname} has not mtu ${s.mtu}`)]),
+        ].join("\n"),
+        remove: `if ${exists}; then ${sh`ip link del dev ${s.ifname}`}; fi`,
+        report: sh`echo "mtu=$(cat /sys/class/net/${s.ifname}/mtu)"`,
     };
 }
 
@@ -112,8 +128,8 @@ export class IpipFouLink extends pulumi.ComponentResource {
     public readonly instance: pulumi.Output<string>;
     /** The MTU the tunnel has (the kernel's 1472 for IPIP over FOU on a 1500 underlay). */
     public readonly mtu: pulumi.Output<number>;
-    /** The create script with resolved values, for a boot unit to replay. */
-    public readonly createScript: pulumi.Output<string>;
+    /** The link's apply steps with resolved values, for a boot unit to replay. */
+    public readonly applyScript: pulumi.Output<string>;
     public readonly command: command.remote.Command;
 
     constructor(name: string, args: IpipFouLinkArgs, opts: pulumi.ComponentResourceOptions = {}) {
@@ -153,13 +169,13 @@ export class IpipFouLink extends pulumi.ComponentResource {
                 ...(args.mtu === undefined ? {} : { mtu: args.mtu }),
             };
         });
-        const scripts = settings.apply(ipipFouLinkScripts);
-        this.command = hostCommand(
+        const object = settings.apply(ipipFouLinkObject);
+        this.command = objectCommand(
             `${name}-link`,
-            { host: args.host, scripts, triggers: [settings.apply((s) => JSON.stringify(s))] },
+            { host: args.host, object, triggers: [settings.apply((s) => JSON.stringify(s))], what: `link ${args.ifname}` },
             { parent: this, dependsOn: args.dependsOn },
         );
-        this.createScript = scripts.create;
+        this.applyScript = object.apply((o) => o.apply);
         this.instance = this.command.stdout;
         this.mtu = this.command.stdout.apply((out) => Number(/^mtu=(\d+)$/m.exec(out)?.[1] ?? NaN));
         this.registerOutputs({ ifname: this.ifname, instance: this.instance, mtu: this.mtu });

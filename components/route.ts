@@ -1,7 +1,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { CommandScripts, hostCommand, TunnelHost } from "./host";
-import { printInstanceId, script, sh } from "./shell";
+import { TunnelHost } from "./host";
+import { expect, HostObject, objectCommand } from "./hostState";
+import { sh, shq } from "./shell";
 import { checkCidr, checkIp, familyOf, hostPrefix } from "../lib/inet";
 import { checkIfname, throwIfInvalid } from "../lib/validate";
 
@@ -28,18 +29,19 @@ export function normalizePrefix(destination: string): string {
 
 /**
  * `ip route add to 10.10.10.2/32 via 10.10.10.1 dev ftok2` / `ip route del …` (IPv6:
- * `ip route add to fd00::2/128 dev ftok3`). Create uses `ip route replace` (idempotent); delete
+ * `ip route add to fd00::2/128 dev ftok3`). Apply uses `ip route replace` (idempotent); remove
  * does nothing when the route or the interface is gone.
  */
-export function routeScripts(ifname: string, destination: string, via?: string): CommandScripts {
+export function routeObject(ifname: string, destination: string, via?: string): HostObject {
     const to = normalizePrefix(destination);
     const family = familyOf(to) === 6 ? "-6" : "-4";
     const route = via === undefined ? sh`to ${to} dev ${ifname}` : sh`to ${to} via ${via} dev ${ifname}`;
+    const shown = sh`ip ${family} route show to exact ${to} dev ${ifname} 2>/dev/null`;
+    const what = `route to ${to}${via === undefined ? "" : ` via ${via}`} dev ${ifname}`;
     return {
-        create: script(`ip route replace ${route}`, printInstanceId),
-        delete: script(
-            `if ${sh`ip ${family} route show to exact ${to} dev ${ifname} 2>/dev/null`} | grep -q .; then ip route del ${route}; fi`,
-        ),
+        apply: `ip route replace ${route}`,
+        check: expect(via === undefined ? `${shown} | grep -q .` : `${shown} | grep -Fwq ${shq(`via ${via}`)}`, `${what} is missing`),
+        remove: `if ${shown} | grep -q .; then ip route del ${route}; fi`,
     };
 }
 
@@ -58,11 +60,12 @@ export class Route extends pulumi.ComponentResource {
         ]);
         super("fou:index:Route", name, {}, opts);
         this.destination = normalizePrefix(args.destination);
-        this.command = hostCommand(
+        this.command = objectCommand(
             `${name}-route`,
             {
                 host: args.host,
-                scripts: routeScripts(args.ifname, args.destination, args.via),
+                what: `route to ${this.destination} on ${args.ifname}`,
+                object: routeObject(args.ifname, args.destination, args.via),
                 triggers: [args.ifname, this.destination, ...(args.via === undefined ? [] : [args.via]), args.gwipInstance],
             },
             { parent: this, dependsOn: args.dependsOn },

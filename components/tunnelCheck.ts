@@ -1,6 +1,8 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
 import { hostCommand, TunnelHost } from "./host";
+import { expect } from "./hostState";
 import { script, sh } from "./shell";
 
 export interface TunnelCheckArgs {
@@ -14,6 +16,11 @@ export interface TunnelCheckArgs {
     readonly port: number;
     /** Instances of the tunnel objects; the check runs again whenever one is recreated. */
     readonly after: pulumi.Input<string>[];
+    /**
+     * The create scripts of the tunnel's objects: when one changes (say its drift probe was
+     * replaced and the object rebuilt in place), the check runs again, as an update.
+     */
+    readonly rerunAfter?: pulumi.Input<string>[];
     readonly dependsOn?: pulumi.Resource[];
 }
 
@@ -29,6 +36,8 @@ export interface TunnelCheckResult {
     readonly udpFromPeer: number;
     /** One captured line, e.g. `IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84`. */
     readonly sample: string;
+    /** When the host measured it (UTC, ISO 8601): a result is only as fresh as its last run. */
+    readonly measuredAt: string;
 }
 
 export interface CheckSettings {
@@ -55,7 +64,7 @@ export function tunnelCheckScript(s: CheckSettings): string {
         sh`timeout 30 tcpdump -nn -l -i ${s.device} -c 6 udp port ${s.port} and host ${s.remote} >"$d/cap" 2>"$d/err" &`,
         "tp=$!",
         'i=0; while ! grep -q listening "$d/err" 2>/dev/null && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done',
-        sh`ping -n -q -c 3 -W 2 -I ${s.gwip} ${s.peerGwip} >"$d/ping" 2>&1 || true`,
+        sh`ping -n -q -c 3 -i 0.2 -W 2 -I ${s.gwip} ${s.peerGwip} >"$d/ping" 2>&1 || true`,
         'i=0; while kill -0 "$tp" 2>/dev/null && [ $i -lt 20 ]; do i=$((i+1)); sleep 0.1; done',
         'kill "$tp" 2>/dev/null || true; wait "$tp" 2>/dev/null || true',
         `sent=$(sed -n 's/^\\([0-9]*\\) packets transmitted.*/\\1/p' "$d/ping"); sent=\${sent:-0}`,
@@ -63,7 +72,7 @@ export function tunnelCheckScript(s: CheckSettings): string {
         sh`out=$(grep -cF ${toPeer} "$d/cap" || true)`,
         sh`in=$(grep -F ${fromPeer} "$d/cap" | grep -cF ${toUs} || true)`,
         `sample=$(grep -F ${sh`${toPeer}`} "$d/cap" | head -n 1 | sed 's/^[0-9:.]* //; s/["\\\\]//g')`,
-        sh`printf '{"from":"%s","to":"%s","sent":%d,"received":%d,"udpToPeer":%d,"udpFromPeer":%d,"sample":"%s"}\\n' ${s.gwip} ${s.peerGwip} "$sent" "$received" "$out" "$in" "$sample"`,
+        sh`printf '{"from":"%s","to":"%s","sent":%d,"received":%d,"udpToPeer":%d,"udpFromPeer":%d,"sample":"%s","measuredAt":"%s"}\\n' ${s.gwip} ${s.peerGwip} "$sent" "$received" "$out" "$in" "$sample" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`,
         'if [ "$received" -lt 1 ] || [ "$out" -lt 1 ] || [ "$in" -lt 1 ]; then',
         sh`  echo "fou-tunnel: tunnel check failed on $(hostname): $received/$sent pings from ${s.gwip} to ${s.peerGwip} answered, UDP/${s.port} packets out $out, in $in" >&2`,
         '  cat "$d/ping" "$d/err" >&2; exit 1',
@@ -90,8 +99,19 @@ export class TunnelCheck extends pulumi.ComponentResource {
             `${name}-check`,
             {
                 host: args.host,
-                scripts: settings.apply((s) => ({ create: tunnelCheckScript(s) })),
+                scripts: pulumi
+                    .all([settings, pulumi.all(args.rerunAfter ?? [])])
+                    .apply(([s, objects]) => ({ create: `${tunnelCheckScript(s)}\n# objects ${createHash("sha256").update(objects.join("\n")).digest("hex")}` })),
                 triggers: args.after,
+                // A refresh pings again: a tunnel that stopped passing packets is checked (and so
+                // reported) anew by the next up, never left standing on an old result.
+                probe: {
+                    check: expect(
+                        sh`ping -n -q -c 3 -i 0.2 -W 2 -I ${args.gwip} ${args.peerGwip} >/dev/null 2>&1`,
+                        `no ping reply from ${args.peerGwip} through the tunnel`,
+                    ),
+                    object: `tunnel ${args.gwip} → ${args.peerGwip}`,
+                },
             },
             { parent: this, dependsOn: args.dependsOn },
         );

@@ -85,6 +85,19 @@ export function checkAwsHostsArgs(name: string, hostNames: unknown, udpRules: un
     return { problems: problems.filter((p): p is string => p !== undefined), rules: [...rules.values()] };
 }
 
+/**
+ * SSH dials of the tunnel commands, and seconds per dial: the poll has waited for the host, so
+ * a few are enough, and a host that stopped answering fails a step in about a minute instead of
+ * hanging the deployment.
+ */
+export const AWS_DIALS = { dialErrorLimit: 5, perDialTimeout: 10 } as const;
+
+/** The poll's dials: boot and cloud-init take a few minutes (40 dials of up to 15 s, plus back-off). */
+export const AWS_POLL_DIALS = { dialErrorLimit: 40, perDialTimeout: 15 } as const;
+
+/** And the engine's bound on the whole poll. */
+export const AWS_POLL_TIMEOUTS: pulumi.CustomTimeouts = { create: "15m", update: "15m", delete: "1m" };
+
 /** The network of `awsVpc: create`; away from the GWIPs (10.10.10.0/24) and the default VPC (172.31.0.0/16). */
 export const CREATED_VPC_CIDR = "10.99.0.0/16";
 export const CREATED_SUBNET_CIDR = "10.99.1.0/24";
@@ -315,14 +328,13 @@ export class AwsHosts extends pulumi.ComponentResource {
                 host: instance.publicIp,
                 user: TUNNEL_SSH_USER,
                 privateKey: this.privateKey,
-                // Boot and cloud-init take a while; keep dialling until customTimeouts says stop.
-                dialErrorLimit: -1,
-                perDialTimeout: 15,
+                ...AWS_DIALS,
             };
+            // The poll waits out boot and cloud-init; after it, the host answers at once.
             const poll = new command.remote.Command(
                 `${name}-${host}-poll`,
-                { connection, create: instance.privateIp.apply(pollScript), triggers: [instance.id] },
-                { parent: this, dependsOn: [ssh, ...network], customTimeouts: { create: "10m" } },
+                { connection: { ...connection, ...AWS_POLL_DIALS }, create: instance.privateIp.apply(pollScript), triggers: [instance.id] },
+                { parent: this, dependsOn: [ssh, ...network], customTimeouts: AWS_POLL_TIMEOUTS },
             );
             return {
                 name: host,
@@ -331,6 +343,9 @@ export class AwsHosts extends pulumi.ComponentResource {
                 connection,
                 readyAfter: [poll],
                 identity: instance.id,
+                // Terminating the instance takes its tunnel with it: no undo over SSH (which a
+                // dead or stopped instance could not answer anyway).
+                deletedWith: instance,
             };
         });
 

@@ -5,6 +5,9 @@ import * as path from "path";
 import { TunnelHost } from "../components/host";
 import { sh } from "../components/shell";
 import { LocalSettings } from "./localConfig";
+import { NetworkInputs, networkProvider, VmInputs, vmProvider, VmReport } from "./localProvider";
+
+export { parseVmReport, VmReport } from "./localProvider";
 
 export interface LocalVmsArgs {
     readonly settings: LocalSettings;
@@ -27,16 +30,57 @@ export function localNames(stackId: string, vmIndex: number) {
 const REPO = path.resolve(__dirname, "..");
 
 /**
+ * Prints a fresh ed25519 key pair: the private key file, then the public key line. Run by a
+ * local command whose stdout is secret; the key lives in the stack's state from then on.
+ */
+export function keygenScript(comment: string): string {
+    return [
+        "set -eu; umask 077; d=$(mktemp -d)",
+        sh`ssh-keygen -q -t ed25519 -N '' -C ${comment} -f "$d/id"`,
+        'cat "$d/id" "$d/id.pub"; rm -rf "$d"',
+    ].join("\n");
+}
+
+type InputsOf<T> = { readonly [K in keyof T]: pulumi.Input<T[K]> };
+
+/** The bridge's dynamic resource: see {@link networkProvider}. */
+export class LocalNetwork extends pulumi.dynamic.Resource {
+    declare public readonly bridge: pulumi.Output<string>;
+    constructor(name: string, args: InputsOf<NetworkInputs>, opts: pulumi.CustomResourceOptions = {}) {
+        super(networkProvider, name, { ...args }, opts, "fou", "LocalNetwork");
+    }
+}
+
+/** One VM's dynamic resource: see {@link vmProvider}. Its id is new at every (re)creation. */
+export class LocalVm extends pulumi.dynamic.Resource {
+    declare public readonly report: pulumi.Output<VmReport>;
+    constructor(name: string, args: InputsOf<VmInputs>, opts: pulumi.CustomResourceOptions = {}) {
+        super(vmProvider, name, { ...args, report: undefined }, opts, "fou", "LocalVm");
+    }
+}
+
+/**
+ * SSH dials per command and seconds per dial. `vm.sh start` returns only once the VM's sshd
+ * answers, so a live VM needs one dial; a dead one fails a command in about a minute.
+ */
+export const LOCAL_DIALS = { dialErrorLimit: 5, perDialTimeout: 10 } as const;
+
+/**
  * Two (or more) qemu VMs on this machine that boot Debian's kernel, which has fou and ipip, on a
- * bridge with TEST-NET addresses, reachable over SSH with a key made for this stack. Create
- * builds (or reuses) the cached image and starts the VMs; delete stops them by PID and removes
- * their taps, the bridge and their files.
+ * bridge with TEST-NET addresses, reachable over SSH with a key made for this stack and a host
+ * key made for each VM (both kept secret in the state; the host key is pinned). The bridge and
+ * the VMs are dynamic resources whose refresh checks that they still exist: after a VM died or
+ * this machine rebooted, `pulumi up --refresh` boots them again with the same host keys, and
+ * every tunnel command on a new VM is replaced (a host's identity is its VM resource's id).
  */
 export class LocalVms extends pulumi.ComponentResource {
     public readonly hosts: TunnelHost[];
     /** The stack's SSH private key (secret). */
     public readonly privateKey: pulumi.Output<string>;
     public readonly publicKey: pulumi.Output<string>;
+    public readonly network: LocalNetwork;
+    /** One per VM, in the order of the settings. */
+    public readonly machines: LocalVm[];
     /** Per-VM boot report from vm.sh (pid, boot time, accelerator, kernel). */
     public readonly vms: pulumi.Output<Omit<VmReport, "hostKey">[]>;
 
@@ -47,14 +91,7 @@ export class LocalVms extends pulumi.ComponentResource {
 
         const key = new command.local.Command(
             `${name}-ssh-key`,
-            {
-                create: [
-                    "set -eu; umask 077; d=$(mktemp -d)",
-                    "ssh-keygen -q -t ed25519 -N '' -C fou-tunnel -f \"$d/id\"",
-                    'cat "$d/id" "$d/id.pub"; rm -rf "$d"',
-                ].join("\n"),
-                logging: "none",
-            },
+            { create: keygenScript("fou-tunnel"), logging: "none" },
             { parent: this, additionalSecretOutputs: ["stdout"] },
         );
         const keyText = key.stdout;
@@ -62,78 +99,78 @@ export class LocalVms extends pulumi.ComponentResource {
         // The public half is no secret; leaving it secret would hide every VM command and report.
         this.publicKey = pulumi.unsecret(keyText.apply((t) => splitKeyPair(t).publicKey));
 
-        const network = new command.local.Command(
+        this.network = new LocalNetwork(
             `${name}-network`,
-            {
-                create: sh`./vm/net.sh up --bridge ${names0.bridge} --address ${settings.gateway}`,
-                delete: sh`./vm/net.sh down --bridge ${names0.bridge}` + `; rmdir ${sh`${names0.runDir}`} /run/fou-tunnel 2>/dev/null || true`,
-                dir: REPO,
-            },
+            { repo: REPO, bridge: names0.bridge, address: settings.gateway, runDir: names0.runDir },
             { parent: this, deleteBeforeReplace: true },
         );
 
-        const vmCommands = settings.vms.map((vm, i) => {
-            const n = localNames(args.stackId, i);
-            const stateDir = `${n.runDir}/${vm.name}`;
-            const prefixLength = settings.gateway.split("/")[1];
-            const start = this.publicKey.apply(
-                (pub) =>
-                    sh`./vm/vm.sh start --name ${vm.name} --address ${`${vm.address}/${prefixLength}`} --bridge ${n.bridge} --tap ${n.tap} --mac ${n.mac} --state-dir ${stateDir} --memory ${settings.memoryMb} --authorized-key ${pub}` +
-                    (vm.fou ? "" : " --no-fou"),
+        const prefixLength = settings.gateway.split("/")[1];
+        // The host keys outlive the VMs: one booted again (its qemu died, this machine rebooted)
+        // has the same key, so the commands' stored connections still reach it.
+        const hostKeys = settings.vms.map((vm) => {
+            const keyCommand = new command.local.Command(
+                `${name}-${vm.name}-host-key`,
+                { create: keygenScript(`root@${vm.name}`), logging: "none" },
+                { parent: this, additionalSecretOutputs: ["stdout"] },
             );
-            return new command.local.Command(
+            const pair = keyCommand.stdout.apply(splitKeyPair);
+            return {
+                publicKey: pulumi.unsecret(pair.apply((p) => publicKeyOnly(p.publicKey))),
+                privateKey: pulumi.secret(pair.apply((p) => p.privateKey)),
+            };
+        });
+        this.machines = settings.vms.map((vm, i) => {
+            const n = localNames(args.stackId, i);
+            return new LocalVm(
                 `${name}-${vm.name}`,
                 {
-                    create: start,
-                    delete: sh`./vm/vm.sh stop --state-dir ${stateDir}`,
-                    dir: REPO,
-                    triggers: [vm.name, vm.address, settings.gateway, settings.memoryMb, vm.fou, n.tap, this.publicKey],
+                    repo: REPO,
+                    name: vm.name,
+                    address: `${vm.address}/${prefixLength}`,
+                    bridge: n.bridge,
+                    tap: n.tap,
+                    mac: n.mac,
+                    stateDir: `${n.runDir}/${vm.name}`,
+                    memoryMb: settings.memoryMb,
+                    fou: vm.fou,
+                    authorizedKey: this.publicKey,
+                    hostPublicKey: hostKeys[i].publicKey,
+                    hostPrivateKey: hostKeys[i].privateKey,
+                    network: this.network.id,
                 },
-                { parent: this, dependsOn: [network], deleteBeforeReplace: true, customTimeouts: { create: "15m" } },
+                { parent: this, dependsOn: [this.network], deleteBeforeReplace: true },
             );
         });
 
-        const reports = vmCommands.map((c) => c.stdout.apply(parseVmReport));
-        this.hosts = settings.vms.map((vm, i) => ({
-            name: vm.name,
-            underlayAddress: vm.address,
-            device: "eth0",
-            connection: {
-                host: vm.address,
-                user: "root",
-                privateKey: this.privateKey,
-                // Each VM gets a fresh host key at boot; pinning it means SSH talks to that VM only.
-                hostKey: reports[i].apply((r) => r.hostKey),
-                dialErrorLimit: 30,
-                perDialTimeout: 10,
-            },
-            readyAfter: [vmCommands[i]],
-            identity: reports[i].apply((r) => r.hostKey),
-        }));
+        this.hosts = settings.vms.map((vm, i) => {
+            const machine = this.machines[i];
+            return {
+                name: vm.name,
+                underlayAddress: vm.address,
+                device: "eth0",
+                connection: {
+                    host: vm.address,
+                    user: "root",
+                    privateKey: this.privateKey,
+                    // Known before the VM boots, and the same for every VM booted under this name.
+                    hostKey: hostKeys[i].publicKey,
+                    ...LOCAL_DIALS,
+                },
+                readyAfter: [machine],
+                identity: machine.id,
+                deletedWith: machine,
+            };
+        });
         // The report without the host key (it is in each connection): name, pid, boot time, accel.
-        this.vms = pulumi.all(reports).apply((rs) => rs.map(({ hostKey: _, ...rest }) => rest));
+        this.vms = pulumi.all(this.machines.map((m) => m.report)).apply((rs) => rs.map(({ hostKey: _, ...rest }) => rest));
         this.registerOutputs({ publicKey: this.publicKey, vms: this.vms });
     }
 }
 
-/** What `vm.sh start` prints: one JSON line about the running VM. */
-export interface VmReport {
-    readonly name: string;
-    readonly pid: number;
-    readonly bootSeconds: number;
-    readonly accel: string;
-    readonly kernelRelease: string;
-    /** The VM's SSH host key, `ssh-ed25519 AAAA…`. */
-    readonly hostKey: string;
-}
-
-export function parseVmReport(stdout: string): VmReport {
-    const line = stdout.trim().split("\n").pop() ?? "";
-    try {
-        return JSON.parse(line) as VmReport;
-    } catch {
-        throw new Error(`vm.sh start printed no report: ${JSON.stringify(line)}`);
-    }
+/** `ssh-ed25519 AAAA…` of a public key line (its comment dropped), as `hostKey` and known_hosts take it. */
+export function publicKeyOnly(line: string): string {
+    return line.trim().split(/\s+/).slice(0, 2).join(" ");
 }
 
 const KEY_END = "-----END OPENSSH PRIVATE KEY-----";

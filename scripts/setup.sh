@@ -104,6 +104,15 @@ build_toolchain() {
     ln -sfn "$key" "$FOU_CACHE/toolchain/current"
 }
 
+# The genuine CLI ships pulumi-resource-pulumi-nodejs beside itself: a helper that runs
+# @pulumi/pulumi's dynamic-provider entry point, which every pulumi.dynamic.Resource needs.
+# @pulumi/pulumi carries the same script; put it next to our CLI (where the CLI looks first).
+install_dynamic_provider_helper() {
+    local src="$FOU_REPO/node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs"
+    local dest="$FOU_CACHE/toolchain/current/bin/pulumi-resource-pulumi-nodejs"
+    cmp -s "$src" "$dest" || install -m 0755 "$src" "$dest"
+}
+
 install_plugin() {
     fou_pulumi_env
     local marker="$PULUMI_HOME/.command-plugin-from"
@@ -122,5 +131,6 @@ flock 9
 install_debs
 install_node_modules
 build_toolchain
+install_dynamic_provider_helper
 install_plugin
 fou_log "ready: $(pulumi version) with $(pulumi plugin ls 2>/dev/null | awk '$1=="command"{print "command " $3}')"

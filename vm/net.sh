@@ -11,15 +11,16 @@ usage() {
 Usage:
   $PROG up --bridge NAME --address IP/PREFIX
   $PROG down --bridge NAME [--force]
-  $PROG status --bridge NAME
+  $PROG status --bridge NAME [--address IP/PREFIX]
 
 up      Creates bridge NAME (STP off, forward delay 0) with address IP/PREFIX and sets it up.
         Refuses if any part of the subnet is already routed or assigned elsewhere (another
-        interface, table local, ...). Running it again on the same bridge and address is a no-op.
+        interface, table local, ...). Running it again on the same bridge and address is a no-op;
+        a bridge of that name that this script did not make is refused.
         Prints {"bridge":..,"address":..,"created":true|false}.
 down    Deletes bridge NAME; fine if it does not exist. Refuses a bridge this script did not
         create (its alias is not "$ALIAS") unless --force.
-status  Exit 0 if bridge NAME exists and is up, 1 if not.
+status  Exit 0 if bridge NAME exists, is up and (with --address) has that address; 1 if not.
 Needs root.
 EOF
 }
@@ -144,8 +145,11 @@ cmd_up() {
 	((len >= 8 && len <= 30)) || usage_die "prefix length must be 8..30, got $len"
 	[[ $(id -u) -eq 0 ]] || die "must run as root"
 
-	if link_exists "$BRIDGE" && ! is_bridge "$BRIDGE"; then
-		die "$BRIDGE exists and is not a bridge"
+	if link_exists "$BRIDGE"; then
+		is_bridge "$BRIDGE" || die "$BRIDGE exists and is not a bridge"
+		# ours (an earlier or interrupted up made it): adopt it; anyone else's: leave it alone
+		[[ $(cat "/sys/class/net/$BRIDGE/ifalias" 2>/dev/null) == "$ALIAS" ]] ||
+			die "bridge $BRIDGE exists but was not created by $PROG (no alias '$ALIAS'); not using it"
 	fi
 	local conflicts
 	conflicts=$(conflicting_routes "$ip" "$len" "$BRIDGE")
@@ -212,7 +216,14 @@ cmd_status() {
 	ip -4 -o addr show dev "$BRIDGE" >&2
 	local flags
 	flags=$(<"/sys/class/net/$BRIDGE/flags") # hex, IFF_UP = 1
-	((flags & 1))
+	((flags & 1)) || {
+		log "$BRIDGE: down"
+		return 1
+	}
+	if [[ -n $ADDRESS ]] && ! ip -4 -o addr show dev "$BRIDGE" | grep -qF " inet $ADDRESS "; then
+		log "$BRIDGE: has no address $ADDRESS"
+		return 1
+	fi
 }
 
 (($#)) || {

@@ -13,7 +13,8 @@ usage() {
 Usage:
   $PROG start --name NAME --address IP/PREFIX --bridge BRIDGE --tap TAP --mac MAC
               --state-dir DIR --authorized-key 'ssh-ed25519 AAAA... comment'
-              [--memory MiB] [--no-fou] [--no-persist] [--image DIR] [--timeout SECONDS]
+              [--host-key FILE|-] [--memory MiB] [--no-fou] [--no-persist] [--image DIR]
+              [--timeout SECONDS]
   $PROG stop --state-dir DIR [--tap TAP]
   $PROG status --state-dir DIR
 
@@ -21,11 +22,15 @@ start   Boots the VM (qemu -daemonize) on a new tap attached to BRIDGE, waits un
         answers on IP:22, and prints one JSON line:
         {"name","pid","address","prefixLength","tap","bridge","mac","stateDir","bootSeconds",
          "accel","memoryMiB","kernelRelease","noFou","persist","hostKey"}
-        If the VM of DIR is already running with the same settings, only prints the JSON.
+        If the VM of DIR already runs with the same settings (a start that was interrupted, or
+        a second start), it is adopted: start waits for its SSH if need be and prints the JSON.
+        One with other settings, or whose tap is not on BRIDGE, is stopped and started anew.
         On failure it kills qemu, deletes the tap, prints the console's last lines, exits 1.
         A reboot from inside the guest resets it in the same qemu (same pid, host key, address);
         /etc and /var/lib keep their changes across it (a 256 MiB ext4 disk, DIR/persist.img).
         A guest kernel panic makes qemu exit; a poweroff too.
+        --host-key the VM's SSH host key: an OpenSSH ed25519 private key file (- reads stdin);
+                   default: a fresh one per start
         --memory   guest RAM in MiB (default 768; the 180 MB initramfs needs more than 512)
         --no-fou   make fou/fou6 unusable in this VM (simulates a kernel without fou)
         --no-persist  no disk: all of the root is in RAM and lost at a reboot
@@ -33,7 +38,8 @@ start   Boots the VM (qemu -daemonize) on a new tap attached to BRIDGE, waits un
         --timeout  seconds to wait for SSH (default \${FOU_BOOT_TIMEOUT:-120})
 stop    Kills the VM's qemu (by the PID in DIR, after checking its command line), deletes its
         tap and removes DIR. Anything already gone is fine.
-status  Exit 0 and print the JSON if the VM of DIR is running, exit 1 if not.
+status  Exit 0 and print the JSON if the VM of DIR is running, booted and on its bridge;
+        exit 1 (saying why) if not.
 
 Environment: FOU_ACCEL=kvm|tcg (default: kvm if a probe boot works, else tcg),
 FOU_BOOT_TIMEOUT, FOU_CACHE (see build-image.sh). Needs root.
@@ -172,6 +178,11 @@ print_json_if_running() { # STATE
 	printf '%s\n' "$line"
 }
 
+# TAP exists and is a port of BRIDGE (a bridge deleted and made again has lost its ports).
+tap_on_bridge() { # TAP BRIDGE
+	[[ -e /sys/class/net/$1/tun_flags && $(readlink -- "/sys/class/net/$1/master" 2>/dev/null) == */"$2" ]]
+}
+
 json_field() { # FILE FIELD -> the string or number value (flat JSON from this script only)
 	local v
 	v=$(grep -o "\"$2\":\(\"[^\"]*\"\|[0-9.]*\|true\|false\)" "$1" | head -n1) || return 1
@@ -232,10 +243,11 @@ choose_accel() { # VMLINUZ KERNEL_RELEASE
 # ------------------------------------------------------------------ start
 cmd_start() {
 	local name='' address='' bridge='' tap='' mac='' state='' key='' memory=768 nofou=0 persist=1 image=''
+	local hostkey_file='' hostkey_text=''
 	local timeout=${FOU_BOOT_TIMEOUT:-120}
 	while (($#)); do
 		case $1 in
-		--name | --address | --bridge | --tap | --mac | --state-dir | --authorized-key | --memory | --image | --timeout)
+		--name | --address | --bridge | --tap | --mac | --state-dir | --authorized-key | --host-key | --memory | --image | --timeout)
 			(($# >= 2)) || usage_die "$1 needs a value"
 			case $1 in
 			--name) name=$2 ;;
@@ -245,6 +257,7 @@ cmd_start() {
 			--mac) mac=$2 ;;
 			--state-dir) state=$2 ;;
 			--authorized-key) key=$2 ;;
+			--host-key) hostkey_file=$2 ;;
 			--memory) memory=$2 ;;
 			--image) image=$2 ;;
 			--timeout) timeout=$2 ;;
@@ -290,6 +303,16 @@ cmd_start() {
 	timeout=$((10#$timeout))
 	state=$(state_dir_path "$state")
 	[[ $(id -u) -eq 0 ]] || die "must run as root (tap devices)"
+	local hostkey_pub=''
+	if [[ -n $hostkey_file ]]; then
+		if [[ $hostkey_file == - ]]; then
+			hostkey_text=$(cat) || die "cannot read the host key from stdin"
+		else
+			hostkey_text=$(<"$hostkey_file") || die "cannot read the host key from $hostkey_file"
+		fi
+		hostkey_pub=$(host_key_public "$hostkey_text") ||
+			usage_die "--host-key must be an unencrypted OpenSSH ed25519 private key"
+	fi
 	if ((persist)) && ! command -v mkfs.ext4 >/dev/null 2>&1; then
 		die "mkfs.ext4 is missing (apt-get install e2fsprogs; build-image.sh installs it)"
 	fi
@@ -308,25 +331,44 @@ cmd_start() {
 		state_is_ours "$state" || state_is_empty "$state" || die "$state is not empty and not a VM state dir of $PROG"
 	fi
 	mkdir -p -- "$state"
+	chmod 700 -- "$state" # the host's private key passes through it
 	exec 8<"$state"
 	flock -w 600 8 || die "cannot lock $state"
 	printf 'fou-tunnel vm state dir; remove with: vm.sh stop --state-dir %s\n' "$state" >"$state/$MARKER"
 
+	# What makes this VM: written before qemu starts, so a start that was interrupted at any
+	# point leaves a VM the next start can recognise. (Without --host-key the key is made per
+	# start, and a running VM keeps its own.)
+	local settings
+	settings=$(printf 'name=%s address=%s/%s bridge=%s tap=%s mac=%s memory=%s nofou=%s persist=%s key=%s hostkey=%s' \
+		"$name" "$ip" "$prefix" "$bridge" "$tap" "${mac,,}" "$memory" "$nofou" "$persist" "$key" "${hostkey_pub:-generated}")
+
 	# already running?
 	local pid
 	if pid=$(qemu_pid "$state"); then
-		local f want have
-		local pj=true
-		((persist)) || pj=false
-		for f in name:"$name" address:"$ip" tap:"$tap" bridge:"$bridge" mac:"$mac" persist:"$pj"; do
-			want=${f#*:}
-			have=$(json_field "$state/vm.json" "${f%%:*}" 2>/dev/null || true)
-			[[ ${have,,} == "${want,,}" ]] ||
-				die "a VM is already running from $state (pid $pid) with ${f%%:*}=$have, not $want; stop it first"
-		done
-		log "already running (pid $pid)"
-		print_json_if_running "$state" || die "VM running but $state/vm.json is missing"
-		return 0
+		local why=''
+		if [[ ! -s $state/settings || $(<"$state/settings") != "$settings" ]]; then
+			why="it was started with other settings"
+		elif ! tap_on_bridge "$tap" "$bridge"; then
+			why="its tap $tap is not on bridge $bridge"
+		fi
+		if [[ -z $why ]]; then
+			if print_json_if_running "$state"; then
+				log "already running (pid $pid)"
+				return 0
+			fi
+			# an interrupted start: qemu runs, the report was never written
+			log "adopting the VM that an interrupted start left (pid $pid)"
+			if ! (await_ssh "$name" "$ip" "$pid" "$state" "$timeout"); then
+				kill_qemu "$pid" "$state" || true
+				delete_tap "$tap" || true
+				exit 1
+			fi
+			write_report
+			return 0
+		fi
+		log "replacing the VM running from $state (pid $pid): $why"
+		kill_qemu "$pid" "$state" || exit 1
 	fi
 
 	# leftovers of a crashed start/stop: a tap we created, files
@@ -338,7 +380,7 @@ cmd_start() {
 			delete_tap "$oldtap" || exit 1
 		fi
 	fi
-	rm -f -- "$state"/{qemu.pid,vm.json,initrd,vm.cpio,console.log,qemu.err,tap,ssh_host_ed25519_key.pub,persist.img,mkfs.log}
+	rm -f -- "$state"/{qemu.pid,vm.json,settings,started,initrd,vm.cpio,console.log,qemu.err,tap,ssh_host_ed25519_key.pub,persist.img,mkfs.log}
 	rm -rf --one-file-system -- "$state/overlay"
 
 	if link_exists "$tap"; then
@@ -402,7 +444,12 @@ cmd_start() {
 		printf '%s\n' "$name" >"$ov/etc/hostname"
 		printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n::1\tlocalhost ip6-localhost ip6-loopback\n' "$name" >"$ov/etc/hosts"
 		tr -d '-' </proc/sys/kernel/random/uuid >"$ov/etc/machine-id"
-		ssh-keygen -q -t ed25519 -N '' -C "root@$name" -f "$ov/etc/ssh/ssh_host_ed25519_key" >/dev/null
+		if [[ -n $hostkey_text ]]; then
+			(umask 077 && printf '%s\n' "$hostkey_text" >"$ov/etc/ssh/ssh_host_ed25519_key")
+			printf '%s root@%s\n' "$hostkey_pub" "$name" >"$ov/etc/ssh/ssh_host_ed25519_key.pub"
+		else
+			ssh-keygen -q -t ed25519 -N '' -C "root@$name" -f "$ov/etc/ssh/ssh_host_ed25519_key" >/dev/null
+		fi
 		chmod 600 "$ov/etc/ssh/ssh_host_ed25519_key"
 		install -d -m 0700 "$ov/root" "$ov/root/.ssh"
 		printf '%s\n' "$key" >"$ov/root/.ssh/authorized_keys"
@@ -421,9 +468,11 @@ cmd_start() {
 	cp -- "$ov/etc/ssh/ssh_host_ed25519_key.pub" "$state/ssh_host_ed25519_key.pub"
 	# Appended after base.cpio, its files replace those of the base. Files only: a directory
 	# entry would replace a symlink of the base (bookworm's /lib -> usr/lib) and break the root.
-	(cd "$ov" && find . -mindepth 1 ! -type d | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$state/vm.cpio"
+	# (It holds the host's private key: readable by root only, and gone once qemu has it.)
+	(umask 077 && cd "$ov" && find . -mindepth 1 ! -type d | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$state/vm.cpio"
 	rm -rf --one-file-system -- "$ov"
-	cat -- "$image/base.cpio" "$state/vm.cpio" >"$state/initrd"
+	(umask 077 && cat -- "$image/base.cpio" "$state/vm.cpio" >"$state/initrd")
+	rm -f -- "$state/vm.cpio"
 
 	# The persistent disk: sparse, formatted here (the guest needs no mkfs). A new VM gets an
 	# empty one; it lives as long as the state dir, across reboots of the guest.
@@ -462,7 +511,8 @@ cmd_start() {
 		append+=" nohz=off"
 	fi
 	log "starting $name ($ip/$prefix, $accel, ${memory} MiB, tap $tap on $bridge)"
-	local t0=$EPOCHREALTIME
+	printf '%s\n' "$settings" >"$state/settings"
+	printf '%s %s %s\n' "$EPOCHREALTIME" "$accel" "$krel" >"$state/started"
 	# qemu must inherit no descriptor but 0-2: not our locks (fd 8 would keep the state dir
 	# locked for the VM's lifetime), nor a caller's pipe (a Pulumi command would never see EOF).
 	# No -no-reboot: a guest reboot resets the machine, which boots the same kernel, initrd
@@ -482,38 +532,58 @@ cmd_start() {
 	# qemu has loaded kernel and initrd into guest memory: the 180 MB copy is no longer needed
 	rm -f -- "$state/initrd"
 
-	# wait for sshd
-	local deadline=$((SECONDS + timeout)) ok=0
+	await_ssh "$name" "$ip" "$pid" "$state" "$timeout"
+	trap - EXIT HUP INT TERM
+	write_report
+}
+
+# Waits until the VM's sshd sends its banner; fails (naming the VM, address and port) when
+# qemu exits, the guest panics, or TIMEOUT seconds pass.
+await_ssh() { # NAME IP PID STATE TIMEOUT
+	local name=$1 ip=$2 pid=$3 state=$4 timeout=$5
+	local deadline=$((SECONDS + timeout))
 	while ((SECONDS < deadline)); do
 		if ! is_our_qemu "$pid" "$state"; then
-			console_panicked "$state" && die "the guest kernel panicked during boot (qemu exited)"
-			die "qemu exited during boot"
+			console_panicked "$state" && die "$name: the guest kernel panicked during boot (qemu exited)"
+			die "$name: qemu exited during boot"
 		fi
-		console_panicked "$state" && die "the guest kernel panicked during boot"
+		console_panicked "$state" && die "$name: the guest kernel panicked during boot"
 		# shellcheck disable=SC2016 # $1 expands in the child shell
 		if timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/22" && IFS= read -r -t 2 line <&3 && [[ $line == SSH-* ]]' _ "$ip" 2>/dev/null; then
-			ok=1
-			break
+			return 0
 		fi
 		sleep 0.5
 	done
-	((ok)) || die "timed out after ${timeout} s waiting for SSH on $ip:22"
-	local secs
-	secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+	die "$name: timed out after ${timeout} s waiting for SSH on $ip port 22"
+}
 
-	local hostkey nf=false pj=false
+# Writes vm.json and prints it: the VM of cmd_start's variables, booted (qemu started at the
+# time in DIR/started).
+write_report() {
+	local t0 accel krel secs hostkey nf=false pj=false line
+	read -r t0 accel krel <"$state/started"
+	secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 	hostkey=$(cut -d' ' -f1,2 <"$state/ssh_host_ed25519_key.pub")
 	((nofou)) && nf=true
 	((persist)) && pj=true
-	local line
 	line=$(printf '{"name":%s,"pid":%s,"address":%s,"prefixLength":%s,"tap":%s,"bridge":%s,"mac":%s,"stateDir":%s,"bootSeconds":%s,"accel":%s,"memoryMiB":%s,"kernelRelease":%s,"noFou":%s,"persist":%s,"hostKey":%s}' \
 		"$(json_str "$name")" "$pid" "$(json_str "$ip")" "$prefix" "$(json_str "$tap")" "$(json_str "$bridge")" \
 		"$(json_str "${mac,,}")" "$(json_str "$state")" "$secs" "$(json_str "$accel")" "$memory" \
 		"$(json_str "$krel")" "$nf" "$pj" "$(json_str "$hostkey")")
 	printf '%s\n' "$line" >"$state/vm.json"
-	trap - EXIT HUP INT TERM
 	log "$name answers SSH on $ip after $secs s (pid $pid)"
 	printf '%s\n' "$line"
+}
+
+# The public key line (type and base64) of an ed25519 private key given as text.
+host_key_public() { # TEXT
+	local tmp pub
+	tmp=$(umask 077 && mktemp) || return 1
+	printf '%s\n' "$1" >"$tmp"
+	pub=$(ssh-keygen -y -f "$tmp" 2>/dev/null) || pub=''
+	rm -f -- "$tmp"
+	[[ $pub =~ ^ssh-ed25519\ [A-Za-z0-9+/=]+ ]] || return 1
+	printf '%s\n' "${BASH_REMATCH[0]}"
 }
 
 run_closing_fds() { # CMD ARGS... with every descriptor above 2 closed
@@ -606,11 +676,23 @@ cmd_status() {
 		esac
 	done
 	state=$(state_dir_path "$state")
-	if print_json_if_running "$state"; then
+	local line tap bridge
+	if line=$(print_json_if_running "$state"); then
+		tap=$(json_field "$state/vm.json" tap) && bridge=$(json_field "$state/vm.json" bridge) ||
+			die "$state/vm.json names no tap or bridge"
+		if ! tap_on_bridge "$tap" "$bridge"; then
+			log "not usable: $state runs (pid $(json_field "$state/vm.json" pid)) but its tap $tap is not on bridge $bridge"
+			return 1
+		fi
+		printf '%s\n' "$line"
 		return 0
 	fi
 	if [[ -f $state/$MARKER ]] && console_panicked "$state"; then
 		log "not running: $state (its console shows a kernel panic: $state/console.log)"
+		return 1
+	fi
+	if qemu_pid "$state" >/dev/null; then
+		log "not ready: $state has a qemu that has not answered SSH yet (an interrupted start?)"
 		return 1
 	fi
 	log "not running: $state"

@@ -9,12 +9,12 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, test } from "node:test";
-import { fouPortScripts } from "../../components/fouPort";
-import { gwipScripts } from "../../components/gwip";
+import { fouPortObject } from "../../components/fouPort";
+import { gwipObject } from "../../components/gwip";
 import { ipForwardScripts, kernelScripts } from "../../components/hostPrep";
-import { ipipFouLinkScripts } from "../../components/ipipFouLink";
-import { routeScripts } from "../../components/route";
-import { shq } from "../../components/shell";
+import { objectScripts, stateFile } from "../../components/hostState";
+import { ipipFouLinkObject } from "../../components/ipipFouLink";
+import { routeObject } from "../../components/route";
 import { localNames } from "../../hosts/local";
 import { pingAndCapture as pingAndCaptureWith, routed, ssh, hostState as stateOf, TestStack } from "./harness";
 
@@ -101,28 +101,32 @@ test("up builds the guide's tunnel: outputs, pings both ways, UDP to port 5555 o
 
 test("on a live host, every create runs twice without error and every delete twice, leaving nothing", () => {
     // Objects of their own (port 6100, link ftox, 10.99.99.0/24) so the stack's tunnel is untouched.
-    const steps = [
-        fouPortScripts(6100, 4),
-        ipipFouLinkScripts({ ifname: "ftox", remote: "198.51.100.199", local: K1, device: "eth0", port: 6100, ttl: 64 }),
-        gwipScripts("ftox", "10.99.99.1"),
-        routeScripts("ftox", "10.99.99.2", "10.99.99.1"),
+    const objects = [
+        fouPortObject(6100, 4),
+        ipipFouLinkObject({ ifname: "ftox", remote: "198.51.100.199", local: K1, device: "eth0", port: 6100, ttl: 64 }),
+        gwipObject("ftox", "10.99.99.1"),
+        routeObject("ftox", "10.99.99.2", "10.99.99.1"),
     ];
+    const steps = objects.map((o, i) => objectScripts(o, stateFile(`live-${i}`, "id", "itest-live")));
     const before = hostState(K1);
-    const outputs: string[] = [];
+    const ifindex = () => ssh(key, K1, "cat /sys/class/net/ftox/ifindex");
     for (const s of steps) {
-        ssh(key, K1, s.create); // a second run is what a retry after a crash does
-        outputs.push(ssh(key, K1, s.create));
+        const first = ssh(key, K1, s.create);
+        const index = ifindex();
+        // A second run is what the command plugin does after any input change, or a retry after a
+        // crash: it adopts the live object, keeps its instance id and does not re-add the link.
+        const second = ssh(key, K1, s.create);
+        assert.match(first, /^instance=[0-9a-f-]{36}$/m);
+        assert.equal(/^instance=.*$/m.exec(second)?.[0], /^instance=.*$/m.exec(first)?.[0], s.create);
+        assert.equal(ifindex(), index, "the link was not deleted and added again");
     }
-    assert.match(outputs[0], /^adopted$/m, "the existing FOU port is adopted");
     const during = ssh(key, K1, "ip fou show; ip -o addr show dev ftox; ip route show dev ftox");
     assert.match(during, /^port 6100 ipproto 4$/m);
     assert.match(during, /inet 10\.99\.99\.1\/32/);
     assert.match(during, /^10\.99\.99\.2 via 10\.99\.99\.1/m);
     for (const s of [...steps].reverse()) {
-        if (s.delete) {
-            ssh(key, K1, `export PULUMI_COMMAND_STDOUT=''\n${s.delete}`);
-            ssh(key, K1, `export PULUMI_COMMAND_STDOUT=''\n${s.delete}`);
-        }
+        ssh(key, K1, s.delete!);
+        ssh(key, K1, s.delete!);
     }
     assert.equal(hostState(K1), before);
 });
@@ -179,18 +183,19 @@ test("removing the tunnel (VMs kept) restores each host exactly as it was", asyn
 });
 
 test("on a restored host, HostPrep's create runs twice and its delete twice, back to the original", () => {
-    const steps = [kernelScripts(["fou", "ipip"]), ipForwardScripts()];
+    const modules = stateFile("prep-kernel", "modules", "itest-live");
+    const steps = [kernelScripts(["fou", "ipip"], modules), ipForwardScripts(stateFile("prep-ip-forward", "ip_forward", "itest-live"))];
     const runs = steps.map((s) => [ssh(key, K2, s.create), ssh(key, K2, s.create)]);
-    // The first kernel run loads the modules, the second finds them loaded; the forwarding value
-    // first seen (0) is kept across runs.
-    assert.match(runs[0][0], /^loaded=fou ipip$/m);
-    assert.match(runs[0][1], /^loaded=$/m);
+    // The first kernel run loads the modules and lists them on the host, the second finds them
+    // loaded; the forwarding value first seen (0) is kept across runs.
+    assert.equal(ssh(key, K2, `cat ${modules}`), "fou\nipip\n");
+    assert.equal(runs[0][1], runs[0][0]);
     assert.match(runs[1][1], /^previous=0$/m);
+    assert.match(ssh(key, K2, "cat /proc/sys/net/ipv4/ip_forward"), /^1$/m);
     for (const i of [1, 0]) {
-        // Delete gets the first create's output (what it loaded), as the command provider passes it.
-        const del = `PULUMI_COMMAND_STDOUT=${shq(runs[i][0])}; export PULUMI_COMMAND_STDOUT\n${steps[i].delete}`;
-        ssh(key, K2, del);
-        ssh(key, K2, del);
+        // No PULUMI_COMMAND_STDOUT: what delete needs is on the host.
+        ssh(key, K2, steps[i].delete!);
+        ssh(key, K2, steps[i].delete!);
     }
     assert.equal(hostState(K2), baseline[K2]);
 });

@@ -9,13 +9,15 @@ import { recorded, settle, valueOf } from "./mocks";
 import { FouTunnel } from "../../components/fouTunnel";
 import { HostPrep } from "../../components/hostPrep";
 import { FouInputError } from "../../lib/validate";
-import { AwsHosts, AwsHostsArgs, CLOUD_CONFIG, parsePollOutput, pollScript } from "../../hosts/aws";
+import { AWS_DIALS, AWS_POLL_DIALS, AWS_POLL_TIMEOUTS, AwsHosts, AwsHostsArgs, CLOUD_CONFIG, parsePollOutput, pollScript } from "../../hosts/aws";
 import { AwsSettings, parseAwsSettings } from "../../hosts/awsConfig";
 
 // mocks.ts answers every call with its inputs; EC2 lookups need real-looking answers, so this file
 // installs its own mocks. They record into the same `recorded` list and throw on an unknown call.
 const calls: { token: string; inputs: Record<string, any> }[] = [];
 const parents = new Map<string, string | undefined>();
+/** Each resource's options as declared (mocks do not see them). */
+const options = new Map<string, pulumi.CustomResourceOptions>();
 const AMI = "ami-0123456789abcdef0";
 const OVERRIDE_AMI = "ami-0fedcba9876543210";
 const ADDRESSES: Record<string, { privateIp: string; publicIp: string }> = {
@@ -72,6 +74,7 @@ function makeRoot(): pulumi.ComponentResource {
         transformations: [
             (t) => {
                 parents.set(t.name, (t.opts.parent as any)?.__name);
+                options.set(t.name, t.opts as pulumi.CustomResourceOptions);
                 return undefined;
             },
         ],
@@ -378,11 +381,11 @@ test("TunnelHosts: one per host in topology order, private IP as underlay, publi
     assert.deepEqual(await Promise.all(hosts.map((h) => valueOf(h.device))), ["ens5", "ens5", "ens5"]);
     const conns = await Promise.all(hosts.map((h) => valueOf(h.connection)));
     assert.deepEqual(
-        conns.map((c) => [c.host, c.user, c.dialErrorLimit]),
+        conns.map((c) => [c.host, c.user, c.dialErrorLimit, c.perDialTimeout]),
         [
-            ["198.51.100.11", "root", -1],
-            ["198.51.100.12", "root", -1],
-            ["198.51.100.13", "root", -1],
+            ["198.51.100.11", "root", 5, 10],
+            ["198.51.100.12", "root", 5, 10],
+            ["198.51.100.13", "root", 5, 10],
         ],
     );
     assert.equal(await valueOf(conns[0].privateKey as pulumi.Input<string>), PRIVATE_KEY);
@@ -403,7 +406,34 @@ test("each poll asks its own host for the device holding its private address, qu
     assert.match(poll.create, /ip -o -4 addr show to '172\.31\.5\.12\/32'/);
     assert.deepEqual(poll.triggers, ["aws-k2-id"]);
     assert.equal(plain(poll.connection).host, "198.51.100.12");
-    assert.equal(plain(poll.connection).dialErrorLimit, -1);
+});
+
+test("no SSH wait is unbounded: the poll dials a bounded number of times within its timeouts, the tunnel steps a few", async () => {
+    assert.deepEqual(AWS_DIALS, { dialErrorLimit: 5, perDialTimeout: 10 });
+    for (const h of ["k1", "k2", "k3"]) {
+        const poll = plain(res(`aws-${h}-poll`).inputs.connection);
+        assert.deepEqual([poll.dialErrorLimit, poll.perDialTimeout], [AWS_POLL_DIALS.dialErrorLimit, AWS_POLL_DIALS.perDialTimeout], h);
+        assert.ok(poll.dialErrorLimit > 0, "a limit of -1 would dial forever");
+        assert.deepEqual(options.get(`aws-${h}-poll`)?.customTimeouts, AWS_POLL_TIMEOUTS, h);
+        const step = plain(res(`${h === "k3" ? "k1" : h}-prep-kernel`).inputs.connection);
+        assert.deepEqual([step.dialErrorLimit, step.perDialTimeout], [5, 10]);
+    }
+    // All the dials of the poll fit in its create timeout (dials at most 15 s each, back-off at most 5 s between).
+    const minutes = Number(String(AWS_POLL_TIMEOUTS.create).replace(/m$/, ""));
+    assert.ok((AWS_POLL_DIALS.dialErrorLimit * (AWS_POLL_DIALS.perDialTimeout + 5)) / 60 <= minutes);
+});
+
+test("the tunnel commands are deleted with their instance, and a replaced instance replaces them (identity = instance id)", async () => {
+    viaDefault.hosts.forEach((h, i) => assert.equal(h.deletedWith, viaDefault.instances[i], h.name));
+    for (const [cmd, instance] of [
+        ["k1-prep-kernel", "aws-k1"],
+        ["k2-prep-kernel", "aws-k2"],
+        ["fou-k1-link", "aws-k1"],
+        ["fou-k2-link", "aws-k2"],
+    ]) {
+        assert.equal((options.get(cmd)?.deletedWith as any)?.__name, instance, cmd);
+        assert.ok(plain(res(cmd).inputs.triggers).includes(`${instance}-id`), `${cmd} lists the instance id in its triggers`);
+    }
 });
 
 test("the private key is secret, in the component's output and in every connection sent", async () => {

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { recorded, root, settle, valueOf } from "./mocks";
-import { FouPort, fouPortScripts } from "../../components/fouPort";
+import { FouPort, fouPortObject } from "../../components/fouPort";
 import { FouTunnel } from "../../components/fouTunnel";
-import { Gwip, gwipScripts } from "../../components/gwip";
+import { Gwip, gwipObject } from "../../components/gwip";
 import { TunnelHost } from "../../components/host";
 import { HostPrep } from "../../components/hostPrep";
 import { IpipFouLink } from "../../components/ipipFouLink";
-import { Route, routeScripts } from "../../components/route";
+import { Route, routeObject } from "../../components/route";
 import { FouInputError } from "../../lib/validate";
 
 const k1: TunnelHost = { name: "k1", underlayAddress: "198.51.100.151", device: "eth0", connection: { host: "198.51.100.151" } };
@@ -41,14 +41,23 @@ test("FouPort runs the guide's ip fou add/del, guarded to be idempotent", () => 
     assert.equal(c.type, "command:remote:Command");
     const lines = c.inputs.create.split("\n");
     assert.equal(lines[0], "set -eu");
-    assert.equal(lines[1], "if ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then echo \"adopted\"");
+    // Its instance id lives on the host, namespaced by project and stack, named after the resource.
+    assert.equal(lines[1], "f='/var/lib/fou-tunnel/fou-tunnel.unit/fou-k1-fou.id'");
+    assert.ok(lines.includes("if ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then :"), c.inputs.create);
     // A port bound to another protocol is not silently taken over.
-    assert.match(lines[2], /^elif ip fou show .*grep -Eq '\^port 5555 '; then$/);
-    assert.match(lines[3], /already a FOU port bound otherwise/);
-    assert.equal(lines[4], "else ip fou add port '5555' ipproto '4'; fi");
+    assert.ok(lines.some((l: string) => /^elif ip fou show .*grep -Eq '\^port 5555 '; then$/.test(l)));
+    assert.ok(lines.some((l: string) => /already a FOU port bound otherwise/.test(l)));
+    assert.ok(lines.includes("else ip fou add port '5555' ipproto '4'; fi"));
     assert.equal(
         c.inputs.delete,
-        "set -eu\nif ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then ip fou del port '5555'; fi",
+        [
+            "set -eu",
+            "(",
+            "if ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then ip fou del port '5555'; fi",
+            ")",
+            "rm -f '/var/lib/fou-tunnel/fou-tunnel.unit/fou-k1-fou.id'",
+            "rmdir '/var/lib/fou-tunnel/fou-tunnel.unit' 2>/dev/null || true; rmdir '/var/lib/fou-tunnel' 2>/dev/null || true",
+        ].join("\n"),
     );
 });
 
@@ -62,7 +71,7 @@ test("IpipFouLink on k1 is the guide's ftok2 towards k2, and k2 mirrors it", () 
         l1.create,
     );
     assert.ok(l1.create.split("\n").includes("ip link set dev 'ftok2' up"));
-    assert.equal(l1.delete, "set -eu\nif ip link show dev 'ftok2' >/dev/null 2>&1; then ip link del dev 'ftok2'; fi");
+    assert.match(l1.delete, /^\(\nif ip link show dev 'ftok2' >\/dev\/null 2>&1; then ip link del dev 'ftok2'; fi\n\)$/m);
     assert.ok(
         l2.create.split("\n").includes(
             "ip link add 'ftok1' type ipip remote '198.51.100.151' local '198.51.100.152' ttl '255' dev 'eth0' encap fou encap-sport auto encap-dport '5555'",
@@ -86,22 +95,29 @@ test("HostPrep checks the kernel, loads fou and ipip, and sets ip_forward the gu
     assert.match(k.create, /upgrade the kernel and reboot/);
     assert.match(k.create, /modinfo --field=depends fou/);
     assert.match(k.delete, /modprobe -r/);
+    // What it loaded is listed on the host, not read from PULUMI_COMMAND_STDOUT (sshd refuses it).
+    assert.match(k.create, /f='\/var\/lib\/fou-tunnel\/fou-tunnel\.unit\/k1-prep-kernel\.modules'/);
+    assert.doesNotMatch(k.delete, /PULUMI_COMMAND/);
+    // A changed module list updates in place: it is not a trigger (a replace would unload them).
+    assert.deepEqual(cmd("k1-prep-kernel").inputs.triggers, []);
     const f = cmd("k1-prep-ip-forward").inputs;
     assert.match(f.create, /net\.ipv4\.ip_forward = 1/);
     assert.match(f.create, /sysctl -q -w net\.ipv4\.ip_forward=1/);
     assert.match(f.delete, /ip_forward\.orig/);
 });
 
-test("steps depend on each other in the guide's order: prep, port, link, address, route, check", () => {
+test("steps depend on each other in the guide's order, independent steps side by side", () => {
     for (const h of ["k1", "k2"]) {
-        assert.deepEqual(cmd(`${h}-prep-ip-forward`).dependsOn, [`${h}-prep-kernel`]);
-        // Both hosts are prepared before either gets a tunnel object.
-        assert.deepEqual(cmd(`fou-${h}-fou`).dependsOn, ["k1-prep-ip-forward", "k2-prep-ip-forward"]);
-        assert.deepEqual(cmd(`fou-${h}-link`).dependsOn, [`fou-${h}-fou`]);
+        // Forwarding needs no module and nothing waits for it.
+        assert.deepEqual(cmd(`${h}-prep-ip-forward`).dependsOn, []);
+        // Both hosts' kernels are checked before either gets a tunnel object; the port and the
+        // link need only the modules, so they are made side by side.
+        assert.deepEqual(cmd(`fou-${h}-fou`).dependsOn, ["k1-prep-kernel", "k2-prep-kernel"]);
+        assert.deepEqual(cmd(`fou-${h}-link`).dependsOn, ["k1-prep-kernel", "k2-prep-kernel"]);
         assert.deepEqual(cmd(`fou-${h}-addr`).dependsOn, [`fou-${h}-link`]);
         assert.deepEqual(cmd(`fou-${h}-route`).dependsOn, [`fou-${h}-addr`]);
         // The check needs both ends' routes: the replies travel back through the peer's.
-        assert.deepEqual(cmd(`fou-${h}-check`).dependsOn.sort(), ["fou-k1-route", "fou-k2-route"]);
+        assert.deepEqual(cmd(`fou-${h}-check`).dependsOn.sort(), ["fou-k1-fou", "fou-k1-route", "fou-k2-fou", "fou-k2-route"]);
     }
 });
 
@@ -134,8 +150,8 @@ test("the connection (it holds the private key) is sent as a secret", () => {
 });
 
 test("delete scripts tolerate what is gone: each runs ip … del only when the object exists", () => {
-    for (const s of [fouPortScripts(5555, 4), gwipScripts("ftok2", "10.10.10.1"), routeScripts("ftok2", "10.10.10.2", "10.10.10.1")]) {
-        assert.match(s.delete ?? "", /^set -eu\nif .*; then ip .* del .*; fi$/);
+    for (const s of [fouPortObject(5555, 4), gwipObject("ftok2", "10.10.10.1"), routeObject("ftok2", "10.10.10.2", "10.10.10.1")]) {
+        assert.match(s.remove ?? "", /^if .*; then ip .* del .*; fi$/);
     }
 });
 
@@ -170,4 +186,30 @@ test("a host's identity is in every command's triggers, so a replaced machine is
     new FouPort("idp", { host, port: 6000 }, { parent: root });
     await settle();
     assert.deepEqual(cmd("idp-fou").inputs.triggers, [6000, 4, "host-key-of-this-boot"]);
+});
+
+test("every tunnel object has a drift probe that checks it on refresh; its id ends the command's create", () => {
+    for (const [name, pattern] of [
+        ["fou-k1-fou", /ip fou show .*\^port 5555 ipproto 4/],
+        ["fou-k1-link", /link ftok2 is missing/],
+        ["fou-k1-addr", /inet 10\.10\.10\.1\/32 /],
+        ["fou-k1-route", /route show to exact '10\.10\.10\.2\/32' dev 'ftok2'/],
+        ["k1-prep-kernel", /\/sys\/module\/'ipip'/],
+        ["k1-prep-ip-forward", /ip_forward/],
+        ["fou-k1-check", /ping -n -q -c 3 -i 0\.2 -W 2 -I '10\.10\.10\.1' '10\.10\.10\.2'/],
+    ] as [string, RegExp][]) {
+        const probe = cmd(`${name}-probe`);
+        assert.equal(probe.type, "pulumi-nodejs:dynamic/fou:DriftProbe");
+        assert.match(probe.inputs.check, pattern, name);
+        assert.match(probe.inputs.what, /^k1: /);
+        assert.equal(probe.parent, cmd(name).parent, name);
+        // A replaced probe changes create: the plugin re-runs the (idempotent) create in place.
+        assert.ok(String(cmd(name).inputs.create).endsWith(`\n# drift probe ${name}-probe-id`), name);
+        assert.ok(!cmd(name).inputs.triggers.includes(`${name}-probe-id`), name);
+    }
+});
+
+test("the check runs again when any object of the tunnel changes (a repair in place is an update)", () => {
+    const check = String(cmd("fou-k1-check").inputs.create);
+    assert.match(check, /\n# objects [0-9a-f]{64}\n# drift probe fou-k1-check-probe-id$/);
 });

@@ -6,13 +6,13 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { before, test } from "node:test";
 import { recorded, root, settle, valueOf } from "./mocks";
-import { bootUnitScripts } from "../../components/bootUnit";
-import { FouPort, fouPortScripts } from "../../components/fouPort";
+import { bootUnitObject } from "../../components/bootUnit";
+import { FouPort, fouPortObject } from "../../components/fouPort";
 import { FouTunnel } from "../../components/fouTunnel";
-import { gwipScripts } from "../../components/gwip";
+import { gwipObject } from "../../components/gwip";
 import { TunnelHost } from "../../components/host";
-import { ipipFouLinkScripts, linkAddCommand } from "../../components/ipipFouLink";
-import { routeScripts } from "../../components/route";
+import { ipipFouLinkObject, linkAddCommand } from "../../components/ipipFouLink";
+import { routeObject } from "../../components/route";
 import { FouInputError } from "../../lib/validate";
 
 const host = (name: string, n: number): TunnelHost => ({
@@ -103,9 +103,9 @@ test("persistence: one boot unit per end replays modules, link, address and rout
 
 test("boot script: written to /etc/fou-tunnel, runs each step in order and stops at the first failure", () => {
     const body = ["set -eu", "(\nset -eu\necho one\n)", "(\nset -eu\nfalse\n)", "(\necho never\n)"].join("\n");
-    const s = bootUnitScripts("ftok2", "tunnel k1-k2", body);
-    const file = /printf '%s' ('#!\/bin\/sh[\s\S]*?\n') > '\/etc\/fou-tunnel\/ftok2\.sh\.tmp'/.exec(s.create);
-    assert.ok(file, s.create);
+    const s = bootUnitObject("ftok2", "tunnel k1-k2", body);
+    const file = /printf '%s' ('#!\/bin\/sh[\s\S]*?\n') > '\/etc\/fou-tunnel\/ftok2\.sh\.tmp'/.exec(s.apply);
+    assert.ok(file, s.apply);
     // Run the file's text through a real shell, as the unit will.
     const text = execFileSync("/bin/sh", ["-c", `printf '%s' ${file[1]}`], { encoding: "utf8" });
     assert.match(text, /^#!\/bin\/sh\n# Written by fou-tunnel/);
@@ -116,8 +116,8 @@ test("boot script: written to /etc/fou-tunnel, runs each step in order and stops
         out = String((e as { stdout: string }).stdout);
     }
     assert.equal(out, "one\n");
-    const unit = /printf '%s' ('\[Unit\][\s\S]*?') > '\/etc\/systemd\/system\/fou-tunnel-ftok2\.service'/.exec(s.create);
-    assert.ok(unit, s.create);
+    const unit = /printf '%s' ('\[Unit\][\s\S]*?') > '\/etc\/systemd\/system\/fou-tunnel-ftok2\.service'/.exec(s.apply);
+    assert.ok(unit, s.apply);
     const unitText = execFileSync("/bin/sh", ["-c", `printf '%s' ${unit[1]}`], { encoding: "utf8" });
     assert.match(unitText, /^Type=oneshot$/m);
     assert.match(unitText, /^ExecStart=\/bin\/sh \/etc\/fou-tunnel\/ftok2\.sh$/m);
@@ -127,9 +127,9 @@ test("boot script: written to /etc/fou-tunnel, runs each step in order and stops
 test("the boot script of an end is the same steps the components run", async () => {
     const boot = cmd("g-k1-boot").inputs.create as string;
     const steps = [
-        ipipFouLinkScripts({ ifname: "ftok3", remote: "198.51.100.153", local: "198.51.100.151", device: "eth0", port: 5556, ttl: 255, encap: "gue", sport: 5600, csum: true, mtu: 1400 }).create,
-        gwipScripts("ftok3", "10.10.10.5").create,
-        routeScripts("ftok3", "10.10.10.6", "10.10.10.5").create,
+        ipipFouLinkObject({ ifname: "ftok3", remote: "198.51.100.153", local: "198.51.100.151", device: "eth0", port: 5556, ttl: 255, encap: "gue", sport: 5600, csum: true, mtu: 1400 }).apply,
+        gwipObject("ftok3", "10.10.10.5").apply,
+        routeObject("ftok3", "10.10.10.6", "10.10.10.5").apply,
     ];
     // The file content is one quoted printf argument: unquote it with a shell.
     const file = /printf '%s' ('#!\/bin\/sh[\s\S]*?\n') > /.exec(boot)![1];
@@ -148,7 +148,7 @@ test("Gwip delete runs `ip addr del` when the address is there, and nothing when
         ["10.10.10.1", "5: ftok2    inet 10.10.10.1/32 scope global ftok2"],
         ["fd00:10:10:10:0::1", "5: ftok3    inet6 fd00:10:10:10::1/128 scope global"],
     ]) {
-        const s = gwipScripts("ftok2", addr).delete!;
+        const s = gwipObject("ftok2", addr).remove!;
         const run = (listing: string) =>
             execFileSync("/bin/sh", ["-c", `ip() { if [ "$1" = -o ]; then echo ${JSON.stringify(listing)}; else echo "RUN ip $*"; fi; }\n${s}`], { encoding: "utf8" });
         assert.match(run(shown), /^RUN ip addr del .*\/(32|128) dev ftok2$/m, addr);
@@ -157,8 +157,8 @@ test("Gwip delete runs `ip addr del` when the address is there, and nothing when
 });
 
 test("a FOU port of another binding on the host is refused, not taken over", () => {
-    const s = fouPortScripts(5556, 4, "fou");
-    const out = execFileSync("/bin/sh", ["-c", `ip() { echo "port 5556 gue"; }; hostname() { echo k9; }\n(\n${s.create}\n) 2>&1; echo "exit=$?"`], { encoding: "utf8" });
+    const s = fouPortObject(5556, 4, "fou");
+    const out = execFileSync("/bin/sh", ["-c", `ip() { echo "port 5556 gue"; }; hostname() { echo k9; }\n(\nset -eu\n${s.apply}\n) 2>&1; echo "exit=$?"`], { encoding: "utf8" });
     assert.match(out, /fou-tunnel: UDP port 5556 on k9 is already a FOU port bound otherwise: port 5556 gue/);
     assert.match(out, /exit=1/);
 });
@@ -199,10 +199,10 @@ test("a shared port of another binding is refused by the tunnel", async () => {
 
 test("deletes fail when `ip … del` fails on an object that is there (not only skip what is gone)", () => {
     const cases: [string, string][] = [
-        ["fou port", fouPortScripts(5555, 4).delete!],
-        ["link", ipipFouLinkScripts({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }).delete!],
-        ["gwip", gwipScripts("ftok2", "10.10.10.1").delete!],
-        ["route", routeScripts("ftok2", "10.10.10.2", "10.10.10.1").delete!],
+        ["fou port", fouPortObject(5555, 4).remove!],
+        ["link", ipipFouLinkObject({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }).remove!],
+        ["gwip", gwipObject("ftok2", "10.10.10.1").remove!],
+        ["route", routeObject("ftok2", "10.10.10.2", "10.10.10.1").remove!],
     ];
     // A fake `ip` that shows every object as present and fails every del, as EPERM or EBUSY would.
     const fakeIp = [
@@ -217,13 +217,13 @@ test("deletes fail when `ip … del` fails on an object that is there (not only 
         "}",
     ].join("\n");
     for (const [what, del] of cases) {
-        const out = execFileSync("/bin/sh", ["-c", `${fakeIp}\n(\n${del}\n) 2>&1; echo "exit=$?"`], { encoding: "utf8" });
+        const out = execFileSync("/bin/sh", ["-c", `${fakeIp}\n(\nset -eu\n${del}\n) 2>&1; echo "exit=$?"`], { encoding: "utf8" });
         assert.match(out, /Operation not permitted\nexit=2\n$/, `${what}: ${out}`);
     }
 });
 
 test("link create replaces a leftover tunnel of its kind and refuses any other interface of that name", () => {
-    const create = ipipFouLinkScripts({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }).create;
+    const create = "set -eu\n" + ipipFouLinkObject({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }).apply;
     // `ip -d link show` prints the kind at the start of its third line, as the kernel reports it.
     const run = (kind: string) =>
         execFileSync(

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
-import { ipipFouLinkScripts } from "../../components/ipipFouLink";
+import { ipipFouLinkObject } from "../../components/ipipFouLink";
 import { script, sh, shq } from "../../components/shell";
 
 const HOSTILE = [
@@ -45,7 +45,7 @@ test("script starts with set -eu so the first failure stops it", () => {
 
 test("hostile values reach ip as single arguments, never as shell syntax", () => {
     // A stub `ip` records its arguments; the link script must pass each value as one argument.
-    const s = ipipFouLinkScripts({
+    const s = ipipFouLinkObject({
         ifname: "x; touch /tmp/fou-pwned",
         remote: "$(id)",
         local: "a'b",
@@ -54,7 +54,7 @@ test("hostile values reach ip as single arguments, never as shell syntax", () =>
         ttl: 255,
     });
     const stub = "ip() { if [ \"$1\" = link ] && [ \"$2\" = show ]; then return 1; fi; printf '<%s>' \"$@\"; echo; }\ncat() { echo 1472; }\n";
-    const out = run(stub + s.create);
+    const out = run(stub + "set -eu\n" + s.apply);
     assert.match(out, /^<link><add><x; touch \/tmp\/fou-pwned><type><ipip><remote><\$\(id\)><local><a'b><ttl><255><dev><eth 0><encap><fou><encap-sport><auto><encap-dport><5555>$/m);
     assert.match(out, /^<link><set><dev><x; touch \/tmp\/fou-pwned><up>$/m);
 });

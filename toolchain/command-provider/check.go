@@ -2,6 +2,11 @@ package main
 
 // Check: validate inputs and fill in the connection defaults. Values that are not known yet
 // (during a preview) are left alone and validated when they become known.
+//
+// Like upstream (whose Check only decodes the inputs into their Go types), this rejects values of
+// the wrong type and a missing host or connection, nothing more: an empty host, port 70000, an
+// unknown logging value or an odd environment name pass here and meet their fate when the
+// command runs.
 
 import (
 	"fmt"
@@ -26,12 +31,8 @@ func checkInputs(kind resourceKind, news resource.PropertyMap) (resource.Propert
 			fail(k, "%s must be a string, got %s", k, f.v.TypeString())
 		}
 	}
-	if f := get(news, pLogging); f.present && !f.unknown {
-		if !f.v.IsString() {
-			fail(pLogging, "logging must be a string, got %s", f.v.TypeString())
-		} else if !validLogging[f.v.StringValue()] {
-			fail(pLogging, "%s", invalidLoggingError(f.v.StringValue()).Error())
-		}
+	if f := get(news, pLogging); f.present && !f.unknown && !f.v.IsString() {
+		fail(pLogging, "logging must be a string, got %s", f.v.TypeString())
 	}
 	if f := get(news, pAddPrevious); f.present && !f.unknown && !f.v.IsBool() {
 		fail(pAddPrevious, "%s must be a boolean, got %s", pAddPrevious, f.v.TypeString())
@@ -41,9 +42,6 @@ func checkInputs(kind resourceKind, news resource.PropertyMap) (resource.Propert
 			fail(pEnvironment, "environment must be a map of strings, got %s", f.v.TypeString())
 		} else {
 			for k, v := range f.v.ObjectValue() {
-				if err := checkEnvName(kind, string(k)); err != nil {
-					fail(pEnvironment+"."+string(k), "%s", err.Error())
-				}
 				inner, _, unknown := peel(v)
 				if !unknown && !inner.IsNull() && !inner.IsString() {
 					fail(pEnvironment+"."+string(k), "environment.%s must be a string, got %s", k, inner.TypeString())
@@ -111,31 +109,29 @@ func checkConnection(in resource.PropertyMap, path string, allowProxy bool) (res
 	case host.unknown:
 	case !host.v.IsString():
 		fail("host", "%s.host must be a string, got %s", path, host.v.TypeString())
-	case host.v.StringValue() == "":
-		fail("host", "%s.host must not be empty", path)
 	}
 	for _, k := range []string{"user", "password", "privateKey", "privateKeyPassword", "agentSocketPath", "hostKey"} {
 		if f := get(in, k); f.present && !f.unknown && !f.v.IsString() {
 			fail(k, "%s.%s must be a string, got %s", path, k, f.v.TypeString())
 		}
 	}
-	checkInt := func(k string, lo, hi int) {
-		f := get(in, k)
-		if !f.present || f.unknown {
-			return
-		}
-		n, err := f.integer(path + "." + k)
-		if err != nil {
-			fail(k, "%s", err.Error())
-			return
-		}
-		if *n < lo || *n > hi {
-			fail(k, "%s.%s must be between %d and %d, got %d", path, k, lo, hi, *n)
+	// Credentials are secret in upstream's schema, also inside the (secret) connection; keeping
+	// them so means a credential's secrecy never shows up as a change.
+	for _, k := range []string{"password", "privateKey", "privateKeyPassword"} {
+		if v, ok := in[resource.PropertyKey(k)]; ok && !isNullValue(v) {
+			out[resource.PropertyKey(k)] = ensureSecret(v)
 		}
 	}
-	checkInt("port", 1, 65535)
-	checkInt("dialErrorLimit", -1, 1<<30)
-	checkInt("perDialTimeout", 0, 1<<30)
+	if f := get(in, "port"); f.present && !f.unknown && !f.v.IsNumber() {
+		fail("port", "%s.port must be a number, got %s", path, f.v.TypeString())
+	}
+	for _, k := range []string{"dialErrorLimit", "perDialTimeout"} {
+		if f := get(in, k); f.present && !f.unknown {
+			if _, err := f.integer(path + "." + k); err != nil {
+				fail(k, "%s", err.Error())
+			}
+		}
+	}
 
 	if f := get(in, "proxy"); f.present {
 		raw := in["proxy"]

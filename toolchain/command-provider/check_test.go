@@ -88,34 +88,29 @@ func TestCheckFailures(t *testing.T) {
 		{"missing host", remoteURN, props(map[string]resource.PropertyValue{
 			"connection": secret(obj(map[string]resource.PropertyValue{"user": str("x")})),
 		}), "connection.host", "missing required property"},
-		{"empty host", remoteURN, props(map[string]resource.PropertyValue{
-			"connection": obj(map[string]resource.PropertyValue{"host": str("")}),
-		}), "connection.host", "must not be empty"},
 		{"missing proxy host", remoteURN, props(map[string]resource.PropertyValue{
 			"connection": obj(map[string]resource.PropertyValue{"host": str("h"),
 				"proxy": obj(map[string]resource.PropertyValue{})}),
 		}), "connection.proxy.host", "missing required property"},
 		{"missing connection", remoteURN, props(map[string]resource.PropertyValue{"create": str("x")}),
 			"connection", "missing required property"},
-		{"bad port", remoteURN, props(map[string]resource.PropertyValue{
-			"connection": obj(map[string]resource.PropertyValue{"host": str("h"), "port": num(70000)}),
-		}), "connection.port", "between 1 and 65535"},
-		{"bad logging remote", remoteURN, props(map[string]resource.PropertyValue{
-			"connection": obj(map[string]resource.PropertyValue{"host": str("h")}),
-			"logging":    str("verbose"),
-		}), "logging", `got "verbose"`},
-		{"bad logging local", localURN, props(map[string]resource.PropertyValue{"logging": str("all")}),
-			"logging", "must be one of"},
 		{"assetPaths", localURN, props(map[string]resource.PropertyValue{
 			"assetPaths": resource.NewArrayProperty([]resource.PropertyValue{str("*.txt")}),
 		}), "assetPaths", "not supported by this build"},
+		{"port not a number", remoteURN, props(map[string]resource.PropertyValue{
+			"connection": obj(map[string]resource.PropertyValue{"host": str("h"), "port": str("22")}),
+		}), "connection.port", "must be a number"},
+		{"dialErrorLimit not whole", remoteURN, props(map[string]resource.PropertyValue{
+			"connection": obj(map[string]resource.PropertyValue{"host": str("h"), "dialErrorLimit": num(1.5)}),
+		}), "connection.dialErrorLimit", "whole number"},
+		{"logging not a string", localURN, props(map[string]resource.PropertyValue{"logging": num(1)}),
+			"logging", "must be a string"},
+		{"environment value not a string", localURN, props(map[string]resource.PropertyValue{
+			"environment": obj(map[string]resource.PropertyValue{"A": num(1)})}),
+			"environment.A", "must be a string"},
 		{"archivePaths", localURN, props(map[string]resource.PropertyValue{
 			"archivePaths": resource.NewArrayProperty([]resource.PropertyValue{str("out/**")}),
 		}), "archivePaths", "not supported by this build"},
-		{"env name for remote", remoteURN, props(map[string]resource.PropertyValue{
-			"connection":  obj(map[string]resource.PropertyValue{"host": str("h")}),
-			"environment": obj(map[string]resource.PropertyValue{"BAD-NAME": str("v")}),
-		}), "environment.BAD-NAME", "not a valid shell identifier"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +122,49 @@ func TestCheckFailures(t *testing.T) {
 			}
 			t.Fatalf("want a failure on %s mentioning %q, got %v", tc.property, tc.reason, failures)
 		})
+	}
+}
+
+// Upstream's Check only decodes the inputs into their types: values that are well-typed but
+// odd pass, and fail (or not) when the command runs.
+func TestCheckAcceptsWhatUpstreamAccepts(t *testing.T) {
+	for name, news := range map[string]resource.PropertyMap{
+		"empty host": props(map[string]resource.PropertyValue{
+			"connection": obj(map[string]resource.PropertyValue{"host": str("")})}),
+		"port 70000 and a fraction": props(map[string]resource.PropertyValue{
+			"connection": obj(map[string]resource.PropertyValue{"host": str("h"), "port": num(70000.5)})}),
+		"dialErrorLimit -5": props(map[string]resource.PropertyValue{
+			"connection": obj(map[string]resource.PropertyValue{"host": str("h"), "dialErrorLimit": num(-5)})}),
+		"logging verbose": props(map[string]resource.PropertyValue{
+			"connection": obj(map[string]resource.PropertyValue{"host": str("h")}), "logging": str("verbose")}),
+		"env name with a dash": props(map[string]resource.PropertyValue{
+			"connection":  obj(map[string]resource.PropertyValue{"host": str("h")}),
+			"environment": obj(map[string]resource.PropertyValue{"BAD-NAME": str("v")})}),
+	} {
+		if _, failures := checkVia(t, remoteURN, news); len(failures) != 0 {
+			t.Errorf("%s: rejected: %v", name, failures)
+		}
+	}
+}
+
+func TestCheckMakesCredentialsSecret(t *testing.T) {
+	out, failures := checkVia(t, remoteURN, props(map[string]resource.PropertyValue{
+		"connection": obj(map[string]resource.PropertyValue{
+			"host": str("h"), "password": str("pw"), "privateKey": str("KEY"), "privateKeyPassword": str("pp"),
+			"proxy": obj(map[string]resource.PropertyValue{"host": str("j"), "privateKey": str("KEY2")}),
+		}),
+	}))
+	if len(failures) != 0 {
+		t.Fatal(failures)
+	}
+	conn := out["connection"].SecretValue().Element.ObjectValue()
+	for _, k := range []resource.PropertyKey{"password", "privateKey", "privateKeyPassword"} {
+		if !conn[k].IsSecret() {
+			t.Errorf("connection.%s not secret", k)
+		}
+	}
+	if !conn["proxy"].ObjectValue()["privateKey"].IsSecret() || conn["host"].IsSecret() {
+		t.Errorf("proxy.privateKey must be secret, host not: %v", conn)
 	}
 }
 

@@ -1,31 +1,20 @@
 package main
 
-// Diff and the decision whether an update re-runs the command.
+// Diff, shaped like the one upstream gets from pulumi-go-provider's infer package: the old inputs
+// are compared with the new ones as a whole, the detailed diff names nested paths
+// ("environment.A", "triggers[0]"), and only the top-level `triggers` property is marked as a
+// replacement by the provider itself. Changes inside the triggers array ("triggers[0]") become
+// replacements in the engine, through the replaceOnChanges: ["triggers[*]"] option that the
+// @pulumi/command SDK adds to every Command.
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
 	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
-
-// sameValue reports whether two property values are equal, treating missing and null alike.
-// A value that is not known yet never equals anything. Secrecy counts: a value that becomes
-// secret (or stops being one) is a change, so the stored state picks up the new secrecy.
-func sameValue(a, b resource.PropertyValue, aOK, bOK bool) bool {
-	aNull := !aOK || isNullValue(a)
-	bNull := !bOK || isNullValue(b)
-	if aNull || bNull {
-		return aNull && bNull
-	}
-	if a.ContainsUnknowns() || b.ContainsUnknowns() {
-		return false
-	}
-	if a.ContainsSecrets() != b.ContainsSecrets() {
-		return false
-	}
-	return plain(a).DeepEquals(plain(b))
-}
 
 func isNullValue(v resource.PropertyValue) bool {
 	inner, _, unknown := peel(v)
@@ -43,123 +32,96 @@ func inputsOnly(m resource.PropertyMap) resource.PropertyMap {
 	return out
 }
 
-// diffInputs compares old and new inputs property by property (top level).
-func diffInputs(olds, news resource.PropertyMap, ignoreChanges []string) *pulumirpc.DiffResponse {
-	ignored := map[string]bool{}
+// replaceOnChange reports whether a change of the top-level input key replaces the resource.
+func replaceOnChange(key string) bool { return key == pTriggers }
+
+// diffInputs compares the previous inputs with the new ones. state is the stored state: an
+// ignored property takes its value from there.
+func diffInputs(olds, state, news resource.PropertyMap, ignoreChanges []string) *pulumirpc.DiffResponse {
+	news = news.Copy()
 	for _, k := range ignoreChanges {
-		ignored[k] = true
-	}
-	keys := map[string]bool{}
-	for k := range olds {
-		keys[string(k)] = true
-	}
-	for k := range news {
-		keys[string(k)] = true
-	}
-	sorted := make([]string, 0, len(keys))
-	for k := range keys {
-		if !outputOnly[k] && !ignored[k] {
-			sorted = append(sorted, k)
+		if v, ok := state[resource.PropertyKey(k)]; ok {
+			news[resource.PropertyKey(k)] = v
 		}
 	}
-	sort.Strings(sorted)
+	for k := range news {
+		if k == "version" || strings.HasPrefix(string(k), "__") {
+			delete(news, k)
+		}
+	}
 
 	resp := &pulumirpc.DiffResponse{
 		Changes:         pulumirpc.DiffResponse_DIFF_NONE,
 		DetailedDiff:    map[string]*pulumirpc.PropertyDiff{},
 		HasDetailedDiff: true,
 	}
-	for _, k := range sorted {
-		o, oOK := olds[resource.PropertyKey(k)]
-		n, nOK := news[resource.PropertyKey(k)]
-		if sameValue(o, n, oOK, nOK) {
-			continue
-		}
-		oNull := !oOK || isNullValue(o)
-		nNull := !nOK || isNullValue(n)
-		kind := pulumirpc.PropertyDiff_UPDATE
-		switch {
-		case oNull:
-			kind = pulumirpc.PropertyDiff_ADD
-		case nNull:
-			kind = pulumirpc.PropertyDiff_DELETE
-		}
-		if k == pTriggers {
-			// Any change to triggers replaces the resource (create runs again, delete runs for the old one).
-			switch kind {
-			case pulumirpc.PropertyDiff_ADD:
-				kind = pulumirpc.PropertyDiff_ADD_REPLACE
-			case pulumirpc.PropertyDiff_DELETE:
-				kind = pulumirpc.PropertyDiff_DELETE_REPLACE
-			default:
-				kind = pulumirpc.PropertyDiff_UPDATE_REPLACE
-			}
-			resp.Replaces = append(resp.Replaces, k)
-		}
-		resp.Changes = pulumirpc.DiffResponse_DIFF_SOME
-		resp.Diffs = append(resp.Diffs, k)
-		resp.DetailedDiff[k] = &pulumirpc.PropertyDiff{Kind: kind, InputDiff: true}
+	objDiff := olds.Diff(news)
+	if objDiff == nil || !objDiff.AnyChanges() {
+		return resp
 	}
+	resp.Changes = pulumirpc.DiffResponse_DIFF_SOME
+	diffs, replaces := map[string]bool{}, map[string]bool{}
+	for path, d := range plugin.NewDetailedDiffFromObjectDiff(objDiff, false) {
+		head := path
+		if pp, err := resource.ParsePropertyPath(path); err == nil && len(pp) > 0 {
+			if s, ok := pp[0].(string); ok {
+				head = s
+			}
+		}
+		kind := d.Kind
+		if replaceOnChange(path) {
+			kind = kind.AsReplace()
+		}
+		diffs[head] = true
+		if kind.IsReplace() {
+			replaces[head] = true
+		}
+		resp.DetailedDiff[path] = &pulumirpc.PropertyDiff{Kind: rpcDiffKind(kind), InputDiff: d.InputDiff}
+	}
+	resp.Diffs = sortedSet(diffs)
+	resp.Replaces = sortedSet(replaces)
 	return resp
 }
 
-// runKeys are the inputs whose change makes an update run the command again.
-func runKeys(kind resourceKind) []string {
-	keys := []string{pCreate, pUpdate, pEnvironment, pStdin, pAddPrevious}
-	if kind == kindLocal {
-		keys = append(keys, pInterpreter, pDir)
+func rpcDiffKind(k plugin.DiffKind) pulumirpc.PropertyDiff_Kind {
+	switch k {
+	case plugin.DiffAdd:
+		return pulumirpc.PropertyDiff_ADD
+	case plugin.DiffAddReplace:
+		return pulumirpc.PropertyDiff_ADD_REPLACE
+	case plugin.DiffDelete:
+		return pulumirpc.PropertyDiff_DELETE
+	case plugin.DiffDeleteReplace:
+		return pulumirpc.PropertyDiff_DELETE_REPLACE
+	case plugin.DiffUpdateReplace:
+		return pulumirpc.PropertyDiff_UPDATE_REPLACE
 	}
-	return keys
+	return pulumirpc.PropertyDiff_UPDATE
 }
 
-// effective returns the value a run key stands for once defaults apply, so that, say, an
-// absent addPreviousOutputInEnv and an explicit true do not count as a change.
-func effective(kind resourceKind, m resource.PropertyMap, key string) (resource.PropertyValue, bool) {
-	v, ok := m[resource.PropertyKey(key)]
-	if ok && isNullValue(v) {
-		ok = false
+func sortedSet(m map[string]bool) []string {
+	if len(m) == 0 {
+		return nil
 	}
-	if ok {
-		if v.ContainsUnknowns() {
-			return v, true
-		}
-		v = plain(v)
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	switch key {
-	case pAddPrevious:
-		if !ok {
-			return resource.NewBoolProperty(true), true
-		}
-	case pEnvironment:
-		if !ok || (v.IsObject() && len(v.ObjectValue()) == 0) {
-			return resource.NewObjectProperty(resource.PropertyMap{}), true
-		}
-	case pInterpreter:
-		if !ok || (v.IsArray() && len(v.ArrayValue()) == 0) {
-			arr := make([]resource.PropertyValue, len(defaultInterpreter))
-			for i, s := range defaultInterpreter {
-				arr[i] = resource.NewStringProperty(s)
-			}
-			return resource.NewArrayProperty(arr), true
-		}
-	}
-	return v, ok
+	sort.Strings(out)
+	return out
 }
 
-// updateRunsCommand decides whether an update from oldInputs to newInputs runs the command:
-// only when something that shapes what the command does changed. A change to the connection,
-// delete, logging or triggers alone does not re-run it.
-func updateRunsCommand(kind resourceKind, oldInputs, newInputs resource.PropertyMap) bool {
-	for _, k := range runKeys(kind) {
-		o, oOK := effective(kind, oldInputs, k)
-		n, nOK := effective(kind, newInputs, k)
-		if oOK != nOK {
+// outputsChangeInPreview decides whether an update's preview shows stdout and stderr as not
+// known yet: so it is when an input is not known yet or differs from its value in the stored
+// state. (An input the state did not have does not count, as in upstream's preview.)
+func outputsChangeInPreview(kind resourceKind, state, news resource.PropertyMap) bool {
+	for _, k := range inputKeys(kind) {
+		n, nOK := news[resource.PropertyKey(k)]
+		if nOK && n.ContainsUnknowns() {
 			return true
 		}
-		if !oOK {
-			continue
-		}
-		if n.ContainsUnknowns() || o.ContainsUnknowns() || !o.DeepEquals(n) {
+		o, oOK := state[resource.PropertyKey(k)]
+		if oOK && !n.DeepEquals(o) {
 			return true
 		}
 	}

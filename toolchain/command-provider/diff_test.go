@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"testing"
 
@@ -25,7 +28,7 @@ func baseRemoteInputs() resource.PropertyMap {
 	})
 }
 
-func diffVia(t *testing.T, urn string, olds, news resource.PropertyMap) *pulumirpc.DiffResponse {
+func diffVia(t *testing.T, urn string, olds, news resource.PropertyMap, ignore ...string) *pulumirpc.DiffResponse {
 	t.Helper()
 	p, _ := testProvider()
 	// The state holds the inputs plus outputs; old_inputs holds only the inputs.
@@ -33,11 +36,58 @@ func diffVia(t *testing.T, urn string, olds, news resource.PropertyMap) *pulumir
 	state["stdout"] = str("previous out")
 	state["stderr"] = str("")
 	resp, err := p.Diff(context.Background(), &pulumirpc.DiffRequest{
-		Urn: urn, Olds: toStruct(t, state), OldInputs: toStruct(t, olds), News: toStruct(t, news)})
+		Urn: urn, Olds: toStruct(t, state), OldInputs: toStruct(t, olds), News: toStruct(t, news),
+		IgnoreChanges: ignore})
 	if err != nil {
 		t.Fatalf("Diff: %v", err)
 	}
 	return resp
+}
+
+// sdkReplaceOnChanges is the replaceOnChanges option @pulumi/command 1.2.1 adds to every
+// Command (remote/command.js and local/command.js).
+var sdkReplaceOnChanges = []string{"triggers[*]"}
+
+// engineReplaces applies the engine's rule for a replaceOnChanges option to a provider diff:
+// a detailed-diff path under one of the option's paths becomes a replacement.
+func engineReplaces(t *testing.T, resp *pulumirpc.DiffResponse, replaceOnChanges []string) bool {
+	t.Helper()
+	if len(resp.GetReplaces()) > 0 {
+		return true
+	}
+	for path, d := range resp.GetDetailedDiff() {
+		switch d.GetKind() {
+		case pulumirpc.PropertyDiff_ADD_REPLACE, pulumirpc.PropertyDiff_DELETE_REPLACE, pulumirpc.PropertyDiff_UPDATE_REPLACE:
+			return true
+		}
+		pp, err := resource.ParsePropertyPath(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range replaceOnChanges {
+			rp, err := resource.ParsePropertyPath(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rp.Contains(pp) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func TestSDKAddsReplaceOnChangesForTriggers(t *testing.T) {
+	for _, f := range []string{"remote/command.js", "local/command.js"} {
+		path := filepath.Join("..", "..", "node_modules", "@pulumi", "command", f)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Skipf("the npm package is not installed (%v)", err)
+		}
+		if !regexp.MustCompile(`replaceOnChanges:\s*\["triggers\[\*\]"\]`).Match(b) {
+			t.Errorf("%s no longer adds replaceOnChanges [\"triggers[*]\"]; engineReplaces needs updating", path)
+		}
+	}
 }
 
 func TestDiffNoChange(t *testing.T) {
@@ -57,37 +107,46 @@ func TestDiffPropertyClasses(t *testing.T) {
 	cases := []struct {
 		name    string
 		change  func(m resource.PropertyMap)
-		key     string
+		path    string // detailed-diff key
 		kind    pulumirpc.PropertyDiff_Kind
-		replace bool
+		replace bool // in the engine, with the SDK's replaceOnChanges
 	}{
 		{"create", func(m resource.PropertyMap) { m["create"] = str("echo other") }, "create", pulumirpc.PropertyDiff_UPDATE, false},
 		{"update", func(m resource.PropertyMap) { m["update"] = str("echo u2") }, "update", pulumirpc.PropertyDiff_UPDATE, false},
 		{"delete", func(m resource.PropertyMap) { m["delete"] = str("echo d2") }, "delete", pulumirpc.PropertyDiff_UPDATE, false},
-		{"environment", func(m resource.PropertyMap) {
+		{"environment value", func(m resource.PropertyMap) {
 			m["environment"] = obj(map[string]resource.PropertyValue{"A": str("2")})
-		}, "environment", pulumirpc.PropertyDiff_UPDATE, false},
+		}, "environment.A", pulumirpc.PropertyDiff_UPDATE, false},
+		{"environment entry added", func(m resource.PropertyMap) {
+			m["environment"] = obj(map[string]resource.PropertyValue{"A": str("1"), "B": str("2")})
+		}, "environment.B", pulumirpc.PropertyDiff_ADD, false},
 		{"stdin removed", func(m resource.PropertyMap) { delete(m, "stdin") }, "stdin", pulumirpc.PropertyDiff_DELETE, false},
 		{"logging", func(m resource.PropertyMap) { m["logging"] = str("none") }, "logging", pulumirpc.PropertyDiff_UPDATE, false},
 		{"addPreviousOutputInEnv added", func(m resource.PropertyMap) {
 			m["addPreviousOutputInEnv"] = resource.NewBoolProperty(false)
 		}, "addPreviousOutputInEnv", pulumirpc.PropertyDiff_ADD, false},
-		{"connection host", func(m resource.PropertyMap) {
+		// The connection is secret: it is compared as one value.
+		{"connection perDialTimeout", func(m resource.PropertyMap) {
 			c := m["connection"].SecretValue().Element.ObjectValue().Copy()
-			c["host"] = str("10.0.0.6")
+			c["perDialTimeout"] = num(9)
 			m["connection"] = secret(resource.NewObjectProperty(c))
 		}, "connection", pulumirpc.PropertyDiff_UPDATE, false},
 		{"connection unknown", func(m resource.PropertyMap) { m["connection"] = unknown() },
 			"connection", pulumirpc.PropertyDiff_UPDATE, false},
-		{"triggers changed", func(m resource.PropertyMap) {
+		{"stdin became secret", func(m resource.PropertyMap) { m["stdin"] = secret(str("in")) },
+			"stdin", pulumirpc.PropertyDiff_UPDATE, false},
+		// triggers: the provider marks a change of the whole property as a replacement; a
+		// changed element is reported as such and replaced by the engine (replaceOnChanges).
+		{"trigger element changed", func(m resource.PropertyMap) {
 			m["triggers"] = resource.NewArrayProperty([]resource.PropertyValue{str("t2")})
-		}, "triggers", pulumirpc.PropertyDiff_UPDATE_REPLACE, true},
+		}, "triggers[0]", pulumirpc.PropertyDiff_UPDATE, true},
+		{"trigger element added", func(m resource.PropertyMap) {
+			m["triggers"] = resource.NewArrayProperty([]resource.PropertyValue{str("t1"), str("t2")})
+		}, "triggers[1]", pulumirpc.PropertyDiff_ADD, true},
 		{"triggers unknown", func(m resource.PropertyMap) { m["triggers"] = unknown() },
 			"triggers", pulumirpc.PropertyDiff_UPDATE_REPLACE, true},
 		{"triggers removed", func(m resource.PropertyMap) { delete(m, "triggers") },
 			"triggers", pulumirpc.PropertyDiff_DELETE_REPLACE, true},
-		{"stdin became secret", func(m resource.PropertyMap) { m["stdin"] = secret(str("in")) },
-			"stdin", pulumirpc.PropertyDiff_UPDATE, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,19 +157,40 @@ func TestDiffPropertyClasses(t *testing.T) {
 				t.Fatalf("want DIFF_SOME, got %v", resp)
 			}
 			if len(resp.GetDetailedDiff()) != 1 {
-				t.Fatalf("want exactly one changed property, got %v", resp.GetDetailedDiff())
+				t.Fatalf("want exactly one changed path, got %v", resp.GetDetailedDiff())
 			}
-			d := resp.GetDetailedDiff()[tc.key]
-			if d == nil || d.GetKind() != tc.kind || !d.GetInputDiff() {
-				t.Fatalf("detailed diff for %s = %v, want %v", tc.key, d, tc.kind)
+			d := resp.GetDetailedDiff()[tc.path]
+			if d == nil || d.GetKind() != tc.kind || d.GetInputDiff() {
+				t.Fatalf("detailed diff for %s = %v, want %v (upstream's is not an input diff)", tc.path, d, tc.kind)
 			}
-			if got := len(resp.GetReplaces()) > 0; got != tc.replace {
-				t.Fatalf("replaces = %v, want replace=%v", resp.GetReplaces(), tc.replace)
+			head, _ := resource.ParsePropertyPath(tc.path)
+			if diffs := resp.GetDiffs(); len(diffs) != 1 || diffs[0] != head[0] {
+				t.Fatalf("diffs = %v, want [%v]", diffs, head[0])
 			}
-			if tc.replace && resp.GetReplaces()[0] != "triggers" {
-				t.Fatalf("replaces = %v", resp.GetReplaces())
+			if got := engineReplaces(t, resp, sdkReplaceOnChanges); got != tc.replace {
+				t.Fatalf("replace = %v, want %v (replaces %v)", got, tc.replace, resp.GetReplaces())
+			}
+			if resp.GetDeleteBeforeReplace() {
+				t.Fatal("deleteBeforeReplace is the engine's option, not the provider's")
 			}
 		})
+	}
+}
+
+// A change of triggers alone replaces the resource; any other change alone does not.
+func TestDiffOnlyTriggersReplace(t *testing.T) {
+	base := baseRemoteInputs()
+	for k := range base {
+		news := base.Copy()
+		if k == "triggers" {
+			news[k] = resource.NewArrayProperty([]resource.PropertyValue{str("t1-changed")})
+		} else {
+			news[k] = str("changed")
+		}
+		resp := diffVia(t, remoteURN, base, news)
+		if got := engineReplaces(t, resp, sdkReplaceOnChanges); got != (k == "triggers") {
+			t.Errorf("%s changed: replace = %v (%v)", k, got, resp)
+		}
 	}
 }
 
@@ -131,6 +211,17 @@ func TestDiffLocalAndMultipleKeys(t *testing.T) {
 		resp.GetDetailedDiff()["dir"].GetKind() != pulumirpc.PropertyDiff_DELETE {
 		t.Fatalf("kinds: %v", resp.GetDetailedDiff())
 	}
+	if d := resp.GetDiffs(); len(d) != 3 {
+		t.Fatalf("diffs: %v", d)
+	}
+}
+
+func TestDiffIgnoreChangesUsesStoredValue(t *testing.T) {
+	news := baseRemoteInputs()
+	news["create"] = str("echo ignored change")
+	if resp := diffVia(t, remoteURN, baseRemoteInputs(), news, "create"); resp.GetChanges() != pulumirpc.DiffResponse_DIFF_NONE {
+		t.Fatalf("an ignored change must not show: %v", resp)
+	}
 }
 
 func TestDiffFallsBackToStateWithoutOldInputs(t *testing.T) {
@@ -148,79 +239,25 @@ func TestDiffFallsBackToStateWithoutOldInputs(t *testing.T) {
 	}
 }
 
-func TestUpdateRunsCommandDecision(t *testing.T) {
-	cases := []struct {
-		name   string
-		kind   resourceKind
-		change func(m resource.PropertyMap)
-		runs   bool
-	}{
-		{"nothing", kindRemote, func(resource.PropertyMap) {}, false},
-		{"create", kindRemote, func(m resource.PropertyMap) { m["create"] = str("echo 2") }, true},
-		{"update", kindRemote, func(m resource.PropertyMap) { m["update"] = str("echo 2") }, true},
-		{"environment value", kindRemote, func(m resource.PropertyMap) {
-			m["environment"] = obj(map[string]resource.PropertyValue{"A": str("2")})
-		}, true},
-		{"environment unknown value", kindRemote, func(m resource.PropertyMap) {
-			m["environment"] = obj(map[string]resource.PropertyValue{"A": unknown()})
-		}, true},
-		{"stdin", kindRemote, func(m resource.PropertyMap) { m["stdin"] = str("other") }, true},
-		{"addPreviousOutputInEnv false", kindRemote, func(m resource.PropertyMap) {
-			m["addPreviousOutputInEnv"] = resource.NewBoolProperty(false)
-		}, true},
-		{"addPreviousOutputInEnv explicit true", kindRemote, func(m resource.PropertyMap) {
-			m["addPreviousOutputInEnv"] = resource.NewBoolProperty(true)
-		}, false},
-		{"connection", kindRemote, func(m resource.PropertyMap) {
-			m["connection"] = secret(obj(map[string]resource.PropertyValue{"host": str("elsewhere")}))
-		}, false},
-		{"connection unknown", kindRemote, func(m resource.PropertyMap) { m["connection"] = unknown() }, false},
-		{"delete", kindRemote, func(m resource.PropertyMap) { m["delete"] = str("echo bye") }, false},
-		{"logging", kindRemote, func(m resource.PropertyMap) { m["logging"] = str("none") }, false},
-		{"stdin secrecy only", kindRemote, func(m resource.PropertyMap) { m["stdin"] = secret(str("in")) }, false},
-		{"interpreter (local)", kindLocal, func(m resource.PropertyMap) {
-			m["interpreter"] = resource.NewArrayProperty([]resource.PropertyValue{str("/bin/bash"), str("-c")})
-		}, true},
-		{"interpreter set to the default (local)", kindLocal, func(m resource.PropertyMap) {
-			m["interpreter"] = resource.NewArrayProperty([]resource.PropertyValue{str("/bin/sh"), str("-c")})
-		}, false},
-		{"dir (local)", kindLocal, func(m resource.PropertyMap) { m["dir"] = str("/tmp") }, true},
-		{"environment removed (local)", kindLocal, func(m resource.PropertyMap) {
-			delete(m, "environment")
-		}, true},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			olds := baseRemoteInputs()
-			news := baseRemoteInputs()
-			tc.change(news)
-			if got := updateRunsCommand(tc.kind, olds, news); got != tc.runs {
-				t.Fatalf("updateRunsCommand = %v, want %v", got, tc.runs)
-			}
-		})
-	}
-	// An absent environment and an empty one are the same.
-	a := props(map[string]resource.PropertyValue{"create": str("x")})
-	b := props(map[string]resource.PropertyValue{"create": str("x"), "environment": obj(nil)})
-	if updateRunsCommand(kindLocal, a, b) {
-		t.Fatal("absent and empty environment should not trigger a run")
-	}
-}
-
-func TestUpdatePreviewUnknownOnlyWhenRunning(t *testing.T) {
+// In an update's preview, stdout and stderr are not known yet when an input changed or is not
+// known; an input the stored state did not have does not count (as in upstream's preview).
+func TestUpdatePreviewOutputs(t *testing.T) {
 	p, _ := testProvider()
 	olds := baseRemoteInputs()
 	state := olds.Copy()
 	state["stdout"] = str("old out")
 	state["stderr"] = str("old err")
 	for _, tc := range []struct {
-		name   string
-		change func(resource.PropertyMap)
-		runs   bool
+		name    string
+		change  func(resource.PropertyMap)
+		unknown bool
 	}{
-		{"connection only", func(m resource.PropertyMap) { m["connection"] = unknown() }, false},
-		{"create changed", func(m resource.PropertyMap) { m["create"] = str("echo new") }, true},
-		{"create unknown", func(m resource.PropertyMap) { m["update"] = unknown() }, true},
+		{"connection unknown", func(m resource.PropertyMap) { m["connection"] = unknown() }, true},
+		{"delete changed", func(m resource.PropertyMap) { m["delete"] = str("echo new") }, true},
+		{"logging changed", func(m resource.PropertyMap) { m["logging"] = str("none") }, true},
+		{"update unknown", func(m resource.PropertyMap) { m["update"] = unknown() }, true},
+		{"input removed", func(m resource.PropertyMap) { delete(m, "stdin") }, true},
+		{"new input added", func(m resource.PropertyMap) { m["addPreviousOutputInEnv"] = resource.NewBoolProperty(true) }, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			news := olds.Copy()
@@ -231,11 +268,14 @@ func TestUpdatePreviewUnknownOnlyWhenRunning(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := fromStruct(t, resp.GetProperties())
-			if got := out["stdout"].IsComputed(); got != tc.runs {
-				t.Fatalf("stdout unknown = %v, want %v (%v)", got, tc.runs, out["stdout"])
+			if got := out["stdout"].IsComputed(); got != tc.unknown {
+				t.Fatalf("stdout unknown = %v, want %v (%v)", got, tc.unknown, out["stdout"])
 			}
-			if !tc.runs && (out["stdout"].StringValue() != "old out" || out["stderr"].StringValue() != "old err") {
+			if !tc.unknown && (out["stdout"].StringValue() != "old out" || out["stderr"].StringValue() != "old err") {
 				t.Fatalf("previous outputs not kept: %v", out)
+			}
+			if !out["connection"].ContainsSecrets() && !out["connection"].ContainsUnknowns() {
+				t.Fatalf("connection not secret: %v", out["connection"])
 			}
 		})
 	}

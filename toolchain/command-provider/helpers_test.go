@@ -8,8 +8,11 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -49,19 +52,40 @@ func (k testKey) authorized() string {
 	return string(ssh.MarshalAuthorizedKey(k.signer.PublicKey()))
 }
 
+func init() {
+	// Upstream (and this provider) offer the agent at SSH_AUTH_SOCK in addition to any key:
+	// keep the tests independent of the environment they run in.
+	os.Unsetenv("SSH_AUTH_SOCK")
+}
+
+// shellQuote returns s as one POSIX shell word (for paths in test scripts).
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // ---- an SSH server on 127.0.0.1 that runs each exec request with /bin/sh -c ----
 
+// envReq is one "env" request a session received.
+type envReq struct {
+	name, value string
+	accepted    bool
+}
+
 type sshServer struct {
-	t          *testing.T
-	hostKey    testKey
-	clientKey  ssh.PublicKey
-	password   string
+	t         *testing.T
+	hostKey   testKey
+	clientKey ssh.PublicKey
+	password  string
+	// acceptEnv lists the names (glob patterns, like sshd's AcceptEnv) whose env requests are
+	// accepted. Empty, as in a stock sshd config without AcceptEnv: every env request is refused.
+	acceptEnv  []string
 	ln         net.Listener
 	addr       string
 	mu         sync.Mutex
 	commands   []string
-	envReqs    int
-	connects   int
+	envReqs    []envReq
+	tcpAccepts int // TCP connections accepted
+	connects   int // SSH connections that completed the handshake and authentication
 	wg         sync.WaitGroup
 	closed     chan struct{}
 	closeOnce  sync.Once
@@ -91,6 +115,9 @@ func (s *sshServer) start(addr string) *sshServer {
 			if err != nil {
 				return
 			}
+			s.mu.Lock()
+			s.tcpAccepts++
+			s.mu.Unlock()
 			s.wg.Add(1)
 			go func() { defer s.wg.Done(); s.handleConn(c) }()
 		}
@@ -173,6 +200,7 @@ func (s *sshServer) handleSession(nc ssh.NewChannel) {
 	}
 	defer ch.Close()
 	var cmd *exec.Cmd
+	var env []string // accepted env requests, NAME=value
 	done := make(chan struct{})
 	kill := func() {
 		if cmd != nil && cmd.Process != nil {
@@ -194,10 +222,19 @@ func (s *sshServer) handleSession(nc ssh.NewChannel) {
 			}
 			switch req.Type {
 			case "env":
+				var kv struct{ Name, Value string }
+				if err := ssh.Unmarshal(req.Payload, &kv); err != nil {
+					req.Reply(false, nil)
+					continue
+				}
+				ok := s.acceptsEnv(kv.Name)
 				s.mu.Lock()
-				s.envReqs++
+				s.envReqs = append(s.envReqs, envReq{kv.Name, kv.Value, ok})
 				s.mu.Unlock()
-				req.Reply(false, nil) // like an sshd without AcceptEnv
+				if ok {
+					env = append(env, kv.Name+"="+kv.Value)
+				}
+				req.Reply(ok, nil)
 			case "signal":
 				kill()
 				req.Reply(true, nil)
@@ -218,7 +255,7 @@ func (s *sshServer) handleSession(nc ssh.NewChannel) {
 				cmd = exec.Command("/bin/sh", "-c", payload.Command)
 				cmd.Stdin = ch
 				cmd.Dir = s.dir
-				cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + s.dir}
+				cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + s.dir}, env...)
 				cmd.Stdout = ch
 				cmd.Stderr = ch.Stderr()
 				cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -285,10 +322,41 @@ func (s *sshServer) handleDirect(nc ssh.NewChannel) {
 	ch.Close()
 }
 
+// acceptsEnv reports whether an env request for name is accepted (sshd's AcceptEnv matching).
+func (s *sshServer) acceptsEnv(name string) bool {
+	for _, pat := range s.acceptEnv {
+		if ok, _ := path.Match(pat, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *sshServer) execCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.commands)
+}
+
+func (s *sshServer) envRequests() []envReq {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]envReq(nil), s.envReqs...)
+}
+
+// envNames lists the names of the env requests received so far, in order.
+func (s *sshServer) envNames() []string {
+	var names []string
+	for _, e := range s.envRequests() {
+		names = append(names, e.name)
+	}
+	return names
+}
+
+func (s *sshServer) counts() (accepts, connects int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tcpAccepts, s.connects
 }
 
 // ---- property helpers ----
@@ -357,6 +425,19 @@ func (r *recLogger) Log(_ context.Context, sev pulumirpc.LogSeverity, urn, msg s
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.entries = append(r.entries, logEntry{sev, urn, msg, eph})
+}
+
+// withSeverity returns the messages logged at sev, and whether each was ephemeral.
+func (r *recLogger) withSeverity(sev pulumirpc.LogSeverity) []logEntry {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []logEntry
+	for _, e := range r.entries {
+		if e.sev == sev {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (r *recLogger) messages() []string {

@@ -3,23 +3,24 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
-	"time"
 )
 
-// runLocal runs the command on this machine: interpreter... command, in dir, with the
-// provider's environment plus the resource's, and stdin.
+// runLocal runs the command on this machine as upstream does: interpreter... command, in dir
+// (default: the provider's working directory), with the provider's environment plus the
+// resource's and the previous outputs, and stdin. When the operation's timeout expires or the
+// engine cancels, the interpreter process (not its children) is killed.
 func runLocal(ctx context.Context, spec *commandSpec, r *run, out *capture) error {
 	interp := spec.Interpreter
 	if len(interp) == 0 {
 		interp = defaultInterpreter
 	}
 	args := append(append([]string{}, interp[1:]...), r.Command)
-	cmd := exec.CommandContext(ctx, interp[0], args...)
-	if spec.Dir != nil && *spec.Dir != "" {
+	cmd := exec.CommandContext(ctx, interp[0], args...) //nolint:gosec // running the user's command is the point
+	if spec.Dir != nil {
 		cmd.Dir = *spec.Dir
 	}
 	env := os.Environ()
@@ -27,8 +28,11 @@ func runLocal(ctx context.Context, spec *commandSpec, r *run, out *capture) erro
 		env = append(env, k+"="+r.Env[k])
 	}
 	if r.Prev != nil {
-		for k, v := range r.Prev.env() {
-			env = append(env, k+"="+v)
+		if r.Prev.Stdout != "" {
+			env = append(env, envPrevStdout+"="+r.Prev.Stdout)
+		}
+		if r.Prev.Stderr != "" {
+			env = append(env, envPrevStderr+"="+r.Prev.Stderr)
 		}
 	}
 	cmd.Env = env // later entries win over earlier ones with the same name
@@ -37,18 +41,15 @@ func runLocal(ctx context.Context, spec *commandSpec, r *run, out *capture) erro
 	}
 	cmd.Stdout = out.outW
 	cmd.Stderr = out.errW
-	// Run in its own process group so that cancelling kills the whole tree, not just the shell.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
 
 	err := cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return &exitError{status: -1, signal: ws.Signal().String()}
-		}
-		return &exitError{status: ee.ExitCode()}
+	if err == nil {
+		return nil
 	}
-	return err
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("%w (the operation's timeout expired)", err)
+	} else if ctx.Err() != nil {
+		err = fmt.Errorf("%w (the operation was cancelled)", err)
+	}
+	return &ranError{err}
 }

@@ -4,9 +4,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"sync"
 	"time"
 
@@ -145,13 +142,19 @@ func (p *commandProvider) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	state, err := unmarshal(req.GetOlds(), "diff.olds")
+	if err != nil {
+		return nil, err
+	}
 	news, err := unmarshal(req.GetNews(), "diff.news")
 	if err != nil {
 		return nil, err
 	}
-	return diffInputs(olds, news, req.GetIgnoreChanges()), nil
+	return diffInputs(olds, state, news, req.GetIgnoreChanges()), nil
 }
 
+// Create runs `create` (if set). The new resource's outputs are its inputs plus stdout and
+// stderr; a failed create returns no resource, so nothing is recorded in the state.
 func (p *commandProvider) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
 	kind, err := kindOf(req.GetType(), req.GetUrn())
 	if err != nil {
@@ -162,8 +165,7 @@ func (p *commandProvider) Create(ctx context.Context, req *pulumirpc.CreateReque
 		return nil, err
 	}
 	if req.GetPreview() {
-		outs := outputs(kind, inputs, unknownOutput(), unknownOutput(), false)
-		props, err := marshal(outs, "create.outputs")
+		props, err := marshal(outputs(kind, inputs, unknownOutput(), unknownOutput()), "create.outputs")
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +175,7 @@ func (p *commandProvider) Create(ctx context.Context, req *pulumirpc.CreateReque
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	id, err := newID(resourceName(req.GetName(), req.GetUrn()))
+	id, err := resource.NewUniqueHex(resourceName(req.GetName(), req.GetUrn()), 8, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -181,19 +183,24 @@ func (p *commandProvider) Create(ctx context.Context, req *pulumirpc.CreateReque
 	if spec.Create != nil {
 		opCtx, cancel := p.opContext(ctx, req.GetTimeout())
 		defer cancel()
-		stdout, stderr, err = execute(opCtx, spec, p.newRun("create", req.GetUrn(), *spec.Create, spec, nil))
+		// A new resource has no previous output to pass on.
+		stdout, stderr, err = execute(opCtx, spec, p.newRun("create", req.GetUrn(), *spec.Create, spec.CreateSecret, spec, nil))
 		if err != nil {
 			return nil, status.Error(codes.Unknown, err.Error())
 		}
 	}
-	outs := outputs(kind, inputs, resource.NewStringProperty(stdout), resource.NewStringProperty(stderr), spec.Secret)
-	props, err := marshal(outs, "create.outputs")
+	props, err := marshal(outputs(kind, inputs, resource.NewStringProperty(stdout), resource.NewStringProperty(stderr)),
+		"create.outputs")
 	if err != nil {
 		return nil, err
 	}
 	return &pulumirpc.CreateResponse{Id: id, Properties: props}, nil
 }
 
+// Update runs `update`, or `create` when there is no `update`, whatever input changed (the
+// engine calls Update for any change but one of `triggers`, which replaces). The new stdout and
+// stderr replace the stored ones; with neither command set, the stored ones stay. A failed
+// update leaves the stored state as it was.
 func (p *commandProvider) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
 	kind, err := kindOf(req.GetType(), req.GetUrn())
 	if err != nil {
@@ -203,39 +210,24 @@ func (p *commandProvider) Update(ctx context.Context, req *pulumirpc.UpdateReque
 	if err != nil {
 		return nil, err
 	}
-	oldIn, err := previousInputs(req.GetOldInputs(), req.GetOlds())
-	if err != nil {
-		return nil, err
-	}
 	news, err := unmarshal(req.GetNews(), "update.news")
 	if err != nil {
 		return nil, err
 	}
-
-	prevOut, prevOutSecret := storedOutputs(olds)
-	runs := updateRunsCommand(kind, oldIn, news)
-	var command *string
-	if runs {
-		if f := get(news, pUpdate); f.present {
-			command, err = commandText(f, pUpdate, req.GetPreview())
-		} else if f := get(news, pCreate); f.present {
-			command, err = commandText(f, pCreate, req.GetPreview())
+	for _, k := range req.GetIgnoreChanges() {
+		if v, ok := olds[resource.PropertyKey(k)]; ok {
+			news[resource.PropertyKey(k)] = v
 		}
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
-		}
-		runs = command != nil
 	}
+	prevOut := storedOutputs(olds)
+	stdout := resource.NewStringProperty(prevOut.Stdout)
+	stderr := resource.NewStringProperty(prevOut.Stderr)
 
 	if req.GetPreview() {
-		var outs resource.PropertyMap
-		if runs {
-			outs = outputs(kind, news, unknownOutput(), unknownOutput(), false)
-		} else {
-			outs = outputs(kind, news, resource.NewStringProperty(prevOut.Stdout),
-				resource.NewStringProperty(prevOut.Stderr), prevOutSecret || secretInputs(news))
+		if outputsChangeInPreview(kind, olds, news) {
+			stdout, stderr = unknownOutput(), unknownOutput()
 		}
-		props, err := marshal(outs, "update.outputs")
+		props, err := marshal(outputs(kind, news, stdout, stderr), "update.outputs")
 		if err != nil {
 			return nil, err
 		}
@@ -246,30 +238,32 @@ func (p *commandProvider) Update(ctx context.Context, req *pulumirpc.UpdateReque
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	stdout, stderr := prevOut.Stdout, prevOut.Stderr
-	secret := spec.Secret
-	if runs {
+	command, commandSecret := spec.Update, spec.UpdateSecret
+	if command == nil {
+		command, commandSecret = spec.Create, spec.CreateSecret
+	}
+	if command != nil {
 		var prev *prevOutputs
 		if spec.AddPrevious {
 			prev = &prevOut
 		}
 		opCtx, cancel := p.opContext(ctx, req.GetTimeout())
 		defer cancel()
-		stdout, stderr, err = execute(opCtx, spec, p.newRun("update", req.GetUrn(), *command, spec, prev))
+		out, errOut, err := execute(opCtx, spec, p.newRun("update", req.GetUrn(), *command, commandSecret, spec, prev))
 		if err != nil {
 			return nil, status.Error(codes.Unknown, err.Error())
 		}
-	} else {
-		secret = secret || prevOutSecret
+		stdout, stderr = resource.NewStringProperty(out), resource.NewStringProperty(errOut)
 	}
-	outs := outputs(kind, news, resource.NewStringProperty(stdout), resource.NewStringProperty(stderr), secret)
-	props, err := marshal(outs, "update.outputs")
+	props, err := marshal(outputs(kind, news, stdout, stderr), "update.outputs")
 	if err != nil {
 		return nil, err
 	}
 	return &pulumirpc.UpdateResponse{Properties: props}, nil
 }
 
+// Delete runs the stored `delete` (if any) with the stored connection, environment, stdin and
+// logging, and the stored outputs as PULUMI_COMMAND_STDOUT/_STDERR.
 func (p *commandProvider) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
 	kind, err := kindOf(req.GetType(), req.GetUrn())
 	if err != nil {
@@ -288,12 +282,12 @@ func (p *commandProvider) Delete(ctx context.Context, req *pulumirpc.DeleteReque
 	}
 	var prev *prevOutputs
 	if spec.AddPrevious {
-		out, _ := storedOutputs(state)
+		out := storedOutputs(state)
 		prev = &out
 	}
 	opCtx, cancel := p.opContext(ctx, req.GetTimeout())
 	defer cancel()
-	if _, _, err := execute(opCtx, spec, p.newRun("delete", req.GetUrn(), *spec.Delete, spec, prev)); err != nil {
+	if _, _, err := execute(opCtx, spec, p.newRun("delete", req.GetUrn(), *spec.Delete, spec.DeleteSecret, spec, prev)); err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
 	return &emptypb.Empty{}, nil
@@ -306,9 +300,10 @@ func (p *commandProvider) Read(_ context.Context, req *pulumirpc.ReadRequest) (*
 	return &pulumirpc.ReadResponse{Id: req.GetId(), Properties: req.GetProperties(), Inputs: req.GetInputs()}, nil
 }
 
-func (p *commandProvider) newRun(op, urn, command string, spec *commandSpec, prev *prevOutputs) *run {
-	return &run{Op: op, URN: urn, Command: command, Env: spec.Environment, Prev: prev, Stdin: spec.Stdin,
-		Logging: spec.Logging, Secret: spec.Secret, Log: p.log}
+func (p *commandProvider) newRun(op, urn, command string, commandSecret bool, spec *commandSpec,
+	prev *prevOutputs) *run {
+	return &run{Op: op, URN: urn, Command: command, CommandSecret: commandSecret, Env: spec.Environment,
+		Prev: prev, Stdin: spec.Stdin, Logging: spec.Logging, Log: p.log}
 }
 
 // previousInputs returns the inputs the resource was last created or updated with: the engine
@@ -325,43 +320,28 @@ func previousInputs(oldInputs, olds *structpb.Struct) (resource.PropertyMap, err
 }
 
 // storedOutputs reads stdout and stderr from a stored state.
-func storedOutputs(state resource.PropertyMap) (prevOutputs, bool) {
+func storedOutputs(state resource.PropertyMap) prevOutputs {
 	var out prevOutputs
-	secret := false
 	for key, dst := range map[string]*string{pStdout: &out.Stdout, pStderr: &out.Stderr} {
-		f := get(state, key)
-		if f.present && !f.unknown && f.v.IsString() {
+		if f := get(state, key); f.present && !f.unknown && f.v.IsString() {
 			*dst = f.v.StringValue()
 		}
-		secret = secret || f.secret
 	}
-	return out, secret
-}
-
-// commandText reads a command input; in a preview it may not be known yet, which still counts
-// as "there is a command".
-func commandText(f field, name string, preview bool) (*string, error) {
-	if f.unknown && preview {
-		s := ""
-		return &s, nil
-	}
-	return f.str(name)
+	return out
 }
 
 func unknownOutput() resource.PropertyValue {
 	return resource.MakeComputed(resource.NewStringProperty(""))
 }
 
-// outputs is the resource state: every input, plus stdout and stderr. The connection is always
-// secret; stdout and stderr are secret when secret is set.
-func outputs(kind resourceKind, inputs resource.PropertyMap, stdout, stderr resource.PropertyValue,
-	secret bool) resource.PropertyMap {
+// outputs is the resource state: every input (with its secrecy), plus stdout and stderr, which
+// are not secret: upstream marks an output secret only when it mirrors a secret input of the
+// same name (the engine adds additionalSecretOutputs). The connection of a remote command is
+// always secret.
+func outputs(kind resourceKind, inputs resource.PropertyMap, stdout, stderr resource.PropertyValue) resource.PropertyMap {
 	outs := inputsOnly(inputs)
 	if v, ok := outs[pConnection]; ok && kind == kindRemote && !isNullValue(v) {
 		outs[pConnection] = ensureSecret(v)
-	}
-	if secret {
-		stdout, stderr = ensureSecret(stdout), ensureSecret(stderr)
 	}
 	outs[pStdout] = stdout
 	outs[pStderr] = stderr
@@ -376,13 +356,4 @@ func resourceName(name, urn string) string {
 		return resource.URN(urn).Name()
 	}
 	return "command"
-}
-
-// newID returns a unique resource ID: the resource name and 8 random bytes in hex.
-func newID(name string) (string, error) {
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("could not make a resource ID: %w", err)
-	}
-	return name + "-" + hex.EncodeToString(b), nil
 }

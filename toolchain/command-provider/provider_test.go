@@ -14,23 +14,24 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-func TestSecretPropagation(t *testing.T) {
+// Upstream (pulumi-go-provider's infer) marks an output secret only when it mirrors a secret
+// input of the same name: secret inputs stay secret in the state, stdout and stderr do not
+// become secret, and the output lines are logged as usual.
+func TestSecretInputsDoNotMakeOutputsSecret(t *testing.T) {
 	cases := []struct {
 		name   string
 		inputs map[string]resource.PropertyValue
-		secret bool
 	}{
-		{"plain", map[string]resource.PropertyValue{"create": str("echo hi")}, false},
-		{"secret create", map[string]resource.PropertyValue{"create": secret(str("echo hi"))}, true},
-		{"secret stdin", map[string]resource.PropertyValue{"create": str("cat"), "stdin": secret(str("hi"))}, true},
+		{"plain", map[string]resource.PropertyValue{"create": str("echo hi")}},
+		{"secret create", map[string]resource.PropertyValue{"create": secret(str("echo hi"))}},
+		{"secret stdin", map[string]resource.PropertyValue{"create": str("cat"), "stdin": secret(str("hi"))}},
 		{"secret env value", map[string]resource.PropertyValue{"create": str("echo $X"),
-			"environment": obj(map[string]resource.PropertyValue{"X": secret(str("hi"))})}, true},
+			"environment": obj(map[string]resource.PropertyValue{"X": secret(str("hi"))})}},
 		{"secret env map", map[string]resource.PropertyValue{"create": str("echo $X"),
-			"environment": secret(obj(map[string]resource.PropertyValue{"X": str("hi")}))}, true},
-		{"secret delete", map[string]resource.PropertyValue{"create": str("echo hi"), "delete": secret(str("true"))}, true},
-		{"secret update", map[string]resource.PropertyValue{"create": str("echo hi"), "update": secret(str("true"))}, true},
-		{"secret triggers only", map[string]resource.PropertyValue{"create": str("echo hi"),
-			"triggers": resource.NewArrayProperty([]resource.PropertyValue{secret(str("t"))})}, false},
+			"environment": secret(obj(map[string]resource.PropertyValue{"X": str("hi")}))}},
+		{"secret delete", map[string]resource.PropertyValue{"create": str("echo hi"), "delete": secret(str("true"))}},
+		{"secret triggers", map[string]resource.PropertyValue{"create": str("echo hi"),
+			"triggers": resource.NewArrayProperty([]resource.PropertyValue{secret(str("t"))})}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,16 +42,15 @@ func TestSecretPropagation(t *testing.T) {
 			}
 			out, outSecret := plainString(t, state, "stdout")
 			_, errSecret := plainString(t, state, "stderr")
-			if out != "hi" {
-				t.Errorf("stdout = %q", out)
+			if out != "hi" || outSecret || errSecret {
+				t.Errorf("stdout = %q (secret %v), stderr secret %v: want plain outputs", out, outSecret, errSecret)
 			}
-			if outSecret != tc.secret || errSecret != tc.secret {
-				t.Errorf("stdout secret %v, stderr secret %v, want %v", outSecret, errSecret, tc.secret)
-			}
+			logged := false
 			for _, m := range rec.messages() {
-				if tc.secret && strings.Contains(m, "hi") {
-					t.Errorf("secret output logged: %q", m)
-				}
+				logged = logged || m == "hi"
+			}
+			if !logged {
+				t.Errorf("the output line was not logged: %v", rec.messages())
 			}
 			// Inputs keep their secrecy in the state.
 			for k, v := range tc.inputs {
@@ -58,46 +58,37 @@ func TestSecretPropagation(t *testing.T) {
 					t.Errorf("%s lost its secrecy", k)
 				}
 			}
+
+			// The same on update.
+			news := props(tc.inputs)
+			news["logging"] = str("stdoutAndStderr")
+			st2, err := doUpdate(t, p, localURN, props(tc.inputs), state, news)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, s := plainString(t, st2, "stdout"); s {
+				t.Error("update made stdout secret")
+			}
 		})
 	}
 }
 
-func TestSecretOutputWithheldFromErrors(t *testing.T) {
-	p, rec := testProvider()
+func TestFailureMessageLeavesOutASecretCommand(t *testing.T) {
+	p, _ := testProvider()
 	_, _, err := doCreate(t, p, localURN, props(map[string]resource.PropertyValue{
-		"create":      str(`echo "token=$TOKEN"; exit 1`),
-		"environment": obj(map[string]resource.PropertyValue{"TOKEN": secret(str("hunter2"))}),
+		"create": secret(str(`echo "shown"; exit 1 # token=hunter2`)),
 	}), 0)
-	if err == nil || !strings.Contains(err.Error(), "status 1") {
+	if err == nil || !strings.Contains(err.Error(), "status 1") || !strings.Contains(err.Error(), "shown") {
 		t.Fatalf("error = %v", err)
 	}
 	if strings.Contains(err.Error(), "hunter2") {
-		t.Fatalf("secret in the error: %v", err)
-	}
-	for _, m := range rec.messages() {
-		if strings.Contains(m, "hunter2") {
-			t.Fatalf("secret logged: %q", m)
-		}
+		t.Fatalf("secret command text in the error: %v", err)
 	}
 }
 
-func TestUpdateWithoutRunKeepsSecrecyAndConnectionStaysSecret(t *testing.T) {
+func TestCreatePreviewAndFailedCreate(t *testing.T) {
 	p, _ := testProvider()
-	olds := props(map[string]resource.PropertyValue{"create": str("echo x"), "logging": str("stdout")})
-	state := olds.Copy()
-	state["stdout"] = secret(str("old"))
-	state["stderr"] = secret(str(""))
-	news := olds.Copy()
-	news["logging"] = str("none")
-	out, err := doUpdate(t, p, localURN, olds, state, news)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, s := plainString(t, out, "stdout"); v != "old" || !s {
-		t.Errorf("stdout = %q secret=%v, want the old secret value", v, s)
-	}
-
-	// A remote preview: a plain connection comes back secret, outputs unknown.
+	// A remote preview: a plain connection comes back secret, outputs unknown, nothing runs.
 	resp, err := p.Create(context.Background(), &pulumirpc.CreateRequest{Urn: remoteURN, Preview: true,
 		Properties: toStruct(t, props(map[string]resource.PropertyValue{
 			"connection": obj(map[string]resource.PropertyValue{"host": unknown()}),
@@ -109,6 +100,12 @@ func TestUpdateWithoutRunKeepsSecrecyAndConnectionStaysSecret(t *testing.T) {
 	prev := fromStruct(t, resp.GetProperties())
 	if !prev["connection"].IsSecret() || !prev["stdout"].IsComputed() || !prev["stderr"].IsComputed() {
 		t.Errorf("preview outputs: %v", prev)
+	}
+	// A failed create returns no resource (no id, no properties): nothing is recorded.
+	cr, err := p.Create(context.Background(), &pulumirpc.CreateRequest{Urn: localURN,
+		Properties: toStruct(t, props(map[string]resource.PropertyValue{"create": str("echo half; exit 1")}))})
+	if err == nil || cr.GetId() != "" || cr.GetProperties() != nil {
+		t.Fatalf("failed create returned %v, %v", cr, err)
 	}
 }
 
@@ -191,7 +188,7 @@ func TestOverGRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := fromStruct(t, cr.GetProperties())
-	if v, s := plainString(t, state, "stdout"); v != "over grpc" || !s {
+	if v, s := plainString(t, state, "stdout"); v != "over grpc" || s {
 		t.Fatalf("stdout = %q secret=%v", v, s)
 	}
 	d, err := c.Diff(ctx, &pulumirpc.DiffRequest{Urn: localURN, Olds: cr.GetProperties(), OldInputs: chk.GetInputs(),

@@ -1,6 +1,9 @@
 package main
 
-// Remote commands: SSH connection (with retries and an optional jump host) and execution.
+// Remote commands, as upstream 1.2.1 runs them: one new SSH connection (optionally through a
+// jump host) and one session per run; the resource's environment and the previous outputs are
+// sent as SSH "env" requests; the command string goes in the exec request, so the remote login
+// shell runs it.
 
 import (
 	"context"
@@ -10,15 +13,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
 
-// hostKeyMismatch is reported when the server's host key is not connection.hostKey. It is not
-// retried: a wrong key will not become right by trying again.
+// hostKeyMismatch is reported when the server's host key is not connection.hostKey. Like any
+// other dial error it is retried (upstream does not tell it apart).
 type hostKeyMismatch struct {
 	want, got string // SHA256 fingerprints
 }
@@ -27,28 +29,17 @@ func (e *hostKeyMismatch) Error() string {
 	return fmt.Sprintf("host key mismatch: the server presented %s but hostKey is %s", e.got, e.want)
 }
 
-// clientConfig is an ssh.ClientConfig plus what must be released after connecting.
-type clientConfig struct {
-	*ssh.ClientConfig
-	mismatch atomic.Pointer[hostKeyMismatch]
-	closers  []func()
-}
-
-func (c *clientConfig) release() {
-	for _, f := range c.closers {
-		f()
-	}
-}
-
 // newClientConfig builds the SSH client settings for one hop. path names the connection in
-// error messages ("connection" or "connection.proxy"). No error text includes a credential.
-func newClientConfig(c *connSpec, path string) (*clientConfig, error) {
-	cc := &clientConfig{ClientConfig: &ssh.ClientConfig{User: c.User}}
+// error messages ("connection" or "connection.proxy"); no message includes a credential. The
+// returned release func closes the agent connection, if one was opened.
+func newClientConfig(c *connSpec, path string) (*ssh.ClientConfig, func(), error) {
+	cc := &ssh.ClientConfig{User: c.User, Timeout: time.Duration(c.PerDialTimeout) * time.Second}
+	release := func() {}
 
-	if c.HostKey != nil && strings.TrimSpace(*c.HostKey) != "" {
+	if c.HostKey != nil {
 		want, _, _, _, err := ssh.ParseAuthorizedKey([]byte(*c.HostKey))
 		if err != nil {
-			return nil, fmt.Errorf("%s.hostKey is not a public key in authorized_keys format "+
+			return nil, nil, fmt.Errorf("%s.hostKey is not a public key in authorized_keys format "+
 				"(like \"ssh-ed25519 AAAA...\"): %v", path, err)
 		}
 		wantBytes := want.Marshal()
@@ -56,24 +47,20 @@ func newClientConfig(c *connSpec, path string) (*clientConfig, error) {
 			if string(got.Marshal()) == string(wantBytes) {
 				return nil
 			}
-			e := &hostKeyMismatch{want: ssh.FingerprintSHA256(want), got: ssh.FingerprintSHA256(got)}
-			cc.mismatch.Store(e)
-			return e
+			return &hostKeyMismatch{want: ssh.FingerprintSHA256(want), got: ssh.FingerprintSHA256(got)}
 		}
-		if want.Type() == ssh.KeyAlgoRSA {
-			cc.HostKeyAlgorithms = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
-		} else {
-			cc.HostKeyAlgorithms = []string{want.Type()}
-		}
+		// Only the pinned key's own algorithm is offered (for an RSA key that is "ssh-rsa",
+		// which servers that refuse SHA-1 signatures do not accept; so it is upstream).
+		cc.HostKeyAlgorithms = []string{want.Type()}
 	} else {
 		// No hostKey given: accept whatever the server presents (as upstream does).
 		cc.HostKeyCallback = ssh.InsecureIgnoreHostKey() //nolint:gosec
 	}
 
-	if c.PrivateKey != nil && *c.PrivateKey != "" {
+	if c.PrivateKey != nil {
 		var signer ssh.Signer
 		var err error
-		if c.PrivateKeyPassword != nil && *c.PrivateKeyPassword != "" {
+		if c.PrivateKeyPassword != nil {
 			signer, err = ssh.ParsePrivateKeyWithPassphrase([]byte(*c.PrivateKey), []byte(*c.PrivateKeyPassword))
 		} else {
 			signer, err = ssh.ParsePrivateKey([]byte(*c.PrivateKey))
@@ -81,13 +68,13 @@ func newClientConfig(c *connSpec, path string) (*clientConfig, error) {
 		var missing *ssh.PassphraseMissingError
 		switch {
 		case errors.As(err, &missing):
-			return nil, fmt.Errorf("%s.privateKey is encrypted: set %s.privateKeyPassword", path, path)
+			return nil, nil, fmt.Errorf("%s.privateKey is encrypted: set %s.privateKeyPassword", path, path)
 		case err != nil:
-			return nil, fmt.Errorf("%s.privateKey could not be read: %v", path, err)
+			return nil, nil, fmt.Errorf("%s.privateKey could not be read: %v", path, err)
 		}
 		cc.Auth = append(cc.Auth, ssh.PublicKeys(signer))
 	}
-	if c.Password != nil && *c.Password != "" {
+	if c.Password != nil {
 		pw := *c.Password
 		cc.Auth = append(cc.Auth, ssh.Password(pw),
 			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
@@ -98,108 +85,61 @@ func newClientConfig(c *connSpec, path string) (*clientConfig, error) {
 				return answers, nil
 			}))
 	}
-	sock := ""
-	if c.AgentSocketPath != nil && *c.AgentSocketPath != "" {
-		sock = *c.AgentSocketPath
-	} else if len(cc.Auth) == 0 {
-		sock = os.Getenv("SSH_AUTH_SOCK")
+	// The agent is used in addition to a key or password: agentSocketPath when given, else
+	// SSH_AUTH_SOCK when that is set. A socket that cannot be reached fails the run.
+	var sock *string
+	if c.AgentSocketPath != nil {
+		sock = c.AgentSocketPath
+	} else if env := os.Getenv("SSH_AUTH_SOCK"); env != "" {
+		sock = &env
 	}
-	if sock != "" {
-		conn, err := net.Dial("unix", sock)
+	if sock != nil {
+		conn, err := net.Dial("unix", *sock)
 		if err != nil {
-			return nil, fmt.Errorf("%s: could not reach the SSH agent: %v", path, err)
+			return nil, nil, fmt.Errorf("%s: could not reach the SSH agent: %v", path, err)
 		}
-		cc.closers = append(cc.closers, func() { conn.Close() })
+		release = func() { conn.Close() }
 		cc.Auth = append(cc.Auth, ssh.PublicKeysCallback(agent.NewClient(conn).Signers))
 	}
-	if len(cc.Auth) == 0 {
-		return nil, fmt.Errorf("%s has no way to authenticate: set privateKey, password or agentSocketPath", path)
-	}
-	return cc, nil
+	return cc, release, nil
 }
 
-// Backoff between dial attempts.
+// Waits between dial attempts: they start at dialBackoffFirst and grow by half each time, up
+// to dialBackoffMax (upstream uses the Pulumi SDK's retry defaults: 100 ms, ×1.5, 5 s).
 var (
-	dialBackoffFirst = 500 * time.Millisecond
+	dialBackoffFirst = 100 * time.Millisecond
 	dialBackoffMax   = 5 * time.Second
 )
 
-// withRetry calls attempt until it succeeds, it fails permanently, limit attempts have failed
-// (limit -1: no limit), or ctx ends.
+const dialBackoffFactor = 1.5
+
+// withRetry calls attempt until it succeeds or has failed more than limit times (limit -1, or
+// any negative value: no limit): dialErrorLimit 10 means up to 11 attempts, 0 means one. ctx is
+// looked at only between attempts: an attempt itself is not interrupted.
 func withRetry[T any](ctx context.Context, what string, limit int, status func(string),
-	attempt func(context.Context) (T, error)) (T, error) {
+	attempt func() (T, error)) (T, error) {
 	var zero T
-	maxAttempts := limit
-	if maxAttempts == 0 {
-		maxAttempts = 1
-	}
 	delay := dialBackoffFirst
 	for n := 1; ; n++ {
-		v, err := attempt(ctx)
+		v, err := attempt()
 		if err == nil {
 			return v, nil
 		}
-		if ctx.Err() != nil {
-			return zero, fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
-		}
-		var mismatch *hostKeyMismatch
-		if errors.As(err, &mismatch) {
-			return zero, fmt.Errorf("%s: %w", what, mismatch)
-		}
-		if maxAttempts > 0 && n >= maxAttempts {
-			return zero, fmt.Errorf("%s failed after %d attempt(s): %w", what, n, err)
+		if limit > -1 && n > limit {
+			return zero, fmt.Errorf("%s failed %d times (dialErrorLimit %d): %w", what, n, limit, err)
 		}
 		limitText := "unlimited"
-		if maxAttempts > 0 {
-			limitText = strconv.Itoa(maxAttempts)
+		if limit > -1 {
+			limitText = strconv.Itoa(limit)
 		}
-		status(fmt.Sprintf("%s attempt %d/%s failed; retrying in %v", what, n, limitText, delay))
+		status(fmt.Sprintf("%s: attempt %d failed (dialErrorLimit %s); trying again", what, n, limitText))
 		select {
 		case <-ctx.Done():
-			return zero, fmt.Errorf("%s: %w (last error: %v)", what, ctx.Err(), err)
+			return zero, fmt.Errorf("%s: gave up: %w (last error: %v)", what, ctx.Err(), err)
 		case <-time.After(delay):
 		}
-		delay = min(delay*3/2, dialBackoffMax)
+		delay = min(time.Duration(float64(delay)*dialBackoffFactor), dialBackoffMax)
 	}
-}
-
-// handshake opens a transport with dial and runs the SSH handshake over it, both within
-// perDial seconds (0: no limit of its own).
-func handshake(ctx context.Context, perDial int, addr string, cc *clientConfig,
-	dial func(context.Context) (net.Conn, error)) (*ssh.Client, error) {
-	actx := ctx
-	if perDial > 0 {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, time.Duration(perDial)*time.Second)
-		defer cancel()
-	}
-	conn, err := dial(actx)
-	if err != nil {
-		if ctx.Err() == nil && actx.Err() != nil {
-			return nil, fmt.Errorf("no connection within %ds (perDialTimeout): %v", perDial, err)
-		}
-		return nil, err
-	}
-	stop := context.AfterFunc(actx, func() { conn.Close() })
-	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cc.ClientConfig)
-	if !stop() {
-		// The deadline or a cancellation closed the connection mid-handshake.
-		if err == nil {
-			c.Close()
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("SSH handshake did not finish within %ds (perDialTimeout)", perDial)
-	}
-	if err != nil {
-		conn.Close()
-		if m := cc.mismatch.Load(); m != nil {
-			return nil, m
-		}
-		return nil, err
-	}
-	return ssh.NewClient(c, chans, reqs), nil
 }
 
 // sshClient is a connection to the target, and to the jump host it goes through, if any.
@@ -215,68 +155,78 @@ func (c *sshClient) Close() {
 	}
 }
 
-func tcpDialer(addr string) func(context.Context) (net.Conn, error) {
-	return func(ctx context.Context) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
-	}
-}
+func endpoint(c *connSpec) string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
 
-// dialSSH connects to c's host, through c.Proxy when set, retrying as configured.
+// dialSSH connects to c's host, through c.Proxy when set, retrying as configured. Each attempt
+// is a TCP connect bounded by perDialTimeout (0: no bound) followed by the SSH handshake and
+// authentication; any failure of these counts against dialErrorLimit.
 func dialSSH(ctx context.Context, c *connSpec, status func(string)) (*sshClient, error) {
-	cc, err := newClientConfig(c, pConnection)
+	cc, release, err := newClientConfig(c, pConnection)
 	if err != nil {
 		return nil, err
 	}
-	defer cc.release()
-	addr := net.JoinHostPort(c.Host, strconv.Itoa(c.Port))
+	defer release()
+	addr := endpoint(c)
 
 	if c.Proxy == nil {
-		client, err := withRetry(ctx, "SSH connection", c.DialErrorLimit, status,
-			func(ctx context.Context) (*ssh.Client, error) {
-				return handshake(ctx, c.PerDialTimeout, addr, cc, tcpDialer(addr))
-			})
+		client, err := withRetry(ctx, "SSH connection", c.DialErrorLimit, status, func() (*ssh.Client, error) {
+			return ssh.Dial("tcp", addr, cc)
+		})
 		if err != nil {
 			return nil, err
 		}
 		return &sshClient{Client: client}, nil
 	}
 
-	pc, err := newClientConfig(c.Proxy, pConnection+".proxy")
+	// Through a jump host: connect to it; from there open a TCP channel to the target (no
+	// perDialTimeout applies to this step); then run the handshake over that channel. The
+	// second and third steps each retry up to the target's dialErrorLimit, the third on the
+	// same channel, as upstream does.
+	pc, releaseProxy, err := newClientConfig(c.Proxy, pConnection+".proxy")
 	if err != nil {
 		return nil, err
 	}
-	defer pc.release()
-	proxyAddr := net.JoinHostPort(c.Proxy.Host, strconv.Itoa(c.Proxy.Port))
+	defer releaseProxy()
 	proxy, err := withRetry(ctx, "SSH connection to the proxy", c.Proxy.DialErrorLimit, status,
-		func(ctx context.Context) (*ssh.Client, error) {
-			return handshake(ctx, c.Proxy.PerDialTimeout, proxyAddr, pc, tcpDialer(proxyAddr))
-		})
+		func() (*ssh.Client, error) { return ssh.Dial("tcp", endpoint(c.Proxy), pc) })
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	client, err := withRetry(ctx, "SSH connection through the proxy", c.DialErrorLimit, status,
-		func(ctx context.Context) (*ssh.Client, error) {
-			return handshake(ctx, c.PerDialTimeout, addr, cc, func(ctx context.Context) (net.Conn, error) {
-				return proxy.DialContext(ctx, "tcp", addr)
-			})
-		})
+	conn, err := withRetry(ctx, "TCP connection from the proxy to the host", c.DialErrorLimit, status,
+		func() (net.Conn, error) { return proxy.Dial("tcp", addr) })
 	if err != nil {
 		proxy.Close()
-		return nil, err
+		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	return &sshClient{Client: client, proxy: proxy}, nil
+	type handshake struct {
+		conn  ssh.Conn
+		chans <-chan ssh.NewChannel
+		reqs  <-chan *ssh.Request
+	}
+	h, err := withRetry(ctx, "SSH connection through the proxy", c.DialErrorLimit, status,
+		func() (handshake, error) {
+			sc, chans, reqs, err := ssh.NewClientConn(conn, addr, cc)
+			return handshake{sc, chans, reqs}, err
+		})
+	if err != nil {
+		conn.Close()
+		proxy.Close()
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	return &sshClient{Client: ssh.NewClient(h.conn, h.chans, h.reqs), proxy: proxy}, nil
 }
 
-// runRemote runs r's command in one SSH session, through the remote user's login shell.
+// refusedEnvNote explains a refused env request.
+func refusedEnvNote(name string) string {
+	return fmt.Sprintf("The SSH server did not accept the environment variable %s. sshd takes only the names "+
+		"its AcceptEnv setting lists (Debian's default: LANG LC_*); add the name there, or set the variable "+
+		"inside the command instead (e.g. NAME=value command).", name)
+}
+
+// runRemote runs r's command in one SSH session. Once the command has started it runs to its
+// end: neither the operation's timeout nor a cancellation stops it (upstream's session does not
+// watch them either); they only end the dial retries.
 func runRemote(ctx context.Context, c *connSpec, r *run, out *capture) error {
-	script, note, err := remoteScript(r.Command, r.Env, r.Prev)
-	if err != nil {
-		return err
-	}
-	if note != "" {
-		r.warn(ctx, note)
-	}
 	client, err := dialSSH(ctx, c, func(msg string) { r.status(ctx, msg) })
 	if err != nil {
 		return err
@@ -287,34 +237,36 @@ func runRemote(ctx context.Context, c *connSpec, r *run, out *capture) error {
 		return fmt.Errorf("could not open an SSH session: %w", err)
 	}
 	defer sess.Close()
+
+	// Each environment entry is an env request; a refused one fails the run before the
+	// command starts.
+	for _, k := range sortedKeys(r.Env) {
+		if err := sess.Setenv(k, r.Env[k]); err != nil {
+			r.error(ctx, refusedEnvNote(k))
+			return fmt.Errorf("could not set the environment variable %q on the remote host: %w", k, err)
+		}
+	}
+	// The previous outputs are sent when not empty; a refusal only warns.
+	if r.Prev != nil {
+		for _, e := range []struct{ name, value string }{
+			{envPrevStdout, r.Prev.Stdout}, {envPrevStderr, r.Prev.Stderr},
+		} {
+			if e.value == "" {
+				continue
+			}
+			if err := sess.Setenv(e.name, e.value); err != nil {
+				r.warn(ctx, refusedEnvNote(e.name)+" The command runs without it.")
+			}
+		}
+	}
+
 	if r.Stdin != nil && *r.Stdin != "" {
 		sess.Stdin = strings.NewReader(*r.Stdin)
 	}
 	sess.Stdout = out.outW
 	sess.Stderr = out.errW
-
-	done := make(chan error, 1)
-	go func() { done <- sess.Run(script) }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		_ = sess.Signal(ssh.SIGKILL)
-		client.Close()
-		<-done
-		return ctx.Err()
-	}
-	var ee *ssh.ExitError
-	var missing *ssh.ExitMissingError
-	switch {
-	case errors.As(err, &ee):
-		if sig := ee.Signal(); sig != "" {
-			return &exitError{status: -1, signal: sig}
-		}
-		return &exitError{status: ee.ExitStatus()}
-	case errors.As(err, &missing):
-		return &exitError{status: -1}
-	case err != nil:
-		return fmt.Errorf("SSH session failed: %w", err)
+	if err := sess.Run(r.Command); err != nil {
+		return &ranError{err}
 	}
 	return nil
 }

@@ -4,8 +4,6 @@ package main
 
 import (
 	"fmt"
-	"regexp"
-	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
@@ -46,8 +44,8 @@ const (
 
 var defaultInterpreter = []string{"/bin/sh", "-c"}
 
-var validLogging = map[string]bool{"stdout": true, "stderr": true, "stdoutAndStderr": true, "none": true}
-
+// logsStdout and logsStderr interpret `logging` as upstream does: absent means both; any value
+// other than the four documented ones logs nothing (upstream does not validate the enum).
 func logsStdout(l string) bool { return l == "stdout" || l == "stdoutAndStderr" }
 func logsStderr(l string) bool { return l == "stderr" || l == "stdoutAndStderr" }
 
@@ -76,9 +74,18 @@ const (
 // outputOnly are properties the provider computes; they never count as inputs.
 var outputOnly = map[string]bool{pStdout: true, pStderr: true, "assets": true, "archive": true}
 
-// secretSources are the inputs whose secrecy makes stdout and stderr secret.
-var secretSources = []string{pCreate, pUpdate, pDelete, pStdin, pEnvironment}
+// inputKeys are a resource's input properties (as in its schema).
+func inputKeys(kind resourceKind) []string {
+	keys := []string{pTriggers, pCreate, pUpdate, pDelete, pStdin, pLogging, pEnvironment, pAddPrevious}
+	if kind == kindLocal {
+		return append(keys, pInterpreter, pDir, pAssetPaths, pArchivePaths)
+	}
+	return append(keys, pConnection)
+}
 
+// connSpec is a connection as the user gave it. Optional strings keep the difference between
+// absent (nil) and empty, because upstream does too: an empty hostKey is parsed (and fails), an
+// empty password is offered.
 type connSpec struct {
 	Host               string
 	Port               int
@@ -98,6 +105,8 @@ type commandSpec struct {
 	Create      *string
 	Update      *string
 	Delete      *string
+	// Which of the command texts are secret (they are then left out of error messages).
+	CreateSecret, UpdateSecret, DeleteSecret bool
 	Environment map[string]string
 	Stdin       *string
 	Logging     string
@@ -105,8 +114,6 @@ type commandSpec struct {
 	Interpreter []string
 	Dir         *string
 	Conn        *connSpec
-	// Secret is true when any of create/update/delete/stdin/environment is secret.
-	Secret bool
 }
 
 // parseSpec decodes fully known inputs or state. Unknown values are an error here: commands only
@@ -114,14 +121,16 @@ type commandSpec struct {
 func parseSpec(kind resourceKind, m resource.PropertyMap) (*commandSpec, error) {
 	s := &commandSpec{Kind: kind, Logging: defaultLogging, AddPrevious: true}
 	var err error
-	if s.Create, err = get(m, pCreate).str(pCreate); err != nil {
-		return nil, err
-	}
-	if s.Update, err = get(m, pUpdate).str(pUpdate); err != nil {
-		return nil, err
-	}
-	if s.Delete, err = get(m, pDelete).str(pDelete); err != nil {
-		return nil, err
+	for _, c := range []struct {
+		key    string
+		text   **string
+		secret *bool
+	}{{pCreate, &s.Create, &s.CreateSecret}, {pUpdate, &s.Update, &s.UpdateSecret}, {pDelete, &s.Delete, &s.DeleteSecret}} {
+		f := get(m, c.key)
+		if *c.text, err = f.str(c.key); err != nil {
+			return nil, err
+		}
+		*c.secret = f.secret
 	}
 	if s.Stdin, err = get(m, pStdin).str(pStdin); err != nil {
 		return nil, err
@@ -134,9 +143,6 @@ func parseSpec(kind resourceKind, m resource.PropertyMap) (*commandSpec, error) 
 		return nil, err
 	}
 	if logging != nil {
-		if !validLogging[*logging] {
-			return nil, invalidLoggingError(*logging)
-		}
 		s.Logging = *logging
 	}
 	addPrev, err := get(m, pAddPrevious).boolean(pAddPrevious)
@@ -145,11 +151,6 @@ func parseSpec(kind resourceKind, m resource.PropertyMap) (*commandSpec, error) 
 	}
 	if addPrev != nil {
 		s.AddPrevious = *addPrev
-	}
-	s.Secret = secretInputs(m)
-
-	if err := checkEnvNames(kind, s.Environment); err != nil {
-		return nil, err
 	}
 
 	switch kind {
@@ -191,7 +192,7 @@ func parseConn(m resource.PropertyMap, path string, allowProxy bool) (*connSpec,
 	if err != nil {
 		return nil, err
 	}
-	if host == nil || *host == "" {
+	if host == nil {
 		return nil, fmt.Errorf("missing required property %q", name("host"))
 	}
 	c.Host = *host
@@ -208,9 +209,15 @@ func parseConn(m resource.PropertyMap, path string, allowProxy bool) (*connSpec,
 			return nil, err
 		}
 	}
-	for key, dst := range map[string]*int{
-		"port": &c.Port, "dialErrorLimit": &c.DialErrorLimit, "perDialTimeout": &c.PerDialTimeout,
-	} {
+	// The port is a number in upstream's schema (a fraction is cut off when dialing); the
+	// other two are integers.
+	if f := get(m, "port"); f.present {
+		if f.unknown || !f.v.IsNumber() {
+			return nil, fmt.Errorf("%s must be a number", name("port"))
+		}
+		c.Port = int(f.v.NumberValue())
+	}
+	for key, dst := range map[string]*int{"dialErrorLimit": &c.DialErrorLimit, "perDialTimeout": &c.PerDialTimeout} {
 		v, err := get(m, key).integer(name(key))
 		if err != nil {
 			return nil, err
@@ -218,16 +225,6 @@ func parseConn(m resource.PropertyMap, path string, allowProxy bool) (*connSpec,
 		if v != nil {
 			*dst = *v
 		}
-	}
-	if c.Port < 1 || c.Port > 65535 {
-		return nil, fmt.Errorf("%s must be between 1 and 65535, got %d", name("port"), c.Port)
-	}
-	if c.DialErrorLimit < -1 {
-		return nil, fmt.Errorf("%s must be -1 (unlimited) or a non-negative number, got %d",
-			name("dialErrorLimit"), c.DialErrorLimit)
-	}
-	if c.PerDialTimeout < 0 {
-		return nil, fmt.Errorf("%s must not be negative, got %d", name("perDialTimeout"), c.PerDialTimeout)
 	}
 	if allowProxy {
 		proxy, err := get(m, "proxy").object(name("proxy"))
@@ -241,48 +238,4 @@ func parseConn(m resource.PropertyMap, path string, allowProxy bool) (*connSpec,
 		}
 	}
 	return c, nil
-}
-
-func invalidLoggingError(v string) error {
-	return fmt.Errorf("logging must be one of \"stdout\", \"stderr\", \"stdoutAndStderr\" or \"none\", got %q", v)
-}
-
-// secretInputs reports whether any input that shapes a command's output is secret.
-func secretInputs(m resource.PropertyMap) bool {
-	for _, k := range secretSources {
-		if v, ok := m[resource.PropertyKey(k)]; ok && v.ContainsSecrets() {
-			return true
-		}
-	}
-	return false
-}
-
-var shellIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// checkEnvNames rejects environment variable names that cannot be passed safely: for remote
-// commands they become shell `export` statements, so they must be shell identifiers.
-func checkEnvNames(kind resourceKind, env map[string]string) error {
-	for _, k := range sortedKeys(env) {
-		if err := checkEnvName(kind, k); err != nil {
-			return err
-		}
-		if strings.ContainsRune(env[k], 0) {
-			return fmt.Errorf("environment variable %q: value contains a NUL byte", k)
-		}
-	}
-	return nil
-}
-
-func checkEnvName(kind resourceKind, k string) error {
-	if kind == kindRemote {
-		if !shellIdentifier.MatchString(k) {
-			return fmt.Errorf("environment variable name %q is not a valid shell identifier "+
-				"(letters, digits and underscores, not starting with a digit)", k)
-		}
-		return nil
-	}
-	if k == "" || strings.ContainsAny(k, "=\x00") {
-		return fmt.Errorf("environment variable name %q is invalid (empty, or contains '=' or NUL)", k)
-	}
-	return nil
 }

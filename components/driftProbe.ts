@@ -1,0 +1,159 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import type { TunnelHost } from "./host";
+
+/** What a probe stores: how to reach the host, what to run, and what the last look found. */
+interface ProbeState {
+    readonly connection: command.types.input.remote.ConnectionArgs;
+    /** Exits 0 when the object is as declared; else prints what differs. */
+    readonly check: string;
+    /** `host: object`, for messages. */
+    readonly what: string;
+    /** "ok", or what the last refresh found wrong: `k1: link ftok2 is missing`. */
+    readonly observed: string;
+}
+
+type Connection = {
+    host: string;
+    port?: number;
+    user?: string;
+    privateKey?: string;
+    password?: string;
+    hostKey?: string;
+    perDialTimeout?: number;
+    proxy?: Connection;
+};
+
+/**
+ * Runs one script on the host over SSH and reports its exit status and output. The connection
+ * is dialed as the command plugin dials it (user root and port 22 by default, the pinned host
+ * key, one jump host), once, within `perDialTimeout`: a probe that cannot reach its host says
+ * so instead of waiting. Self-contained, because a dynamic provider's code is serialized into
+ * the state and runs from there at refresh.
+ */
+async function runOnHost(conn: Connection, script: string): Promise<{ code: number; out: string }> {
+    const { Client } = require("ssh2") as typeof import("ssh2");
+    const seconds = conn.perDialTimeout ?? 15;
+    const connect = (c: Connection, sock?: NodeJS.ReadableStream) =>
+        new Promise<import("ssh2").Client>((resolve, reject) => {
+            const client = new Client();
+            const want = c.hostKey?.trim().split(/\s+/)[1];
+            client
+                .on("ready", () => resolve(client))
+                .on("error", (e) => reject(new Error(`${c.host}:${c.port ?? 22}: ${e.message}`)))
+                .connect({
+                    host: c.host,
+                    port: c.port ?? 22,
+                    username: c.user ?? "root",
+                    privateKey: c.privateKey,
+                    password: c.password,
+                    readyTimeout: seconds * 1000,
+                    sock: sock as never,
+                    // A pinned host key must match; without one, any key is accepted (as the plugin does).
+                    hostVerifier: (key: Buffer) => want === undefined || key.toString("base64") === want,
+                });
+        });
+    const clients: import("ssh2").Client[] = [];
+    try {
+        let sock: NodeJS.ReadableStream | undefined;
+        if (conn.proxy) {
+            const jump = await connect(conn.proxy);
+            clients.push(jump);
+            sock = await new Promise((resolve, reject) =>
+                jump.forwardOut("127.0.0.1", 0, conn.host, conn.port ?? 22, (e, ch) => (e ? reject(e) : resolve(ch))),
+            );
+        }
+        const client = await connect(conn, sock);
+        clients.push(client);
+        return await new Promise((resolve, reject) => {
+            client.exec(script, (e, ch) => {
+                if (e) return reject(e);
+                let out = "";
+                const timer = setTimeout(() => ch.close(), 120_000);
+                ch.on("data", (d: Buffer) => (out += d.toString()));
+                ch.stderr.on("data", (d: Buffer) => (out += d.toString()));
+                ch.on("close", (code: number | null) => {
+                    clearTimeout(timer);
+                    resolve({ code: code ?? 255, out });
+                });
+            });
+        });
+    } finally {
+        for (const c of clients.reverse()) c.end();
+    }
+}
+
+/**
+ * The probe's provider. Create and update only record (the component's command did the work);
+ * read, which `pulumi refresh` and `up --refresh` call, runs the check on the host; diff turns a
+ * failed look into a replacement, whose new id is in the command's triggers, so the command is
+ * replaced too — its delete clears what is left, its create builds the object again — and so is
+ * what sits on it.
+ */
+const probeProvider: pulumi.dynamic.ResourceProvider = {
+    async create(inputs: ProbeState) {
+        const id = require("crypto").randomUUID() as string;
+        return { id, outs: { ...inputs, observed: "ok" } };
+    },
+    async update(_id: string, _olds: ProbeState, news: ProbeState) {
+        return { outs: { ...news, observed: "ok" } };
+    },
+    async diff(_id: string, olds: ProbeState, news: ProbeState) {
+        if (olds.observed !== "ok") {
+            return { changes: true, replaces: ["observed"], deleteBeforeReplace: false };
+        }
+        const same = olds.check === news.check && olds.what === news.what && JSON.stringify(olds.connection) === JSON.stringify(news.connection);
+        return { changes: !same };
+    },
+    async read(id: string, props: ProbeState) {
+        let observed: string;
+        try {
+            const r = await runOnHost(props.connection as Connection, props.check);
+            const why = r.out.trim().split("\n").filter((l) => l !== "").pop() ?? `exit status ${r.code}`;
+            observed = r.code === 0 ? "ok" : `${props.what}: ${why}`;
+        } catch (e) {
+            observed = `${props.what}: host unreachable (${(e as Error).message})`;
+        }
+        return { id, props: { ...props, observed } };
+    },
+};
+
+export interface DriftProbeArgs {
+    readonly host: TunnelHost;
+    /** Shell body that exits 0 when the object is as declared (a HostObject's `check`). */
+    readonly check: pulumi.Input<string>;
+    /** The object, for messages: `link ftok2`. */
+    readonly object: string;
+}
+
+/**
+ * Looks at one object on a host whenever the stack is refreshed. A Command never sees drift
+ * (its read returns the stored state), so each tunnel object has a probe beside it: a port, link,
+ * address or route deleted or changed by hand, a dead or rebuilt host, shows in
+ * `pulumi preview --refresh` as this probe's replacement (`observed: "k1: link ftok2 is
+ * missing"`), and `pulumi up --refresh` rebuilds exactly that object and what sits on it.
+ */
+export class DriftProbe extends pulumi.dynamic.Resource {
+    public readonly observed!: pulumi.Output<string>;
+
+    constructor(name: string, args: DriftProbeArgs, opts: pulumi.CustomResourceOptions = {}) {
+        super(
+            probeProvider,
+            name,
+            { connection: args.host.connection, check: args.check, what: `${args.host.name}: ${args.object}`, observed: undefined },
+            {
+                ...opts,
+                additionalSecretOutputs: ["connection"],
+                dependsOn: [...toArray(opts.dependsOn), ...(args.host.readyAfter ?? [])],
+                deletedWith: opts.deletedWith ?? args.host.deletedWith,
+            },
+            "fou",
+            "DriftProbe",
+        );
+    }
+}
+
+function toArray(d: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
+    if (d === undefined) return [];
+    return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
+}

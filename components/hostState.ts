@@ -1,0 +1,101 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { CommandScripts, hostCommand, TunnelHost } from "./host";
+import { sh, shq } from "./shell";
+
+/**
+ * What the stack remembers *on the host*. The genuine command plugin gives a delete script no
+ * reliable view of what its create saw (PULUMI_COMMAND_STDOUT is an SSH env request that sshd
+ * refuses by default), and re-runs a create on any input change; so what a delete or a re-run
+ * needs to know lives in small files under `/var/lib/fou-tunnel/<namespace>/`, one namespace per
+ * stack, named after the resource. Deleting the last of them removes the directories.
+ */
+export const STATE_ROOT = "/var/lib/fou-tunnel";
+
+/** `<project>.<stack>`, reduced to file-name characters: two stacks on a host never share files. */
+export function stateNamespace(): string {
+    return `${pulumi.getProject()}.${pulumi.getStack()}`.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
+/** `/var/lib/fou-tunnel/<namespace>/<resource>.<suffix>`. */
+export function stateFile(resource: string, suffix: string, namespace = stateNamespace()): string {
+    return `${STATE_ROOT}/${namespace}/${resource.replace(/[^A-Za-z0-9._-]/g, "_")}.${suffix}`;
+}
+
+/** Removes the namespace directory and the root when they are empty (quietly: others may use them). */
+export function removeEmptyStateDirs(file: string): string {
+    const dir = file.slice(0, file.lastIndexOf("/"));
+    return sh`rmdir ${dir} 2>/dev/null || true; rmdir ${STATE_ROOT} 2>/dev/null || true`;
+}
+
+/**
+ * One object on a host (a FOU port, a link, an address, a route, a boot unit) as three shell
+ * bodies. The component's create and delete are built from them, the boot units replay `apply`,
+ * and a drift probe runs `check`.
+ */
+export interface HostObject {
+    /** Makes the object exist as declared. Idempotent: replaying it on a correct host changes nothing. */
+    readonly apply: string;
+    /** Exits 0 when the object exists exactly as declared; otherwise prints what differs and exits 1. */
+    readonly check: string;
+    /** Removes the object; does nothing when it is gone, fails on a real error. Omitted: nothing to undo. */
+    readonly remove?: string;
+    /** Lines printed after the instance line on every create (e.g. `mtu=1472`). */
+    readonly report?: string;
+}
+
+/**
+ * Create and delete of a {@link HostObject}. Create adopts an object that already passes its
+ * check — a re-run by the command plugin (any input change re-runs create), or a leftover of a
+ * crashed run — and keeps its instance id, so nothing built on it is replaced; otherwise it
+ * applies the object, checks it, and records a fresh instance id. Dependants list the id in
+ * their triggers: an object that really was rebuilt rebuilds what sits on it.
+ */
+export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
+    const check = `(\n${obj.check}\n)`;
+    return {
+        create: [
+            "set -eu",
+            sh`f=${idFile}`,
+            `if ! ${check} >/dev/null 2>&1; then`,
+            `(\n${obj.apply}\n)`,
+            `  if ! why=$( ${check} 2>&1); then echo "fou-tunnel: $(hostname): applied, but the host does not show it: $why" >&2; exit 1; fi`,
+            '  rm -f "$f"',
+            "fi",
+            'if [ ! -s "$f" ]; then mkdir -p "${f%/*}"; cat /proc/sys/kernel/random/uuid > "$f.tmp"; mv "$f.tmp" "$f"; fi',
+            'echo "instance=$(cat "$f")"',
+            ...(obj.report ? [obj.report] : []),
+        ].join("\n"),
+        delete: ["set -eu", ...(obj.remove ? [`(\n${obj.remove}\n)`] : []), sh`rm -f ${idFile}`, removeEmptyStateDirs(idFile)].join("\n"),
+    };
+}
+
+/** A check line: runs TEST (a shell condition); when it fails, prints WHY and exits 1. */
+export function expect(test: string, why: string): string {
+    return `if ! { ${test}; }; then echo ${shq(why)}; exit 1; fi`;
+}
+
+export interface ObjectCommandArgs {
+    readonly host: TunnelHost;
+    readonly object: pulumi.Input<HostObject>;
+    /** Values whose change means a different object on the host: replace, don't update. */
+    readonly triggers: pulumi.Input<unknown>[];
+    /** The object, for drift messages: `link ftok2`. */
+    readonly what: string;
+}
+
+/** The remote command of one {@link HostObject}, its instance id kept in the stack's state on the host. */
+export function objectCommand(name: string, args: ObjectCommandArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
+    const idFile = stateFile(name, "id");
+    const object = pulumi.output(args.object) as pulumi.Output<HostObject>;
+    return hostCommand(
+        name,
+        {
+            host: args.host,
+            scripts: object.apply((o) => objectScripts(o, idFile)),
+            triggers: args.triggers,
+            probe: { check: object.apply((o) => o.check), object: args.what },
+        },
+        opts,
+    );
+}

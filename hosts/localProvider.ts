@@ -1,0 +1,274 @@
+/**
+ * The dynamic providers behind the local stack's bridge ({@link networkProvider}) and VMs
+ * ({@link vmProvider}). Unlike a `command.local.Command`, whose refresh returns what it stored,
+ * their `read` looks at this machine: a VM whose qemu died, or a bridge gone with a reboot, is
+ * reported gone, so `pulumi up --refresh` creates it again.
+ *
+ * Pulumi serializes these objects (their code and everything it references) into the state, and
+ * `refresh` and `destroy` run that stored copy (DESIGN §7). So this file is self-contained: it
+ * uses Node's built-in modules only, and every path it needs (the repository with vm/*.sh)
+ * comes from the resource's own stored inputs.
+ */
+import { spawn } from "child_process";
+import { randomBytes } from "crypto";
+import { readdirSync, rmdirSync, statSync } from "fs";
+
+/** What one run of a script gave. */
+interface RunResult {
+    readonly code: number;
+    readonly stdout: string;
+    readonly stderr: string;
+}
+
+/** Runs FILE with ARGS (no shell), feeding STDIN; never rejects for a non-zero exit. */
+function run(file: string, args: string[], cwd: string, stdin = ""): Promise<RunResult> {
+    return new Promise((resolve, reject) => {
+        const child = spawn(file, args, { cwd, stdio: ["pipe", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        child.on("error", reject);
+        child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+        child.stdin.on("error", () => undefined); // a script that exits without reading stdin
+        child.stdin.end(stdin);
+    });
+}
+
+/** The last lines of a script's stderr, for an error message. */
+function tail(text: string, lines = 25): string {
+    return text.trim().split("\n").slice(-lines).join("\n");
+}
+
+/** A fresh id per create: whatever is built on the resource sees a replacement as a change. */
+function freshId(prefix: string): string {
+    return `${prefix}-${randomBytes(6).toString("hex")}`;
+}
+
+/** The keys of `news` that differ from `olds` (compared as JSON), among `keys`. */
+function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown>, keys: readonly string[]): string[] {
+    return keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+}
+
+// ------------------------------------------------------------------------------------ network
+
+/** The bridge this machine's VMs share, and the directory their state dirs live in. */
+export interface NetworkInputs {
+    /** The repository (vm/net.sh, vm/vm.sh), as of the last `up`. */
+    readonly repo: string;
+    readonly bridge: string;
+    /** This machine's address on the bridge, `198.51.100.1/24`. */
+    readonly address: string;
+    /** `/run/fou-tunnel/<tag>`: every VM's state dir is under it. */
+    readonly runDir: string;
+}
+
+const NETWORK_REPLACE_KEYS = ["bridge", "address", "runDir"] as const;
+
+/**
+ * The bridge: `vm/net.sh up` (which adopts its own bridge of an interrupted run); gone when
+ * `net.sh status` finds it absent, down or without its address. Delete also stops any VM still
+ * in the run directory (one whose create was interrupted never reached the state), removes the
+ * bridge and the run directory.
+ */
+export const networkProvider = {
+    async create(inputs: NetworkInputs) {
+        const r = await run(`${inputs.repo}/vm/net.sh`, ["up", "--bridge", inputs.bridge, "--address", inputs.address], inputs.repo);
+        if (r.code !== 0) {
+            throw new Error(`bridge ${inputs.bridge} (${inputs.address}): vm/net.sh up failed (exit ${r.code}):\n${tail(r.stderr)}`);
+        }
+        return { id: freshId(inputs.bridge), outs: { ...inputs } };
+    },
+
+    async read(id: string, props: NetworkInputs) {
+        const r = await run(`${props.repo}/vm/net.sh`, ["status", "--bridge", props.bridge, "--address", props.address], props.repo);
+        if (r.code === 0) {
+            return { id, props };
+        }
+        if (r.code === 1) {
+            return { id: "" }; // gone (a reboot, or removed by hand): the next up makes it again
+        }
+        throw new Error(`bridge ${props.bridge}: vm/net.sh status failed (exit ${r.code}):\n${tail(r.stderr)}`);
+    },
+
+    async diff(_id: string, olds: NetworkInputs, news: NetworkInputs) {
+        const replaces = changedKeys({ ...olds }, { ...news }, NETWORK_REPLACE_KEYS);
+        return { changes: replaces.length > 0 || olds.repo !== news.repo, replaces, deleteBeforeReplace: true };
+    },
+
+    async update(_id: string, _olds: NetworkInputs, news: NetworkInputs) {
+        return { outs: { ...news } };
+    },
+
+    async delete(_id: string, props: NetworkInputs) {
+        const problems: string[] = [];
+        let entries: string[] = [];
+        try {
+            entries = readdirSync(props.runDir);
+        } catch {
+            entries = []; // no run directory (a reboot): nothing to stop
+        }
+        for (const e of entries) {
+            const dir = `${props.runDir}/${e}`;
+            if (!statSync(dir).isDirectory()) {
+                continue;
+            }
+            const r = await run(`${props.repo}/vm/vm.sh`, ["stop", "--state-dir", dir], props.repo);
+            if (r.code !== 0) {
+                problems.push(`vm/vm.sh stop --state-dir ${dir} failed (exit ${r.code}):\n${tail(r.stderr)}`);
+            }
+        }
+        const down = await run(`${props.repo}/vm/net.sh`, ["down", "--bridge", props.bridge], props.repo);
+        if (down.code !== 0) {
+            problems.push(`vm/net.sh down --bridge ${props.bridge} failed (exit ${down.code}):\n${tail(down.stderr)}`);
+        }
+        for (const d of [props.runDir, props.runDir.slice(0, props.runDir.lastIndexOf("/"))]) {
+            try {
+                rmdirSync(d);
+            } catch (e) {
+                const code = (e as NodeJS.ErrnoException).code;
+                if (code !== "ENOENT" && code !== "ENOTEMPTY") {
+                    problems.push(`cannot remove ${d}: ${String(e)}`);
+                }
+            }
+        }
+        if (problems.length > 0) {
+            throw new Error(`bridge ${props.bridge}: ${problems.join("\n")}`);
+        }
+    },
+};
+
+// ------------------------------------------------------------------------------------ VMs
+
+/** One qemu VM as vm/vm.sh starts it. */
+export interface VmInputs {
+    /** The repository (vm/vm.sh), as of the last `up`. */
+    readonly repo: string;
+    readonly name: string;
+    /** `198.51.100.151/24`. */
+    readonly address: string;
+    readonly bridge: string;
+    readonly tap: string;
+    readonly mac: string;
+    readonly stateDir: string;
+    readonly memoryMb: number;
+    /** false: boot with fou/fou6 unusable (`--no-fou`). */
+    readonly fou: boolean;
+    /** root's authorized key, `ssh-ed25519 AAAA… comment`. */
+    readonly authorizedKey: string;
+    /** The host key's public half, `ssh-ed25519 AAAA…`: what the connections pin. */
+    readonly hostPublicKey: string;
+    /** The host key, OpenSSH private key format (secret; handed to vm.sh on stdin, never stored in the outputs). */
+    readonly hostPrivateKey: string;
+    /** The network's id: a bridge made again has lost its taps, so its VMs are replaced with it. */
+    readonly network: string;
+}
+
+/** What `vm.sh start` prints: one JSON line about the running VM. */
+export interface VmReport {
+    readonly name: string;
+    readonly pid: number;
+    readonly bootSeconds: number;
+    readonly accel: string;
+    readonly kernelRelease: string;
+    /** The VM's SSH host key, `ssh-ed25519 AAAA…`. */
+    readonly hostKey: string;
+    readonly address?: string;
+    readonly prefixLength?: number;
+    readonly tap?: string;
+    readonly bridge?: string;
+    readonly mac?: string;
+    readonly stateDir?: string;
+    readonly memoryMiB?: number;
+    readonly noFou?: boolean;
+    readonly persist?: boolean;
+}
+
+export type VmOutputs = Omit<VmInputs, "hostPrivateKey"> & { readonly report: VmReport };
+
+/** Every input but the repository path (moving the checkout keeps the VM) and the private key (its public half stands for it). */
+const VM_REPLACE_KEYS = ["name", "address", "bridge", "tap", "mac", "stateDir", "memoryMb", "fou", "authorizedKey", "hostPublicKey", "network"] as const;
+
+/** How errors name a VM: its name, address and SSH port. */
+function vmLabel(v: { name: string; address: string }): string {
+    return `VM ${v.name} (${v.address.split("/")[0]}, SSH port 22)`;
+}
+
+/** The arguments of `vm.sh start` for these inputs (the host key comes on stdin). */
+export function vmStartArgs(v: VmInputs): string[] {
+    return [
+        "start",
+        "--name", v.name,
+        "--address", v.address,
+        "--bridge", v.bridge,
+        "--tap", v.tap,
+        "--mac", v.mac,
+        "--state-dir", v.stateDir,
+        "--memory", String(v.memoryMb),
+        "--authorized-key", v.authorizedKey,
+        "--host-key", "-",
+        ...(v.fou ? [] : ["--no-fou"]),
+    ];
+}
+
+/** The report of `vm.sh start`/`status`: the last line of its stdout, as JSON. */
+export function parseVmReport(stdout: string): VmReport {
+    const line = stdout.trim().split("\n").pop() ?? "";
+    try {
+        return JSON.parse(line) as VmReport;
+    } catch {
+        throw new Error(`vm.sh printed no report: ${JSON.stringify(line)}`);
+    }
+}
+
+/**
+ * A VM: `vm/vm.sh start` (which waits for its sshd, and adopts or replaces what an interrupted
+ * start left); gone when `vm.sh status` finds no qemu, a qemu that never answered, one whose tap
+ * left the bridge, or another process than the one created (a VM started anew by hand). Every
+ * change but the repository path replaces it, deleting first (it keeps its address, tap and
+ * state dir). Delete is `vm.sh stop`, which is fine with a VM already gone.
+ */
+export const vmProvider = {
+    async create(inputs: VmInputs) {
+        const r = await run(`${inputs.repo}/vm/vm.sh`, vmStartArgs(inputs), inputs.repo, inputs.hostPrivateKey);
+        if (r.code !== 0) {
+            throw new Error(`${vmLabel(inputs)}: vm/vm.sh start failed (exit ${r.code}):\n${tail(r.stderr)}`);
+        }
+        const report = parseVmReport(r.stdout);
+        if (report.hostKey !== inputs.hostPublicKey) {
+            throw new Error(`${vmLabel(inputs)}: booted with host key ${report.hostKey}, not the stack's ${inputs.hostPublicKey}`);
+        }
+        const { hostPrivateKey: _, ...outs } = inputs;
+        return { id: freshId(inputs.name), outs: { ...outs, report } };
+    },
+
+    async read(id: string, props: VmOutputs) {
+        const r = await run(`${props.repo}/vm/vm.sh`, ["status", "--state-dir", props.stateDir], props.repo);
+        if (r.code === 1) {
+            return { id: "" }; // not running, or not usable: the next up starts it again
+        }
+        if (r.code !== 0) {
+            throw new Error(`${vmLabel(props)}: vm/vm.sh status failed (exit ${r.code}):\n${tail(r.stderr)}`);
+        }
+        const now = parseVmReport(r.stdout);
+        // Another qemu in the same state dir is another machine (a start by hand after a crash):
+        // it has none of what the stack configured on this one.
+        return now.pid === props.report?.pid ? { id, props } : { id: "" };
+    },
+
+    async diff(_id: string, olds: VmOutputs, news: VmInputs) {
+        const replaces = changedKeys({ ...olds }, { ...news }, VM_REPLACE_KEYS);
+        return { changes: replaces.length > 0 || olds.repo !== news.repo, replaces, deleteBeforeReplace: true };
+    },
+
+    async update(_id: string, olds: VmOutputs, news: VmInputs) {
+        return { outs: { ...olds, repo: news.repo } };
+    },
+
+    async delete(_id: string, props: VmOutputs) {
+        const r = await run(`${props.repo}/vm/vm.sh`, ["stop", "--state-dir", props.stateDir, "--tap", props.tap], props.repo);
+        if (r.code !== 0) {
+            throw new Error(`${vmLabel(props)}: vm/vm.sh stop failed (exit ${r.code}):\n${tail(r.stderr)}`);
+        }
+    },
+};

@@ -1,0 +1,84 @@
+/**
+ * The create/delete wrapper of a host object, run through a real shell against a throwaway state
+ * directory: a correct object is adopted with its instance id, a missing one is applied and gets
+ * a new id, an apply that the check does not confirm fails, and delete leaves no state behind.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { after, test } from "node:test";
+import { HostObject, objectScripts, STATE_ROOT, stateFile } from "../../components/hostState";
+
+const dir = mkdtempSync(path.join(tmpdir(), "fou-state-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const root = path.join(dir, "var-lib");
+const objFile = path.join(dir, "object");
+
+/** Runs a script with the state root moved into the test directory. */
+function run(script: string): { out: string; code: number } {
+    const text = script.split(STATE_ROOT).join(root);
+    try {
+        return { out: execFileSync("/bin/sh", ["-c", `hostname() { echo k9; }\n${text}`], { encoding: "utf8", stdio: "pipe" }), code: 0 };
+    } catch (e) {
+        const err = e as { stdout: string; stderr: string; status: number };
+        return { out: err.stdout + err.stderr, code: err.status };
+    }
+}
+
+// The object is a file holding "ok"; `broken` makes apply write something the check rejects.
+const object = (broken = false): HostObject => ({
+    apply: `echo ${broken ? "bad" : "ok"} > '${objFile}'; echo applied`,
+    check: `if [ "$(cat '${objFile}' 2>/dev/null)" != ok ]; then echo "object is missing"; exit 1; fi`,
+    remove: `rm -f '${objFile}'`,
+    report: "echo size=2",
+});
+const idFile = stateFile("k1-thing", "id", "proj.stack");
+const instance = (out: string) => /^instance=(.*)$/m.exec(out)?.[1];
+
+test("state files are namespaced by stack and named after the resource, hostile characters folded", () => {
+    assert.equal(idFile, "/var/lib/fou-tunnel/proj.stack/k1-thing.id");
+    assert.equal(stateFile("a/b c;d", "id", "p.s"), "/var/lib/fou-tunnel/p.s/a_b_c_d.id");
+});
+
+test("create applies a missing object, records an id, and adopts it unchanged when run again", () => {
+    const s = objectScripts(object(), idFile);
+    const first = run(s.create);
+    assert.equal(first.code, 0, first.out);
+    assert.match(first.out, /applied/);
+    assert.match(first.out, /^size=2$/m);
+    const id = instance(first.out);
+    assert.match(id ?? "", /^[0-9a-f-]{36}$/);
+    const second = run(s.create);
+    assert.equal(second.code, 0, second.out);
+    assert.doesNotMatch(second.out, /applied/, "a correct object is not applied again");
+    assert.equal(instance(second.out), id);
+});
+
+test("an object changed behind the stack's back is applied again and gets a new id", () => {
+    const s = objectScripts(object(), idFile);
+    const id = instance(run(s.create).out);
+    rmSync(objFile);
+    const again = run(s.create);
+    assert.match(again.out, /applied/);
+    assert.notEqual(instance(again.out), id);
+});
+
+test("an apply that the check does not confirm fails, naming the host and what differs", () => {
+    rmSync(objFile, { force: true });
+    const r = run(objectScripts(object(true), idFile).create);
+    assert.equal(r.code, 1);
+    assert.match(r.out, /fou-tunnel: k9: applied, but the host does not show it: object is missing/);
+});
+
+test("delete removes the object and its state, twice without error, and leaves no empty directory", () => {
+    const s = objectScripts(object(), idFile);
+    run(s.create);
+    for (let i = 0; i < 2; i++) {
+        const r = run(s.delete!);
+        assert.equal(r.code, 0, r.out);
+    }
+    assert.ok(!existsSync(objFile));
+    assert.ok(!existsSync(root), `left: ${existsSync(root) ? readdirSync(root).join(",") : ""}`);
+});
