@@ -23,6 +23,8 @@ export interface Settings {
     /** Hosts and tunnels: the file named by `topology`, else the guide's k1/k2 from port/gwips/localVms. */
     readonly topology: Topology;
     readonly check: boolean;
+    /** Hosts whose tunnel objects are forgotten, not undone, when removed (they are unreachable). */
+    readonly forgetHosts: string[];
     /** Seconds one SSH dial to a host may take (`connection.perDialTimeout`); unset: the host kind's. */
     readonly sshDialTimeout?: number;
     readonly local: LocalSettings;
@@ -101,8 +103,18 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
     } else {
         ({ topology, local } = parseGuide(get, key, problems, hosts, ns));
     }
+    const forgetHosts = get("forgetHosts") ?? [];
+    if (!Array.isArray(forgetHosts) || forgetHosts.some((h) => typeof h !== "string")) {
+        problems.push(`${key("forgetHosts")} must be a list of host names (got ${JSON.stringify(forgetHosts)})`);
+    } else if (topology) {
+        const known = new Set(topology.hosts.map((h) => h.name));
+        for (const h of forgetHosts) {
+            if (!known.has(h)) problems.push(`${key("forgetHosts")} names ${JSON.stringify(h)}, which is not a host of ${topology.source}`);
+        }
+    }
     throwIfInvalid(problems);
     return {
+        forgetHosts: forgetHosts as string[],
         hosts: hosts as "local" | "aws",
         ...(aws ? { aws } : {}),
         tunnel,

@@ -30,7 +30,10 @@ const local = ec2
     ? undefined
     : new LocalVms("local", { settings: settings.local, stackId: `${pulumi.getProject()}/${pulumi.getStack()}` });
 const dialTimeout = settings.sshDialTimeout;
-const hostList = (ec2?.hosts ?? local!.hosts).map((h) => (dialTimeout === undefined ? h : withConnection(h, { perDialTimeout: dialTimeout })));
+const hostList = (ec2?.hosts ?? local!.hosts)
+    .map((h) => (dialTimeout === undefined ? h : withConnection(h, { perDialTimeout: dialTimeout })))
+    // An explicit opt-in for unreachable hosts: their objects are forgotten, not undone, on removal.
+    .map((h) => (settings.forgetHosts.includes(h.name) ? { ...h, retainOnDelete: true } : h));
 const hosts = Object.fromEntries(hostList.map((h) => [h.name, h]));
 
 const tunnels = settings.tunnel ? new FouTopology("fou", { topology: topo, hosts, check: settings.check }) : undefined;

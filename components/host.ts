@@ -30,6 +30,12 @@ export interface TunnelHost {
      * Unset for machines the stack does not own: those always get their undo.
      */
     readonly deletedWith?: pulumi.Resource;
+    /**
+     * Forget, rather than undo, what the stack made on this host when it is removed from the
+     * program (Pulumi's `retainOnDelete`): for a host that is gone for good or unreachable, whose
+     * deletes could only fail. An explicit opt-in (`fou-tunnel:forgetHosts`), never a default.
+     */
+    readonly retainOnDelete?: boolean;
 }
 
 /** The same host, reached with some connection settings changed (e.g. `perDialTimeout`). */
@@ -74,7 +80,7 @@ export function hostCommand(
 ): command.remote.Command {
     const scripts = pulumi.output(args.scripts);
     const probe = args.probe
-        ? new DriftProbe(`${name}-probe`, { host: args.host, check: args.probe.check, object: args.probe.object }, { parent: opts.parent, deletedWith: opts.deletedWith })
+        ? new DriftProbe(`${name}-probe`, { host: args.host, check: args.probe.check, object: args.probe.object }, { parent: opts.parent, deletedWith: opts.deletedWith, retainOnDelete: opts.retainOnDelete ?? args.host.retainOnDelete })
         : undefined;
     const triggers = args.host.identity === undefined ? args.triggers : [...args.triggers, args.host.identity];
     const create = probe ? pulumi.interpolate`${scripts.create}\n# drift probe ${probe.id}` : scripts.create;
@@ -91,6 +97,7 @@ export function hostCommand(
             ...opts,
             deleteBeforeReplace: true,
             deletedWith: opts.deletedWith ?? args.host.deletedWith,
+            retainOnDelete: opts.retainOnDelete ?? args.host.retainOnDelete,
             // No step may wait forever on a host (dials are bounded by the connection too).
             customTimeouts: opts.customTimeouts ?? COMMAND_TIMEOUTS,
             dependsOn: [...toArray(opts.dependsOn), ...(args.host.readyAfter ?? [])],

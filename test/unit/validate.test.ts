@@ -123,11 +123,22 @@ const INVALID: [Record<string, unknown>, RegExp][] = [
         { localVms: [{ name: "k1", address: "198.51.100.151", fou: "no" }, { name: "k2", address: "198.51.100.152" }] },
         /fou-tunnel:localVms\[0\].fou must be true or false/,
     ],
+    [{ sshDialTimeout: 0 }, /fou-tunnel:sshDialTimeout must be an integer from 1 to 300 \(got 0\)/],
+    [{ sshDialTimeout: "soon" }, /fou-tunnel:sshDialTimeout must be an integer from 1 to 300/],
+    [{ forgetHosts: "k2" }, /fou-tunnel:forgetHosts must be a list of host names \(got "k2"\)/],
+    [{ forgetHosts: ["k3"] }, /fou-tunnel:forgetHosts names "k3", which is not a host of/],
 ];
 
 for (const [cfg, message] of INVALID) {
     test(`rejects ${JSON.stringify(cfg)}`, () => rejects(cfg, message));
 }
+
+test("forgetHosts and sshDialTimeout are read when valid", () => {
+    const s = settingsFrom({ forgetHosts: ["k2"], sshDialTimeout: "12" });
+    assert.deepEqual(s.forgetHosts, ["k2"]);
+    assert.equal(s.sshDialTimeout, 12);
+    assert.deepEqual(settingsFrom({}).forgetHosts, []);
+});
 
 test("every problem is reported at once", () => {
     assert.throws(

@@ -86,6 +86,7 @@ type sshServer struct {
 	envReqs    []envReq
 	tcpAccepts int // TCP connections accepted
 	connects   int // SSH connections that completed the handshake and authentication
+	open       int // SSH connections not closed yet
 	wg         sync.WaitGroup
 	closed     chan struct{}
 	closeOnce  sync.Once
@@ -175,7 +176,13 @@ func (s *sshServer) handleConn(c net.Conn) {
 	defer conn.Close()
 	s.mu.Lock()
 	s.connects++
+	s.open++
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.open--
+		s.mu.Unlock()
+	}()
 	go ssh.DiscardRequests(reqs)
 	var wg sync.WaitGroup
 	for nc := range chans {
@@ -351,6 +358,20 @@ func (s *sshServer) envNames() []string {
 		names = append(names, e.name)
 	}
 	return names
+}
+
+// openConns waits up to a second for the client to close its connections and returns how many
+// are still open.
+func (s *sshServer) openConns() int {
+	for i := 0; ; i++ {
+		s.mu.Lock()
+		n := s.open
+		s.mu.Unlock()
+		if n == 0 || i == 20 {
+			return n
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (s *sshServer) counts() (accepts, connects int) {

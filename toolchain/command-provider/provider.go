@@ -164,20 +164,22 @@ func (p *commandProvider) Create(ctx context.Context, req *pulumirpc.CreateReque
 	if err != nil {
 		return nil, err
 	}
+	// The id is made first: a preview returns one too (the engine hands it to the program), as
+	// upstream's does.
+	id, err := resource.NewUniqueHex(resourceName(req.GetName(), req.GetUrn()), 8, 0)
+	if err != nil {
+		return nil, err
+	}
 	if req.GetPreview() {
 		props, err := marshal(outputs(kind, inputs, unknownOutput(), unknownOutput()), "create.outputs")
 		if err != nil {
 			return nil, err
 		}
-		return &pulumirpc.CreateResponse{Properties: props}, nil
+		return &pulumirpc.CreateResponse{Id: id, Properties: props}, nil
 	}
 	spec, err := parseSpec(kind, inputs)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	id, err := resource.NewUniqueHex(resourceName(req.GetName(), req.GetUrn()), 8, 0)
-	if err != nil {
-		return nil, err
 	}
 	stdout, stderr := "", ""
 	if spec.Create != nil {

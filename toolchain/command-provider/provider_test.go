@@ -101,6 +101,10 @@ func TestCreatePreviewAndFailedCreate(t *testing.T) {
 	if !prev["connection"].IsSecret() || !prev["stdout"].IsComputed() || !prev["stderr"].IsComputed() {
 		t.Errorf("preview outputs: %v", prev)
 	}
+	// Upstream makes the (random) id before it looks at the preview flag.
+	if id := resp.GetId(); len(id) != len("step")+8 || !strings.HasPrefix(id, "step") {
+		t.Errorf("preview id %q", id)
+	}
 	// A failed create returns no resource (no id, no properties): nothing is recorded.
 	cr, err := p.Create(context.Background(), &pulumirpc.CreateRequest{Urn: localURN,
 		Properties: toStruct(t, props(map[string]resource.PropertyValue{"create": str("echo half; exit 1")}))})

@@ -134,6 +134,13 @@ func TestRemoteCreateUpdateDelete(t *testing.T) {
 	if got := srv.envNames()[2:]; !slices.Equal(got, []string{envPrevStdout}) {
 		t.Errorf("delete env requests = %v", got)
 	}
+	// Each run dialled its own connection (and this provider closes it afterwards).
+	if _, connects := srv.counts(); connects != 3 {
+		t.Errorf("%d SSH connections for create, update and delete, want 3", connects)
+	}
+	if n := srv.openConns(); n != 0 {
+		t.Errorf("%d SSH connections left open", n)
+	}
 }
 
 // Any change other than triggers is an update, and every update runs `update` (or `create`).
