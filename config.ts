@@ -174,8 +174,9 @@ function parseGuide(
 
 /** A GWIP of the guide: a unicast IPv4 address (not in 0.0.0.0/8 either, as in a topology file). */
 function checkGwip(key: string, value: unknown): string | undefined {
-    const special = checkIpv4(key, value) === undefined ? notUnicast(parseIp(value)!) : undefined;
-    return special ? `${key} ${String(value)} is ${special}; a GWIP must be a unicast address` : checkIpv4(key, value);
+    const bad = checkIpv4(key, value);
+    const special = bad === undefined ? notUnicast(parseIp(value)!) : undefined;
+    return special ? `${key} ${String(value)} is ${special}; a GWIP must be a unicast address` : bad;
 }
 
 /** Runs a parser, moving its FouInputError's problems into `problems`. */
