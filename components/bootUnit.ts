@@ -87,12 +87,13 @@ export class BootUnit extends pulumi.ComponentResource {
         ]);
         super("fou:index:BootUnit", name, {}, opts);
         const object = pulumi.output(args.script).apply((body) => bootUnitObject(args.unit, args.description, body));
-        this.command = objectCommand(
+        const step = objectCommand(
             `${name}-boot`,
             // A changed script is rewritten in place (the create re-runs): nothing sits on a unit.
             { host: args.host, object, triggers: [args.unit], what: `boot unit fou-tunnel-${args.unit}.service` },
             { parent: this, dependsOn: args.dependsOn },
         );
+        this.command = step.command;
         this.registerOutputs({});
     }
 }

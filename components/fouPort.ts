@@ -73,12 +73,13 @@ export class FouPort extends pulumi.ComponentResource {
         this.encap = encap;
         this.ipproto = encap === "gue" ? undefined : ipproto;
         const object = fouPortObject(args.port, ipproto, encap);
-        this.command = objectCommand(
+        const step = objectCommand(
             `${name}-fou`,
             // A GUE port has no inner protocol: changing ipproto must not rebuild it.
             { host: args.host, object, triggers: encap === "gue" ? [args.port, "gue"] : [args.port, ipproto], what: `FOU port ${args.port}` },
             { parent: this, dependsOn: args.dependsOn },
         );
+        this.command = step.command;
         if (args.persist) {
             new BootUnit(
                 `${name}-port`,
@@ -86,7 +87,7 @@ export class FouPort extends pulumi.ComponentResource {
                 { parent: this },
             );
         }
-        this.instance = this.command.stdout;
+        this.instance = step.instance;
         this.registerOutputs({ port: this.port, instance: this.instance });
     }
 }

@@ -180,7 +180,7 @@ export class FouTunnel extends pulumi.ComponentResource {
                         remote: b.peer.host.underlayAddress,
                         port: args.port,
                         after: allRoutes.map((r) => r.instance),
-                        rerunAfter: built.flatMap((e) => [e.port.command, e.link.command, e.gwip.command, ...e.routes.map((r) => r.command)]).map((c) => c.create as pulumi.Output<string>),
+                        rerunAfter: built.flatMap((e) => [e.port.instance, e.link.instance, e.gwip.instance, ...e.routes.map((r) => r.instance)]),
                         dependsOn: [...allRoutes.map((r) => r.command), ...built.map((e) => e.port.command)],
                     },
                     { parent: this },

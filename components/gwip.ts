@@ -45,7 +45,7 @@ export class Gwip extends pulumi.ComponentResource {
         throwIfInvalid([checkIfname(`Gwip ${name}: ifname`, args.ifname), checkIp(`Gwip ${name}: address`, args.address)]);
         super("fou:index:Gwip", name, {}, opts);
         this.address = args.address;
-        this.command = objectCommand(
+        const step = objectCommand(
             `${name}-addr`,
             {
                 host: args.host,
@@ -55,7 +55,8 @@ export class Gwip extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: args.dependsOn },
         );
-        this.instance = this.command.stdout;
+        this.command = step.command;
+        this.instance = step.instance;
         this.registerOutputs({ address: this.address, instance: this.instance });
     }
 }

@@ -58,9 +58,10 @@ export interface HostCommandArgs {
     /**
      * How a refresh sees whether the object is still there: a shell body that exits 0 when it is
      * as declared, and the object's name for messages. Set: a {@link DriftProbe} beside the
-     * command. Its id is a comment at the end of `create`, so a probe replaced after a refresh
-     * found drift changes `create`, and the command plugin updates the command by running the
-     * new `create` — an idempotent create that rebuilds what is missing, and nothing else.
+     * command. Its id ends the command's `update` script (the create script plus that comment),
+     * so a probe replaced after a refresh found drift changes `update`, and the command plugin
+     * updates the command by running it: the idempotent create, which rebuilds what is missing
+     * and nothing else. (`create` itself stays free of it, so a preview shows the real script.)
      */
     readonly probe?: { readonly check: pulumi.Input<string>; readonly object: string };
 }
@@ -73,22 +74,30 @@ export const COMMAND_TIMEOUTS: pulumi.CustomTimeouts = { create: "5m", update: "
  * re-runs) when its triggers change, and deletes the old object before creating the new one,
  * because old and new share a name on the host (a link name, a port, an address).
  */
-export function hostCommand(
-    name: string,
-    args: HostCommandArgs,
-    opts: pulumi.CustomResourceOptions,
-): command.remote.Command {
+export function hostCommand(name: string, args: HostCommandArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
+    return hostStep(name, args, opts).command;
+}
+
+/** A remote command and, when it has one, its drift probe. */
+export interface HostStep {
+    readonly command: command.remote.Command;
+    readonly probe?: DriftProbe;
+}
+
+/** {@link hostCommand}, returning the probe too. */
+export function hostStep(name: string, args: HostCommandArgs, opts: pulumi.CustomResourceOptions): HostStep {
     const scripts = pulumi.output(args.scripts);
     const probe = args.probe
         ? new DriftProbe(`${name}-probe`, { host: args.host, check: args.probe.check, object: args.probe.object }, { parent: opts.parent, deletedWith: opts.deletedWith, retainOnDelete: opts.retainOnDelete ?? args.host.retainOnDelete })
         : undefined;
     const triggers = args.host.identity === undefined ? args.triggers : [...args.triggers, args.host.identity];
-    const create = probe ? pulumi.interpolate`${scripts.create}\n# drift probe ${probe.id}` : scripts.create;
-    return new command.remote.Command(
+    const update = probe ? pulumi.interpolate`${scripts.create}\n# drift probe ${probe.id}` : undefined;
+    const cmd = new command.remote.Command(
         name,
         {
             connection: args.host.connection,
-            create,
+            create: scripts.create,
+            ...(update ? { update } : {}),
             // Resolving to undefined leaves `delete` unset: nothing to run at destroy.
             delete: scripts.apply((s) => s.delete) as pulumi.Output<string>,
             triggers,
@@ -103,6 +112,7 @@ export function hostCommand(
             dependsOn: [...toArray(opts.dependsOn), ...(args.host.readyAfter ?? [])],
         },
     );
+    return { command: cmd, probe };
 }
 
 function toArray(d: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { CommandScripts, hostCommand, TunnelHost } from "./host";
+import { createHash } from "crypto";
+import { CommandScripts, hostStep, TunnelHost } from "./host";
 import { sh, shq } from "./shell";
 
 /**
@@ -84,11 +85,23 @@ export interface ObjectCommandArgs {
     readonly what: string;
 }
 
-/** The remote command of one {@link HostObject}, its instance id kept in the stack's state on the host. */
-export function objectCommand(name: string, args: ObjectCommandArgs, opts: pulumi.CustomResourceOptions): command.remote.Command {
+/** An object's command, and what dependants list in their triggers. */
+export interface ObjectCommand {
+    readonly command: command.remote.Command;
+    /**
+     * Changes exactly when the object is rebuilt: its triggers (a replace) or its drift probe (a
+     * repair) changed. Known at preview time — unlike the command's stdout, which a preview of an
+     * update leaves unknown — so a change that only re-runs the create (a new connection, an
+     * edited delete script) plans no replacement of what sits on the object.
+     */
+    readonly instance: pulumi.Output<string>;
+}
+
+/** The remote command of one {@link HostObject}, with a drift probe; its instance id kept on the host. */
+export function objectCommand(name: string, args: ObjectCommandArgs, opts: pulumi.CustomResourceOptions): ObjectCommand {
     const idFile = stateFile(name, "id");
     const object = pulumi.output(args.object) as pulumi.Output<HostObject>;
-    return hostCommand(
+    const step = hostStep(
         name,
         {
             host: args.host,
@@ -98,4 +111,8 @@ export function objectCommand(name: string, args: ObjectCommandArgs, opts: pulum
         },
         opts,
     );
+    const instance = pulumi
+        .all([pulumi.all(args.triggers), args.host.identity ?? "", step.probe!.id])
+        .apply((parts) => createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 32));
+    return { command: step.command, instance };
 }

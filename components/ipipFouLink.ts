@@ -124,7 +124,7 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
 /** One end of an IPIP (or sit, or GRE) tunnel whose packets travel in UDP to the peer's port. */
 export class IpipFouLink extends pulumi.ComponentResource {
     public readonly ifname: string;
-    /** `mtu=<n>` and an instance id; dependants list it in their triggers. */
+    /** Changes whenever the link is rebuilt; dependants list it in their triggers. */
     public readonly instance: pulumi.Output<string>;
     /** The MTU the tunnel has (the kernel's 1472 for IPIP over FOU on a 1500 underlay). */
     public readonly mtu: pulumi.Output<number>;
@@ -170,13 +170,14 @@ export class IpipFouLink extends pulumi.ComponentResource {
             };
         });
         const object = settings.apply(ipipFouLinkObject);
-        this.command = objectCommand(
+        const step = objectCommand(
             `${name}-link`,
             { host: args.host, object, triggers: [settings.apply((s) => JSON.stringify(s))], what: `link ${args.ifname}` },
             { parent: this, dependsOn: args.dependsOn },
         );
+        this.command = step.command;
         this.applyScript = object.apply((o) => o.apply);
-        this.instance = this.command.stdout;
+        this.instance = step.instance;
         this.mtu = this.command.stdout.apply((out) => Number(/^mtu=(\d+)$/m.exec(out)?.[1] ?? NaN));
         this.registerOutputs({ ifname: this.ifname, instance: this.instance, mtu: this.mtu });
     }

@@ -60,7 +60,7 @@ export class Route extends pulumi.ComponentResource {
         ]);
         super("fou:index:Route", name, {}, opts);
         this.destination = normalizePrefix(args.destination);
-        this.command = objectCommand(
+        const step = objectCommand(
             `${name}-route`,
             {
                 host: args.host,
@@ -70,7 +70,8 @@ export class Route extends pulumi.ComponentResource {
             },
             { parent: this, dependsOn: args.dependsOn },
         );
-        this.instance = this.command.stdout;
+        this.command = step.command;
+        this.instance = step.instance;
         this.registerOutputs({ destination: this.destination, instance: this.instance });
     }
 }

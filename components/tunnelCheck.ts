@@ -17,8 +17,8 @@ export interface TunnelCheckArgs {
     /** Instances of the tunnel objects; the check runs again whenever one is recreated. */
     readonly after: pulumi.Input<string>[];
     /**
-     * The create scripts of the tunnel's objects: when one changes (say its drift probe was
-     * replaced and the object rebuilt in place), the check runs again, as an update.
+     * Instances of all the tunnel's objects: when one changes (say a drift probe was replaced
+     * and the object rebuilt in place), the check runs again, as an update.
      */
     readonly rerunAfter?: pulumi.Input<string>[];
     readonly dependsOn?: pulumi.Resource[];

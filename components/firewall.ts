@@ -1,0 +1,110 @@
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import { TunnelHost } from "./host";
+import { expect, HostObject, objectCommand } from "./hostState";
+import { checkIp, familyOf } from "../lib/inet";
+import { sh } from "./shell";
+import { checkPort, throwIfInvalid } from "../lib/validate";
+
+/** One receive port and the underlay addresses allowed to send to it. */
+export interface PortPeers {
+    readonly port: number;
+    readonly peers: string[];
+}
+
+export interface FirewallArgs {
+    readonly host: TunnelHost;
+    /** Each receive port of the host with the underlay addresses of the tunnels' peers on it. */
+    readonly ports: { readonly port: number; readonly peers: pulumi.Input<string>[] }[];
+    /** Names the table: `inet fou_<hash>`, one per stack (default: the stack's state namespace). */
+    readonly namespace: string;
+    readonly dependsOn?: pulumi.Resource[];
+}
+
+/** The table of a namespace: nft identifiers are letters, digits and `_`, so a hash of it. */
+export function firewallTable(namespace: string): string {
+    return `fou_${createHash("sha256").update(namespace).digest("hex").slice(0, 12)}`;
+}
+
+/**
+ * An unconnected FOU or GUE port decapsulates packets from anyone who can reach it (DESIGN.md
+ * §3.6). This closes each receive port to all but the tunnels' peers, in a table of the stack's
+ * own (other tables, and other stacks' tables, are not touched):
+ *
+ *     table inet fou_<hash> {
+ *       chain input {
+ *         type filter hook input priority filter; policy accept;
+ *         udp dport 5555 ip saddr { 198.51.100.152 } accept
+ *         udp dport 5555 counter drop
+ *       }
+ *     }
+ *
+ * Apply loads the whole table in one `nft -f` transaction (create, flush by delete, define), so
+ * re-running it is harmless; every rule carries a comment with a hash of the ruleset, which the
+ * check counts; remove deletes the table.
+ */
+export function firewallObject(table: string, ports: PortPeers[]): HostObject {
+    const rules = ports.flatMap(({ port, peers }) => {
+        const v4 = peers.filter((p) => familyOf(p) === 4);
+        const v6 = peers.filter((p) => familyOf(p) === 6);
+        return [
+            ...(v4.length ? [`udp dport ${port} ip saddr { ${v4.join(", ")} } accept`] : []),
+            ...(v6.length ? [`udp dport ${port} ip6 saddr { ${v6.join(", ")} } accept`] : []),
+            `udp dport ${port} counter drop`,
+        ];
+    });
+    const tag = createHash("sha256").update(rules.join("\n")).digest("hex").slice(0, 16);
+    const comment = `fou-tunnel ${tag}`;
+    const ruleset = [
+        `table inet ${table}`,
+        `delete table inet ${table}`,
+        `table inet ${table} {`,
+        "  chain input {",
+        "    type filter hook input priority filter; policy accept;",
+        ...rules.map((r) => `    ${r} comment "${comment}"`),
+        "  }",
+        "}",
+        "",
+    ].join("\n");
+    const listed = sh`nft list table inet ${table} 2>/dev/null`;
+    return {
+        apply: [
+            'if ! command -v nft >/dev/null 2>&1; then echo "fou-tunnel: $(hostname) has no nft: install nftables, or set firewall: false in the topology" >&2; exit 1; fi',
+            sh`printf '%s' ${ruleset} | nft -f -`,
+        ].join("\n"),
+        check: expect(`[ "$(${listed} | grep -cF ${sh`${`comment "${comment}"`}`})" = ${rules.length} ]`, `nftables table inet ${table} is missing or changed`),
+        remove: `if ${listed} >/dev/null; then ${sh`nft delete table inet ${table}`}; fi`,
+    };
+}
+
+/** The stack's nftables table on one host: each FOU/GUE receive port open to its peers only. */
+export class Firewall extends pulumi.ComponentResource {
+    public readonly table: string;
+    public readonly command: command.remote.Command;
+
+    constructor(name: string, args: FirewallArgs, opts: pulumi.ComponentResourceOptions = {}) {
+        const problems = (ports: { port: number; peers: unknown[] }[]) =>
+            ports.flatMap((p, i) => [
+                checkPort(`Firewall ${name}: ports[${i}].port`, p.port),
+                p.peers.length === 0 ? `Firewall ${name}: ports[${i}] has no peers` : undefined,
+                ...p.peers.map((a, j) => (typeof a === "string" ? checkIp(`Firewall ${name}: ports[${i}].peers[${j}]`, a) : undefined)),
+            ]);
+        // What is known now is checked now, before anything is declared; addresses that are
+        // other resources' outputs are checked when they resolve.
+        throwIfInvalid(problems(args.ports));
+        super("fou:index:Firewall", name, {}, opts);
+        this.table = firewallTable(args.namespace);
+        const object = pulumi.output(args.ports.map((p) => pulumi.all(p.peers).apply((peers) => ({ port: p.port, peers })))).apply((ports) => {
+            throwIfInvalid(problems(ports));
+            return firewallObject(this.table, ports);
+        });
+        const step = objectCommand(
+            `${name}-nft`,
+            { host: args.host, object, triggers: [this.table], what: `nftables table inet ${this.table}` },
+            { parent: this, dependsOn: args.dependsOn },
+        );
+        this.command = step.command;
+        this.registerOutputs({ table: this.table });
+    }
+}

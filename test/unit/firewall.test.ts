@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { test } from "node:test";
+import { recorded, root, settle } from "./mocks";
+import { Firewall, firewallObject, firewallTable } from "../../components/firewall";
+import { TunnelHost } from "../../components/host";
+
+const k1: TunnelHost = { name: "k1", underlayAddress: "198.51.100.151", device: "eth0", connection: { host: "198.51.100.151" } };
+
+/** The ruleset apply feeds to `nft -f -`, unquoted by a real shell. */
+function ruleset(apply: string): string {
+    const printf = apply.slice(apply.indexOf("printf '%s' "), apply.lastIndexOf("| nft -f -"));
+    return execFileSync("/bin/sh", ["-c", printf], { encoding: "utf8" });
+}
+
+test("one table per stack, named by a hash (nft identifiers take no dots or dashes)", () => {
+    assert.match(firewallTable("fou-tunnel.dev"), /^fou_[0-9a-f]{12}$/);
+    assert.notEqual(firewallTable("fou-tunnel.dev"), firewallTable("fou-tunnel.prod"));
+});
+
+test("each port accepts its peers (IPv4 and IPv6 apart) and drops everyone else, counted", () => {
+    const o = firewallObject("fou_t", [
+        { port: 5555, peers: ["198.51.100.152"] },
+        { port: 5556, peers: ["198.51.100.152", "198.51.100.153", "2001:db8::3"] },
+    ]);
+    const text = ruleset(o.apply);
+    const rules = text.split("\n").filter((l) => l.includes("udp dport")).map((l) => l.trim().replace(/ comment ".*"$/, ""));
+    assert.deepEqual(rules, [
+        "udp dport 5555 ip saddr { 198.51.100.152 } accept",
+        "udp dport 5555 counter drop",
+        "udp dport 5556 ip saddr { 198.51.100.152, 198.51.100.153 } accept",
+        "udp dport 5556 ip6 saddr { 2001:db8::3 } accept",
+        "udp dport 5556 counter drop",
+    ]);
+    // Loaded in one transaction that replaces any older version of the table.
+    assert.match(text, /^table inet fou_t\ndelete table inet fou_t\ntable inet fou_t \{\n  chain input \{\n    type filter hook input priority filter; policy accept;\n/);
+    // The check counts the rules carrying this ruleset's tag; remove deletes only our table.
+    const tag = /comment "(fou-tunnel [0-9a-f]{16})"/.exec(text)![1];
+    assert.match(o.check, new RegExp(`grep -cF '"?comment "${tag}"'?\\)" = 5 \\]`));
+    assert.equal(o.remove, "if nft list table inet 'fou_t' 2>/dev/null >/dev/null; then nft delete table inet 'fou_t'; fi");
+});
+
+test("a host without nft fails with the fix named", () => {
+    const o = firewallObject("fou_t", [{ port: 5555, peers: ["198.51.100.152"] }]);
+    let out = "";
+    try {
+        execFileSync("/bin/sh", ["-c", `PATH=/nonexistent; hostname() { echo k9; }\n${o.apply}`], { encoding: "utf8", stdio: "pipe" });
+    } catch (e) {
+        out = String((e as { stderr: string }).stderr);
+    }
+    assert.match(out, /fou-tunnel: k9 has no nft: install nftables, or set firewall: false in the topology/);
+});
+
+test("Firewall rejects a peer that is not an address, or a bad port, before declaring anything", async () => {
+    const before = recorded.length;
+    assert.throws(
+        () => new Firewall("fw-bad", { host: k1, namespace: "p.s", ports: [{ port: 0, peers: ["198.51.100.152; flush ruleset"] }] }, { parent: root }),
+        /Firewall fw-bad: ports\[0\]\.port must be a UDP port number[\s\S]*Firewall fw-bad: ports\[0\]\.peers\[0\] must be an IPv4 or IPv6 address/,
+    );
+    await settle();
+    assert.equal(recorded.length, before);
+});
