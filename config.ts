@@ -1,36 +1,20 @@
 import * as pulumi from "@pulumi/pulumi";
-import { stringify } from "yaml";
-import {
-    checkHostName,
-    checkInt,
-    checkIpv4,
-    checkPort,
-    formatIpv4,
-    parseBool,
-    parseIpv4,
-    parsePrefix,
-    prefixContains,
-    throwIfInvalid,
-    FouInputError,
-} from "./components/validate";
 import { AwsSettings, parseAwsSettings } from "./hosts/awsConfig";
-import { loadTopology, parseTopology, Topology, TopologyOptions } from "./topology";
-
-/** One local VM: its name (used in interface names) and underlay address. */
-export interface LocalVmSettings {
-    readonly name: string;
-    readonly address: string;
-    /** false boots the VM with its fou module made unusable: the "kernel too old" case. */
-    readonly fou: boolean;
-}
-
-export interface LocalSettings {
-    /** This machine's address on the VM bridge, with the prefix length: 198.51.100.1/24. */
-    readonly gateway: string;
-    /** One VM per topology host. */
-    readonly vms: LocalVmSettings[];
-    readonly memoryMb: number;
-}
+import { LocalSettings, LocalVmSettings } from "./hosts/localConfig";
+import { checkIpv4, cidrContains, formatCidr, formatIp, lastAddress, notUnicast, parseCidr, parseIp } from "./lib/inet";
+import { checkHostName, checkInt, checkPort, parseBool, throwIfInvalid, FouInputError } from "./lib/validate";
+import {
+    DEFAULT_PORT,
+    DEFAULT_UNDERLAY,
+    GUIDE_GWIPS,
+    GUIDE_HOSTS,
+    Topology,
+    TopologyHost,
+    defaultHostAddress,
+    defaultUnderlay,
+    guideTopology,
+    loadTopology,
+} from "./topology";
 
 export interface Settings {
     readonly hosts: "local" | "aws";
@@ -48,13 +32,10 @@ export interface Settings {
     readonly aws?: AwsSettings;
 }
 
-/** The guide's two hosts, on TEST-NET-2 (this machine's uplink uses TEST-NET-1). */
+/** The guide's two hosts on the default bridge (topology/defaults.ts): k1 .151, k2 .152, this machine .1/24. */
 export const DEFAULT_LOCAL: LocalSettings = {
-    gateway: "198.51.100.1/24",
-    vms: [
-        { name: "k1", address: "198.51.100.151", fou: true },
-        { name: "k2", address: "198.51.100.152", fou: true },
-    ],
+    gateway: DEFAULT_UNDERLAY,
+    vms: GUIDE_HOSTS.map((name, i) => ({ name, address: formatIp(defaultHostAddress(defaultUnderlay(), i)), fou: true })),
     memoryMb: 768,
 };
 
@@ -120,37 +101,7 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
             local = { ...base, vms: topology.hosts.map((h) => ({ name: h.name, address: h.address as string, fou: h.fou })) };
         }
     } else {
-        // The guide: two hosts, one tunnel, from the stack's own keys.
-        const port = num(get("port") ?? 5555);
-        problems.push(checkPort(key("port"), port));
-        const gwips = get("gwips") ?? ["10.10.10.1", "10.10.10.2"];
-        if (!Array.isArray(gwips) || gwips.length !== 2) {
-            problems.push(`${key("gwips")} must be a list of two IPv4 addresses, one per host (got ${JSON.stringify(gwips)})`);
-        } else {
-            gwips.forEach((g, i) => problems.push(checkIpv4(`${key("gwips")}[${i}]`, g)));
-            if (gwips[0] === gwips[1]) {
-                problems.push(`${key("gwips")} gives both hosts ${gwips[0]}; each host needs its own GWIP`);
-            }
-        }
-        local = hosts === "aws" ? undefined : parseLocal(get, key, problems, true);
-        if (local && Array.isArray(gwips)) {
-            const lan = parsePrefix(local.gateway);
-            gwips.forEach((g, i) => {
-                const n = typeof g === "string" ? parseIpv4(g) : undefined;
-                if (lan && n !== undefined && prefixContains(lan, n)) {
-                    problems.push(`${key("gwips")}[${i}] ${g} lies in the underlay network ${local?.gateway}; GWIPs must be outside it`);
-                }
-            });
-        }
-        const vms = local?.vms ?? DEFAULT_LOCAL.vms;
-        if (problems.every((p) => p === undefined) && (hosts === "local" || hosts === "aws")) {
-            const file = {
-                hosts: vms.map((v) => (hosts === "aws" ? { name: v.name } : { name: v.name, address: v.address, fou: v.fou })),
-                tunnels: [{ hosts: [vms[0].name, vms[1].name], port, gwips }],
-            };
-            const options: TopologyOptions = { kind: hosts, ...(local ? { underlay: local.gateway } : {}) };
-            topology = collect(problems, () => parseTopology(stringify(file), `${ns} stack settings (the guide's two hosts)`, options));
-        }
+        ({ topology, local } = parseGuide(get, key, problems, hosts, ns));
     }
     const forgetHosts = get("forgetHosts") ?? [];
     if (!Array.isArray(forgetHosts) || forgetHosts.some((h) => typeof h !== "string")) {
@@ -174,6 +125,60 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
     };
 }
 
+/**
+ * The guide without a topology file: two hosts and one tunnel from the stack's own keys (port,
+ * gwips, localVms), checked under those keys and mapped to the model directly. The rules are a
+ * topology file's for the same values.
+ */
+function parseGuide(
+    get: (key: string) => unknown,
+    key: (k: string) => string,
+    problems: (string | undefined)[],
+    hosts: unknown,
+    ns: string,
+): { topology?: Topology; local?: LocalSettings } {
+    const port = num(get("port") ?? DEFAULT_PORT);
+    problems.push(checkPort(key("port"), port));
+    const gwips = get("gwips") ?? [...GUIDE_GWIPS];
+    if (!Array.isArray(gwips) || gwips.length !== 2) {
+        problems.push(`${key("gwips")} must be a list of two IPv4 addresses, one per host (got ${JSON.stringify(gwips)})`);
+    } else {
+        gwips.forEach((g, i) => problems.push(checkGwip(`${key("gwips")}[${i}]`, g)));
+        if (gwips[0] === gwips[1]) {
+            problems.push(`${key("gwips")} gives both hosts ${gwips[0]}; each host needs its own GWIP`);
+        }
+    }
+    const local = hosts === "aws" ? undefined : parseLocal(get, key, problems, true);
+    if (local && Array.isArray(gwips)) {
+        const lan = parseCidr(local.gateway, true);
+        gwips.forEach((g, i) => {
+            const ip = parseIp(g);
+            if (lan && ip?.family === 4 && cidrContains(lan, ip)) {
+                problems.push(`${key("gwips")}[${i}] ${g} lies in the underlay network ${local.gateway}; GWIPs must be outside it`);
+            }
+        });
+    }
+    if (problems.some((p) => p !== undefined) || (hosts !== "local" && hosts !== "aws")) {
+        return { local };
+    }
+    const vms = local?.vms ?? DEFAULT_LOCAL.vms;
+    const host = (v: LocalVmSettings): TopologyHost => (local ? { name: v.name, address: v.address, fou: v.fou } : { name: v.name, fou: true });
+    const topology = guideTopology({
+        source: `${ns} stack settings (the guide's two hosts)`,
+        hosts: [host(vms[0]), host(vms[1])],
+        port: port as number,
+        gwips: [(gwips as string[])[0], (gwips as string[])[1]],
+    });
+    return { topology, local };
+}
+
+/** A GWIP of the guide: a unicast IPv4 address (not in 0.0.0.0/8 either, as in a topology file). */
+function checkGwip(key: string, value: unknown): string | undefined {
+    const bad = checkIpv4(key, value);
+    const special = bad === undefined ? notUnicast(parseIp(value)!) : undefined;
+    return special ? `${key} ${String(value)} is ${special}; a GWIP must be a unicast address` : bad;
+}
+
 /** Runs a parser, moving its FouInputError's problems into `problems`. */
 function collect<T>(problems: (string | undefined)[], parse: () => T): T | undefined {
     try {
@@ -195,11 +200,12 @@ function parseLocal(
     const gateway = get("localGateway") ?? DEFAULT_LOCAL.gateway;
     const memoryMb = num(get("localVmMemory") ?? DEFAULT_LOCAL.memoryMb);
     problems.push(checkInt(key("localVmMemory"), memoryMb, 768, 8192));
-    const lan = typeof gateway === "string" && gateway.includes("/") ? parsePrefix(gateway) : undefined;
+    const written = parseCidr(gateway);
+    const lan = written?.family === 4 ? written : undefined;
     if (lan === undefined || lan.length < 8 || lan.length > 30) {
-        problems.push(`${key("localGateway")} must be this machine's address on the VM network with its length, like 198.51.100.1/24 (got ${JSON.stringify(gateway)})`);
+        problems.push(`${key("localGateway")} must be this machine's address on the VM network with its length, like ${DEFAULT_UNDERLAY} (got ${JSON.stringify(gateway)})`);
     } else {
-        problems.push(checkIpv4(key("localGateway"), formatIpv4(lan.network)));
+        problems.push(checkIpv4(key("localGateway"), formatIp({ family: 4, value: lan.address })));
     }
     if (!withVms) {
         return lan === undefined ? undefined : { gateway: String(gateway), vms: [], memoryMb: memoryMb as number };
@@ -213,12 +219,16 @@ function parseLocal(
         const at = `${key("localVms")}[${i}]`;
         const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
         problems.push(checkHostName(`${at}.name`, o.name), checkIpv4(`${at}.address`, o.address));
-        const n = typeof o.address === "string" ? parseIpv4(o.address) : undefined;
-        if (lan && n !== undefined) {
-            if (!prefixContains(lan, n)) {
+        const ip = parseIp(o.address);
+        if (lan && ip?.family === 4) {
+            if (!cidrContains(lan, ip)) {
                 problems.push(`${at}.address ${o.address} is outside the VM network ${gateway}`);
-            } else if (n === lan.network) {
+            } else if (ip.value === lan.address) {
                 problems.push(`${at}.address ${o.address} is the gateway's own address`);
+            } else if (ip.value === lan.network) {
+                problems.push(`${at}.address ${o.address} is the address of the VM network ${formatCidr(lan)} itself; VMs need a host address`);
+            } else if (ip.value === lastAddress(lan)) {
+                problems.push(`${at}.address ${o.address} is the broadcast address of the VM network ${formatCidr(lan)}`);
             }
         }
         return { name: String(o.name), address: String(o.address), fou: parseBool(o.fou, true, `${at}.fou`, problems) };

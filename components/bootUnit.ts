@@ -4,7 +4,7 @@ import { createHash } from "crypto";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
 import { sh } from "./shell";
-import { throwIfInvalid } from "./validate";
+import { throwIfInvalid } from "../lib/validate";
 
 export interface BootUnitArgs {
     readonly host: TunnelHost;

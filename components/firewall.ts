@@ -3,9 +3,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
-import { checkIp, familyOf } from "./inet";
+import { checkIp, familyOf } from "../lib/inet";
 import { sh } from "./shell";
-import { checkPort, throwIfInvalid } from "./validate";
+import { checkPort, throwIfInvalid } from "../lib/validate";
 
 /** One receive port and the underlay addresses allowed to send to it. */
 export interface PortPeers {

@@ -4,7 +4,7 @@ import { BootUnit } from "./bootUnit";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
 import { sh, shq } from "./shell";
-import { checkInt, checkPort, throwIfInvalid } from "./validate";
+import { checkInt, checkPort, throwIfInvalid } from "../lib/validate";
 
 /** How the receive port decapsulates: plain FOU (one inner protocol) or GUE (a header names it). */
 export type Encap = "fou" | "gue";

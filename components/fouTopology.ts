@@ -1,15 +1,15 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { Topology } from "../topology";
 import { FouPort } from "./fouPort";
 import { FouTunnel, TunnelEndInfo } from "./fouTunnel";
 import { TunnelHost } from "./host";
 import { HostPrep, MODULES_FOR_IPPROTO } from "./hostPrep";
 import { TunnelCheckResult } from "./tunnelCheck";
-import { throwIfInvalid } from "./validate";
+import type { TopologySpec } from "./topologySpec";
+import { throwIfInvalid } from "../lib/validate";
 
 export interface FouTopologyArgs {
-    /** Hosts and tunnels, validated (topology.ts). */
-    readonly topology: Topology;
+    /** Hosts, tunnels and ports, validated, every default filled in (topology/ makes one). */
+    readonly topology: TopologySpec;
     /** The machines, by topology host name. */
     readonly hosts: Record<string, TunnelHost>;
     /** Ping through every tunnel from both ends after it is built; default true. */

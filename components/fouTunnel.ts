@@ -4,12 +4,12 @@ import { FouPort } from "./fouPort";
 import { Gwip, gwipObject } from "./gwip";
 import { TunnelHost } from "./host";
 import { MODULES_FOR_IPPROTO } from "./hostPrep";
-import { checkCidr, checkIp, Family } from "./inet";
+import { checkCidr, checkIp, Family } from "../lib/inet";
 import { IPPROTO, IpipFouLink, TunnelMode, TunnelOptions } from "./ipipFouLink";
 import { Route, routeObject } from "./route";
 import { sh } from "./shell";
 import { TunnelCheck, TunnelCheckResult } from "./tunnelCheck";
-import { checkHostName, checkIfname, checkInt, checkPort, throwIfInvalid } from "./validate";
+import { checkHostName, checkIfname, checkInt, checkPort, throwIfInvalid } from "../lib/validate";
 
 /** One end of a tunnel. */
 export interface TunnelEndArgs {

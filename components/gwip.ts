@@ -3,8 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
 import { sh, shq } from "./shell";
-import { checkIp, formatIp, parseIp } from "./inet";
-import { checkIfname, throwIfInvalid } from "./validate";
+import { checkIp, formatIp, parseIp } from "../lib/inet";
+import { checkIfname, throwIfInvalid } from "../lib/validate";
 
 export interface GwipArgs {
     readonly host: TunnelHost;

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { expect, removeEmptyStateDirs, STATE_ROOT, stateFile } from "./hostState";
 import { script, sh, shq } from "./shell";
-import { throwIfInvalid } from "./validate";
+import { throwIfInvalid } from "../lib/validate";
 
 /** Kernel modules a FOU tunnel of each inner protocol needs, in load order. */
 export const MODULES_FOR_IPPROTO: Record<number, string[]> = {

@@ -7,4 +7,3 @@ export * from "./ipipFouLink";
 export * from "./route";
 export * from "./shell";
 export * from "./tunnelCheck";
-export * from "./validate";

@@ -4,7 +4,8 @@ import { Encap } from "./fouPort";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
 import { sh, shq } from "./shell";
-import { checkIfname, checkInt, checkIpv4, checkPort, throwIfInvalid } from "./validate";
+import { checkIpv4 } from "../lib/inet";
+import { checkIfname, checkInt, checkPort, throwIfInvalid } from "../lib/validate";
 
 /** The tunnel kinds FOU can carry: IPIP (the guide), sit (IPv6 in IPv4), GRE. */
 export type TunnelMode = "ipip" | "sit" | "gre";

@@ -3,8 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
 import { sh, shq } from "./shell";
-import { checkCidr, checkIp, familyOf, hostPrefix } from "./inet";
-import { checkIfname, throwIfInvalid } from "./validate";
+import { checkCidr, checkIp, familyOf, hostPrefix } from "../lib/inet";
+import { checkIfname, throwIfInvalid } from "../lib/validate";
 
 export interface RouteArgs {
     readonly host: TunnelHost;

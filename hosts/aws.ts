@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { TunnelHost } from "../components/host";
 import { script, sh } from "../components/shell";
-import { checkHostName, checkIfname, checkPort, throwIfInvalid } from "../components/validate";
+import { checkHostName, checkIfname, checkPort, throwIfInvalid } from "../lib/validate";
 import { AwsSettings } from "./awsConfig";
 
 export interface AwsHostsArgs {

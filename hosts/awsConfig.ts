@@ -1,4 +1,5 @@
-import { checkPrefix, parseBool, throwIfInvalid } from "../components/validate";
+import { checkPrefix } from "../lib/inet";
+import { parseBool, throwIfInvalid } from "../lib/validate";
 
 /**
  * Settings of the `aws` hosts (one EC2 instance per host of the topology). The region is the AWS

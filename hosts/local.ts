@@ -4,7 +4,7 @@ import { createHash } from "crypto";
 import * as path from "path";
 import { TunnelHost } from "../components/host";
 import { sh } from "../components/shell";
-import { LocalSettings } from "../config";
+import { LocalSettings } from "./localConfig";
 import { NetworkInputs, networkProvider, VmInputs, vmProvider, VmReport } from "./localProvider";
 
 export { parseVmReport, VmReport } from "./localProvider";

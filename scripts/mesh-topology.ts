@@ -9,7 +9,7 @@
  *   node --require ts-node/register scripts/mesh-topology.ts 2 3 4 6   # writes topologies/mesh-n{2,3,4,6}.yaml
  *   node --require ts-node/register scripts/mesh-topology.ts --print 5 # prints one to stdout
  *
- * Every text is parsed with topology.ts before it is written or printed.
+ * Every text is parsed with topology/ (parseTopology) before it is written or printed.
  */
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";

@@ -8,7 +8,7 @@ import YAML from "yaml";
 import { recorded, settle, valueOf } from "./mocks";
 import { FouTunnel } from "../../components/fouTunnel";
 import { HostPrep } from "../../components/hostPrep";
-import { FouInputError } from "../../components/validate";
+import { FouInputError } from "../../lib/validate";
 import { AWS_DIALS, AWS_POLL_DIALS, AWS_POLL_TIMEOUTS, AwsHosts, AwsHostsArgs, CLOUD_CONFIG, parsePollOutput, pollScript } from "../../hosts/aws";
 import { AwsSettings, parseAwsSettings } from "../../hosts/awsConfig";
 

@@ -9,7 +9,7 @@ import { TunnelHost } from "../../components/host";
 import { HostPrep } from "../../components/hostPrep";
 import { IpipFouLink } from "../../components/ipipFouLink";
 import { Route, routeObject } from "../../components/route";
-import { FouInputError } from "../../components/validate";
+import { FouInputError } from "../../lib/validate";
 
 const k1: TunnelHost = { name: "k1", underlayAddress: "198.51.100.151", device: "eth0", connection: { host: "198.51.100.151" } };
 const k2: TunnelHost = { name: "k2", underlayAddress: "198.51.100.152", device: "eth0", connection: { host: "198.51.100.152" } };

@@ -9,7 +9,7 @@ import { before, test } from "node:test";
 import { recorded, root, settle, valueOf } from "./mocks";
 import { FouTopology } from "../../components/fouTopology";
 import { TunnelHost } from "../../components/host";
-import { FouInputError } from "../../components/validate";
+import { FouInputError } from "../../lib/validate";
 import { loadTopology } from "../../topology";
 
 const REPO = path.resolve(__dirname, "..", "..");

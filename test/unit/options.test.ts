@@ -13,7 +13,7 @@ import { gwipObject } from "../../components/gwip";
 import { TunnelHost } from "../../components/host";
 import { ipipFouLinkObject, linkAddCommand } from "../../components/ipipFouLink";
 import { routeObject } from "../../components/route";
-import { FouInputError } from "../../components/validate";
+import { FouInputError } from "../../lib/validate";
 
 const host = (name: string, n: number): TunnelHost => ({
     name,

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { FouInputError } from "../../components/validate";
+import { FouInputError } from "../../lib/validate";
 import { DEFAULT_GWIP_POOL, DEFAULT_GWIP_POOL6, DEFAULT_PORT, Topology, TopologyOptions, loadTopology, parseTopology } from "../../topology";
 
 const LOCAL: TopologyOptions = { kind: "local", underlay: "198.51.100.1/24" };

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseSettings } from "../../config";
-import { FouInputError } from "../../components/validate";
+import { loadTopology } from "../../topology";
+import { FouInputError } from "../../lib/validate";
 
 function settingsFrom(cfg: Record<string, unknown>) {
     return parseSettings((k) => cfg[k]);
@@ -36,6 +37,30 @@ test("the defaults are the guide's tunnel on local VMs", () => {
     assert.equal(s.check, true);
 });
 
+test("the guide's keys give the model guide.yaml gives, under the stack's own label", () => {
+    const s = settingsFrom({});
+    const file = loadTopology("topologies/guide.yaml", { kind: "local", underlay: s.local.gateway });
+    assert.equal(s.topology.source, "fou-tunnel stack settings (the guide's two hosts)");
+    assert.deepEqual({ ...s.topology, source: file.source }, file);
+    const moved = settingsFrom({ port: 6000, gwips: ["10.9.9.1", "10.9.9.2"], localVms: [{ name: "a1", address: "198.51.100.10", fou: "false" }, { name: "b2", address: "198.51.100.11" }] });
+    assert.deepEqual(moved.topology.hosts, [
+        { name: "a1", address: "198.51.100.10", fou: false },
+        { name: "b2", address: "198.51.100.11", fou: true },
+    ]);
+    assert.deepEqual(moved.topology.tunnels[0].ends, [
+        { host: "a1", gwip: "10.9.9.1", ifname: "ftob2", routes: [] },
+        { host: "b2", gwip: "10.9.9.2", ifname: "ftoa1", routes: [] },
+    ]);
+    assert.deepEqual(moved.topology.ports.map((p) => [p.host, p.port, p.tunnels]), [
+        ["a1", 6000, ["a1-b2"]],
+        ["b2", 6000, ["a1-b2"]],
+    ]);
+    assert.deepEqual(settingsFrom({ hosts: "aws", awsOperatorCidr: "203.0.113.0/24" }).topology.hosts, [
+        { name: "k1", fou: true },
+        { name: "k2", fou: true },
+    ]);
+});
+
 test("string forms of numbers and booleans from `pulumi config set` are accepted", () => {
     const s = settingsFrom({ port: "6000", tunnel: "false" });
     assert.equal(s.topology.tunnels[0].port, 6000);
@@ -54,6 +79,9 @@ const INVALID: [Record<string, unknown>, RegExp][] = [
     [{ gwips: ["127.0.0.1", "10.10.10.2"] }, /fou-tunnel:gwips\[0\] 127.0.0.1 is not a unicast host address/],
     [{ gwips: ["198.51.100.7", "10.10.10.2"] }, /fou-tunnel:gwips\[0\] 198.51.100.7 lies in the underlay network/],
     [{ gwips: ["010.10.10.1", "10.10.10.2"] }, /fou-tunnel:gwips\[0\] must be an IPv4 address/],
+    // Rules of a topology file's gwips and addresses, named by the key (they once cited a generated file).
+    [{ gwips: ["0.1.2.3", "10.10.10.2"] }, /^fou-tunnel:gwips\[0\] 0\.1\.2\.3 is in 0\.0\.0\.0\/8 \(this network\); a GWIP must be a unicast address$/],
+    [{ hosts: "aws", awsOperatorCidr: "203.0.113.0/24", gwips: ["10.10.10.1", "0.0.0.2"] }, /^fou-tunnel:gwips\[1\] 0\.0\.0\.2 is in 0\.0\.0\.0\/8/],
     [{ hosts: "gcp" }, /fou-tunnel:hosts must be "local"/],
     [{ tunnel: "yes" }, /fou-tunnel:tunnel must be true or false/],
     [{ localGateway: "198.51.100.1" }, /fou-tunnel:localGateway must be this machine's address on the VM network with its length/],
@@ -74,6 +102,14 @@ const INVALID: [Record<string, unknown>, RegExp][] = [
     [
         { localVms: [{ name: "k1", address: "198.51.100.1" }, { name: "k2", address: "198.51.100.152" }] },
         /fou-tunnel:localVms\[0\].address 198.51.100.1 is the gateway's own address/,
+    ],
+    [
+        { localVms: [{ name: "k1", address: "198.51.100.0" }, { name: "k2", address: "198.51.100.152" }] },
+        /^fou-tunnel:localVms\[0\]\.address 198\.51\.100\.0 is the address of the VM network 198\.51\.100\.0\/24 itself; VMs need a host address$/,
+    ],
+    [
+        { localVms: [{ name: "k1", address: "198.51.100.151" }, { name: "k2", address: "198.51.100.255" }] },
+        /^fou-tunnel:localVms\[1\]\.address 198\.51\.100\.255 is the broadcast address of the VM network 198\.51\.100\.0\/24$/,
     ],
     [
         { localVms: [{ name: "k1", address: "198.51.100.151" }, { name: "k1", address: "198.51.100.152" }] },

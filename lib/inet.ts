@@ -1,9 +1,10 @@
 import { isIPv4, isIPv6 } from "net";
 
 /**
- * Addresses and prefixes of either family, as numbers, for the checks that span a whole topology
- * (collisions, pools, overlaps) and for tunnels whose inner family is IPv6 (sit). IPv4-only
- * helpers in validate.ts stay as they are; these accept both families.
+ * The project's one address library: IPv4 and IPv6 addresses and prefixes as bigints (parse,
+ * format, contain, overlap) and the checks built on them. Each check returns an error message
+ * naming its key (a config key, a component argument, a topology path) or `undefined` when the
+ * value is valid, so callers can report every problem at once before any resource is declared.
  */
 
 export type Family = 4 | 6;
@@ -156,4 +157,69 @@ export function hostPrefix(value: string): string {
 /** The address family of a valid address or prefix. */
 export function familyOf(value: string): Family | undefined {
     return parseCidr(value, true)?.family;
+}
+
+/** The last address of a prefix (for IPv4, its broadcast address). */
+export function lastAddress(c: Cidr): bigint {
+    return c.network | ((1n << BigInt(BITS[c.family] - c.length)) - 1n);
+}
+
+/** A unicast IPv4 address usable as a tunnel endpoint (not 0.0.0.0, 127/8, 224/4 or 240/4). */
+export function checkIpv4(key: string, value: unknown): string | undefined {
+    const ip = parseIp(value);
+    if (ip?.family !== 4) {
+        return `${key} must be an IPv4 address like 10.10.10.1 (got ${JSON.stringify(value)})`;
+    }
+    const first = ip.value >> 24n;
+    if (ip.value === 0n || first === 127n || first >= 224n) {
+        return `${key} ${String(value)} is not a unicast host address`;
+    }
+    return undefined;
+}
+
+/** An IPv4 network prefix with no host bits set, e.g. 203.0.113.0/24 (a bare address is a /32). */
+export function checkPrefix(key: string, value: unknown): string | undefined {
+    const c = parseCidr(value, true);
+    if (c?.family !== 4) {
+        return `${key} must be an IPv4 prefix like 203.0.113.0/24 (got ${JSON.stringify(value)})`;
+    }
+    if (c.address !== c.network) {
+        return `${key} ${String(value)} has host bits set; did you mean ${formatCidr(c)}?`;
+    }
+    return undefined;
+}
+
+/** Addresses that are not unicast host addresses, per family, with what they are. */
+const NOT_UNICAST: Record<Family, [Cidr, string][]> = {
+    4: [
+        [builtin("0.0.0.0/8"), "in 0.0.0.0/8 (this network)"],
+        [builtin("127.0.0.0/8"), "in 127.0.0.0/8 (loopback)"],
+        [builtin("224.0.0.0/4"), "in 224.0.0.0/4 (multicast)"],
+        [builtin("240.0.0.0/4"), "in 240.0.0.0/4 (reserved, broadcast)"],
+    ],
+    6: [
+        [builtin("::/128"), "the unspecified address ::"],
+        [builtin("::1/128"), "the loopback address ::1"],
+        [builtin("fe80::/10"), "in fe80::/10 (link-local)"],
+        [builtin("ff00::/8"), "in ff00::/8 (multicast)"],
+    ],
+};
+
+/** What an address is when it is not unicast ("in 127.0.0.0/8 (loopback)"), else undefined. */
+export function notUnicast(ip: Ip): string | undefined {
+    return NOT_UNICAST[ip.family].find(([c]) => cidrContains(c, ip))?.[1];
+}
+
+/** What a prefix overlaps that is not unicast, else undefined. */
+export function overlapsNotUnicast(c: Cidr): string | undefined {
+    return NOT_UNICAST[c.family].find(([s]) => cidrsOverlap(s, c))?.[1];
+}
+
+/** A prefix written in this file; a typo in one is a programming error. */
+function builtin(text: string): Cidr {
+    const c = parseCidr(text);
+    if (!c) {
+        throw new Error(`bad built-in prefix ${text}`);
+    }
+    return c;
 }

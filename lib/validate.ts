@@ -1,9 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 
 /**
- * Pure checks for everything that ends up in an `ip` command. Each returns an error message
- * naming the argument (a config key or a component argument) or `undefined` when valid, so
- * callers can report every problem at once before any resource is declared.
+ * Generic checks of input values (ports, integers, interface and host names, booleans) and the
+ * error that lists every problem. Each check returns an error message naming the argument (a
+ * config key, a component argument, a topology path) or `undefined` when valid, so callers can
+ * report every problem at once before any resource is declared. Addresses are in inet.ts.
  */
 
 /** Linux IFNAMSIZ is 16 including the terminating NUL. */
@@ -48,77 +49,6 @@ export function checkHostName(key: string, value: unknown): string | undefined {
         return `${key} must be 1-12 characters of a-z, 0-9 and '-', starting with a letter (got ${JSON.stringify(value)})`;
     }
     return undefined;
-}
-
-/** Parses a dotted-quad IPv4 address strictly (no leading zeros, no shorthand). */
-export function parseIpv4(value: string): number | undefined {
-    const parts = value.split(".");
-    if (parts.length !== 4) {
-        return undefined;
-    }
-    let n = 0;
-    for (const p of parts) {
-        if (!/^(0|[1-9][0-9]{0,2})$/.test(p) || Number(p) > 255) {
-            return undefined;
-        }
-        n = n * 256 + Number(p);
-    }
-    return n;
-}
-
-export function formatIpv4(n: number): string {
-    return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
-}
-
-/** A unicast IPv4 address usable as a tunnel endpoint or GWIP. */
-export function checkIpv4(key: string, value: unknown): string | undefined {
-    const n = typeof value === "string" ? parseIpv4(value) : undefined;
-    if (n === undefined) {
-        return `${key} must be an IPv4 address like 10.10.10.1 (got ${JSON.stringify(value)})`;
-    }
-    const first = Math.floor(n / 2 ** 24);
-    if (n === 0 || first === 127 || first >= 224) {
-        return `${key} ${value} is not a unicast host address`;
-    }
-    return undefined;
-}
-
-export interface Ipv4Prefix {
-    readonly network: number;
-    readonly length: number;
-}
-
-/** Parses `a.b.c.d/len` (a bare address is a /32). */
-export function parsePrefix(value: string): Ipv4Prefix | undefined {
-    const [addr, len, ...rest] = value.split("/");
-    if (rest.length > 0) {
-        return undefined;
-    }
-    const n = parseIpv4(addr);
-    const length = len === undefined ? 32 : /^(0|[1-9][0-9]?)$/.test(len) ? Number(len) : NaN;
-    if (n === undefined || !(length >= 0 && length <= 32)) {
-        return undefined;
-    }
-    return { network: n, length };
-}
-
-/** A network prefix with no host bits set, e.g. 203.0.113.0/24. */
-export function checkPrefix(key: string, value: unknown): string | undefined {
-    const p = typeof value === "string" ? parsePrefix(value) : undefined;
-    if (p === undefined) {
-        return `${key} must be an IPv4 prefix like 203.0.113.0/24 (got ${JSON.stringify(value)})`;
-    }
-    const size = 2 ** (32 - p.length);
-    if (p.network % size !== 0) {
-        return `${key} ${value} has host bits set; did you mean ${formatIpv4(p.network - (p.network % size))}/${p.length}?`;
-    }
-    return undefined;
-}
-
-/** True when the address lies inside the prefix. */
-export function prefixContains(prefix: Ipv4Prefix, address: number): boolean {
-    const size = 2 ** (32 - prefix.length);
-    return address - (address % size) === prefix.network - (prefix.network % size);
 }
 
 /** A UDP port for the FOU receive socket. */

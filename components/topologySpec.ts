@@ -1,0 +1,68 @@
+import type { Family } from "../lib/inet";
+import type { Encap } from "./fouPort";
+import type { TunnelMode } from "./ipipFouLink";
+
+/**
+ * What FouTopology builds, as plain data: the hosts by name, each tunnel with its two ends, and
+ * the receive port each host opens. Whoever makes one has validated it and filled in every
+ * default (topology/ does, from a topology file or from the stack's guide keys); FouTopology
+ * only declares resources from it.
+ */
+export interface TopologySpec {
+    /** Where it came from, used in messages (a path, or a label for the built-in default). */
+    readonly source: string;
+    readonly hosts: readonly HostSpec[];
+    readonly tunnels: readonly TunnelSpec[];
+    /** Every receive port, host order then port; each shared by the tunnels listed in it. */
+    readonly ports: readonly PortSpec[];
+}
+
+export interface HostSpec {
+    /** The machine's name: the key of FouTopology's `hosts`. */
+    readonly name: string;
+}
+
+export interface TunnelEndSpec {
+    readonly host: string;
+    /** GWIP: IPv4 for ipip/gre, IPv6 for sit; canonical text (lib/inet.ts formatIp). */
+    readonly gwip: string;
+    /** Tunnel interface on this host; default `fto<peer name>` (the guide's ftok2 on k1). */
+    readonly ifname: string;
+    /** Prefixes this host routes into the tunnel (they live behind the peer), canonical (formatCidr). */
+    readonly routes: string[];
+}
+
+export interface TunnelSpec {
+    readonly name: string;
+    readonly protocol: TunnelMode;
+    /** 4 for ipip, 41 for sit, 47 for gre. */
+    readonly ipproto: 4 | 41 | 47;
+    /** Inner address family: 6 for sit, else 4. */
+    readonly family: Family;
+    readonly encap: Encap;
+    /** UDP port on both hosts (receive port and encap-dport), the guide's 5555. */
+    readonly port: number;
+    /** encap-sport: "auto" or a fixed port. */
+    readonly sport: number | "auto";
+    /** encap-csum (UDP checksums) when true. */
+    readonly csum: boolean;
+    /** Tunnel MTU; undefined = the kernel's default. */
+    readonly mtu?: number;
+    readonly ttl: number;
+    /** Write a boot-time unit on both hosts so the tunnel survives a reboot. */
+    readonly persist: boolean;
+    readonly ends: readonly [TunnelEndSpec, TunnelEndSpec];
+}
+
+/** One receive port on one host, shared by every tunnel that uses the same (port, encap, ipproto). */
+export interface PortSpec {
+    readonly host: string;
+    readonly port: number;
+    readonly encap: Encap;
+    /** The inner protocol a FOU port delivers to; undefined for GUE (its header names the protocol). */
+    readonly ipproto?: 4 | 41 | 47;
+    /** True when any tunnel using the port persists. */
+    readonly persist: boolean;
+    /** Names of the tunnels using the port, in file order. */
+    readonly tunnels: string[];
+}

@@ -1,0 +1,70 @@
+import { familyOfMode } from "../components/fouTunnel";
+import { IPPROTO, TunnelMode } from "../components/ipipFouLink";
+import type { Encap as PortEncap } from "../components/fouPort";
+import type { HostSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "../components/topologySpec";
+
+/**
+ * The topology model: what a topology file (or the stack's guide keys) describes, validated,
+ * with every default filled in and every GWIP allocated. It is the plain TopologySpec that
+ * FouTopology takes (components/topologySpec.ts), plus what only the hosts need to know.
+ */
+
+export type { PortSpec, TunnelEndSpec, TunnelSpec };
+export type TunnelProtocol = TunnelMode;
+export type Encap = PortEncap;
+
+export interface TopologyHost extends HostSpec {
+    /** local stacks: the VM's underlay address on the bridge (defaulted, see docs). undefined on aws. */
+    readonly address?: string;
+    /** local stacks only: false boots the VM with fou unusable (tests of the kernel check). Default true. */
+    readonly fou: boolean;
+}
+
+export interface Topology extends TopologySpec {
+    readonly hosts: TopologyHost[];
+    readonly tunnels: TunnelSpec[];
+    /** Every receive port, host order then port; derived from the tunnels. */
+    readonly ports: PortSpec[];
+}
+
+export interface TopologyOptions {
+    /** "local": hosts are VMs on this machine's bridge; "aws": EC2 instances (no address/fou keys allowed). */
+    readonly kind: "local" | "aws";
+    /** local: this machine's address on the VM bridge with its length, e.g. "198.51.100.1/24". */
+    readonly underlay?: string;
+}
+
+/** A tunnel's values, each from the tunnel, from `defaults` or built in (defaults.ts TUNNEL_DEFAULTS). */
+export interface TunnelValues {
+    readonly protocol: TunnelProtocol;
+    readonly encap: Encap;
+    readonly port: number;
+    readonly sport: number | "auto";
+    readonly csum: boolean;
+    readonly mtu: number | undefined;
+    readonly ttl: number;
+    readonly persist: boolean;
+}
+
+/** A tunnel of the model: ipproto and family follow from the protocol; no mtu when the kernel chooses. */
+export function tunnelSpec(name: string, v: TunnelValues, ends: readonly [TunnelEndSpec, TunnelEndSpec]): TunnelSpec {
+    return {
+        name,
+        protocol: v.protocol,
+        ipproto: IPPROTO[v.protocol],
+        family: familyOfMode(v.protocol),
+        encap: v.encap,
+        port: v.port,
+        sport: v.sport,
+        csum: v.csum,
+        ...(v.mtu !== undefined ? { mtu: v.mtu } : {}),
+        ttl: v.ttl,
+        persist: v.persist,
+        ends,
+    };
+}
+
+/** A tunnel's name when it gives none: `<a>-<b>`. */
+export function defaultTunnelName(a: string, b: string): string {
+    return `${a}-${b}`;
+}

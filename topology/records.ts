@@ -1,0 +1,74 @@
+import { Cidr, Family, Ip, formatCidr, formatIp } from "../lib/inet";
+import type { TunnelValues } from "./model";
+import type { Field, ValueKey } from "./schema";
+import type { Report, YMap } from "./yaml";
+
+/**
+ * What the steps of reading one file pass on to each other: the file's tree and report, the
+ * hosts and tunnels as read so far (with positions, for messages), before they become the model.
+ */
+
+export interface Context {
+    readonly r: Report;
+    readonly root: YMap;
+    /** The local bridge network, with this machine's address; undefined on aws. */
+    readonly underlay: Cidr | undefined;
+    /** "198.51.100.0/24 (this machine is 198.51.100.1)"; "" on aws. */
+    readonly underlayText: string;
+}
+
+export function context(r: Report, root: YMap, underlay: Cidr | undefined): Context {
+    const underlayText = underlay ? `${formatCidr(underlay)} (this machine is ${formatIp({ family: 4, value: underlay.address })})` : "";
+    return { r, root, underlay, underlayText };
+}
+
+export interface HostRec {
+    readonly name: string;
+    readonly index: number;
+    readonly address?: Ip;
+    readonly fou: boolean;
+}
+
+/** The hosts section as read. */
+export interface Hosts {
+    readonly byName: Map<string, HostRec>;
+    /** The valid hosts, in file order. */
+    readonly list: HostRec[];
+    /** Names written in hosts, valid or not: a tunnel naming an invalid one is not reported again. */
+    readonly written: Set<string>;
+    /** Set when the hosts section itself is wrong: then tunnels naming unknown hosts are not reported. */
+    broken: boolean;
+}
+
+export function hostNames(hosts: Hosts): string {
+    return hosts.list.map((h) => h.name).join(", ") || "none";
+}
+
+export interface RouteRec {
+    readonly cidr: Cidr;
+    readonly pos: number;
+    readonly path: string;
+}
+
+export interface TunnelRec {
+    readonly index: number;
+    readonly path: string;
+    readonly pos: number;
+    readonly line: number;
+    /** The name when valid, else the path: for cross-references. */
+    label: string;
+    name?: string;
+    ends?: [HostRec, HostRec];
+    readonly fields: { [K in ValueKey]?: Field<TunnelValues[K]> };
+    family?: Family;
+    /** Explicit or allocated; undefined when invalid or not allocated. */
+    gwips: [Ip | undefined, Ip | undefined];
+    gwipsGiven: boolean;
+    ifnames?: [string, string];
+    routes: [RouteRec[], RouteRec[]];
+}
+
+/** An end of a tunnel in messages: its host, or which one when the hosts are not known. */
+export function endLabel(t: TunnelRec, i: number): string {
+    return t.ends?.[i].name ?? (i === 0 ? "the first host" : "the second host");
+}

@@ -1,0 +1,171 @@
+import { Cidr, Family, checkCidr, cidrsOverlap, formatCidr, parseCidr } from "../lib/inet";
+import { checkInt, checkPort } from "../lib/validate";
+import type { Encap, TunnelProtocol, TunnelValues } from "./model";
+import { Report, YEntry, YMap, YNode, child, got, str } from "./yaml";
+
+/**
+ * Step 2, the schema: which keys each part of a topology file may have, and how one value is
+ * read (types, ranges, prefixes), each problem placed at its node. The sections (hosts.ts,
+ * tunnels.ts) apply these field by field.
+ */
+
+export const PROTOCOLS: readonly TunnelProtocol[] = ["ipip", "sit", "gre"];
+export const ENCAPS: readonly Encap[] = ["fou", "gue"];
+export const TUNNEL_NAME = /^[a-z][a-z0-9-]{0,30}$/;
+
+export const TOP_KEYS = ["hosts", "gwipPool", "gwipPool6", "defaults", "tunnels"];
+export const HOST_KEYS_LOCAL = ["name", "address", "fou"];
+export const HOST_KEYS_AWS = ["name"];
+/** Tunnel keys that `defaults` may set. */
+export const VALUE_KEYS = ["protocol", "encap", "port", "sport", "csum", "mtu", "ttl", "persist"] as const;
+/** Tunnel keys that only make sense per tunnel. */
+export const OWN_KEYS = ["hosts", "name", "gwips", "interfaces", "routes"];
+export const TUNNEL_KEYS = ["hosts", "name", ...VALUE_KEYS, "gwips", "interfaces", "routes"];
+
+/** Edit distance, for "did you mean". */
+function distance(a: string, b: string): number {
+    let prev = [...Array(b.length + 1).keys()];
+    for (let i = 1; i <= a.length; i++) {
+        const cur = [i];
+        for (let j = 1; j <= b.length; j++) {
+            cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+        }
+        prev = cur;
+    }
+    return prev[b.length];
+}
+
+/** Reports every key of `map` not in `allowed` (unless `special` has its own message for it). */
+export function checkKeys(r: Report, map: YMap, path: string, what: string, allowed: readonly string[], special: (key: string) => string | undefined = () => undefined): void {
+    for (const [key, e] of map.entries) {
+        if (allowed.includes(key)) {
+            continue;
+        }
+        const own = special(key);
+        if (own) {
+            r.add(e.keyPos, child(path, key), own);
+            continue;
+        }
+        // A key the typo begins (prot: protocol), else the nearest within two edits (gwip: gwips).
+        const k = key.toLowerCase();
+        const near =
+            (k.length >= 3 ? allowed.find((a) => a.toLowerCase().startsWith(k)) : undefined) ??
+            allowed.filter((a) => distance(a.toLowerCase(), k) <= 2).sort((a, b) => distance(a.toLowerCase(), k) - distance(b.toLowerCase(), k))[0];
+        r.add(e.keyPos, child(path, key), `unknown key${near ? ` (did you mean ${near}?)` : ""}; ${what} keys are ${allowed.join(", ")}`);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tunnel values that `defaults` may set.
+
+export type ValueKey = keyof TunnelValues;
+type Read<T> = { value: T } | { error: string };
+
+function readEnum<T extends string>(n: YNode, allowed: readonly T[]): Read<T> {
+    const s = str(n);
+    return s !== undefined && (allowed as readonly string[]).includes(s) ? { value: s as T } : { error: `must be one of ${allowed.join(", ")} (got ${got(n)})` };
+}
+
+function readPort(n: YNode, path: string): Read<number> {
+    const v = n.kind === "scalar" ? n.value : got(n);
+    const e = checkPort(path, v);
+    return e === undefined ? { value: v as number } : { error: e.slice(path.length + 1) };
+}
+
+function readInt(n: YNode, path: string, min: number, max: number): Read<number> {
+    const v = n.kind === "scalar" ? n.value : got(n);
+    const e = checkInt(path, v, min, max);
+    return e === undefined ? { value: v as number } : { error: e.slice(path.length + 1) };
+}
+
+export function readBool(n: YNode): Read<boolean> {
+    if (n.kind === "scalar" && typeof n.value === "boolean") {
+        return { value: n.value };
+    }
+    const s = str(n);
+    const hint = s !== undefined && /^(yes|no|on|off|y|n)$/i.test(s) ? `; YAML 1.2 reads ${s} as a string` : "";
+    return { error: `must be true or false (got ${got(n)}${hint})` };
+}
+
+/** How each tunnel value is read, in a tunnel or in `defaults`. */
+export const READ: { [K in ValueKey]: (n: YNode, path: string) => Read<TunnelValues[K]> } = {
+    protocol: (n) => readEnum(n, PROTOCOLS),
+    encap: (n) => readEnum(n, ENCAPS),
+    port: readPort,
+    sport: (n, path) => {
+        if (str(n) === "auto") {
+            return { value: "auto" };
+        }
+        const p = readPort(n, path);
+        return "error" in p ? { error: `must be "auto" or a UDP port number from 1 to 65535 (got ${got(n)})` } : p;
+    },
+    csum: readBool,
+    // The lower bound for sit (1280) is checked once the protocol is known.
+    mtu: (n, path) => readInt(n, path, 68, 65535),
+    ttl: (n, path) => readInt(n, path, 1, 255),
+    persist: readBool,
+};
+
+/** A tunnel's value for a key, and where it came from for messages. */
+export interface Field<T> {
+    readonly value: T;
+    /** The node that set it, or the tunnel's mapping when it comes from defaults or the built-in default. */
+    readonly pos: number;
+    readonly path: string;
+    /** "" or " (from defaults.port, line 7)". */
+    readonly from: string;
+}
+
+/** The values `defaults` sets, with the line that sets each. */
+export type Defaults = { [K in ValueKey]?: { value: TunnelValues[K]; line: number } };
+
+/** A prefix a host routes into a tunnel: of the tunnel's family, no host bits, no default route, clear of the bridge. */
+export function readRoute(r: Report, n: YNode, path: string, family: Family | undefined, underlay: Cidr | undefined, underlayText: string): Cidr | undefined {
+    const v = n.kind === "scalar" ? n.value : got(n);
+    if (!r.check(n.pos, path, checkCidr(path, v, family))) {
+        return undefined;
+    }
+    const c = parseCidr(v, true)!;
+    const shown = formatCidr(c);
+    if (c.length === 0) {
+        r.add(n.pos, path, `${shown} is a default route; sending everything into the tunnel would cut the SSH path to the hosts`);
+        return undefined;
+    }
+    if (underlay && cidrsOverlap(underlay, c)) {
+        r.add(n.pos, path, `${shown} overlaps the underlay network ${underlayText}; routing it into the tunnel would cut the SSH path to the VMs`);
+        return undefined;
+    }
+    return c;
+}
+
+/** The defaults section: a mapping of tunnel values (not of the keys that are per tunnel). */
+export function readDefaults(r: Report, root: YMap): Defaults {
+    const defaults: Defaults = {};
+    const e = root.entries.get("defaults");
+    if (!e) {
+        return defaults;
+    }
+    if (e.value.kind !== "map") {
+        r.add(e.value.pos, "defaults", `must be a mapping of tunnel values, like {port: 5555} (got ${got(e.value)})`);
+        return defaults;
+    }
+    const map = e.value;
+    checkKeys(r, map, "defaults", "defaults", VALUE_KEYS, (key) =>
+        OWN_KEYS.includes(key) ? `${key} is set per tunnel and cannot have a default; defaults may set ${VALUE_KEYS.join(", ")}` : undefined,
+    );
+    const set = <K extends ValueKey>(k: K, d: YEntry) => {
+        const res = READ[k](d.value, `defaults.${k}`);
+        if ("error" in res) {
+            r.add(d.value.pos, `defaults.${k}`, res.error);
+        } else {
+            (defaults as Record<K, { value: TunnelValues[K]; line: number }>)[k] = { value: res.value, line: r.line(d.value.pos) };
+        }
+    };
+    for (const k of VALUE_KEYS) {
+        const d = map.entries.get(k);
+        if (d) {
+            set(k, d);
+        }
+    }
+    return defaults;
+}
