@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { DriftProbe } from "./driftProbe";
+import { shq } from "./shell";
 
 /**
  * A Linux machine the tunnel components configure over SSH. Local qemu VMs and EC2 instances
@@ -23,6 +24,11 @@ export interface TunnelHost {
      * so each step must run again rather than merely update its stored connection.
      */
     readonly identity?: pulumi.Input<string>;
+    /**
+     * The connection's user is not root: every script runs as `sudo -n /bin/sh -c '…'`, and a
+     * sudo that would ask for a password fails at once with that said (never hangs on a prompt).
+     */
+    readonly sudo?: boolean;
     /**
      * The resource whose deletion takes the machine away (a local VM, an EC2 instance). Every
      * command on the host is `deletedWith` it: undoing a tunnel on a machine that is itself being
@@ -66,6 +72,19 @@ export interface HostCommandArgs {
     readonly probe?: { readonly check: pulumi.Input<string>; readonly object: string };
 }
 
+/**
+ * `sudo -n /bin/sh -c 'SCRIPT'` for a user that is not root, after checking that sudo needs no
+ * password: `sudo -n` fails instead of prompting, and the message names the user and the fix.
+ */
+export function withSudo(script: string): string {
+    return [
+        "if ! sudo -n true 2>/dev/null; then",
+        '  echo "fou-tunnel: $(hostname): user $(id -un) cannot use sudo without a password (sudo -n): allow it (NOPASSWD) for this user, or connect as root" >&2; exit 1',
+        "fi",
+        `exec sudo -n /bin/sh -c ${shq(script)}`,
+    ].join("\n");
+}
+
 /** How long one remote step may take before Pulumi gives up on it. */
 export const COMMAND_TIMEOUTS: pulumi.CustomTimeouts = { create: "5m", update: "5m", delete: "5m" };
 
@@ -86,9 +105,10 @@ export interface HostStep {
 
 /** {@link hostCommand}, returning the probe too. */
 export function hostStep(name: string, args: HostCommandArgs, opts: pulumi.CustomResourceOptions): HostStep {
-    const scripts = pulumi.output(args.scripts);
+    const asRoot = (s: string) => (args.host.sudo ? withSudo(s) : s);
+    const scripts = pulumi.output(args.scripts).apply((s) => ({ create: asRoot(s.create), ...(s.delete === undefined ? {} : { delete: asRoot(s.delete) }) }));
     const probe = args.probe
-        ? new DriftProbe(`${name}-probe`, { host: args.host, check: args.probe.check, object: args.probe.object }, { parent: opts.parent, deletedWith: opts.deletedWith, retainOnDelete: opts.retainOnDelete ?? args.host.retainOnDelete })
+        ? new DriftProbe(`${name}-probe`, { host: args.host, check: pulumi.output(args.probe.check).apply(asRoot), object: args.probe.object }, { parent: opts.parent, deletedWith: opts.deletedWith, retainOnDelete: opts.retainOnDelete ?? args.host.retainOnDelete })
         : undefined;
     const triggers = args.host.identity === undefined ? args.triggers : [...args.triggers, args.host.identity];
     const update = probe ? pulumi.interpolate`${scripts.create}\n# drift probe ${probe.id}` : undefined;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { test } from "node:test";
 import { ipipFouLinkObject } from "../../components/ipipFouLink";
+import { withSudo } from "../../components/host";
 import { script, sh, shq } from "../../components/shell";
 
 const HOSTILE = [
@@ -57,4 +58,16 @@ test("hostile values reach ip as single arguments, never as shell syntax", () =>
     const out = run(stub + "set -eu\n" + s.apply);
     assert.match(out, /^<link><add><x; touch \/tmp\/fou-pwned><type><ipip><remote><\$\(id\)><local><a'b><ttl><255><dev><eth 0><encap><fou><encap-sport><auto><encap-dport><5555>$/m);
     assert.match(out, /^<link><set><dev><x; touch \/tmp\/fou-pwned><up>$/m);
+});
+
+test("withSudo runs the script as root through sudo -n, and fails clearly when sudo wants a password", () => {
+    const script = withSudo(`echo "it's me: $(id -u)"`);
+    // A sudo that allows everything: runs `/bin/sh -c SCRIPT` with the script as one argument.
+    const allowing = `sudo() { shift; if [ "$1" = true ]; then return 0; fi; "$@"; }\n`;
+    assert.equal(run(allowing + script.replace("exec sudo", "sudo")), `it's me: ${process.getuid?.()}\n`);
+    const refusing = 'sudo() { echo "sudo: a password is required" >&2; return 1; }\nhostname() { echo k9; }\nid() { echo deploy; }\n';
+    assert.throws(
+        () => execFileSync("/bin/sh", ["-c", refusing + script], { encoding: "utf8", stdio: "pipe" }),
+        (e: unknown) => /fou-tunnel: k9: user deploy cannot use sudo without a password \(sudo -n\)/.test(String((e as { stderr: string }).stderr)),
+    );
 });
