@@ -2,13 +2,13 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { TunnelHost } from "./host";
-import { expect, HostObject, objectCommand } from "./hostState";
+import { expect, HostObject, objectCommand, stateNamespace } from "./hostState";
 import { sh } from "./shell";
 import { throwIfInvalid } from "../lib/validate";
 
 export interface BootUnitArgs {
     readonly host: TunnelHost;
-    /** Unit name suffix: `fou-tunnel-<unit>.service`, script `/etc/fou-tunnel/<unit>.sh`. */
+    /** Unit name suffix: `fou-tunnel-<stack>-<unit>.service`, script `/etc/fou-tunnel/<namespace>/<unit>.sh`. */
     readonly unit: string;
     /** Shown in `systemctl status`. */
     readonly description: string;
@@ -21,15 +21,24 @@ export interface BootUnitArgs {
 export const BOOT_DIR = "/etc/fou-tunnel";
 
 /**
- * Makes configuration survive a reboot: the apply steps of a tunnel end (or of a port) are
- * written to `/etc/fou-tunnel/<unit>.sh` and run by an enabled oneshot unit at boot, as one would
- * by hand with `systemctl enable`. It is not started now (the components just did the work).
- * Remove disables the unit and removes both files, so a destroyed tunnel stays gone after a
- * reboot too.
+ * The unit of a stack: `fou-tunnel-dev-ftok2.service` for stack `dev` of project `fou-tunnel`
+ * (`fou-tunnel-<project>.<stack>-…` for other projects), so two stacks on a host never share one.
  */
-export function bootUnitObject(unit: string, description: string, body: string): HostObject {
-    const file = `${BOOT_DIR}/${unit}.sh`;
-    const service = `fou-tunnel-${unit}.service`;
+export function unitName(unit: string, namespace = stateNamespace()): string {
+    return `fou-tunnel-${namespace.replace(/^fou-tunnel\./, "")}-${unit}.service`;
+}
+
+/**
+ * Makes configuration survive a reboot: the apply steps of a tunnel end (or of a port) are
+ * written to `/etc/fou-tunnel/<namespace>/<unit>.sh` and run by an enabled oneshot unit at boot,
+ * as one would by hand with `systemctl enable`. It is not started now (the components just did
+ * the work). Remove disables the unit and removes both files, so a destroyed tunnel stays gone
+ * after a reboot too.
+ */
+export function bootUnitObject(unit: string, description: string, body: string, namespace = stateNamespace()): HostObject {
+    const dir = `${BOOT_DIR}/${namespace}`;
+    const file = `${dir}/${unit}.sh`;
+    const service = unitName(unit, namespace);
     const path = `/etc/systemd/system/${service}`;
     const unitText = [
         "[Unit]",
@@ -51,7 +60,7 @@ export function bootUnitObject(unit: string, description: string, body: string):
     const same = (text: string, at: string) => sh`[ "$(sha256sum < ${at} 2>/dev/null | cut -c1-64)" = ${sha256(text)} ]`;
     return {
         apply: [
-            sh`mkdir -p ${BOOT_DIR}`,
+            sh`mkdir -p ${dir}`,
             sh`printf '%s' ${bootScript} > ${`${file}.tmp`}`,
             sh`chmod 0755 ${`${file}.tmp`}`,
             sh`mv ${`${file}.tmp`} ${file}`,
@@ -68,7 +77,7 @@ export function bootUnitObject(unit: string, description: string, body: string):
             sh`if [ -e ${path} ]; then systemctl disable --quiet ${service}; fi`,
             sh`rm -f ${path} ${file}`,
             "systemctl daemon-reload",
-            sh`rmdir ${BOOT_DIR} 2>/dev/null || true`,
+            sh`rmdir ${dir} 2>/dev/null || true; rmdir ${BOOT_DIR} 2>/dev/null || true`,
         ].join("\n"),
     };
 }
@@ -90,7 +99,7 @@ export class BootUnit extends pulumi.ComponentResource {
         const step = objectCommand(
             `${name}-boot`,
             // A changed script is rewritten in place (the create re-runs): nothing sits on a unit.
-            { host: args.host, object, triggers: [args.unit], what: `boot unit fou-tunnel-${args.unit}.service` },
+            { host: args.host, object, triggers: [args.unit], what: `boot unit ${unitName(args.unit)}` },
             { parent: this, dependsOn: args.dependsOn },
         );
         this.command = step.command;

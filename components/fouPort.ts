@@ -47,6 +47,8 @@ export function fouPortObject(port: number, ipproto: number, encap: Encap = "fou
         ].join("\n"),
         check: expect(present, `FOU port ${port} (${encap === "gue" ? "gue" : `ipproto ${ipproto}`}) is missing`),
         remove: `if ${present}; then ${sh`ip fou del port ${port}`}; fi`,
+        // Two stacks may use one port with one binding: it goes with the last of them.
+        shared: encap === "gue" ? `fou-port-${port}-gue` : `fou-port-${port}-ipproto-${ipproto}`,
     };
 }
 

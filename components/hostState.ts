@@ -43,6 +43,12 @@ export interface HostObject {
     readonly remove?: string;
     /** Lines printed after the instance line on every create (e.g. `mtu=1472`). */
     readonly report?: string;
+    /**
+     * A host-wide name for an object that other stacks may use too (a FOU port of the same
+     * binding is one kernel object, whoever added it): every create holds a claim on it under
+     * `/var/lib/fou-tunnel/shared/<name>/`, and remove runs only when the last claim is dropped.
+     */
+    readonly shared?: string;
 }
 
 /**
@@ -54,6 +60,10 @@ export interface HostObject {
  */
 export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
     const check = `(\n${obj.check}\n)`;
+    const shared = obj.shared === undefined ? undefined : `${STATE_ROOT}/shared/${obj.shared}`;
+    // The claimant: this stack's namespace and the resource, from the id file's path.
+    const claim = shared === undefined ? undefined : `${shared}/${idFile.split("/").slice(-2).join(".").replace(/\.id$/, "")}`;
+    const remove = obj.remove === undefined ? [] : [`(\n${obj.remove}\n)`];
     return {
         create: [
             "set -eu",
@@ -64,10 +74,25 @@ export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
             '  rm -f "$f"',
             "fi",
             'if [ ! -s "$f" ]; then mkdir -p "${f%/*}"; cat /proc/sys/kernel/random/uuid > "$f.tmp"; mv "$f.tmp" "$f"; fi',
+            ...(claim ? [sh`mkdir -p ${shared!}; touch ${claim}`] : []),
             'echo "instance=$(cat "$f")"',
             ...(obj.report ? [obj.report] : []),
         ].join("\n"),
-        delete: ["set -eu", ...(obj.remove ? [`(\n${obj.remove}\n)`] : []), sh`rm -f ${idFile}`, removeEmptyStateDirs(idFile)].join("\n"),
+        delete: [
+            "set -eu",
+            ...(claim
+                ? [
+                      sh`rm -f ${claim}`,
+                      // Another stack still uses the object: leave it to that stack's delete.
+                      sh`if ! ls -A ${shared!} 2>/dev/null | grep -q .; then`,
+                      ...remove,
+                      sh`  rmdir ${shared!} 2>/dev/null || true; rmdir ${`${STATE_ROOT}/shared`} 2>/dev/null || true`,
+                      "fi",
+                  ]
+                : remove),
+            sh`rm -f ${idFile}`,
+            removeEmptyStateDirs(idFile),
+        ].join("\n"),
     };
 }
 

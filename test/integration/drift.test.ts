@@ -103,13 +103,13 @@ test("up, then up --refresh --expect-no-changes: a refresh of a correct stack fi
 });
 
 test("k1: route deleted, ip_forward off, boot unit disabled — each named, each rebuilt in place", async () => {
-    // Boot unit names come from the interface: fou-tunnel-ftok2.service.
-    ssh(key, K1, "ip route del 10.10.10.2/32 dev ftok2; sysctl -q -w net.ipv4.ip_forward=0; systemctl disable --quiet fou-tunnel-ftok2.service");
+    // Boot units are the stack's own: fou-tunnel-<stack>-<interface>.service.
+    ssh(key, K1, "ip route del 10.10.10.2/32 dev ftok2; sysctl -q -w net.ipv4.ip_forward=0; systemctl disable --quiet fou-tunnel-itest-drift-ftok2.service");
     const { found, ops } = await driftInPlan();
     assert.deepEqual(found, {
         "k1-k2-k1-route-probe": "k1: route to 10.10.10.2/32 on ftok2: route to 10.10.10.2/32 via 10.10.10.1 dev ftok2 is missing",
         "k1-prep-ip-forward-probe": "k1: net.ipv4.ip_forward: net.ipv4.ip_forward is not 1",
-        "k1-k2-k1-boot-probe": "k1: boot unit fou-tunnel-ftok2.service: unit fou-tunnel-ftok2.service is not enabled",
+        "k1-k2-k1-boot-probe": "k1: boot unit fou-tunnel-itest-drift-ftok2.service: unit fou-tunnel-itest-drift-ftok2.service is not enabled",
         // Without its route the tunnel passes nothing, and the checks' probes say so too.
         ...BROKEN,
     });
@@ -123,7 +123,7 @@ test("k1: route deleted, ip_forward off, boot unit disabled — each named, each
         "k1-k2-k2-check": "replace",
     });
     await repairAndVerify("repairK1");
-    assert.match(ssh(key, K1, "cat /proc/sys/net/ipv4/ip_forward; systemctl is-enabled fou-tunnel-ftok2.service"), /^1\nenabled$/);
+    assert.match(ssh(key, K1, "cat /proc/sys/net/ipv4/ip_forward; systemctl is-enabled fou-tunnel-itest-drift-ftok2.service"), /^1\nenabled$/);
 });
 
 test("k2: FOU port and address deleted — each named; the port's link is left alone", async () => {

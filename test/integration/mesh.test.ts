@@ -163,7 +163,7 @@ test("k3 rebooted: its persisted tunnel and shared port are back without pulumi 
     await new Promise((r) => setTimeout(r, 5000));
     timings.reboot = 5 + (await waitForSsh(K.k3, 240));
     assert.notEqual(ssh(key, K.k3, "cat /proc/sys/kernel/random/boot_id"), bootBefore, "k3 really rebooted");
-    const state = ssh(key, K.k3, "systemctl is-active fou-tunnel-port-5556.service; ip fou show; ip -o link show | awk -F': ' '{print $2}'; cat /proc/sys/net/ipv4/ip_forward");
+    const state = ssh(key, K.k3, "systemctl is-active fou-tunnel-mesh-port-5556.service; ip fou show; ip -o link show | awk -F': ' '{print $2}'; cat /proc/sys/net/ipv4/ip_forward");
     assert.match(state, /^active$/m);
     assert.match(state, /^port 5556 gue$/m);
     assert.match(state, new RegExp(`^${interfaces["k2-k3"].k3}@`, "m"));

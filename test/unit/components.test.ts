@@ -53,9 +53,14 @@ test("FouPort runs the guide's ip fou add/del, guarded to be idempotent", () => 
         c.inputs.delete,
         [
             "set -eu",
+            // The port is one kernel object whoever added it: it goes with the last stack's claim.
+            "rm -f '/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4/fou-tunnel.unit.fou-k1-fou'",
+            "if ! ls -A '/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4' 2>/dev/null | grep -q .; then",
             "(",
             "if ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then ip fou del port '5555'; fi",
             ")",
+            "  rmdir '/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4' 2>/dev/null || true; rmdir '/var/lib/fou-tunnel/shared' 2>/dev/null || true",
+            "fi",
             "rm -f '/var/lib/fou-tunnel/fou-tunnel.unit/fou-k1-fou.id'",
             "rmdir '/var/lib/fou-tunnel/fou-tunnel.unit' 2>/dev/null || true; rmdir '/var/lib/fou-tunnel' 2>/dev/null || true",
         ].join("\n"),

@@ -82,3 +82,17 @@ test("delete removes the object and its state, twice without error, and leaves n
     assert.ok(!existsSync(objFile));
     assert.ok(!existsSync(root), `left: ${existsSync(root) ? readdirSync(root).join(",") : ""}`);
 });
+
+test("a shared object is removed with the last claim: two stacks, either order", () => {
+    const shared = (): HostObject => ({ ...object(), shared: "thing-1" });
+    const a = objectScripts(shared(), stateFile("k1-thing", "id", "proj.a"));
+    const b = objectScripts(shared(), stateFile("k1-thing", "id", "proj.b"));
+    rmSync(objFile, { force: true });
+    assert.match(run(a.create).out, /applied/);
+    assert.doesNotMatch(run(b.create).out, /applied/, "the second stack adopts the object");
+    assert.equal(run(a.delete!).code, 0);
+    assert.ok(existsSync(objFile), "the other stack's claim keeps the object");
+    assert.equal(run(b.delete!).code, 0);
+    assert.ok(!existsSync(objFile), "the last claim's delete removes it");
+    assert.ok(!existsSync(root), "no state left");
+});

@@ -87,15 +87,16 @@ test("GRE: ipproto 47 and `type gre`", () => {
 
 test("persistence: one boot unit per end replays modules, link, address and routes in order", () => {
     const unit = cmd("g-k1-boot").inputs;
-    assert.match(unit.create, /systemctl enable --quiet 'fou-tunnel-ftok3\.service'/);
-    assert.match(unit.delete, /systemctl disable --quiet 'fou-tunnel-ftok3\.service'/);
-    assert.match(unit.delete, /rm -f '\/etc\/systemd\/system\/fou-tunnel-ftok3\.service' '\/etc\/fou-tunnel\/ftok3\.sh'/);
+    // Units and scripts are the stack's own (stack "unit" of project "fou-tunnel" in the mocks).
+    assert.match(unit.create, /systemctl enable --quiet 'fou-tunnel-unit-ftok3\.service'/);
+    assert.match(unit.delete, /systemctl disable --quiet 'fou-tunnel-unit-ftok3\.service'/);
+    assert.match(unit.delete, /rm -f '\/etc\/systemd\/system\/fou-tunnel-unit-ftok3\.service' '\/etc\/fou-tunnel\/fou-tunnel\.unit\/ftok3\.sh'/);
     // The unit comes after the end is complete, and so goes first on destroy.
     assert.deepEqual(cmd("g-k1-boot").dependsOn, ["g-k1-route"]);
     assert.match(unit.create, /modprobe/);
     assert.equal(cmd("g-k1-boot").parent, "g-k1");
     // The receive port has a unit of its own.
-    assert.match(cmd("g-k1-port-boot").inputs.create, /systemctl enable --quiet 'fou-tunnel-port-5556\.service'/);
+    assert.match(cmd("g-k1-port-boot").inputs.create, /systemctl enable --quiet 'fou-tunnel-unit-port-5556\.service'/);
     assert.deepEqual(cmd("g-k1-port-boot").dependsOn, ["g-k1-fou"]);
     // Tunnels without persist write nothing.
     assert.ok(!recorded.some((r) => r.name === "s-k2-boot"));
@@ -104,7 +105,7 @@ test("persistence: one boot unit per end replays modules, link, address and rout
 test("boot script: written to /etc/fou-tunnel, runs each step in order and stops at the first failure", () => {
     const body = ["set -eu", "(\nset -eu\necho one\n)", "(\nset -eu\nfalse\n)", "(\necho never\n)"].join("\n");
     const s = bootUnitObject("ftok2", "tunnel k1-k2", body);
-    const file = /printf '%s' ('#!\/bin\/sh[\s\S]*?\n') > '\/etc\/fou-tunnel\/ftok2\.sh\.tmp'/.exec(s.apply);
+    const file = /printf '%s' ('#!\/bin\/sh[\s\S]*?\n') > '\/etc\/fou-tunnel\/fou-tunnel\.unit\/ftok2\.sh\.tmp'/.exec(s.apply);
     assert.ok(file, s.apply);
     // Run the file's text through a real shell, as the unit will.
     const text = execFileSync("/bin/sh", ["-c", `printf '%s' ${file[1]}`], { encoding: "utf8" });
@@ -116,11 +117,11 @@ test("boot script: written to /etc/fou-tunnel, runs each step in order and stops
         out = String((e as { stdout: string }).stdout);
     }
     assert.equal(out, "one\n");
-    const unit = /printf '%s' ('\[Unit\][\s\S]*?') > '\/etc\/systemd\/system\/fou-tunnel-ftok2\.service'/.exec(s.apply);
+    const unit = /printf '%s' ('\[Unit\][\s\S]*?') > '\/etc\/systemd\/system\/fou-tunnel-unit-ftok2\.service'/.exec(s.apply);
     assert.ok(unit, s.apply);
     const unitText = execFileSync("/bin/sh", ["-c", `printf '%s' ${unit[1]}`], { encoding: "utf8" });
     assert.match(unitText, /^Type=oneshot$/m);
-    assert.match(unitText, /^ExecStart=\/bin\/sh \/etc\/fou-tunnel\/ftok2\.sh$/m);
+    assert.match(unitText, /^ExecStart=\/bin\/sh \/etc\/fou-tunnel\/fou-tunnel\.unit\/ftok2\.sh$/m);
     assert.match(unitText, /^WantedBy=multi-user\.target$/m);
 });
 
