@@ -136,6 +136,8 @@ export function devConfig(): Record<string, unknown> {
     );
 }
 
-export function tail(text: string, lines = 40): string {
-    return text.trimEnd().split("\n").slice(-lines).join("\n");
+/** The end of a command's output for an error message: its last LINES lines, at most CHARS characters. */
+export function tail(text: string, lines = 30, chars = 4000): string {
+    const t = text.trimEnd().split("\n").slice(-lines).join("\n");
+    return t.length > chars ? "…" + t.slice(-chars) : t;
 }
