@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
+import { BootUnit } from "./bootUnit";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
 import { checkIp, familyOf } from "../lib/inet";
@@ -19,6 +20,8 @@ export interface FirewallArgs {
     readonly ports: { readonly port: number; readonly peers: pulumi.Input<string>[] }[];
     /** Names the table: `inet fou_<hash>`, one per stack (default: the stack's state namespace). */
     readonly namespace: string;
+    /** Load the same rules at every boot (a BootUnit), as persisted ports are re-added. */
+    readonly persist?: boolean;
     readonly dependsOn?: pulumi.Resource[];
 }
 
@@ -105,6 +108,13 @@ export class Firewall extends pulumi.ComponentResource {
             { parent: this, dependsOn: args.dependsOn },
         );
         this.command = step.command;
+        if (args.persist) {
+            new BootUnit(
+                `${name}-rules`,
+                { host: args.host, unit: "firewall", description: `nftables table inet ${this.table}`, script: object.apply((o) => o.apply), dependsOn: [this.command] },
+                { parent: this },
+            );
+        }
         this.registerOutputs({ table: this.table });
     }
 }

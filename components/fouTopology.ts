@@ -1,5 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
+import { Firewall } from "./firewall";
 import { FouPort } from "./fouPort";
+import { stateNamespace } from "./hostState";
 import { FouTunnel, TunnelEndInfo } from "./fouTunnel";
 import { TunnelHost } from "./host";
 import { HostPrep, MODULES_FOR_IPPROTO } from "./hostPrep";
@@ -35,6 +37,8 @@ export class FouTopology extends pulumi.ComponentResource {
     public readonly tunnels: Record<string, FouTunnel>;
     public readonly ports: FouPort[];
     public readonly preps: Record<string, HostPrep>;
+    /** Host name → its nftables rules (none with `firewall: false`). */
+    public readonly firewalls: Record<string, Firewall>;
     /** Tunnel name → kind, port and both ends (GWIPs, interfaces, MTUs). */
     public readonly info: Record<string, TunnelInfo>;
     /** Every end's ping/capture result. */
@@ -56,7 +60,30 @@ export class FouTopology extends pulumi.ComponentResource {
                 continue;
             }
             const modules = [...new Set(mine.flatMap((t) => MODULES_FOR_IPPROTO[t.ipproto]))];
-            this.preps[h.name] = new HostPrep(`${h.name}-prep`, { host: hosts[h.name], modules }, { parent: this });
+            // Forwarding only where a tunnel carries routed prefixes: a GWIP-only tunnel ends at
+            // its hosts, and turning a host into a router is no side effect to have by default.
+            const ipForward = mine.some((t) => t.ends.some((e) => e.routes.length > 0));
+            this.preps[h.name] = new HostPrep(`${h.name}-prep`, { host: hosts[h.name], modules, ipForward }, { parent: this });
+        }
+
+        // Each host's receive ports, closed to all but the peers of the tunnels that use them.
+        this.firewalls = {};
+        if (topology.firewall ?? true) {
+            for (const h of topology.hosts) {
+                const mine = topology.ports.filter((p) => p.host === h.name);
+                if (mine.length === 0) {
+                    continue;
+                }
+                const ports = mine.map((p) => ({
+                    port: p.port,
+                    peers: topology.tunnels
+                        .filter((t) => p.tunnels.includes(t.name))
+                        .flatMap((t) => t.ends.filter((e) => e.host !== h.name).map((e) => hosts[e.host].underlayAddress)),
+                }));
+                // A port that comes back at boot comes back closed: the rules persist with it.
+                const persist = mine.some((p) => p.persist);
+                this.firewalls[h.name] = new Firewall(`${h.name}-firewall`, { host: hosts[h.name], ports, namespace: stateNamespace(), persist }, { parent: this });
+            }
         }
 
         const portKey = (host: string, port: number, encap: string, ipproto?: number) => `${host}/${port}/${encap}/${ipproto ?? ""}`;
@@ -103,6 +130,8 @@ export class FouTopology extends pulumi.ComponentResource {
                     ttl: t.ttl,
                     persist: t.persist,
                     check: args.check,
+                    // The check also proves the firewall lets the tunnel through.
+                    checkAfter: t.ends.flatMap((e) => (this.firewalls[e.host] ? [this.firewalls[e.host].command] : [])),
                 },
                 { parent: this },
             );

@@ -38,6 +38,8 @@ export interface FouTunnelArgs extends TunnelOptions {
     readonly persist?: boolean;
     /** Ping through the tunnel from both ends after it is built; default true. */
     readonly check?: boolean;
+    /** More resources the checks wait for (e.g. firewall rules on the hosts). */
+    readonly checkAfter?: pulumi.Resource[];
 }
 
 /** What one end of a built tunnel looks like. */
@@ -181,7 +183,7 @@ export class FouTunnel extends pulumi.ComponentResource {
                         port: args.port,
                         after: allRoutes.map((r) => r.instance),
                         rerunAfter: built.flatMap((e) => [e.port.instance, e.link.instance, e.gwip.instance, ...e.routes.map((r) => r.instance)]),
-                        dependsOn: [...allRoutes.map((r) => r.command), ...built.map((e) => e.port.command)],
+                        dependsOn: [...allRoutes.map((r) => r.command), ...built.map((e) => e.port.command), ...(args.checkAfter ?? [])],
                     },
                     { parent: this },
                 );

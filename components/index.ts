@@ -1,4 +1,14 @@
+/**
+ * fou-tunnel's components as a library: `import { FouTunnel, HostPrep } from "fou-tunnel"`.
+ * Importing declares nothing and reads no configuration; resources exist only once a caller
+ * constructs a component. Topology files (`loadTopology`, `guideTopology`) are in
+ * `fou-tunnel/topology`.
+ */
+export * from "./bootUnit";
+export * from "./driftProbe";
+export * from "./firewall";
 export * from "./fouPort";
+export * from "./fouTopology";
 export * from "./fouTunnel";
 export * from "./gwip";
 export * from "./host";
@@ -7,3 +17,6 @@ export * from "./ipipFouLink";
 export * from "./route";
 export * from "./shell";
 export * from "./tunnelCheck";
+export type { HostObject } from "./hostState";
+export type { HostSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "./topologySpec";
+export { FouInputError } from "../lib/validate";

@@ -15,6 +15,8 @@ export interface TopologySpec {
     readonly tunnels: readonly TunnelSpec[];
     /** Every receive port, host order then port; each shared by the tunnels listed in it. */
     readonly ports: readonly PortSpec[];
+    /** Close each receive port to all but its tunnels' peers (nftables); default true. */
+    readonly firewall?: boolean;
 }
 
 export interface HostSpec {

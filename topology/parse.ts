@@ -9,7 +9,8 @@ import { readHosts } from "./hosts";
 import type { Topology, TopologyOptions } from "./model";
 import { collectPorts } from "./ports";
 import { context } from "./records";
-import { TOP_KEYS, checkKeys, readDefaults } from "./schema";
+import { TOP_KEYS, checkKeys, readBool, readDefaults } from "./schema";
+import type { Report, YMap } from "./yaml";
 import { readTunnels } from "./tunnels";
 import { readTree } from "./yaml";
 
@@ -28,6 +29,7 @@ export function parseTopology(text: string, source: string, options: TopologyOpt
     const hosts = readHosts(cx);
     const pools = readPools(cx);
     const defaults = readDefaults(r, root);
+    const firewall = readFirewall(r, root);
     const claims = new Claims(r);
     const tunnels = readTunnels(cx, hosts, defaults, claims);
     allocateGwips(cx, tunnels, pools, claims);
@@ -37,7 +39,21 @@ export function parseTopology(text: string, source: string, options: TopologyOpt
     if (r.count > 0) {
         throw new FouInputError(r.problems());
     }
-    return build(source, hosts.list, tunnels, ports);
+    return { ...build(source, hosts.list, tunnels, ports), firewall };
+}
+
+/** `firewall: false` opts out of the nftables rules that close the receive ports to strangers. */
+function readFirewall(r: Report, root: YMap): boolean {
+    const e = root.entries.get("firewall");
+    if (e === undefined) {
+        return true;
+    }
+    const v = readBool(e.value);
+    if ("error" in v) {
+        r.add(e.value.pos, "firewall", v.error);
+        return true;
+    }
+    return v.value;
 }
 
 /** The local bridge network of the options (default the guide's); undefined on aws. Bad options are a programming error. */

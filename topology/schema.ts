@@ -13,7 +13,7 @@ export const PROTOCOLS: readonly TunnelProtocol[] = ["ipip", "sit", "gre"];
 export const ENCAPS: readonly Encap[] = ["fou", "gue"];
 export const TUNNEL_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
-export const TOP_KEYS = ["hosts", "gwipPool", "gwipPool6", "defaults", "tunnels"];
+export const TOP_KEYS = ["hosts", "gwipPool", "gwipPool6", "defaults", "tunnels", "firewall"];
 export const HOST_KEYS_LOCAL = ["name", "address", "fou"];
 export const HOST_KEYS_AWS = ["name"];
 /** Tunnel keys that `defaults` may set. */

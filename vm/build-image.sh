@@ -234,7 +234,7 @@ KMOD_SRC=$TMP/kernel/lib/modules/$KRELEASE
 
 # Root file system.
 log "debootstrap $SUITE (minbase) — takes about a minute"
-PACKAGES=openssh-server,iproute2,kmod,iputils-ping,tcpdump,systemd-sysv,udev,procps
+PACKAGES=openssh-server,iproute2,kmod,iputils-ping,tcpdump,systemd-sysv,udev,procps,nftables,sudo
 if ! debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOT" "$MIRROR" >"$TMP/debootstrap.log" 2>&1; then
 	tail -n 30 "$TMP/debootstrap.log" >&2
 	[[ -f $ROOT/debootstrap/debootstrap.log ]] && tail -n 30 "$ROOT/debootstrap/debootstrap.log" >&2

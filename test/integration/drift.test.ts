@@ -23,7 +23,8 @@ writeFileSync(
     [
         "hosts: [{name: k1, address: 198.51.100.151}, {name: k2, address: 198.51.100.152}]",
         "tunnels:",
-        "  - {hosts: [k1, k2], name: k1-k2, port: 5555, gwips: [10.10.10.1, 10.10.10.2], interfaces: [ftok2, ftok1], persist: true}",
+        // A routed prefix, so the hosts forward (and ip_forward can drift).
+        "  - {hosts: [k1, k2], name: k1-k2, port: 5555, gwips: [10.10.10.1, 10.10.10.2], interfaces: [ftok2, ftok1], persist: true, routes: {k1: [10.20.2.0/24]}}",
         "",
     ].join("\n"),
 );

@@ -142,6 +142,7 @@ export function hostState(privateKey: string, host: string): string {
             "echo routes:; ip -4 route show | sort",
             "echo routes6:; ip -6 route show | grep -v '^fe80::/64' | grep -v '^multicast' | sort",
             "echo forward:; cat /proc/sys/net/ipv4/ip_forward",
+            "echo nft:; nft list ruleset 2>/dev/null || true",
             "echo sysctl.conf:; grep -c 'fou-tunnel' /etc/sysctl.conf || true",
             "echo modules:; lsmod | awk '$1==\"fou\" || $1==\"ipip\" || $1==\"sit\" || $1==\"ip_gre\" {print $1}' | sort",
             "echo files:; ls /var/lib/fou-tunnel /etc/fou-tunnel 2>/dev/null || true",

@@ -82,7 +82,10 @@ test("up builds the guide's tunnel: outputs, pings both ways, UDP to port 5555 o
     assert.match(k1, /^ftok2$/m);
     assert.match(k1, /^ftok2 10\.10\.10\.1\/32$/m);
     assert.match(k1, /^10\.10\.10\.2 via 10\.10\.10\.1 dev ftok2/m);
-    assert.match(k1, /forward:\n1\n/);
+    // A GWIP-only tunnel makes no router of its hosts: ip_forward is left as it was.
+    assert.match(k1, /forward:\n0\n/);
+    // The FOU port is open to the peer only (the stack's own nftables table).
+    assert.match(ssh(key, K1, "nft list ruleset"), /udp dport 5555 ip saddr 198\.51\.100\.152 accept[\s\S]*udp dport 5555 counter packets \d+ bytes \d+ drop/);
     const link = ssh(key, K1, "ip -d link show dev ftok2");
     assert.match(link, /ipip (any )?remote 198\.51\.100\.152 local 198\.51\.100\.151 dev eth0 ttl 255/);
     assert.match(link, /encap fou encap-sport auto encap-dport 5555/);

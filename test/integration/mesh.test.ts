@@ -168,7 +168,10 @@ test("k3 rebooted: its persisted tunnel and shared port are back without pulumi 
     assert.match(state, /^port 5556 gue$/m);
     assert.match(state, new RegExp(`^${interfaces["k2-k3"].k3}@`, "m"));
     assert.doesNotMatch(state, new RegExp(`^${interfaces["k1-k3"].k3}@`, "m"));
-    assert.match(state, /^1$/m);
+    // k3's tunnels route only GWIPs: forwarding stays off, across the reboot too.
+    assert.match(state, /^0$/m);
+    // Its persisted port came back closed to strangers: the firewall's boot unit reloaded the rules.
+    assert.match(ssh(key, K.k3, "nft list ruleset"), /udp dport 5556 ip saddr \{ 198\.51\.100\.151, 198\.51\.100\.152 \} accept/);
     assert.match(ssh(key, K.k3, `ip -o addr show dev ${interfaces["k2-k3"].k3}`), new RegExp(`inet6 ${gwips["k2-k3"].k3}/128`));
     const { ping, cap } = pingAndCapture(key, K.k2, gwips["k2-k3"].k2, K.k3, gwips["k2-k3"].k3, 5556);
     assert.match(ping, /3 received/);

@@ -74,19 +74,22 @@ test("the extra prefix is routed on k1 through k1-k2 only", () => {
     assert.match(routes[0].inputs.create, /via '10\.10\.10\.1' dev 'ftok2'/);
 });
 
-test("persistence: a boot unit per tunnel end and per port", () => {
+test("persistence: a boot unit per tunnel end, per port, and per host's firewall rules", () => {
     const units = commands().filter((c) => /systemctl enable/.test(c.inputs.create)).map((c) => c.name).sort();
     assert.deepEqual(units, [
+        "k1-firewall-rules-boot",
         "k1-fou-5555-port-boot",
         "k1-gue-5556-port-boot",
         "k1-k2-k1-boot",
         "k1-k2-k2-boot",
         "k1-k3-k1-boot",
         "k1-k3-k3-boot",
+        "k2-firewall-rules-boot",
         "k2-fou-5555-port-boot",
         "k2-gue-5556-port-boot",
         "k2-k3-k2-boot",
         "k2-k3-k3-boot",
+        "k3-firewall-rules-boot",
         "k3-gue-5556-port-boot",
     ]);
 });
@@ -106,4 +109,29 @@ test("a topology host without a machine is an error before anything is declared"
     );
     await settle();
     assert.equal(recorded.length, before);
+});
+
+test("forwarding only on the hosts of tunnels that carry routed prefixes (k1-k2 routes 10.20.2.0/24)", () => {
+    assert.ok(recorded.some((r) => r.name === "k1-prep-ip-forward"));
+    assert.ok(recorded.some((r) => r.name === "k2-prep-ip-forward"));
+    assert.ok(!recorded.some((r) => r.name === "k3-prep-ip-forward"), "k3's tunnels route only GWIPs");
+});
+
+test("each host's receive ports are open to its tunnels' peers only, and the checks wait for the rules", async () => {
+    const fw = named("k3-firewall-nft");
+    // k3 receives on its shared GUE port 5556 from both k1 and k2.
+    assert.match(fw.inputs.create, /udp dport 5556 ip saddr \{ 198\.51\.100\.151, 198\.51\.100\.152 \} accept/);
+    assert.match(fw.inputs.create, /udp dport 5556 counter drop/);
+    const k1 = named("k1-firewall-nft").inputs.create as string;
+    assert.match(k1, /udp dport 5555 ip saddr \{ 198\.51\.100\.152 \} accept/);
+    assert.match(k1, /udp dport 5556 ip saddr \{ 198\.51\.100\.153 \} accept/);
+    assert.ok(named("k1-k3-k3-check").dependsOn.includes("k3-firewall-nft"));
+    assert.ok(named("k1-k3-k3-check").dependsOn.includes("k1-firewall-nft"));
+});
+
+test("firewall: false declares no rules", async () => {
+    const before = recorded.length;
+    new FouTopology("nofw", { topology: { ...topology, firewall: false }, hosts }, { parent: root });
+    await settle();
+    assert.ok(!recorded.slice(before).some((r) => r.name.includes("firewall")));
 });

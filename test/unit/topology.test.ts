@@ -78,6 +78,8 @@ test("guide.yaml is exactly the guide's two hosts and tunnel", () => {
             { host: "k1", port: 5555, encap: "fou", ipproto: 4, persist: false, tunnels: ["k1-k2"] },
             { host: "k2", port: 5555, encap: "fou", ipproto: 4, persist: false, tunnels: ["k1-k2"] },
         ],
+        // Receive ports are closed to strangers unless the file says `firewall: false`.
+        firewall: true,
     });
     assert.equal("mtu" in t.tunnels[0], false);
 });
@@ -340,7 +342,7 @@ const CASES: Case[] = [
         rule: "unknown top-level key, with a suggestion",
         text: TWO_HOSTS + "tunnel:\n  - hosts: [k1, k2]\n",
         at: "t.yaml:4:1: tunnel",
-        says: /^unknown key \(did you mean tunnels\?\); top-level keys are hosts, gwipPool, gwipPool6, defaults, tunnels$/,
+        says: /^unknown key \(did you mean tunnels\?\); top-level keys are hosts, gwipPool, gwipPool6, defaults, tunnels, firewall$/,
     },
     {
         rule: "unknown tunnel key (gwip for gwips)",
@@ -1042,4 +1044,13 @@ test("loadTopology: an unreadable file names the path and the reason; messages c
 test("a non-local, non-aws kind or a bad underlay is a programming error, not a file problem", () => {
     assert.throws(() => parse(TWO_HOSTS + T12, { kind: "gcp" } as unknown as TopologyOptions), TypeError);
     assert.throws(() => parse(TWO_HOSTS + T12, { kind: "local", underlay: "198.51.100.1" }), TypeError);
+});
+
+test("firewall: false opts out; a non-boolean is rejected with its position", () => {
+    const base = "hosts: [{name: k1}, {name: k2}]\ntunnels: [{hosts: [k1, k2]}]\n";
+    assert.equal(parseTopology(base + "firewall: false\n", "f.yaml", { kind: "local" }).firewall, false);
+    assert.throws(
+        () => parseTopology(base + "firewall: no\n", "f.yaml", { kind: "local" }),
+        /f\.yaml:3:11: firewall: must be true or false \(got "no"; YAML 1\.2 reads no as a string\)/,
+    );
 });
