@@ -117,6 +117,8 @@ export class FouTunnel extends pulumi.ComponentResource {
                     sport: args.sport,
                     csum: args.csum,
                     mtu: args.mtu,
+                    // Routed prefixes arrive from sources the reverse path may not lead back to.
+                    looseRpFilter: [args.a, args.b].some((e) => (e.routes ?? []).length > 0),
                     ttl,
                     // Not after the port: `ip link add … encap-dport P` needs only the modules, and
                     // both are in place before anything is sent (the check waits for both).

@@ -39,6 +39,12 @@ export interface IpipFouLinkArgs extends TunnelOptions {
     readonly local: pulumi.Input<string>;
     /** FOU port of the peer (`encap-dport`). */
     readonly port: number;
+    /**
+     * Loose reverse-path filtering on the link (`net.ipv4.conf.<if>.rp_filter = 2`): needed when
+     * packets from routed prefixes arrive through it, whose sources strict filtering would drop.
+     * The setting goes with the interface.
+     */
+    readonly looseRpFilter?: boolean;
     readonly dependsOn?: pulumi.Resource[];
 }
 
@@ -54,6 +60,7 @@ export interface LinkSettings {
     readonly sport?: number | "auto";
     readonly csum?: boolean;
     readonly mtu?: number;
+    readonly looseRpFilter?: boolean;
 }
 
 /**
@@ -107,6 +114,7 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
             "fi",
             linkAddCommand(s),
             s.mtu === undefined ? sh`ip link set dev ${s.ifname} up` : sh`ip link set dev ${s.ifname} mtu ${s.mtu} up`,
+            ...(s.looseRpFilter ? [sh`sysctl -q -w ${`net/ipv4/conf/${s.ifname}/rp_filter=2`}`] : []),
         ].join("\n"),
         check: [
             sh`d=$(ip -d link show dev ${s.ifname} 2>/dev/null) || { echo ${`link ${s.ifname} is missing`}; exit 1; }`,
@@ -115,6 +123,9 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
             expect(has(encapLine), `link ${s.ifname} is not${encapLine}`),
             expect(first("[<,]UP[,>]"), `link ${s.ifname} is down`),
             ...(s.mtu === undefined ? [] : [expect(first(` mtu ${s.mtu} `), `link ${s.ifname} has not mtu ${s.mtu}`)]),
+            ...(s.looseRpFilter
+                ? [expect(sh`[ "$(cat ${`/proc/sys/net/ipv4/conf/${s.ifname}/rp_filter`})" = 2 ]`, `link ${s.ifname} has not rp_filter 2 (loose)`)]
+                : []),
         ].join("\n"),
         remove: `if ${exists}; then ${sh`ip link del dev ${s.ifname}`}; fi`,
         report: sh`echo "mtu=$(cat /sys/class/net/${s.ifname}/mtu)"`,
@@ -167,6 +178,7 @@ export class IpipFouLink extends pulumi.ComponentResource {
                 ...(sport === "auto" ? {} : { sport }),
                 ...(args.csum ? { csum: true } : {}),
                 ...(args.mtu === undefined ? {} : { mtu: args.mtu }),
+                ...(args.looseRpFilter ? { looseRpFilter: true } : {}),
             };
         });
         const object = settings.apply(ipipFouLinkObject);

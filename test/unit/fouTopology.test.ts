@@ -135,3 +135,10 @@ test("firewall: false declares no rules", async () => {
     await settle();
     assert.ok(!recorded.slice(before).some((r) => r.name.includes("firewall")));
 });
+
+test("loose rp_filter on the links of a tunnel that carries routed prefixes, not on GWIP-only ones", () => {
+    for (const h of ["k1", "k2"]) {
+        assert.match(named(`k1-k2-${h}-link`).inputs.create, /sysctl -q -w 'net\/ipv4\/conf\/fto(k1|k2)\/rp_filter=2'/);
+    }
+    assert.doesNotMatch(named("k1-k3-k1-link").inputs.create, /rp_filter/);
+});
