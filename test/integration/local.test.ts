@@ -25,6 +25,17 @@ const K1 = "198.51.100.151";
 const K2 = "198.51.100.152";
 
 const stack = new TestStack("itest");
+
+/** Python: send one IPv4/UDP packet from argv[1] to argv[2]:argv[3] with a raw socket (the kernel fills lengths and checksum). */
+const SPOOF = [
+    "import socket, struct, sys",
+    "src, dst, port = sys.argv[1], sys.argv[2], int(sys.argv[3])",
+    "payload = bytes(20)",
+    "udp = struct.pack('!HHHH', 40000, port, 8 + len(payload), 0) + payload",
+    "ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0x4000, 64, 17, 0, socket.inet_aton(src), socket.inet_aton(dst))",
+    "s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)",
+    "s.sendto(ip + udp, (dst, 0))",
+].join("\n");
 const timings: Record<string, number> = {};
 let key = "";
 
@@ -132,6 +143,20 @@ test("on a live host, every create runs twice without error and every delete twi
         ssh(key, K1, s.delete!);
     }
     assert.equal(hostState(K1), before);
+});
+
+test("the FOU port takes packets from the peer only: a spoofed stranger's are dropped and counted", () => {
+    // From this machine, onto the test bridge only: UDP to k1's port 5555 from a stranger's
+    // address (198.51.100.77) and from the peer's (198.51.100.152), raw so the source is ours to pick.
+    const send = (source: string) =>
+        execFileSync("python3", ["-c", SPOOF, source, K1, "5555"], { encoding: "utf8", timeout: 10_000 });
+    const drops = () => Number(/udp dport 5555 counter packets (\d+)/.exec(ssh(key, K1, "nft list ruleset"))?.[1] ?? NaN);
+    const before = drops();
+    send("198.51.100.77");
+    send("198.51.100.77");
+    assert.equal(drops(), before + 2, "both stranger packets hit the drop rule");
+    send("198.51.100.152");
+    assert.equal(drops(), before + 2, "the peer's packet is accepted, not dropped");
 });
 
 test("a second up changes nothing", async () => {
