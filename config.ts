@@ -80,7 +80,7 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
     }
 
     const topologyPath = get("topology");
-    const legacy = ["port", "gwips", "localVms"].filter((k) => get(k) !== undefined);
+    const legacy = ["port", "gwips", "localVms", "firewall"].filter((k) => get(k) !== undefined);
     let topology: Topology | undefined;
     let local: LocalSettings | undefined;
     if (topologyPath !== undefined) {
@@ -168,6 +168,7 @@ function parseGuide(
         hosts: [host(vms[0]), host(vms[1])],
         port: port as number,
         gwips: [(gwips as string[])[0], (gwips as string[])[1]],
+        firewall: parseBool(get("firewall"), true, key("firewall"), problems),
     });
     return { topology, local };
 }

@@ -12,6 +12,8 @@ export interface GuideTopologyArgs {
     readonly port: number;
     /** The GWIP of each host, canonical IPv4 addresses, validated. */
     readonly gwips: readonly [string, string];
+    /** Close the FOU ports to strangers (default true). */
+    readonly firewall?: boolean;
 }
 
 /**
@@ -26,5 +28,5 @@ export function guideTopology(args: GuideTopologyArgs): Topology {
         { host: a.name, gwip: args.gwips[0], ifname: defaultIfname(b.name), routes: [] },
         { host: b.name, gwip: args.gwips[1], ifname: defaultIfname(a.name), routes: [] },
     ]);
-    return { source: args.source, hosts: [a, b], tunnels: [tunnel], ports: portsOf([a.name, b.name], [tunnel]), firewall: true };
+    return { source: args.source, hosts: [a, b], tunnels: [tunnel], ports: portsOf([a.name, b.name], [tunnel]), firewall: args.firewall ?? true };
 }

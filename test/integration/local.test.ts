@@ -159,6 +159,18 @@ test("the FOU port takes packets from the peer only: a spoofed stranger's are dr
     assert.equal(drops(), before + 2, "the peer's packet is accepted, not dropped");
 });
 
+test("firewall: false removes the stack's table from both hosts, and the tunnel still works", async () => {
+    await stack.setConfig({ firewall: false });
+    await stack.ok(["up", "--yes", "--skip-preview"]);
+    for (const h of [K1, K2]) {
+        assert.doesNotMatch(ssh(key, h, "nft list ruleset"), /fou_|udp dport 5555/);
+    }
+    assert.match(pingAndCapture(K1, "10.10.10.1", K2, "10.10.10.2", 5555).ping, /3 received/);
+    await stack.setConfig({ firewall: undefined });
+    await stack.ok(["up", "--yes", "--skip-preview"]);
+    assert.match(ssh(key, K2, "nft list ruleset"), /udp dport 5555 ip saddr 198\.51\.100\.151 accept/);
+});
+
 test("a second up changes nothing", async () => {
     const preview = await stack.pulumi(["preview", "--expect-no-changes"]);
     assert.equal(preview.code, 0, preview.stdout + preview.stderr);

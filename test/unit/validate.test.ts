@@ -125,6 +125,8 @@ const INVALID: [Record<string, unknown>, RegExp][] = [
     ],
     [{ sshDialTimeout: 0 }, /fou-tunnel:sshDialTimeout must be an integer from 1 to 300 \(got 0\)/],
     [{ sshDialTimeout: "soon" }, /fou-tunnel:sshDialTimeout must be an integer from 1 to 300/],
+    [{ firewall: "no" }, /fou-tunnel:firewall must be true or false/],
+    [{ firewall: false, topology: "topologies/guide.yaml" }, /fou-tunnel:firewall cannot be combined with fou-tunnel:topology/],
     [{ forgetHosts: "k2" }, /fou-tunnel:forgetHosts must be a list of host names \(got "k2"\)/],
     [{ forgetHosts: ["k3"] }, /fou-tunnel:forgetHosts names "k3", which is not a host of/],
 ];
@@ -132,6 +134,11 @@ const INVALID: [Record<string, unknown>, RegExp][] = [
 for (const [cfg, message] of INVALID) {
     test(`rejects ${JSON.stringify(cfg)}`, () => rejects(cfg, message));
 }
+
+test("the guide's keys: firewall on by default, off with firewall: false", () => {
+    assert.equal(settingsFrom({}).topology.firewall, true);
+    assert.equal(settingsFrom({ firewall: false }).topology.firewall, false);
+});
 
 test("forgetHosts and sshDialTimeout are read when valid", () => {
     const s = settingsFrom({ forgetHosts: ["k2"], sshDialTimeout: "12" });
