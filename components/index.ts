@@ -16,6 +16,7 @@ export * from "./hostPrep";
 export * from "./ipipFouLink";
 export * from "./route";
 export * from "./shell";
+export * from "./sshHost";
 export * from "./tunnelCheck";
 export type { HostObject } from "./hostState";
 export type { HostSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "./topologySpec";

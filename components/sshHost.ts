@@ -135,25 +135,24 @@ export class SshHost extends pulumi.ComponentResource {
         const address = pulumi.output(args.address);
         const label = pulumi.interpolate`${args.name} (${user}@${address} port ${port})`;
         this.underlayAddress = pulumi.all([address, args.underlayAddress]).apply(([a, u]) => {
-            const chosen = u ?? a;
-            const bad = checkIpv4(`${at}: ${u === undefined ? `address ${a} (the default underlayAddress)` : "underlayAddress"}`, chosen);
-            if (bad) {
-                throw new FouInputError([u === undefined ? `${bad}: set underlayAddress, the IPv4 address the host's peers reach it at` : bad]);
-            }
-            return chosen;
+            throwIfInvalid([underlayProblem(at, a, u)]);
+            return u ?? a;
         });
         const connection = pulumi.secret(
             pulumi
                 .all([address, port, args.hostKey, args.privateKey, args.agentSocketPath])
-                .apply(([a, p, hostKey, privateKey, agentSocketPath]) => ({
-                    host: a,
-                    port: p,
-                    user,
-                    hostKey: pinned(`${at}: hostKey`, hostKey, { address: a, port: p }),
-                    ...(privateKey === undefined ? {} : { privateKey }),
-                    ...(agentSocketPath === undefined ? {} : { agentSocketPath }),
-                    ...SSH_HOST_DIALS,
-                }))
+                .apply(([a, p, hostKey, privateKey, agentSocketPath]) => {
+                    throwIfInvalid([checkSshAddress(`${at}: address`, a), checkSshPort(`${at}: port`, p)]);
+                    return {
+                        host: a,
+                        port: p,
+                        user,
+                        hostKey: pinned(`${at}: hostKey`, hostKey, { address: a, port: p }),
+                        ...(privateKey === undefined ? {} : { privateKey }),
+                        ...(agentSocketPath === undefined ? {} : { agentSocketPath }),
+                        ...SSH_HOST_DIALS,
+                    };
+                })
                 .apply((c) => (args.proxy ? proxyOf(at, args.proxy, c) : pulumi.output(c))),
         );
         this.reachable = hostCommand(
@@ -203,9 +202,8 @@ function plainProblems(at: string, args: SshHostArgs, user: string): (string | u
         plain(args.address) ? checkSshAddress(`${at}: address`, args.address) : undefined,
         port !== undefined ? checkSshPort(`${at}: port`, port) : undefined,
         args.hostKey === undefined || plain(args.hostKey) ? checkHostKey(`${at}: hostKey`, args.hostKey, endpoint) : undefined,
-        plain(args.underlayAddress) ? checkIpv4(`${at}: underlayAddress`, args.underlayAddress) : undefined,
-        args.underlayAddress === undefined && plain(args.address) && parseIp(args.address)?.family !== 4
-            ? `${at}: address ${args.address} is not an IPv4 address, so it cannot be the underlay address: set underlayAddress, the IPv4 address the host's peers reach it at`
+        plain(args.underlayAddress) || (args.underlayAddress === undefined && plain(args.address) && checkSshAddress("", args.address) === undefined)
+            ? underlayProblem(at, args.address as string, args.underlayAddress as string | undefined)
             : undefined,
         plain(args.device) ? checkIfname(`${at}: device`, args.device) : undefined,
         args.sudo === false && user !== "root"
@@ -226,6 +224,18 @@ function proxyProblems(at: string, p: SshLoginArgs, host: { address: string; por
         p.hostKey === undefined || plain(p.hostKey) ? checkHostKey(`${at}.hostKey`, p.hostKey, { address: address ?? "PROXY", port }) : undefined,
         address !== undefined && address === host.address && (port ?? 22) === (host.port ?? 22) ? `${at} is the host itself (${address} port ${port ?? 22})` : undefined,
     ];
+}
+
+/** The underlay address must be IPv4 (the tunnel's local); the SSH address is the default. */
+export function underlayProblem(at: string, address: string, underlay: string | undefined): string | undefined {
+    if (underlay !== undefined) {
+        return checkIpv4(`${at}: underlayAddress`, underlay);
+    }
+    const ip = parseIp(address);
+    if (ip?.family !== 4) {
+        return `${at}: address ${address} is not an IPv4 address, so it cannot be the underlay address: set underlayAddress, the IPv4 address the host's peers reach it at`;
+    }
+    return checkIpv4(`${at}: address ${address} (the default underlayAddress)`, address);
 }
 
 /** The pinned key in the plugin's form, or a deployment error naming the key and how to get it. */

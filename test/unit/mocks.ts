@@ -20,6 +20,9 @@ function fakeStdout(name: string, create: string | undefined): string {
     if (create?.includes("ssh-keygen")) {
         return "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\nssh-ed25519 AAAA fou-tunnel";
     }
+    if (create?.includes('echo "device=$dev"')) {
+        return "device=eth0\naddress=198.51.100.151"; // SshHost's first command
+    }
     if (create?.includes("vm.sh start")) {
         return `{"name":"${name}","pid":1,"hostKey":"ssh-ed25519 AAAAhost"}`;
     }
