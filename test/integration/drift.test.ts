@@ -124,7 +124,7 @@ test("k1: route deleted, ip_forward off, boot unit disabled — each named, each
         "k1-k2-k2-check": "replace",
     });
     await repairAndVerify("repairK1");
-    assert.match(ssh(key, K1, "cat /proc/sys/net/ipv4/ip_forward; systemctl is-enabled fou-tunnel-itest-drift-ftok2.service"), /^1\nenabled$/);
+    assert.match(ssh(key, K1, "cat /proc/sys/net/ipv4/ip_forward; systemctl is-enabled fou-tunnel-itest-drift-ftok2.service"), /^1\nenabled$/m);
 });
 
 test("k2: FOU port and address deleted — each named; the port's link is left alone", async () => {
