@@ -1,0 +1,138 @@
+/**
+ * HostPrep's kernel step as a preflight for machines that exist already: run through /bin/sh
+ * with fake uname/modinfo/ip/modprobe and a fake /etc/os-release, it names the fix for what it
+ * finds — the kernel (ELRepo's kernel-ml on CentOS/RHEL 7, the distribution's current kernel on
+ * Debian and Ubuntu), an ip without `ip fou`, the ip_tunnel module fou needs — all at once.
+ */
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { after, test } from "node:test";
+import { kernelScripts, OS_RELEASE } from "../../components/hostPrep";
+
+const dir = mkdtempSync(path.join(tmpdir(), "fou-preflight-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const OS = {
+    centos7: 'NAME="CentOS Linux"\nVERSION="7 (Core)"\nID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\n',
+    debian12: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n',
+    ubuntu22: 'PRETTY_NAME="Ubuntu 22.04.4 LTS"\nNAME="Ubuntu"\nVERSION_ID="22.04"\nID=ubuntu\nID_LIKE=debian\n',
+    rocky9: 'NAME="Rocky Linux"\nID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="9.3"\nPRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"\n',
+    unknown: 'ID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME="Alpine Linux v3.19"\n',
+};
+
+interface Host {
+    os: keyof typeof OS | "none";
+    release: string;
+    /** Modules modinfo knows, with what `--field=depends` prints. */
+    modules: Record<string, string>;
+    /** Old iproute2: no `ip fou`, no encap for links. */
+    oldIp?: boolean;
+    /** The running kernel's modules directory exists. */
+    moduleDir?: boolean;
+}
+
+/** Runs the kernel step's create on a fake host; returns stderr+stdout and the exit status. */
+function prep(h: Host, modules = ["fou", "ipip"]): { out: string; code: number } {
+    const root = mkdtempSync(path.join(dir, "host-"));
+    const osRelease = path.join(root, "os-release");
+    if (h.os !== "none") writeFileSync(osRelease, OS[h.os]);
+    if (h.moduleDir ?? true) mkdirSync(path.join(root, "lib/modules", h.release), { recursive: true });
+    const known = Object.entries(h.modules)
+        .map(([m, deps]) => `${m}) case "$1" in --field=depends) echo '${deps}' ;; --field=filename) echo /lib/modules/x/${m}.ko ;; esac; return 0 ;;`)
+        .join("\n");
+    const fakes = [
+        "hostname() { echo web1; }",
+        `uname() { echo '${h.release}'; }`,
+        `modinfo() { m=$1; [ "$#" -gt 1 ] && m=$2; case "$m" in\n${known}\n*) echo "modinfo: ERROR: Module $m not found." >&2; return 1 ;; esac; }`,
+        "modprobe() { :; }",
+        "dpkg() { echo amd64; }",
+        h.oldIp
+            ? `ip() { case "$1" in -V) echo 'ip utility, iproute2-ss130716' ;; *) echo 'Object "'$1'" is unknown, try "ip help".' >&2 ;; esac; return 255; }`
+            : `ip() { case "$1 $2" in "fou help") echo 'Usage: ip fou add port PORT { ipproto PROTO  | gue }' >&2 ;; "link help") echo '[ encap { fou | gue | none } ]' >&2 ;; esac; return 255; }`,
+    ].join("\n");
+    const create = kernelScripts(modules, path.join(root, "state", "prep.modules"))
+        .create.split(OS_RELEASE).join(osRelease)
+        .split('"/lib/modules/').join(`"${root}/lib/modules/`);
+    const out = execFileSync("/bin/sh", ["-c", `${fakes}\n(\n${create}\n) 2>&1; echo "exit=$?"`], { encoding: "utf8" });
+    return { out: out.replace(/exit=\d+\n$/, ""), code: Number(/exit=(\d+)\n$/.exec(out)?.[1]) };
+}
+
+const GOOD = { fou: "udp_tunnel,ip6_udp_tunnel,ip_tunnel", ipip: "ip_tunnel,tunnel4", ip_tunnel: "" };
+
+test("a good host passes and loads the modules", () => {
+    const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: GOOD });
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /^kernel=6\.1\.0-57-amd64\nmodules=fou ipip\n$/m);
+});
+
+test("CentOS 7: Linux 3.10 → ELRepo's kernel-ml, and its old ip → upgrade iproute; both at once", () => {
+    const r = prep({ os: "centos7", release: "3.10.0-1160.el7.x86_64", modules: { ipip: "tunnel4,ip_tunnel", ip_tunnel: "" }, oldIp: true });
+    assert.equal(r.code, 1);
+    const lines = r.out.trim().split("\n");
+    assert.equal(lines.length, 2, r.out);
+    assert.equal(
+        lines[0],
+        "fou-tunnel: web1 runs Linux 3.10.0-1160.el7.x86_64, which has no FOU support (needs 3.18 or newer): upgrade the kernel and reboot; " +
+            "on CentOS Linux 7 (Core) (Linux 3.10 has no fou): install ELRepo's mainline kernel: rpm --import https://www.elrepo.org/RPM-GPG-KEY-elrepo.org; " +
+            "yum install https://www.elrepo.org/elrepo-release-7.el7.elrepo.noarch.rpm; yum --enablerepo=elrepo-kernel install kernel-ml; grub2-set-default 0; then reboot",
+    );
+    assert.equal(
+        lines[1],
+        "fou-tunnel: web1: its ip (ip utility, iproute2-ss130716) has no ip fou or no link encapsulation: upgrade iproute2 to 3.18 or newer; " +
+            "on CentOS Linux 7 (Core): yum update iproute (7.5 and later ship iproute 4.11, which has ip fou), or build iproute2 4.x from kernel.org and install it",
+    );
+});
+
+test("Debian without fou: the current kernel package of its architecture", () => {
+    const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: { ipip: "ip_tunnel,tunnel4", ip_tunnel: "" } });
+    assert.equal(r.code, 1);
+    assert.equal(
+        r.out,
+        "fou-tunnel: web1 runs Linux 6.1.0-57-amd64 without the fou module: install a kernel built with it (fou needs CONFIG_NET_FOU) and reboot; " +
+            "on Debian GNU/Linux 12 (bookworm): apt-get update && apt-get install linux-image-amd64 (Debian's current kernel, which has fou), then reboot into it\n",
+    );
+});
+
+test("Ubuntu without fou: linux-generic, or the cloud kernel's modules-extra", () => {
+    const r = prep({ os: "ubuntu22", release: "5.15.0-1051-aws", modules: { ipip: "ip_tunnel,tunnel4", ip_tunnel: "" } });
+    assert.equal(r.code, 1);
+    assert.match(r.out, /^fou-tunnel: web1 runs Linux 5\.15\.0-1051-aws without the fou module: .* and reboot; on Ubuntu 22\.04\.4 LTS: apt-get update && apt-get install linux-generic \(cloud kernels keep fou in linux-modules-extra-5\.15\.0-1051-aws\), then reboot into it$/m);
+});
+
+test("RHEL-like 8 and later: kernel-modules-extra; an unknown distribution: the general advice only", () => {
+    const rocky = prep({ os: "rocky9", release: "5.14.0-362.el9.x86_64", modules: { ipip: "ip_tunnel,tunnel4", ip_tunnel: "" } });
+    assert.match(rocky.out, /reboot; on Rocky Linux 9\.3 \(Blue Onyx\): dnf install kernel-modules-extra \(and the newest kernel\), then reboot$/m);
+    const alpine = prep({ os: "unknown", release: "6.6.7-0-virt", modules: { ipip: "ip_tunnel,tunnel4" } });
+    assert.equal(alpine.out, "fou-tunnel: web1 runs Linux 6.6.7-0-virt without the fou module: install a kernel built with it (fou needs CONFIG_NET_FOU) and reboot\n");
+    const none = prep({ os: "none", release: "6.6.7-0-virt", modules: { ipip: "" } });
+    assert.equal(none.code, 1);
+    assert.match(none.out, /without the fou module: install a kernel built with it \(fou needs CONFIG_NET_FOU\) and reboot$/m);
+});
+
+test("fou built on ip_tunnel, but ip_tunnel missing: the modules are incomplete", () => {
+    const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: { fou: "udp_tunnel,ip_tunnel", ipip: "tunnel4" } });
+    assert.equal(r.code, 1);
+    assert.match(r.out, /^fou-tunnel: web1: Linux 6\.1\.0-57-amd64 lacks the ip_tunnel module that fou is built on: its modules are incomplete; reinstall the kernel package; on Debian/m);
+});
+
+test("fou not built on ip_tunnel: that kernel cannot encapsulate in FOU (the wording the tests know)", () => {
+    const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: { fou: "udp_tunnel", ipip: "tunnel4", ip_tunnel: "" } });
+    assert.equal(r.code, 1);
+    assert.match(r.out, /^fou-tunnel: web1: the fou module of Linux 6\.1\.0-57-amd64 does not depend on ip_tunnel; this kernel cannot encapsulate tunnels in FOU/m);
+});
+
+test("a kernel upgraded without a reboot: its modules are not there", () => {
+    const r = prep({ os: "debian12", release: "6.1.0-56-amd64", modules: {}, moduleDir: false });
+    assert.equal(r.code, 1);
+    assert.equal(r.out.trim().split("\n").length, 1, r.out);
+    assert.match(r.out, /^fou-tunnel: web1 runs Linux 6\.1\.0-56-amd64, whose modules are not installed \(no \/lib\/modules\/6\.1\.0-56-amd64: upgraded without a reboot\?\): reboot into the installed kernel, or on Debian/m);
+});
+
+test("an old ip on Debian: apt-get install iproute2", () => {
+    const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: GOOD, oldIp: true });
+    assert.equal(r.code, 1);
+    assert.match(r.out, /^fou-tunnel: web1: its ip \(ip utility, iproute2-ss130716\) has no ip fou or no link encapsulation: upgrade iproute2 to 3\.18 or newer; on Debian GNU\/Linux 12 \(bookworm\): apt-get install iproute2$/m);
+});
