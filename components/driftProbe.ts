@@ -19,6 +19,7 @@ type Connection = {
     user?: string;
     privateKey?: string;
     password?: string;
+    agentSocketPath?: string;
     hostKey?: string;
     perDialTimeout?: number;
     proxy?: Connection;
@@ -52,6 +53,8 @@ async function runOnHost(conn: Connection, script: string): Promise<{ code: numb
                     username: c.user ?? "root",
                     privateKey: c.privateKey,
                     password: c.password,
+                    // As the plugin: the agent of agentSocketPath, else SSH_AUTH_SOCK (here only without a key).
+                    agent: c.agentSocketPath ?? (c.privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined),
                     readyTimeout: seconds * 1000,
                     sock: sock as never,
                     // A pinned host key must match; without one, any key is accepted (as the plugin does).
@@ -66,7 +69,7 @@ async function runOnHost(conn: Connection, script: string): Promise<{ code: numb
         );
         return connect(conn, sock);
     };
-    const key = JSON.stringify([conn.host, conn.port, conn.user, conn.hostKey, conn.proxy?.host, conn.privateKey]);
+    const key = JSON.stringify([conn.host, conn.port, conn.user, conn.hostKey, conn.proxy?.host, conn.privateKey, conn.agentSocketPath]);
     let shared = pool.get(key);
     if (!shared) {
         shared = { client: dial(), busy: 0, queue: [] };
