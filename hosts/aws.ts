@@ -5,6 +5,7 @@ import * as tls from "@pulumi/tls";
 import { TunnelHost } from "../components/host";
 import { script, sh } from "../components/shell";
 import { checkHostName, checkIfname, checkPort, throwIfInvalid } from "../lib/validate";
+import YAML from "yaml";
 import { AwsSettings } from "./awsConfig";
 
 export interface AwsHostsArgs {
@@ -102,23 +103,72 @@ export const AWS_POLL_TIMEOUTS: pulumi.CustomTimeouts = { create: "15m", update:
 export const CREATED_VPC_CIDR = "10.99.0.0/16";
 export const CREATED_SUBNET_CIDR = "10.99.1.0/24";
 
+/** What one instance's user data carries; see {@link cloudConfig}. */
+export interface CloudConfigArgs {
+    /** The login user cloud-init creates (awsSshUser, `admin` on Debian): sudo without a password. */
+    readonly user: string;
+    /** The stack's SSH public key (`ssh-ed25519 AAAA…`), the user's only authorized key. */
+    readonly authorizedKey: string;
+    /** The instance's SSH host key, made in the stack: OpenSSH private key and its public line. */
+    readonly hostPrivateKey: string;
+    readonly hostPublicKey: string;
+}
+
+/** `ssh-ed25519 AAAA…`: the type and key fields of a public key line (the tls provider adds a newline). */
+export function publicKeyLine(key: string): string {
+    const [type, body] = key.trim().split(/\s+/);
+    return `${type} ${body}`;
+}
+
 /**
- * User data for every instance. Every tunnel step (modprobe, sysctl, `ip link/addr/route`) runs
- * as the SSH user without sudo, so the steps log in as root; cloud-init's `disable_root: false`
- * puts the stack's key into root's authorized_keys (instead of a "log in as admin" stub).
+ * The instance's user data (cloud-init `#cloud-config`), the same shape for every host:
+ * - `ssh_keys` hands sshd the host key made in the stack, and `ssh_deletekeys` with an empty
+ *   `ssh_genkeytypes` leaves it the only one: the key is known (and pinned in every connection)
+ *   before the first SSH login, instead of being whatever the instance generated at first boot;
+ * - `users` makes the login user (admin, Debian's AMI user) with the stack's key as its only
+ *   authorized key, no password, and sudo without one: the tunnel steps run through `sudo -n`
+ *   (`TunnelHost.sudo`); `disable_root` (cloud-init's default, said here) and no EC2 key pair
+ *   leave root without any key, so root cannot log in;
+ * - `packages` installs nftables (the Firewall component's `nft`), a no-op where the image has it.
+ * The text holds the host's private key: it is passed as a secret.
  */
-export const CLOUD_CONFIG = "#cloud-config\ndisable_root: false\n";
-
-/** The user the tunnel steps connect as (see {@link CLOUD_CONFIG}). */
-export const TUNNEL_SSH_USER = "root";
+export function cloudConfig(a: CloudConfigArgs): string {
+    const doc = {
+        ssh_deletekeys: true,
+        ssh_genkeytypes: [],
+        ssh_keys: { ed25519_private: a.hostPrivateKey.trim() + "\n", ed25519_public: publicKeyLine(a.hostPublicKey) },
+        disable_root: true,
+        users: [
+            {
+                name: a.user,
+                gecos: "fou-tunnel login",
+                shell: "/bin/bash",
+                lock_passwd: true,
+                sudo: "ALL=(ALL) NOPASSWD:ALL",
+                ssh_authorized_keys: [publicKeyLine(a.authorizedKey)],
+            },
+        ],
+        packages: ["nftables"],
+    };
+    return `#cloud-config\n${YAML.stringify(doc, { lineWidth: 0 })}`;
+}
 
 /**
- * Prints `device=<name>`: the interface that holds the host's private address, else the default
- * route's device (`ens5` on Nitro instances). Not `ip route get <own address>`: the local table
- * answers that with `dev lo`.
+ * Waits until cloud-init has finished with the user data (the packages it installs come last, after
+ * sshd is up) and fails, naming the status, if it did not finish cleanly. Then prints
+ * `device=<name>`: the interface that holds the host's private address, else the default route's
+ * device (`ens5` on Nitro instances). Not `ip route get <own address>`: the local table answers
+ * that with `dev lo`. Runs as the login user, without sudo.
  */
 export function pollScript(privateIp: string): string {
     return script(
+        "if command -v cloud-init >/dev/null 2>&1; then",
+        "  ci=$(cloud-init status --wait 2>&1 | tr -d . | tail -n 1) || true",
+        '  case $ci in',
+        '  *"status: done"*) ;;',
+        '  *) echo "fou-tunnel: $(hostname): cloud-init did not finish the user data cleanly (${ci:-no status}): see /var/log/cloud-init.log and /var/log/cloud-init-output.log" >&2; exit 1 ;;',
+        "  esac",
+        "fi",
         sh`dev=$(ip -o -4 addr show to ${`${privateIp}/32`} | awk '{ print $2; exit }')`,
         `[ -n "$dev" ] || dev=$(ip -o -4 route show default | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')`,
         sh`if [ -z "$dev" ]; then echo "fou-tunnel: $(hostname) has no interface with "${privateIp}" and no default route" >&2; exit 1; fi`,
@@ -144,6 +194,8 @@ export class AwsHosts extends pulumi.ComponentResource {
     public readonly hosts: TunnelHost[];
     /** The stack's SSH private key, OpenSSH format (secret). */
     public readonly privateKey: pulumi.Output<string>;
+    /** Host name → its SSH host key (`ssh-ed25519 AAAA…`), made in the stack and pinned in every connection. */
+    public readonly hostKeys: pulumi.Output<Record<string, string>>;
     public readonly amiId: pulumi.Output<string>;
     /** Host name → public address (SSH). */
     public readonly publicIps: pulumi.Output<Record<string, string>>;
@@ -167,7 +219,23 @@ export class AwsHosts extends pulumi.ComponentResource {
 
         const key = new tls.PrivateKey(`${name}-ssh-key`, { algorithm: "ED25519" }, { parent: this });
         this.privateKey = pulumi.secret(key.privateKeyOpenssh);
-        const keyPair = new aws.ec2.KeyPair(`${name}-key-pair`, { publicKey: key.publicKeyOpenssh, tags: tags("key-pair") }, { parent: this });
+        // Each instance's host key, made here so that it is known (and pinned) before the first
+        // login; the instance gets it through its user data.
+        const hostKeys = Object.fromEntries(
+            names.map((host) => [host, new tls.PrivateKey(`${name}-${host}-host-key`, { algorithm: "ED25519" }, { parent: this })]),
+        );
+        const hostPublic = (host: string) => hostKeys[host].publicKeyOpenssh.apply(publicKeyLine);
+        this.hostKeys = pulumi
+            .all(names.map(hostPublic))
+            .apply((keys) => Object.fromEntries(names.map((n, i) => [n, keys[i]])) as Record<string, string>);
+        const userData = (host: string) =>
+            pulumi.secret(
+                pulumi
+                    .all([key.publicKeyOpenssh, hostKeys[host].privateKeyOpenssh, hostKeys[host].publicKeyOpenssh])
+                    .apply(([authorizedKey, hostPrivateKey, hostPublicKey]) =>
+                        cloudConfig({ user: settings.sshUser, authorizedKey, hostPrivateKey, hostPublicKey }),
+                    ),
+            );
 
         this.amiId =
             settings.ami !== undefined
@@ -285,13 +353,14 @@ export class AwsHosts extends pulumi.ComponentResource {
                         ami: this.amiId,
                         instanceType: settings.instanceType,
                         subnetId,
-                        keyName: keyPair.keyName,
                         vpcSecurityGroupIds: [sg.id, this.hostSecurityGroups[host].id],
                         associatePublicIpAddress: true,
                         // EC2 drops packets whose addresses are not the instance's own; routing
                         // beyond the GWIPs forwards exactly such packets.
                         sourceDestCheck: !settings.routesBeyondGwips,
-                        userData: CLOUD_CONFIG,
+                        // The host key and the login user: a change (a new key, another user)
+                        // replaces the instance, as cloud-init applies user data at first boot only.
+                        userData: userData(host),
                         userDataReplaceOnChange: true,
                         metadataOptions: { httpTokens: "required" },
                         tags: tags(host),
@@ -324,16 +393,23 @@ export class AwsHosts extends pulumi.ComponentResource {
 
         this.hosts = names.map((host, i) => {
             const instance = this.instances[i];
-            const connection = {
-                host: instance.publicIp,
-                user: TUNNEL_SSH_USER,
-                privateKey: this.privateKey,
-                ...AWS_DIALS,
-            };
+            // The user cloud-init made, the stack's key, and the host key the user data installed:
+            // a host presenting any other key is refused before anything is sent to it.
+            const login = pulumi.all([instance.publicIp, this.privateKey, hostPublic(host)]).apply(([ip, privateKey, hostKey]) => ({
+                host: ip,
+                user: settings.sshUser,
+                privateKey,
+                hostKey,
+            }));
+            const connection = pulumi.secret(login.apply((c) => ({ ...c, ...AWS_DIALS })));
             // The poll waits out boot and cloud-init; after it, the host answers at once.
             const poll = new command.remote.Command(
                 `${name}-${host}-poll`,
-                { connection: { ...connection, ...AWS_POLL_DIALS }, create: instance.privateIp.apply(pollScript), triggers: [instance.id] },
+                {
+                    connection: pulumi.secret(login.apply((c) => ({ ...c, ...AWS_POLL_DIALS }))),
+                    create: instance.privateIp.apply(pollScript),
+                    triggers: [instance.id],
+                },
                 { parent: this, dependsOn: [ssh, ...network], customTimeouts: AWS_POLL_TIMEOUTS },
             );
             return {
@@ -343,6 +419,8 @@ export class AwsHosts extends pulumi.ComponentResource {
                 connection,
                 readyAfter: [poll],
                 identity: instance.id,
+                // The login user is not root: every step runs through `sudo -n`.
+                sudo: settings.sshUser !== "root",
                 // Terminating the instance takes its tunnel with it: no undo over SSH (which a
                 // dead or stopped instance could not answer anyway).
                 deletedWith: instance,

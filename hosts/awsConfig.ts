@@ -19,7 +19,7 @@ export interface AwsSettings {
     readonly vpc: "default" | "create";
     /** The only network SSH is allowed from, as a prefix (a bare address becomes /32). */
     readonly operatorCidr: string;
-    /** The distribution's login user, for the operator's `ssh` commands. */
+    /** The login user the user data makes (sudo without a password, the stack's key): every SSH login, the tunnel steps' and the operator's. */
     readonly sshUser: string;
     /** Routes beyond the GWIPs need EC2's source/destination check off on every instance. */
     readonly routesBeyondGwips: boolean;
@@ -108,6 +108,10 @@ export function parseAwsSettings(get: (key: string) => unknown, ns = "fou-tunnel
     const sshUser = get("awsSshUser") ?? AWS_DEFAULTS.sshUser;
     if (typeof sshUser !== "string" || !/^[a-z_][a-z0-9_-]{0,31}$/.test(sshUser)) {
         problems.push(`${key("awsSshUser")} must be a user name like admin or ubuntu (got ${JSON.stringify(sshUser)})`);
+    } else if (sshUser === "root") {
+        problems.push(
+            `${key("awsSshUser")} cannot be root: the instances' user data makes this user (with sudo) and leaves root without any key; use the image's admin user (admin on Debian)`,
+        );
     }
 
     const routesBeyondGwips = parseBool(get("awsRoutesBeyondGwips"), AWS_DEFAULTS.routesBeyondGwips, key("awsRoutesBeyondGwips"), problems);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { before, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
@@ -9,7 +10,7 @@ import { recorded, settle, valueOf } from "./mocks";
 import { FouTunnel } from "../../components/fouTunnel";
 import { HostPrep } from "../../components/hostPrep";
 import { FouInputError } from "../../lib/validate";
-import { AWS_DIALS, AWS_POLL_DIALS, AWS_POLL_TIMEOUTS, AwsHosts, AwsHostsArgs, CLOUD_CONFIG, parsePollOutput, pollScript } from "../../hosts/aws";
+import { AWS_DIALS, AWS_POLL_DIALS, AWS_POLL_TIMEOUTS, AwsHosts, AwsHostsArgs, cloudConfig, parsePollOutput, pollScript, publicKeyLine } from "../../hosts/aws";
 import { AwsSettings, parseAwsSettings } from "../../hosts/awsConfig";
 
 // mocks.ts answers every call with its inputs; EC2 lookups need real-looking answers, so this file
@@ -29,6 +30,9 @@ const ADDRESSES: Record<string, { privateIp: string; publicIp: string }> = {
 };
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nMOCK\n-----END OPENSSH PRIVATE KEY-----\n";
 const PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAmock\n";
+/** Each host key of the mocks is its own: `aws-k1-host-key` → `…AAAAhostawsk1hostkey`. */
+const hostPrivate = (resource: string) => `-----BEGIN OPENSSH PRIVATE KEY-----\nHOST ${resource}\n-----END OPENSSH PRIVATE KEY-----\n`;
+const hostPublic = (resource: string) => `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhost${resource.replace(/[^a-z0-9]/g, "")}\n`;
 
 const mocks: pulumi.runtime.Mocks = {
     newResource(args) {
@@ -36,7 +40,12 @@ const mocks: pulumi.runtime.Mocks = {
         const state: Record<string, any> = { ...args.inputs };
         switch (args.type) {
             case "tls:index/privateKey:PrivateKey":
-                Object.assign(state, { privateKeyOpenssh: PRIVATE_KEY, publicKeyOpenssh: PUBLIC_KEY });
+                Object.assign(
+                    state,
+                    args.name.endsWith("-host-key")
+                        ? { privateKeyOpenssh: hostPrivate(args.name), publicKeyOpenssh: hostPublic(args.name) }
+                        : { privateKeyOpenssh: PRIVATE_KEY, publicKeyOpenssh: PUBLIC_KEY },
+                );
                 break;
             case "aws:ec2/keyPair:KeyPair":
                 state.keyName = `${args.name}-name`;
@@ -173,7 +182,6 @@ test("default VPC: exactly the key, key pair, shared group and its rules, per ho
         "aws:ec2/instance:Instance aws-k1",
         "aws:ec2/instance:Instance aws-k2",
         "aws:ec2/instance:Instance aws-k3",
-        "aws:ec2/keyPair:KeyPair aws-key-pair",
         "aws:ec2/securityGroup:SecurityGroup aws-k1-sg",
         "aws:ec2/securityGroup:SecurityGroup aws-k2-sg",
         "aws:ec2/securityGroup:SecurityGroup aws-k3-sg",
@@ -188,6 +196,9 @@ test("default VPC: exactly the key, key pair, shared group and its rules, per ho
         "command:remote:Command aws-k1-poll",
         "command:remote:Command aws-k2-poll",
         "command:remote:Command aws-k3-poll",
+        "tls:index/privateKey:PrivateKey aws-k1-host-key",
+        "tls:index/privateKey:PrivateKey aws-k2-host-key",
+        "tls:index/privateKey:PrivateKey aws-k3-host-key",
         "tls:index/privateKey:PrivateKey aws-ssh-key",
     ]);
 });
@@ -197,7 +208,6 @@ test("created VPC: a VPC 10.99.0.0/16, a subnet, an internet gateway and a defau
         "aws:ec2/instance:Instance awsc-a1",
         "aws:ec2/instance:Instance awsc-a2",
         "aws:ec2/internetGateway:InternetGateway awsc-igw",
-        "aws:ec2/keyPair:KeyPair awsc-key-pair",
         "aws:ec2/routeTable:RouteTable awsc-routes",
         "aws:ec2/routeTableAssociation:RouteTableAssociation awsc-routes-subnet",
         "aws:ec2/securityGroup:SecurityGroup awsc-a1-sg",
@@ -212,6 +222,8 @@ test("created VPC: a VPC 10.99.0.0/16, a subnet, an internet gateway and a defau
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule awsc-ssh",
         "command:remote:Command awsc-a1-poll",
         "command:remote:Command awsc-a2-poll",
+        "tls:index/privateKey:PrivateKey awsc-a1-host-key",
+        "tls:index/privateKey:PrivateKey awsc-a2-host-key",
         "tls:index/privateKey:PrivateKey awsc-ssh-key",
     ]);
     assert.equal(res("awsc-vpc").inputs.cidrBlock, "10.99.0.0/16");
@@ -277,13 +289,69 @@ test("the AMI is the newest x86_64 Debian 12 release image from Debian's account
     assert.equal(res("awsc-a2").inputs.ami, OVERRIDE_AMI);
 });
 
-test("the key pair carries the public half of an ED25519 tls key", () => {
-    assert.equal(res("aws-ssh-key").inputs.algorithm, "ED25519");
-    assert.equal(res("aws-key-pair").inputs.publicKey, PUBLIC_KEY);
-    assert.equal(res("awsc-key-pair").inputs.publicKey, PUBLIC_KEY);
+test("the stack's SSH key and every host's host key are ED25519 tls keys; no EC2 key pair (the login key comes with the user data)", async () => {
+    for (const k of ["aws-ssh-key", "aws-k1-host-key", "aws-k2-host-key", "aws-k3-host-key", "awsc-a1-host-key", "awsc-a2-host-key"]) {
+        assert.equal(res(k).inputs.algorithm, "ED25519", k);
+    }
+    assert.ok(!recorded.some((r) => r.type === "aws:ec2/keyPair:KeyPair"));
+    assert.deepEqual(await valueOf(viaDefault.hostKeys), {
+        k1: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk1hostkey",
+        k2: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk2hostkey",
+        k3: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk3hostkey",
+    });
 });
 
-test("instances: AMI, type, one subnet, the key pair, the shared group and its own, a public address, root login, source/dest check per routing", () => {
+/** The user data the aws stack renders for k1 of the mocks, to the byte. */
+const K1_USER_DATA = `#cloud-config
+ssh_deletekeys: true
+ssh_genkeytypes: []
+ssh_keys:
+  ed25519_private: |
+    -----BEGIN OPENSSH PRIVATE KEY-----
+    HOST aws-k1-host-key
+    -----END OPENSSH PRIVATE KEY-----
+  ed25519_public: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk1hostkey
+disable_root: true
+users:
+  - name: admin
+    gecos: fou-tunnel login
+    shell: /bin/bash
+    lock_passwd: true
+    sudo: ALL=(ALL) NOPASSWD:ALL
+    ssh_authorized_keys:
+      - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAmock
+packages:
+  - nftables
+`;
+
+test("user data: the host's own key as the only host key, the admin user with the stack's key and sudo, nftables; secret; a change replaces the instance", async () => {
+    assert.equal(plain(res("aws-k1").inputs.userData), K1_USER_DATA);
+    for (const name of ["aws-k1", "aws-k2", "aws-k3", "awsc-a1", "awsc-a2"]) {
+        const i = res(name).inputs;
+        assert.ok(Object.keys(i.userData).includes("4dabf18193072939515e22adb298388d"), `${name}: the user data holds a private key and must be secret`);
+        assert.equal(
+            plain(i.userData),
+            cloudConfig({ user: "admin", authorizedKey: PUBLIC_KEY, hostPrivateKey: hostPrivate(`${name}-host-key`), hostPublicKey: hostPublic(`${name}-host-key`) }),
+            name,
+        );
+        assert.equal(i.userDataReplaceOnChange, true, name);
+        assert.equal(i.keyName, undefined, name);
+    }
+    // What cloud-init reads (YAML 1.1 there; the document uses nothing where 1.1 and 1.2 differ).
+    const doc = YAML.parse(plain(res("aws-k2").inputs.userData));
+    assert.deepEqual(doc.ssh_keys, { ed25519_private: hostPrivate("aws-k2-host-key"), ed25519_public: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk2hostkey" });
+    assert.deepEqual([doc.ssh_deletekeys, doc.ssh_genkeytypes, doc.disable_root], [true, [], true]);
+    assert.deepEqual(doc.users, [
+        { name: "admin", gecos: "fou-tunnel login", shell: "/bin/bash", lock_passwd: true, sudo: "ALL=(ALL) NOPASSWD:ALL", ssh_authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAmock"] },
+    ]);
+    assert.deepEqual(doc.packages, ["nftables"]);
+    assert.deepEqual(Object.keys(doc).sort(), ["disable_root", "packages", "ssh_deletekeys", "ssh_genkeytypes", "ssh_keys", "users"]);
+    // Another user, from awsSshUser.
+    assert.match(cloudConfig({ user: "ubuntu", authorizedKey: "ssh-ed25519 AAAA c", hostPrivateKey: "k", hostPublicKey: "ssh-ed25519 BBBB d\n" }), /\n {2}ed25519_public: ssh-ed25519 BBBB\n[^]*\n {2}- name: ubuntu\n/);
+    assert.equal(publicKeyLine("ssh-ed25519 AAAA comment\n"), "ssh-ed25519 AAAA");
+});
+
+test("instances: AMI, type, one subnet, the shared group and its own, a public address, IMDSv2, source/dest check per routing", () => {
     assert.equal(recorded.filter((r) => r.type === "aws:ec2/instance:Instance" && r.parent === "aws").length, 3, "one instance per host");
     assert.equal(recorded.filter((r) => r.type === "aws:ec2/instance:Instance" && r.parent === "awsc").length, 2, "one instance per host");
     for (const [name, type, subnet, check] of [
@@ -297,14 +365,11 @@ test("instances: AMI, type, one subnet, the key pair, the shared group and its o
         const i = res(name).inputs;
         assert.equal(i.instanceType, type, name);
         assert.equal(i.subnetId, subnet, name);
-        assert.equal(i.keyName, `${component}-key-pair-name`, name);
         assert.deepEqual(i.vpcSecurityGroupIds, [`${component}-sg-id`, `${name}-sg-id`], name);
         assert.equal(i.sourceDestCheck, check, name);
         assert.equal(i.associatePublicIpAddress, true, name);
-        assert.equal(i.userData, CLOUD_CONFIG, name);
         assert.equal(i.metadataOptions.httpTokens, "required", name);
     }
-    assert.match(CLOUD_CONFIG, /^#cloud-config\ndisable_root: false\n$/);
 });
 
 function rules(component: string) {
@@ -381,14 +446,18 @@ test("TunnelHosts: one per host in topology order, private IP as underlay, publi
     assert.deepEqual(await Promise.all(hosts.map((h) => valueOf(h.device))), ["ens5", "ens5", "ens5"]);
     const conns = await Promise.all(hosts.map((h) => valueOf(h.connection)));
     assert.deepEqual(
-        conns.map((c) => [c.host, c.user, c.dialErrorLimit, c.perDialTimeout]),
+        conns.map((c) => [c.host, c.user, c.hostKey, c.dialErrorLimit, c.perDialTimeout]),
         [
-            ["198.51.100.11", "root", 5, 10],
-            ["198.51.100.12", "root", 5, 10],
-            ["198.51.100.13", "root", 5, 10],
+            ["198.51.100.11", "admin", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk1hostkey", 5, 10],
+            ["198.51.100.12", "admin", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk2hostkey", 5, 10],
+            ["198.51.100.13", "admin", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk3hostkey", 5, 10],
         ],
     );
     assert.equal(await valueOf(conns[0].privateKey as pulumi.Input<string>), PRIVATE_KEY);
+    for (const h of [...hosts, ...viaCreated.hosts]) {
+        assert.equal(await pulumi.isSecret(pulumi.output(h.connection)), true, `${h.name}: the connection is secret`);
+        assert.equal(h.sudo, true, `${h.name}: the steps run through sudo`);
+    }
     assert.deepEqual(
         hosts.map((h) => (h.readyAfter ?? []).map((r) => (r as any).__name)),
         [["aws-k1-poll"], ["aws-k2-poll"], ["aws-k3-poll"]],
@@ -405,7 +474,16 @@ test("each poll asks its own host for the device holding its private address, qu
     assert.equal(poll.create, pollScript("172.31.5.12"));
     assert.match(poll.create, /ip -o -4 addr show to '172\.31\.5\.12\/32'/);
     assert.deepEqual(poll.triggers, ["aws-k2-id"]);
-    assert.equal(plain(poll.connection).host, "198.51.100.12");
+    assert.deepEqual(
+        [plain(poll.connection).host, plain(poll.connection).user, plain(poll.connection).hostKey],
+        ["198.51.100.12", "admin", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk2hostkey"],
+    );
+    assert.ok(Object.keys(poll.connection).includes("4dabf18193072939515e22adb298388d"), "the poll's connection is secret");
+    // The poll runs as admin itself; the steps go through sudo.
+    assert.ok(!poll.create.includes("sudo"));
+    const prep = res("k1-prep-kernel").inputs;
+    assert.match(prep.create, /^if ! sudo -n true 2>\/dev\/null; then\n[^]*\nexec sudo -n \/bin\/sh -c '/);
+    assert.deepEqual([plain(prep.connection).user, plain(prep.connection).hostKey], ["admin", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk1hostkey"]);
 });
 
 test("no SSH wait is unbounded: the poll dials a bounded number of times within its timeouts, the tunnel steps a few", async () => {
@@ -459,7 +537,8 @@ test("outputs: public and private IPs by host, and ssh commands as the distribut
 });
 
 test("the tunnel components run unchanged on the EC2 hosts: private addresses, the polled device", () => {
-    const link = res("fou-k1-link").inputs.create as string;
+    // Through sudo: the script is one quoted argument of `sh -c`; unquote it.
+    const link = (res("fou-k1-link").inputs.create as string).replace(/'\\''/g, "'");
     // The words of the `ip link add` line, quoting aside (how the link quotes is its own business).
     const add = link
         .split("\n")
@@ -498,6 +577,22 @@ test("the poll script finds this machine's device for its address, and the defau
     const hostile = "1.2.3.4/32; touch /tmp/fou-aws-poll-pwned #";
     execFileSync("sh", ["-c", pollScript(hostile) + " || true"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
     assert.throws(() => execFileSync("test", ["-e", "/tmp/fou-aws-poll-pwned"]));
+});
+
+test("the poll waits for cloud-init and fails, naming its status, unless it finished the user data cleanly", (t) => {
+    const bin = mkdtempSync(path.join(tmpdir(), "fou-aws-ci-"));
+    t.after(() => rmSync(bin, { recursive: true, force: true }));
+    const run = (status: string) => {
+        writeFileSync(path.join(bin, "cloud-init"), `#!/bin/sh\n[ "$1 $2" = "status --wait" ] || exit 9\nprintf '....\\n${status}\\n'\n`, { mode: 0o755 });
+        return spawnSync("sh", ["-c", pollScript("127.0.0.1")], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    };
+    const done = run("status: done");
+    assert.equal(done.status, 0, done.stderr);
+    assert.equal(done.stdout, "device=lo\n");
+    const failed = run("status: error");
+    assert.equal(failed.status, 1);
+    assert.equal(failed.stdout, "");
+    assert.match(failed.stderr, /^fou-tunnel: .*: cloud-init did not finish the user data cleanly \(status: error\): see \/var\/log\/cloud-init\.log/);
 });
 
 test("parsePollOutput takes the device line and refuses anything but an interface name", () => {
@@ -644,6 +739,7 @@ const INVALID_AWS: [Record<string, unknown>, RegExp][] = [
     ],
     [{ ...OK, awsHostNames: ["k1"] }, /^fou-tunnel:awsHostNames is no longer a setting of this program; name the hosts .* fou-tunnel:topology/],
     [{ ...OK, awsSshUser: "admin;id" }, /^fou-tunnel:awsSshUser must be a user name like admin or ubuntu/],
+    [{ ...OK, awsSshUser: "root" }, /^fou-tunnel:awsSshUser cannot be root: the instances' user data makes this user \(with sudo\) and leaves root without any key/],
     [{ ...OK, awsRoutesBeyondGwips: "yes" }, /^fou-tunnel:awsRoutesBeyondGwips must be true or false \(got "yes"\)$/],
     [{ ...OK, awsRegion: "eu-west-1" }, /^fou-tunnel:awsRegion is not a setting of this program; set the region with `pulumi config set aws:region <region>`$/],
 ];
