@@ -43,7 +43,7 @@ test("pulumi preview of the program loads the engine, language host and command 
     }
     assert.ok(steps.every((s) => s.op === "create"));
     // The plan carries the real commands, and the connection (it holds the key) stays secret.
-    const link = steps.find((s) => s.newState.urn.endsWith("::k1-k2-k1-link"));
+    const link = steps.find((s) => s.newState.urn.endsWith("::fou-k1-k2-k1-link"));
     assert.ok(link, "k1's link command is planned");
     assert.match(
         link.newState.inputs.create,
@@ -66,9 +66,9 @@ test("a topology file previews every tunnel; a broken one fails naming file, lin
     const r = await stack.ok(["preview", "--json"]);
     const urns = (JSON.parse(r.stdout).steps as { newState: { urn: string } }[]).map((s) => s.newState.urn);
     for (const tunnel of ["k1-k2", "k1-k3", "k2-k3"]) {
-        assert.ok(urns.some((u) => u.endsWith(`fou:index:FouTunnel::${tunnel}`)), tunnel);
+        assert.ok(urns.some((u) => u.endsWith(`fou:index:FouTunnel::fou-${tunnel}`)), tunnel);
     }
-    assert.equal(urns.filter((u) => u.endsWith("fou:index:FouPort::k3-gue-5556")).length, 1, "one shared port on k3");
+    assert.equal(urns.filter((u) => u.endsWith("fou:index:FouPort::fou-k3-gue-5556")).length, 1, "one shared port on k3");
 
     const bad = path.join(stack.dir, "bad.yaml");
     writeFileSync(bad, "hosts:\n  - name: k1\n  - name: k2\ntunnels:\n  - hosts: [k1, k2]\n    port: 70000\n");

@@ -37,8 +37,8 @@ after(async () => {
 
 /** What the checks' probes report while the tunnel passes nothing. */
 const BROKEN = {
-    "k1-k2-k1-check-probe": "k1: tunnel 10.10.10.1 → 10.10.10.2: no ping reply from 10.10.10.2 through the tunnel",
-    "k1-k2-k2-check-probe": "k2: tunnel 10.10.10.2 → 10.10.10.1: no ping reply from 10.10.10.1 through the tunnel",
+    "fou-k1-k2-k1-check-probe": "k1: tunnel 10.10.10.1 → 10.10.10.2: no ping reply from 10.10.10.2 through the tunnel",
+    "fou-k1-k2-k2-check-probe": "k2: tunnel 10.10.10.2 → 10.10.10.1: no ping reply from 10.10.10.1 through the tunnel",
 };
 
 interface Step {
@@ -108,20 +108,20 @@ test("k1: route deleted, ip_forward off, boot unit disabled — each named, each
     ssh(key, K1, "ip route del 10.10.10.2/32 dev ftok2; sysctl -q -w net.ipv4.ip_forward=0; systemctl disable --quiet fou-tunnel-itest-drift-ftok2.service");
     const { found, ops } = await driftInPlan();
     assert.deepEqual(found, {
-        "k1-k2-k1-route-probe": "k1: route to 10.10.10.2/32 on ftok2: route to 10.10.10.2/32 via 10.10.10.1 dev ftok2 is missing",
-        "k1-prep-ip-forward-probe": "k1: net.ipv4.ip_forward: net.ipv4.ip_forward is not 1",
-        "k1-k2-k1-boot-probe": "k1: boot unit fou-tunnel-itest-drift-ftok2.service: unit fou-tunnel-itest-drift-ftok2.service is not enabled",
+        "fou-k1-k2-k1-route-probe": "k1: route to 10.10.10.2/32 on ftok2: route to 10.10.10.2/32 via 10.10.10.1 dev ftok2 is missing",
+        "fou-k1-prep-ip-forward-probe": "k1: net.ipv4.ip_forward: net.ipv4.ip_forward is not 1",
+        "fou-k1-k2-k1-boot-probe": "k1: boot unit fou-tunnel-itest-drift-ftok2.service: unit fou-tunnel-itest-drift-ftok2.service is not enabled",
         // Without its route the tunnel passes nothing, and the checks' probes say so too.
         ...BROKEN,
     });
     // Each drifted object's create runs again (an update); the checks, triggered by the route's
     // new instance, run again; nothing else is touched.
     assert.deepEqual(ops, {
-        "k1-k2-k1-route": "update",
-        "k1-prep-ip-forward": "update",
-        "k1-k2-k1-boot": "update",
-        "k1-k2-k1-check": "replace",
-        "k1-k2-k2-check": "replace",
+        "fou-k1-k2-k1-route": "update",
+        "fou-k1-prep-ip-forward": "update",
+        "fou-k1-k2-k1-boot": "update",
+        "fou-k1-k2-k1-check": "replace",
+        "fou-k1-k2-k2-check": "replace",
     });
     await repairAndVerify("repairK1");
     assert.match(ssh(key, K1, "cat /proc/sys/net/ipv4/ip_forward; systemctl is-enabled fou-tunnel-itest-drift-ftok2.service"), /^1\nenabled$/m);
@@ -131,16 +131,16 @@ test("k2: FOU port and address deleted — each named; the port's link is left a
     ssh(key, K2, "ip fou del port 5555; ip addr del 10.10.10.2/32 dev ftok1");
     const { found, ops } = await driftInPlan();
     assert.deepEqual(found, {
-        "k2-fou-5555-fou-probe": "k2: FOU port 5555: FOU port 5555 (ipproto 4) is missing",
-        "k1-k2-k2-addr-probe": "k2: address 10.10.10.2 on ftok1: address 10.10.10.2/32 is not on ftok1",
+        "fou-k2-fou-5555-fou-probe": "k2: FOU port 5555: FOU port 5555 (ipproto 4) is missing",
+        "fou-k1-k2-k2-addr-probe": "k2: address 10.10.10.2 on ftok1: address 10.10.10.2/32 is not on ftok1",
         // The kernel drops a route with the address it goes via.
-        "k1-k2-k2-route-probe": "k2: route to 10.10.10.1/32 on ftok1: route to 10.10.10.1/32 via 10.10.10.2 dev ftok1 is missing",
+        "fou-k1-k2-k2-route-probe": "k2: route to 10.10.10.1/32 on ftok1: route to 10.10.10.1/32 via 10.10.10.2 dev ftok1 is missing",
         ...BROKEN,
     });
-    assert.equal(ops["k2-fou-5555-fou"], "update");
-    assert.equal(ops["k1-k2-k2-addr"], "update");
-    assert.equal(ops["k1-k2-k2-route"], "replace", "the route sits on the address");
-    assert.equal(ops["k1-k2-k2-link"], undefined, "the link is not touched");
+    assert.equal(ops["fou-k2-fou-5555-fou"], "update");
+    assert.equal(ops["fou-k1-k2-k2-addr"], "update");
+    assert.equal(ops["fou-k1-k2-k2-route"], "replace", "the route sits on the address");
+    assert.equal(ops["fou-k1-k2-k2-link"], undefined, "the link is not touched");
     await repairAndVerify("repairK2");
     assert.match(ssh(key, K2, "ip fou show; ip -o addr show dev ftok1"), /port 5555 ipproto 4[\s\S]*inet 10\.10\.10\.2\/32/);
 });
@@ -149,12 +149,12 @@ test("a link deleted on k1 and one set down on k2: both rebuilt, with what sits 
     ssh(key, K1, "ip link del ftok2");
     ssh(key, K2, "ip link set dev ftok1 down");
     const { found, ops } = await driftInPlan();
-    assert.equal(found["k1-k2-k1-link-probe"], "k1: link ftok2: link ftok2 is missing");
-    assert.equal(found["k1-k2-k2-link-probe"], "k2: link ftok1: link ftok1 is down");
+    assert.equal(found["fou-k1-k2-k1-link-probe"], "k1: link ftok2: link ftok2 is missing");
+    assert.equal(found["fou-k1-k2-k2-link-probe"], "k2: link ftok1: link ftok1 is down");
     for (const h of ["k1", "k2"]) {
-        assert.equal(ops[`k1-k2-${h}-link`], "update");
-        assert.equal(ops[`k1-k2-${h}-addr`], "replace");
-        assert.equal(ops[`k1-k2-${h}-route`], "replace");
+        assert.equal(ops[`fou-k1-k2-${h}-link`], "update");
+        assert.equal(ops[`fou-k1-k2-${h}-addr`], "replace");
+        assert.equal(ops[`fou-k1-k2-${h}-route`], "replace");
     }
     await repairAndVerify("repairLinks");
 });

@@ -78,8 +78,8 @@ test("a second tunnel (sit over GUE) is added while a ping crosses the first: at
     const steps = await plan();
     const op = (suffix: string) => steps.filter((s) => s.urn.endsWith(`::${suffix}`)).map((s) => s.op);
     // More modules on each host: HostPrep updates in place; the first tunnel is not touched.
-    assert.deepEqual(op("k1-prep-kernel"), ["update"]);
-    assert.ok(op("k1-k2-k1-link").every((o) => o === "same"), JSON.stringify(op("k1-k2-k1-link")));
+    assert.deepEqual(op("fou-k1-prep-kernel"), ["update"]);
+    assert.ok(op("fou-k1-k2-k1-link").every((o) => o === "same"), JSON.stringify(op("fou-k1-k2-k1-link")));
     const notSame = steps.filter((s) => s.op !== "same").map((s) => `${s.op} ${s.urn.slice(s.urn.lastIndexOf("::") + 2)}`);
     assert.ok(!steps.some((s) => ["replace", "delete", "delete-replaced", "create-replacement"].includes(s.op)), notSame.join("\n"));
     const stop = startPing();

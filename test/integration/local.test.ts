@@ -194,8 +194,8 @@ test("changing the port replaces the port-bound objects and the tunnel works on 
     const created = changed.map((s) => String(s.newState?.inputs?.create ?? "")).join("\n");
     assert.match(created, /ip fou add port '5556' ipproto '4'/);
     assert.match(created, /^ip link add 'ftok2' .* encap-dport '5556'$/m);
-    assert.ok(changed.some((s) => s.op === "replace" && s.urn.endsWith("::k1-k2-k1-link")), "the link is replaced");
-    assert.ok(changed.some((s) => s.op === "delete" && s.urn.endsWith("::k1-fou-5555-fou")), "the old port goes");
+    assert.ok(changed.some((s) => s.op === "replace" && s.urn.endsWith("::fou-k1-k2-k1-link")), "the link is replaced");
+    assert.ok(changed.some((s) => s.op === "delete" && s.urn.endsWith("::fou-k1-fou-5555-fou")), "the old port goes");
     assert.ok(!changed.some((s) => s.urn.includes("command:local:Command")), "the VMs are not touched");
     const r = await stack.ok(["up", "--yes", "--skip-preview"]);
     timings.upPortChange = r.seconds;
@@ -270,8 +270,8 @@ test("a host whose kernel has no fou fails in HostPrep with the fix named; destr
     const text = r.stdout + r.stderr;
     assert.match(text, /fou-tunnel: k2 runs Linux 6\.\S+ without the fou module: install a kernel built with it \(fou needs CONFIG_NET_FOU\) and reboot/);
     // Neither host got a tunnel object: both must pass HostPrep first.
-    assert.match(text, /command:remote:Command k2-prep-kernel \*\*creating failed\*\*/);
-    assert.doesNotMatch(text, /command:remote:Command (k1-k2-k\d-(link|addr|route|check)|k\d-fou-\d+-fou) (creating|created)/);
+    assert.match(text, /command:remote:Command fou-k2-prep-kernel \*\*creating failed\*\*/);
+    assert.doesNotMatch(text, /command:remote:Command fou-(k1-k2-k\d-(link|addr|route|check)|k\d-fou-\d+-fou) (creating|created)/);
     const d = await nofou.ok(["destroy", "--yes", "--skip-preview"]);
     assert.equal(d.code, 0);
     const names = localNames("fou-tunnel/itest-nofou", 0);

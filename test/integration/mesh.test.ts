@@ -52,8 +52,8 @@ async function planSteps(): Promise<{ op: string; urn: string; newState?: { inpu
 }
 
 const URN = (tail: string) => `urn:pulumi:mesh::fou-tunnel::${tail}`;
-const TUNNEL_URN = (name: string) => URN(`fou:index:FouTopology$fou:index:FouTunnel::${name}`);
-const PORT_URN = (name: string) => URN(`fou:index:FouTopology$fou:index:FouPort::${name}`);
+const TUNNEL_URN = (name: string) => URN(`fou:index:FouTopology$fou:index:FouTunnel::fou-${name}`);
+const PORT_URN = (name: string) => URN(`fou:index:FouTopology$fou:index:FouPort::fou-${name}`);
 
 test("the test network is free", () => {
     assert.ok(!routed("198.51.100.0/24"), "198.51.100.0/24 is already routed here (another stack up?)");
@@ -141,8 +141,8 @@ test("a shared port is not deleted while a tunnel uses it: pulumi refuses", asyn
 test("a targeted destroy of k1-k3 removes it and its own port, and leaves the shared port and k2-k3", async () => {
     const r = await stack.ok(["destroy", "--yes", "--skip-preview", "--target", TUNNEL_URN("k1-k3"), "--target", PORT_URN("k1-gue-5556"), "--target-dependents"]);
     timings.destroyOneTunnel = r.seconds;
-    assert.match(r.stdout, /^\s*-\s+command:remote:Command k1-k3-k1-link deleted/m);
-    assert.doesNotMatch(r.stdout, /^\s*-\s+command:remote:Command (k2-k3|k1-k2)-/m, "other tunnels untouched");
+    assert.match(r.stdout, /^\s*-\s+command:remote:Command fou-k1-k3-k1-link deleted/m);
+    assert.doesNotMatch(r.stdout, /^\s*-\s+command:remote:Command fou-(k2-k3|k1-k2)-/m, "other tunnels untouched");
     assert.equal(ssh(key, K.k1, "ip fou show"), "port 5555 ipproto 4\n");
     assert.equal(ssh(key, K.k3, "ip fou show"), "port 5556 gue\n");
     for (const [h, ifname] of [["k1", interfaces["k1-k3"].k1], ["k3", interfaces["k1-k3"].k3]] as const) {
@@ -180,7 +180,7 @@ test("k3 rebooted: its persisted tunnel and shared port are back without pulumi 
     const changes = (await planSteps()).filter((s) => s.op !== "same").map((s) => s.urn);
     assert.ok(changes.length > 0);
     for (const urn of changes) {
-        assert.match(urn, /::(k1-k3|k1-gue-5556)(-|$)/, "only k1-k3 and its port are planned");
+        assert.match(urn, /::fou-(k1-k3|k1-gue-5556)(-|$)/, "only k1-k3 and its port are planned");
     }
 });
 
