@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
+import { ExampleStack, installExample } from "./integration/example";
 import { REPO, TestStack } from "./integration/harness";
 
 // The offline toolchain: setup.sh yields a CLI, the Node.js language host and the command
@@ -77,4 +79,53 @@ test("a topology file previews every tunnel; a broken one fails naming file, lin
     assert.notEqual(b.code, 0);
     assert.ok((b.stdout + b.stderr).includes(`${bad}:6:11: tunnels[0].port: must be a UDP port number from 1 to 65535 (got 70000)`), b.stdout + b.stderr);
     assert.doesNotMatch(b.stdout, /\+\s+command:/);
+});
+
+test("the library installs into another program, and `pulumi preview` of examples/existing-hosts runs offline", async () => {
+    const dir = installExample();
+    const example = new ExampleStack(dir, "example");
+    try {
+        // What npm installed is the packed library: built JavaScript and declarations, no sources.
+        const pkg = path.join(dir, "node_modules", "fou-tunnel");
+        assert.deepEqual(readdirSync(pkg).sort(), ["README.md", "bin", "package.json"]);
+        assert.deepEqual(readdirSync(path.join(pkg, "bin")).sort(), ["components", "lib", "topology"]);
+        const files = readdirSync(path.join(pkg, "bin", "components"));
+        assert.ok(files.includes("index.js") && files.includes("index.d.ts") && files.includes("sshHost.d.ts"), files.join(" "));
+        assert.ok(files.every((f) => f.endsWith(".js") || f.endsWith(".d.ts")), files.join(" "));
+        assert.equal(readdirSync(path.join(dir, "node_modules", "@pulumi")).filter((d) => d === "pulumi").length, 1);
+        // The example type-checks against the declarations.
+        execFileSync(path.join(dir, "node_modules", ".bin", "tsc"), ["--noEmit", "-p", dir], { stdio: "inherit" });
+
+        const keys = mkdtempSync(path.join(tmpdir(), "fou-example-keys-"));
+        execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "example", "-f", path.join(keys, "id")]);
+        execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "host", "-f", path.join(keys, "host")]);
+        const hostKey = readFileSync(path.join(keys, "host.pub"), "utf8").trim();
+        const hosts = [
+            { name: "k1", address: "198.51.100.161", hostKey, device: "eth0" },
+            { name: "k2", address: "198.51.100.162", hostKey, device: "eth0" },
+        ];
+        await example.init({ hosts }, readFileSync(path.join(keys, "id"), "utf8"));
+        rmSync(keys, { recursive: true, force: true });
+        const r = await example.ok(["preview", "--json"]);
+        const steps = JSON.parse(r.stdout).steps as { op: string; newState: { type: string; urn: string; inputs: Record<string, any> } }[];
+        const types = new Set(steps.map((s) => s.newState.type));
+        for (const t of ["fou:index:SshHost", "fou:index:HostPrep", "fou:index:FouTunnel", "fou:index:FouPort", "fou:index:IpipFouLink", "fou:index:Gwip", "fou:index:Route", "fou:index:TunnelCheck", "command:remote:Command"]) {
+            assert.ok(types.has(t), `preview creates a ${t}`);
+        }
+        assert.ok(steps.every((s) => s.op === "create"));
+        const link = steps.find((s) => s.newState.urn.endsWith("::k1-k2-k1-link"));
+        assert.ok(link, "k1's link command is planned");
+        assert.match(link.newState.inputs.create, /^ip link add 'ftok2' type ipip remote '198\.51\.100\.162' local '198\.51\.100\.161' ttl '255' dev 'eth0' encap fou encap-sport auto encap-dport '5555'$/m);
+        assert.ok(!r.stdout.includes("PRIVATE KEY"), "no private key in the preview");
+
+        // Its own config is checked before anything is declared.
+        await example.setConfig({ hosts: hosts.slice(0, 1) });
+        const bad = await example.pulumi(["preview"]);
+        assert.notEqual(bad.code, 0);
+        assert.match(bad.stdout + bad.stderr, /fou-existing-hosts:hosts must list exactly two hosts/);
+        assert.doesNotMatch(bad.stdout, /\+\s+command:/);
+    } finally {
+        await example.remove();
+        rmSync(dir, { recursive: true, force: true });
+    }
 });
