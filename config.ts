@@ -1,6 +1,8 @@
+import { statSync } from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { AwsSettings, parseAwsSettings } from "./hosts/awsConfig";
 import { LocalSettings, LocalVmSettings } from "./hosts/localConfig";
+import { SshEnvironment, SshHostSettings, SshSettings, parseSshLogin } from "./hosts/sshConfig";
 import { checkIpv4, cidrContains, formatCidr, formatIp, lastAddress, notUnicast, parseCidr, parseIp } from "./lib/inet";
 import { checkHostName, checkInt, checkPort, parseBool, throwIfInvalid, FouInputError } from "./lib/validate";
 import {
@@ -17,7 +19,7 @@ import {
 } from "./topology";
 
 export interface Settings {
-    readonly hosts: "local" | "aws";
+    readonly hosts: "local" | "aws" | "ssh";
     /** false keeps the hosts but removes every tunnel component (and restores the hosts). */
     readonly tunnel: boolean;
     /** Hosts and tunnels: the file named by `topology`, else the guide's k1/k2 from port/gwips/localVms. */
@@ -30,6 +32,8 @@ export interface Settings {
     readonly local: LocalSettings;
     /** Set when hosts is "aws". */
     readonly aws?: AwsSettings;
+    /** Set when hosts is "ssh": the machines of the topology file, and the stack's key or agent. */
+    readonly ssh?: SshSettings;
 }
 
 /** The guide's two hosts on the default bridge (topology/defaults.ts): k1 .151, k2 .152, this machine .1/24. */
@@ -39,9 +43,28 @@ export const DEFAULT_LOCAL: LocalSettings = {
     memoryMb: 768,
 };
 
+/** Keys whose value is read as it is (never JSON), without the SDK's warning about reading a secret. */
+const RAW_KEYS = ["sshPrivateKey"];
+
 /** Reads the stack configuration; throws one error listing every bad key before anything is declared. */
 export function loadSettings(cfg: pulumi.Config): Settings {
+    // Internal to the SDK, so optional: whether a key was set with --secret.
+    const isSecret = (pulumi.runtime as unknown as { isConfigSecret?: (k: string) => boolean }).isConfigSecret;
+    const env: SshEnvironment = {
+        sshAuthSock: process.env.SSH_AUTH_SOCK,
+        isSocket: (p) => {
+            try {
+                return statSync(p).isSocket();
+            } catch {
+                return false;
+            }
+        },
+        ...(isSecret ? { isSecret: (k: string) => isSecret(k) } : {}),
+    };
     return parseSettings((key) => {
+        if (RAW_KEYS.includes(key)) {
+            return pulumi.runtime.getConfig(`${cfg.name}:${key}`);
+        }
         const raw = cfg.get(key);
         if (raw === undefined) {
             return undefined;
@@ -51,17 +74,24 @@ export function loadSettings(cfg: pulumi.Config): Settings {
         } catch {
             return raw; // a plain string value
         }
-    }, cfg.name);
+    }, cfg.name, env);
 }
 
 /** Parses settings from a key lookup (pure, for tests). `ns` prefixes keys in messages. */
-export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"): Settings {
+export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel", env: SshEnvironment = {}): Settings {
     const key = (k: string) => `${ns}:${k}`;
     const problems: (string | undefined)[] = [];
 
     const hosts = get("hosts") ?? "local";
-    if (hosts !== "local" && hosts !== "aws") {
-        problems.push(`${key("hosts")} must be "local" or "aws" (got ${JSON.stringify(hosts)})`);
+    if (hosts !== "local" && hosts !== "aws" && hosts !== "ssh") {
+        problems.push(`${key("hosts")} must be "local", "aws" or "ssh" (got ${JSON.stringify(hosts)})`);
+    }
+    const login = hosts === "ssh" ? parseSshLogin(get, ns, env, problems) : undefined;
+    if (hosts !== "ssh") {
+        const sshOnly = ["sshPrivateKey", "sshAgentSocket"].filter((k) => get(k) !== undefined);
+        if (sshOnly.length > 0) {
+            problems.push(`${sshOnly.map(key).join(", ")} ${sshOnly.length > 1 ? "apply" : "applies"} to ${key("hosts")} ssh only; ${hosts} hosts are reached with a key the stack makes`);
+        }
     }
     let aws: AwsSettings | undefined;
     if (hosts === "aws") {
@@ -88,11 +118,11 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
         if (legacy.length > 0) {
             problems.push(`${legacy.map(key).join(", ")} cannot be combined with ${key("topology")}: set ${legacy.length > 1 ? "them" : "it"} in the topology file`);
         }
-        const base = hosts === "aws" ? undefined : parseLocal(get, key, problems, false);
+        const base = hosts === "local" ? parseLocal(get, key, problems, false) : undefined;
         if (typeof topologyPath !== "string" || topologyPath.trim() === "") {
             // Relative paths are from the project directory, where pulumi runs the program.
             problems.push(`${key("topology")} must be the path of a topology YAML file, relative to the project directory (got ${JSON.stringify(topologyPath)})`);
-        } else if (hosts === "local" || hosts === "aws") {
+        } else if (hosts === "local" || hosts === "aws" || hosts === "ssh") {
             topology = collect(problems, () =>
                 loadTopology(topologyPath, { kind: hosts, ...(base ? { underlay: base.gateway } : {}) }),
             );
@@ -100,6 +130,10 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
         if (base && topology) {
             local = { ...base, vms: topology.hosts.map((h) => ({ name: h.name, address: h.address as string, fou: h.fou })) };
         }
+    } else if (hosts === "ssh") {
+        problems.push(
+            `${key("hosts")} ssh needs ${key("topology")}: a topology file whose hosts say how to log in to each machine, like {name: k1, ssh: {address: 198.51.100.151, hostKey: ssh-ed25519 AAAA…}} (docs/topology.md)`,
+        );
     } else {
         ({ topology, local } = parseGuide(get, key, problems, hosts, ns));
     }
@@ -113,10 +147,12 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel"):
         }
     }
     throwIfInvalid(problems);
+    const ssh = login && topology ? { ...login, hosts: topology.hosts.map(sshHostOf) } : undefined;
     return {
         forgetHosts: forgetHosts as string[],
-        hosts: hosts as "local" | "aws",
+        hosts: hosts as "local" | "aws" | "ssh",
         ...(aws ? { aws } : {}),
+        ...(ssh ? { ssh } : {}),
         tunnel,
         check,
         ...(sshDialTimeout === undefined ? {} : { sshDialTimeout: sshDialTimeout as number }),
@@ -171,6 +207,14 @@ function parseGuide(
         firewall: parseBool(get("firewall"), true, key("firewall"), problems),
     });
     return { topology, local };
+}
+
+/** A host of an ssh topology, as hosts/ssh.ts takes it (the parser has filled every value). */
+function sshHostOf(h: TopologyHost): SshHostSettings {
+    if (!h.ssh || h.address === undefined) {
+        throw new Error(`topology: host ${h.name} has no ssh login after validation`);
+    }
+    return { name: h.name, ...h.ssh, underlayAddress: h.address, ...(h.device === undefined ? {} : { device: h.device }) };
 }
 
 /** A GWIP of the guide: a unicast IPv4 address (not in 0.0.0.0/8 either, as in a topology file). */

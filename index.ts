@@ -11,6 +11,7 @@ import { withConnection } from "./components/host";
 import { loadSettings } from "./config";
 import { AwsHosts } from "./hosts/aws";
 import { LocalVms } from "./hosts/local";
+import { SshHosts } from "./hosts/ssh";
 
 const settings = loadSettings(new pulumi.Config());
 const topo = settings.topology;
@@ -26,11 +27,15 @@ const ec2 = settings.aws
           ]),
       })
     : undefined;
-const local = ec2
+// Machines that exist already: the stack logs in to them, and owns none of them.
+const ssh = settings.ssh
+    ? new SshHosts("ssh", { settings: settings.ssh, privateKey: settings.ssh.privateKey === undefined ? undefined : pulumi.secret(settings.ssh.privateKey) })
+    : undefined;
+const local = ec2 || ssh
     ? undefined
     : new LocalVms("local", { settings: settings.local, stackId: `${pulumi.getProject()}/${pulumi.getStack()}` });
 const dialTimeout = settings.sshDialTimeout;
-const hostList = (ec2?.hosts ?? local!.hosts)
+const hostList = (ec2?.hosts ?? ssh?.hosts ?? local!.hosts)
     .map((h) => (dialTimeout === undefined ? h : withConnection(h, { perDialTimeout: dialTimeout })))
     // An explicit opt-in for unreachable hosts: their objects are forgotten, not undone, on removal.
     .map((h) => (settings.forgetHosts.includes(h.name) ? { ...h, retainOnDelete: true } : h));
@@ -48,12 +53,12 @@ function perEnd<T>(pick: (e: { host: string; ifname: string; gwip: string }) => 
 /** Where the hosts and tunnels came from. */
 export const topology = topo.source;
 /** Host name → underlay address. */
-export const underlay = ec2 ? ec2.privateIps : Object.fromEntries(settings.local.vms.map((vm) => [vm.name, vm.address]));
+export const underlay = ec2 ? ec2.privateIps : ssh ? ssh.underlay : Object.fromEntries(settings.local.vms.map((vm) => [vm.name, vm.address]));
 /** Host name → public address (aws stacks). */
 export const publicIps = ec2?.publicIps ?? {};
 /** How to log in to each host, with the key from `sshPrivateKey` saved to the file named. */
 export const sshCommands =
-    ec2?.sshCommands ?? Object.fromEntries(settings.local.vms.map((vm) => [vm.name, `ssh -i fou-key.pem root@${vm.address}`]));
+    ec2?.sshCommands ?? ssh?.sshCommands ?? Object.fromEntries(settings.local.vms.map((vm) => [vm.name, `ssh -i fou-key.pem root@${vm.address}`]));
 /** Tunnel → host → GWIP (`k1-k2`: 10.10.10.1 on k1, 10.10.10.2 on k2 by default). */
 export const gwips = tunnels ? perEnd((e) => e.gwip) : {};
 /** Tunnel → host → tunnel interface (`ftok2` on k1, `ftok1` on k2). */
@@ -84,4 +89,4 @@ export const verification = tunnels?.checks ?? [];
 /** The VMs as vm.sh reported them (pid, boot time). */
 export const vms = local?.vms ?? [];
 /** SSH key for the hosts (secret): `pulumi stack output sshPrivateKey --show-secrets`. */
-export const sshPrivateKey = ec2 ? ec2.privateKey : local!.privateKey;
+export const sshPrivateKey = ec2 ? ec2.privateKey : local?.privateKey; // ssh stacks: the key is the user's own

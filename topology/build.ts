@@ -14,7 +14,13 @@ export function build(source: string, hosts: HostRec[], tunnels: TunnelRec[], po
     };
     return {
         source,
-        hosts: hosts.map((h) => ({ name: h.name, ...(h.address ? { address: formatIp(h.address) } : {}), fou: h.fou })),
+        hosts: hosts.map((h) => ({
+            name: h.name,
+            ...(h.address ? { address: formatIp(h.address) } : {}),
+            fou: h.fou,
+            ...(h.ssh ? { ssh: h.ssh } : {}),
+            ...(h.device ? { device: h.device } : {}),
+        })),
         tunnels: tunnels.map((t) => {
             const value = <K extends keyof TunnelValues>(k: K): TunnelValues[K] => need<Field<TunnelValues[K]>>(t.fields[k], `${t.path}.${k}`).value;
             const ends = need(t.ends, `${t.path}.hosts`);

@@ -1,4 +1,4 @@
-import { Cidr, Family, Ip, cidrsOverlap, formatCidr, lastAddress, overlapsNotUnicast, parseCidr } from "../lib/inet";
+import { Cidr, Family, Ip, cidrContains, cidrsOverlap, formatCidr, formatIp, lastAddress, overlapsNotUnicast, parseCidr } from "../lib/inet";
 import type { Claims } from "./checks";
 import { DEFAULT_GWIP_POOL, DEFAULT_GWIP_POOL6 } from "./defaults";
 import { Context, TunnelRec, endLabel } from "./records";
@@ -65,6 +65,16 @@ function readPool(cx: Context, key: string, family: Family, dflt: string): Pool 
             return undefined;
         }
         // The default pool matters only if a GWIP is taken from it.
+        pool.unusable = `the default pool ${shown} ${why}: set ${key}`;
+    }
+    // ssh stacks: the machines' own addresses are no GWIPs (a route to one would swallow its SSH or tunnel packets).
+    const taken = cx.hostAddresses.find((h) => cidrContains(c, h.ip));
+    if (taken && !pool.unusable) {
+        const why = `contains ${formatIp(taken.ip)}, ${taken.what}; GWIPs must not be the machines' own addresses`;
+        if (e) {
+            r.add(pos, key, `${shown} ${why}`);
+            return undefined;
+        }
         pool.unusable = `the default pool ${shown} ${why}: set ${key}`;
     }
     return pool;

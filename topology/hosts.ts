@@ -2,10 +2,14 @@ import { Ip, cidrContains, formatCidr, formatIp, lastAddress, parseIp } from "..
 import { checkHostName } from "../lib/validate";
 import { FIRST_HOST_OFFSET, defaultHostAddress } from "./defaults";
 import { Context, HostRec, Hosts } from "./records";
-import { HOST_KEYS_AWS, HOST_KEYS_LOCAL, checkKeys, readBool } from "./schema";
+import { HOST_KEYS_AWS, HOST_KEYS_LOCAL, HOST_KEYS_SSH, checkKeys, readBool } from "./schema";
+import { SshOwners, readSshHost, secretKeyMessage } from "./sshHosts";
 import { YMap, got, str } from "./yaml";
 
-/** The hosts section: a list of at least 2 hosts, each with a unique name and, on local stacks, an address on the bridge. */
+/**
+ * The hosts section: a list of at least 2 hosts, each with a unique name and, on local stacks, an
+ * address on the bridge; on ssh stacks, how to log in (sshHosts.ts).
+ */
 export function readHosts(cx: Context): Hosts {
     const { r, root } = cx;
     const hosts: Hosts = { byName: new Map(), list: [], written: new Set(), broken: false };
@@ -25,6 +29,7 @@ export function readHosts(cx: Context): Hosts {
     }
     const addressOwner = new Map<bigint, { name: string; line: number }>();
     const nameOwner = new Map<string, { path: string; line: number }>();
+    const sshOwners: SshOwners = { underlay: new Map(), login: new Map() };
     e.value.items.forEach((item, i) => {
         const path = `hosts[${i}]`;
         if (item.kind !== "map") {
@@ -32,14 +37,8 @@ export function readHosts(cx: Context): Hosts {
             hosts.broken = true;
             return;
         }
-        const local = cx.underlay !== undefined;
-        checkKeys(r, item, path, local ? "host" : "aws host", local ? HOST_KEYS_LOCAL : HOST_KEYS_AWS, (key) =>
-            key === "address"
-                ? "not allowed for aws hosts: EC2 assigns the addresses"
-                : key === "fou"
-                  ? "not allowed for aws hosts: only local VMs can be booted with fou made unusable"
-                  : undefined,
-        );
+        const local = cx.kind === "local";
+        checkKeys(r, item, path, local ? "host" : `${cx.kind} host`, local ? HOST_KEYS_LOCAL : cx.kind === "aws" ? HOST_KEYS_AWS : HOST_KEYS_SSH, (key) => hostKeyMessage(cx.kind, key));
         const name = hostName(cx, hosts, item, path, nameOwner);
         let fou = true;
         const fouE = local ? item.entries.get("fou") : undefined;
@@ -51,6 +50,15 @@ export function readHosts(cx: Context): Hosts {
                 fou = b.value;
             }
         }
+        if (cx.kind === "ssh") {
+            const read = readSshHost(cx, item, path, name, sshOwners);
+            if (name) {
+                const h: HostRec = { name, index: i, fou, ...(read.underlay ? { address: read.underlay } : {}), ...(read.ssh ? { ssh: read.ssh } : {}), ...(read.device ? { device: read.device } : {}) };
+                hosts.byName.set(name, h);
+                hosts.list.push(h);
+            }
+            return;
+        }
         const address = hostAddress(cx, item, path, i, name, addressOwner);
         if (name) {
             const h: HostRec = { name, index: i, address, fou };
@@ -59,6 +67,23 @@ export function readHosts(cx: Context): Hosts {
         }
     });
     return hosts;
+}
+
+/** Why a key of another host kind is not allowed here, when it is one. */
+function hostKeyMessage(kind: "local" | "aws" | "ssh", key: string): string | undefined {
+    if (kind === "aws") {
+        if (key === "address") return "not allowed for aws hosts: EC2 assigns the addresses";
+        if (key === "fou") return "not allowed for aws hosts: only local VMs can be booted with fou made unusable";
+    }
+    if (kind === "ssh") {
+        if (key === "address") return "not allowed for ssh hosts: the login address is ssh.address, and the tunnel's address (when it differs) underlayAddress";
+        if (key === "fou") return "not allowed for ssh hosts: only local VMs can be booted with fou made unusable";
+        return secretKeyMessage(key);
+    }
+    if (HOST_KEYS_SSH.includes(key) && key !== "name") {
+        return `only for ssh hosts (fou-tunnel:hosts: ssh): ${kind === "local" ? "local VMs" : "EC2 instances"} are reached with the stack's own key, on the address it gives them`;
+    }
+    return undefined;
 }
 
 function hostName(cx: Context, hosts: Hosts, item: YMap, path: string, nameOwner: Map<string, { path: string; line: number }>): string | undefined {

@@ -14,10 +14,34 @@ export type TunnelProtocol = TunnelMode;
 export type Encap = PortEncap;
 
 export interface TopologyHost extends HostSpec {
-    /** local stacks: the VM's underlay address on the bridge (defaulted, see docs). undefined on aws. */
+    /**
+     * local stacks: the VM's underlay address on the bridge (defaulted, see docs); ssh stacks: the
+     * host's underlay address (`underlayAddress`, else `ssh.address`). undefined on aws.
+     */
     readonly address?: string;
     /** local stacks only: false boots the VM with fou unusable (tests of the kernel check). Default true. */
     readonly fou: boolean;
+    /** ssh stacks: how to log in (the host's `ssh:` block), every default filled in. */
+    readonly ssh?: TopologySsh;
+    /** ssh stacks: the underlay device when the file gives one (else the host reports it). */
+    readonly device?: string;
+}
+
+/** One SSH login of an ssh stack: the host's, or its jump host's. */
+export interface TopologySshLogin {
+    /** An IP address or DNS name (of a host behind a proxy: as the proxy reaches it). */
+    readonly address: string;
+    readonly port: number;
+    readonly user: string;
+    /** The pinned host key, `<type> <base64>` (what the command plugin's hostKey takes). */
+    readonly hostKey: string;
+}
+
+/** How an ssh stack logs in to a host: its login, sudo, and the jump host in front of it. */
+export interface TopologySsh extends TopologySshLogin {
+    /** The steps run through `sudo -n` (default: when user is not root). */
+    readonly sudo: boolean;
+    readonly proxy?: TopologySshLogin;
 }
 
 export interface Topology extends TopologySpec {
@@ -28,8 +52,11 @@ export interface Topology extends TopologySpec {
 }
 
 export interface TopologyOptions {
-    /** "local": hosts are VMs on this machine's bridge; "aws": EC2 instances (no address/fou keys allowed). */
-    readonly kind: "local" | "aws";
+    /**
+     * "local": hosts are VMs on this machine's bridge; "aws": EC2 instances (no address/fou keys
+     * allowed); "ssh": machines that exist already, each with an `ssh:` block saying how to log in.
+     */
+    readonly kind: "local" | "aws" | "ssh";
     /** local: this machine's address on the VM bridge with its length, e.g. "198.51.100.1/24". */
     readonly underlay?: string;
 }

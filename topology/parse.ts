@@ -24,7 +24,7 @@ import { readTree } from "./yaml";
 export function parseTopology(text: string, source: string, options: TopologyOptions): Topology {
     const underlay = underlayOf(options);
     const { r, root } = readTree(text, source);
-    const cx = context(r, root, underlay);
+    const cx = context(r, root, underlay, options.kind);
     checkKeys(r, root, "", "top-level", TOP_KEYS);
     const hosts = readHosts(cx);
     const pools = readPools(cx);
@@ -56,12 +56,12 @@ function readFirewall(r: Report, root: YMap): boolean {
     return v.value;
 }
 
-/** The local bridge network of the options (default the guide's); undefined on aws. Bad options are a programming error. */
+/** The local bridge network of the options (default the guide's); undefined on aws and ssh. Bad options are a programming error. */
 function underlayOf(options: TopologyOptions): Cidr | undefined {
-    if (options.kind !== "local" && options.kind !== "aws") {
-        throw new TypeError(`parseTopology: kind must be "local" or "aws" (got ${JSON.stringify(options.kind)})`);
+    if (options.kind !== "local" && options.kind !== "aws" && options.kind !== "ssh") {
+        throw new TypeError(`parseTopology: kind must be "local", "aws" or "ssh" (got ${JSON.stringify(options.kind)})`);
     }
-    if (options.kind === "aws") {
+    if (options.kind !== "local") {
         return undefined;
     }
     const u = options.underlay ?? DEFAULT_UNDERLAY;

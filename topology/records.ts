@@ -1,5 +1,5 @@
 import { Cidr, Family, Ip, formatCidr, formatIp } from "../lib/inet";
-import type { TunnelValues } from "./model";
+import type { TopologySsh, TunnelValues } from "./model";
 import type { Field, ValueKey } from "./schema";
 import type { Report, YMap } from "./yaml";
 
@@ -15,18 +15,35 @@ export interface Context {
     readonly underlay: Cidr | undefined;
     /** "198.51.100.0/24 (this machine is 198.51.100.1)"; "" on aws. */
     readonly underlayText: string;
+    readonly kind: "local" | "aws" | "ssh";
+    /**
+     * ssh stacks: the addresses the stack reaches the hosts at and their underlay addresses
+     * (filled as the hosts are read). A GWIP, a GWIP pool or a routed prefix must not take one:
+     * the tunnel would swallow its own packets, or the SSH path to the host.
+     */
+    readonly hostAddresses: HostAddress[];
 }
 
-export function context(r: Report, root: YMap, underlay: Cidr | undefined): Context {
+/** An address of the machines of an ssh stack, and what it is, for messages. */
+export interface HostAddress {
+    readonly ip: Ip;
+    /** `the underlay address of k1 (line 3)`. */
+    readonly what: string;
+}
+
+export function context(r: Report, root: YMap, underlay: Cidr | undefined, kind: "local" | "aws" | "ssh" = underlay ? "local" : "aws"): Context {
     const underlayText = underlay ? `${formatCidr(underlay)} (this machine is ${formatIp({ family: 4, value: underlay.address })})` : "";
-    return { r, root, underlay, underlayText };
+    return { r, root, underlay, underlayText, kind, hostAddresses: [] };
 }
 
 export interface HostRec {
     readonly name: string;
     readonly index: number;
+    /** local: the VM's address; ssh: the underlay address. */
     readonly address?: Ip;
     readonly fou: boolean;
+    readonly ssh?: TopologySsh;
+    readonly device?: string;
 }
 
 /** The hosts section as read. */

@@ -1,4 +1,5 @@
-import { Cidr, Family, checkCidr, cidrsOverlap, formatCidr, parseCidr } from "../lib/inet";
+import { Cidr, Family, checkCidr, cidrContains, cidrsOverlap, formatCidr, formatIp, parseCidr } from "../lib/inet";
+import type { HostAddress } from "./records";
 import { checkInt, checkPort } from "../lib/validate";
 import type { Encap, TunnelProtocol, TunnelValues } from "./model";
 import { Report, YEntry, YMap, YNode, child, got, str } from "./yaml";
@@ -16,6 +17,10 @@ export const TUNNEL_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 export const TOP_KEYS = ["hosts", "gwipPool", "gwipPool6", "defaults", "tunnels", "firewall"];
 export const HOST_KEYS_LOCAL = ["name", "address", "fou"];
 export const HOST_KEYS_AWS = ["name"];
+export const HOST_KEYS_SSH = ["name", "ssh", "underlayAddress", "device"];
+/** The `ssh:` block of a host on an ssh stack, and its `proxy:` (the jump host). */
+export const SSH_KEYS = ["address", "port", "user", "hostKey", "sudo", "proxy"];
+export const PROXY_KEYS = ["address", "port", "user", "hostKey"];
 /** Tunnel keys that `defaults` may set. */
 export const VALUE_KEYS = ["protocol", "encap", "port", "sport", "csum", "mtu", "ttl", "persist"] as const;
 /** Tunnel keys that only make sense per tunnel. */
@@ -120,7 +125,15 @@ export interface Field<T> {
 export type Defaults = { [K in ValueKey]?: { value: TunnelValues[K]; line: number } };
 
 /** A prefix a host routes into a tunnel: of the tunnel's family, no host bits, no default route, clear of the bridge. */
-export function readRoute(r: Report, n: YNode, path: string, family: Family | undefined, underlay: Cidr | undefined, underlayText: string): Cidr | undefined {
+export function readRoute(
+    r: Report,
+    n: YNode,
+    path: string,
+    family: Family | undefined,
+    underlay: Cidr | undefined,
+    underlayText: string,
+    hostAddresses: readonly HostAddress[] = [],
+): Cidr | undefined {
     const v = n.kind === "scalar" ? n.value : got(n);
     if (!r.check(n.pos, path, checkCidr(path, v, family))) {
         return undefined;
@@ -133,6 +146,11 @@ export function readRoute(r: Report, n: YNode, path: string, family: Family | un
     }
     if (underlay && cidrsOverlap(underlay, c)) {
         r.add(n.pos, path, `${shown} overlaps the underlay network ${underlayText}; routing it into the tunnel would cut the SSH path to the VMs`);
+        return undefined;
+    }
+    const covered = hostAddresses.find((h) => cidrContains(c, h.ip));
+    if (covered) {
+        r.add(n.pos, path, `${shown} contains ${formatIp(covered.ip)}, ${covered.what}; routing it into the tunnel would cut the SSH path or loop the tunnel's own packets`);
         return undefined;
     }
     return c;

@@ -139,7 +139,7 @@ function tunnelName({ cx: { r }, claims }: Known, t: TunnelRec, item: YMap, pair
 }
 
 /** Explicit GWIPs, claimed as they are read; the others are allocated once all are known. */
-function tunnelGwips({ cx: { r, underlay, underlayText }, claims }: Known, t: TunnelRec, item: YMap): void {
+function tunnelGwips({ cx: { r, underlay, underlayText, hostAddresses }, claims }: Known, t: TunnelRec, item: YMap): void {
     const e = item.entries.get("gwips");
     if (!e) {
         return;
@@ -161,6 +161,7 @@ function tunnelGwips({ cx: { r, underlay, underlayText }, claims }: Known, t: Tu
         const a = formatIp(ip);
         const special = notUnicast(ip);
         const first = claims.gwipUser(ip);
+        const machine = hostAddresses.find((h) => h.ip.family === ip.family && h.ip.value === ip.value);
         const bad =
             t.family !== undefined && ip.family !== t.family
                 ? `${protocol === "ipip" ? "an" : "a"} ${protocol} tunnel carries IPv${t.family}, so its GWIPs are IPv${t.family} addresses ` +
@@ -169,11 +170,13 @@ function tunnelGwips({ cx: { r, underlay, underlayText }, claims }: Known, t: Tu
                   ? `${a} is ${special}; a GWIP must be a unicast address`
                   : underlay && cidrContains(underlay, ip)
                     ? `${a} lies in the underlay network ${underlayText}; GWIPs must be outside it`
-                    : i === 1 && t.gwips[0]?.value === ip.value
-                      ? `${a} is also the GWIP of the other end (gwips[0]); each end needs its own`
-                      : first
-                        ? `GWIP ${a} is already ${first}; each GWIP may be used once in the file`
-                        : undefined;
+                    : machine
+                      ? `${a} is ${machine.what}; a GWIP must not be a machine's own address`
+                      : i === 1 && t.gwips[0]?.value === ip.value
+                        ? `${a} is also the GWIP of the other end (gwips[0]); each end needs its own`
+                        : first
+                          ? `GWIP ${a} is already ${first}; each GWIP may be used once in the file`
+                          : undefined;
         if (bad) {
             r.add(n.pos, path, bad);
             return;
@@ -223,7 +226,7 @@ function tunnelInterfaces({ cx: { r }, claims }: Known, t: TunnelRec, item: YMap
 }
 
 /** Routes as written; whether they cover a GWIP is checked once all GWIPs are known. */
-function tunnelRoutes({ cx: { r, underlay, underlayText }, claims }: Known, t: TunnelRec, item: YMap): void {
+function tunnelRoutes({ cx: { r, underlay, underlayText, hostAddresses }, claims }: Known, t: TunnelRec, item: YMap): void {
     const e = item.entries.get("routes");
     if (!e) {
         return;
@@ -245,7 +248,7 @@ function tunnelRoutes({ cx: { r, underlay, underlayText }, claims }: Known, t: T
         }
         list.value.items.forEach((n, j) => {
             const rp = `${path}[${j}]`;
-            const c = readRoute(r, n, rp, t.family, underlay, underlayText);
+            const c = readRoute(r, n, rp, t.family, underlay, underlayText, hostAddresses);
             if (c && end !== undefined && end >= 0 && claims.route(t, host, c, n.pos, rp)) {
                 t.routes[end].push({ cidr: c, pos: n.pos, path: rp });
             }

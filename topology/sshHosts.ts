@@ -1,0 +1,241 @@
+import { Ip, checkIpv4, formatIp, parseIp } from "../lib/inet";
+import { SshEndpoint, checkHostKey, checkSshAddress, checkSshPort, checkSshUser, hostKeyHint, normalizeHostKey } from "../lib/ssh";
+import { checkIfname } from "../lib/validate";
+import type { TopologySsh, TopologySshLogin } from "./model";
+import type { Context } from "./records";
+import { PROXY_KEYS, SSH_KEYS, checkKeys, readBool } from "./schema";
+import { Report, YMap, got, str } from "./yaml";
+
+/**
+ * The hosts of an ssh stack: machines that exist already. Each says how to log in (`ssh:` with
+ * address, port, user, the host key to pin, sudo, and a jump host `proxy:`), and may give its
+ * underlay address and device. Secrets never go in the file: the private key is a secret of the
+ * stack (`fou-tunnel:sshPrivateKey`) or lives in an SSH agent.
+ */
+
+/** What the file may not hold, with where it goes instead. */
+export function secretKeyMessage(key: string): string | undefined {
+    if (["privateKey", "password", "privateKeyPassword", "passphrase", "key"].includes(key)) {
+        return "not allowed in a topology file: keys and passwords are secrets; set the private key with `pulumi config set --secret fou-tunnel:sshPrivateKey < KEYFILE`, or load it into an SSH agent";
+    }
+    if (key === "agentSocketPath" || key === "agent") {
+        return "not allowed in a topology file: the agent belongs to the machine that runs pulumi; set fou-tunnel:sshAgentSocket, or just SSH_AUTH_SOCK";
+    }
+    return undefined;
+}
+
+/** Who already uses an underlay address or a login, for messages. */
+export interface SshOwners {
+    readonly underlay: Map<bigint, { name: string; line: number }>;
+    readonly login: Map<string, { name: string; line: number }>;
+}
+
+export interface SshHostRead {
+    readonly ssh?: TopologySsh;
+    readonly underlay?: Ip;
+    readonly device?: string;
+}
+
+/** An ssh host's `ssh:` block, underlay address and device; every problem reported at its node. */
+export function readSshHost(cx: Context, item: YMap, path: string, name: string | undefined, owners: SshOwners): SshHostRead {
+    const { r } = cx;
+    const label = name ?? path;
+    const e = item.entries.get("ssh");
+    const device = readDevice(r, item, path);
+    if (!e) {
+        r.add(item.pos, `${path}.ssh`, "required on ssh stacks: how to log in, like {address: 198.51.100.151, hostKey: ssh-ed25519 AAAA…}");
+        return { device };
+    }
+    if (e.value.kind !== "map") {
+        r.add(e.value.pos, `${path}.ssh`, `must be a mapping like {address: 198.51.100.151, hostKey: ssh-ed25519 AAAA…} (got ${got(e.value)})`);
+        return { device };
+    }
+    const m = e.value;
+    const at = `${path}.ssh`;
+    checkKeys(r, m, at, "ssh", SSH_KEYS, secretKeyMessage);
+    const user = readUser(r, m, at, "root");
+    const proxy = readProxy(r, m, at, user ?? "root");
+    let loginTaken = false;
+    const read = readLogin(r, m, at, "host", user, proxy ?? undefined);
+    const login = complete(read);
+    const sudo = readSudo(r, m, at, user);
+    if (read.address !== undefined && read.port !== undefined) {
+        const pe = m.entries.get("proxy");
+        if (proxy && read.address === proxy.address && read.port === proxy.port) {
+            r.add(pe!.value.pos, `${at}.proxy`, `is the host itself (${proxy.address} port ${proxy.port}); a jump host is another machine`);
+        }
+        const key = `${proxy ? `${proxy.address.toLowerCase()}:${proxy.port}>` : ""}${read.address.toLowerCase()}:${read.port}`;
+        const first = owners.login.get(key);
+        const pos = m.entries.get("address")!.value.pos;
+        loginTaken = first !== undefined;
+        if (first) {
+            r.add(pos, `${at}.address`, `${first.name} (line ${first.line}) already logs in at ${read.address} port ${read.port}; the hosts of a file are different machines`);
+        } else {
+            owners.login.set(key, { name: label, line: r.line(pos) });
+        }
+    }
+    // A second login at the same address is reported once, not again as its default underlay address.
+    const underlay = loginTaken && !item.entries.has("underlayAddress") ? undefined : readUnderlay(cx, item, path, read.address, m, label, owners);
+    // Addresses the tunnels must keep clear of: the underlay, the SSH path (host and jump host).
+    const line = r.line(item.pos);
+    const reserve = (ip: Ip | undefined, what: string) => {
+        if (ip && !cx.hostAddresses.some((h) => h.ip.family === ip.family && h.ip.value === ip.value)) {
+            cx.hostAddresses.push({ ip, what: `${what} (line ${line})` });
+        }
+    };
+    reserve(underlay, `the underlay address of ${label}`);
+    reserve(parseIp(read.address), `the SSH address of ${label}`);
+    reserve(parseIp(proxy?.address), `the address of ${label}'s jump host`);
+    if (!login || sudo === undefined || proxy === null) {
+        return { underlay, device };
+    }
+    return { ssh: { ...login, sudo, ...(proxy ? { proxy } : {}) }, underlay, device };
+}
+
+function readUser(r: Report, m: YMap, at: string, dflt: string): string | undefined {
+    const e = m.entries.get("user");
+    if (!e) {
+        return dflt;
+    }
+    const v = e.value.kind === "scalar" ? e.value.value : got(e.value);
+    return r.check(e.value.pos, `${at}.user`, checkSshUser(`${at}.user`, v)) ? (v as string) : undefined;
+}
+
+type Partial<T> = { -readonly [K in keyof T]?: T[K] };
+
+/** The login when every part of it is valid. */
+function complete(l: Partial<TopologySshLogin>): TopologySshLogin | undefined {
+    return l.address !== undefined && l.port !== undefined && l.user !== undefined && l.hostKey !== undefined
+        ? { address: l.address, port: l.port, user: l.user, hostKey: l.hostKey }
+        : undefined;
+}
+
+/** address, port and hostKey of a login (the user is read beforehand), each undefined when missing or invalid (reported). */
+function readLogin(r: Report, m: YMap, at: string, what: "host" | "jump host", user: string | undefined, via?: TopologySshLogin): Partial<TopologySshLogin> {
+    let address: string | undefined;
+    const a = m.entries.get("address");
+    if (!a) {
+        r.add(m.pos, `${at}.address`, `required: the ${what}'s IP address or DNS name, like ${what === "host" ? "198.51.100.151" : "192.0.2.10"}`);
+    } else {
+        const v = a.value.kind === "scalar" ? a.value.value : got(a.value);
+        if (r.check(a.value.pos, `${at}.address`, checkSshAddress(`${at}.address`, v))) {
+            address = v as string;
+        }
+    }
+    let port: number | undefined = 22;
+    const p = m.entries.get("port");
+    if (p) {
+        const v = p.value.kind === "scalar" ? p.value.value : got(p.value);
+        port = r.check(p.value.pos, `${at}.port`, checkSshPort(`${at}.port`, v)) ? (v as number) : undefined;
+    }
+    const endpoint: SshEndpoint = { address: address ?? "ADDRESS", port, ...(via ? { proxy: via } : {}) };
+    let hostKey: string | undefined;
+    const k = m.entries.get("hostKey");
+    if (!k) {
+        r.add(m.pos, `${at}.hostKey`, `required: the ${what}'s SSH public key, pinned so that no other machine can pose as it; ${hostKeyHint(endpoint)}`);
+    } else {
+        const v = str(k.value);
+        hostKey = normalizeHostKey(v);
+        if (v === undefined) {
+            r.add(k.value.pos, `${at}.hostKey`, `must be a public key line like "ssh-ed25519 AAAA…" (got ${got(k.value)}); ${hostKeyHint(endpoint)}`);
+        } else if (hostKey === undefined) {
+            r.check(k.value.pos, `${at}.hostKey`, checkHostKey(`${at}.hostKey`, v, endpoint));
+        }
+    }
+    return { address, port, user, hostKey };
+}
+
+/** The jump host: undefined when there is none, null when it is invalid (reported). */
+function readProxy(r: Report, m: YMap, at: string, hostUser: string): TopologySshLogin | undefined | null {
+    const e = m.entries.get("proxy");
+    if (!e) {
+        return undefined;
+    }
+    const path = `${at}.proxy`;
+    if (e.value.kind !== "map") {
+        r.add(e.value.pos, path, `must be a mapping like {address: 192.0.2.10, hostKey: ssh-ed25519 AAAA…}: the jump host (got ${got(e.value)})`);
+        return null;
+    }
+    checkKeys(r, e.value, path, "proxy", PROXY_KEYS, (key) =>
+        key === "proxy"
+            ? "a jump host cannot have a proxy of its own: the connection goes through one jump host at most"
+            : key === "sudo"
+              ? "sudo applies to the host's steps; the jump host only forwards the connection"
+              : secretKeyMessage(key),
+    );
+    const user = readUser(r, e.value, path, hostUser);
+    return complete(readLogin(r, e.value, path, "jump host", user)) ?? null;
+}
+
+function readSudo(r: Report, m: YMap, at: string, user: string | undefined): boolean | undefined {
+    const e = m.entries.get("sudo");
+    const dflt = user !== "root";
+    if (!e) {
+        return dflt;
+    }
+    const b = readBool(e.value);
+    if ("error" in b) {
+        r.add(e.value.pos, `${at}.sudo`, b.error);
+        return undefined;
+    }
+    if (!b.value && user !== undefined && user !== "root") {
+        r.add(e.value.pos, `${at}.sudo`, `is false, but user ${user} is not root: the steps need root (modprobe, sysctl, ip, files in /etc); remove sudo: false, or log in as root`);
+        return undefined;
+    }
+    return b.value;
+}
+
+/** underlayAddress as written, else the SSH address when it is IPv4; unique in the file. */
+function readUnderlay(cx: Context, item: YMap, path: string, sshAddress: string | undefined, ssh: YMap, label: string, owners: SshOwners): Ip | undefined {
+    const { r } = cx;
+    const e = item.entries.get("underlayAddress");
+    let ip: Ip | undefined;
+    let pos: number;
+    let what: string;
+    if (e) {
+        pos = e.value.pos;
+        const v = e.value.kind === "scalar" ? e.value.value : got(e.value);
+        if (!r.check(pos, `${path}.underlayAddress`, checkIpv4(`${path}.underlayAddress`, v))) {
+            return undefined;
+        }
+        ip = parseIp(v)!;
+        what = formatIp(ip);
+    } else {
+        if (sshAddress === undefined) {
+            return undefined; // invalid or missing, reported
+        }
+        pos = ssh.entries.get("address")!.value.pos;
+        const parsed = parseIp(sshAddress);
+        if (parsed?.family !== 4) {
+            r.add(
+                item.pos,
+                `${path}.underlayAddress`,
+                `required when ssh.address is ${parsed ? "an IPv6 address" : "a DNS name"} (${sshAddress}): the IPv4 address the host's peers send the tunnel to`,
+            );
+            return undefined;
+        }
+        const bad = checkIpv4(`${path}.ssh.address`, sshAddress);
+        if (bad) {
+            r.check(pos, `${path}.ssh.address`, `${bad}; it is the default underlay address: set underlayAddress`);
+            return undefined;
+        }
+        ip = parsed;
+        what = `${sshAddress} (ssh.address, the default underlay address)`;
+    }
+    const first = owners.underlay.get(ip.value);
+    if (first) {
+        r.add(pos, `${path}.underlayAddress`, `${what} is already the underlay address of ${first.name} (line ${first.line}); each host needs its own`);
+        return undefined;
+    }
+    owners.underlay.set(ip.value, { name: label, line: r.line(pos) });
+    return ip;
+}
+
+function readDevice(r: Report, item: YMap, path: string): string | undefined {
+    const e = item.entries.get("device");
+    if (!e) {
+        return undefined;
+    }
+    const v = e.value.kind === "scalar" ? e.value.value : got(e.value);
+    return r.check(e.value.pos, `${path}.device`, checkIfname(`${path}.device`, v)) ? str(e.value) : undefined;
+}
