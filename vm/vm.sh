@@ -14,7 +14,7 @@ Usage:
   $PROG start --name NAME --address IP/PREFIX --bridge BRIDGE --tap TAP --mac MAC
               --state-dir DIR --authorized-key 'ssh-ed25519 AAAA... comment'
               [--host-key FILE|-] [--memory MiB] [--no-fou] [--no-persist] [--image DIR]
-              [--timeout SECONDS]
+              [--timeout SECONDS] [--cloud-seed DIR]
   $PROG stop --state-dir DIR [--tap TAP]
   $PROG status --state-dir DIR
 
@@ -36,6 +36,9 @@ start   Boots the VM (qemu -daemonize) on a new tap attached to BRIDGE, waits un
         --no-persist  no disk: all of the root is in RAM and lost at a reboot
         --image    image directory (default: the output of build-image.sh, built if needed)
         --timeout  seconds to wait for SSH (default \${FOU_BOOT_TIMEOUT:-120})
+        --cloud-seed  a cloud-init NoCloud seed: DIR/user-data and DIR/meta-data go to
+                   /var/lib/cloud/seed/nocloud/ in the VM (for an image of build-cloud-image.sh;
+                   the hostKey reported is the one vm.sh put in, which user data may replace)
 stop    Kills the VM's qemu (by the PID in DIR, after checking its command line), deletes its
         tap and removes DIR. Anything already gone is fine.
 status  Exit 0 and print the JSON if the VM of DIR is running, booted and on its bridge;
@@ -243,11 +246,11 @@ choose_accel() { # VMLINUZ KERNEL_RELEASE
 # ------------------------------------------------------------------ start
 cmd_start() {
 	local name='' address='' bridge='' tap='' mac='' state='' key='' memory=768 nofou=0 persist=1 image=''
-	local hostkey_file='' hostkey_text=''
+	local hostkey_file='' hostkey_text='' seed=''
 	local timeout=${FOU_BOOT_TIMEOUT:-120}
 	while (($#)); do
 		case $1 in
-		--name | --address | --bridge | --tap | --mac | --state-dir | --authorized-key | --host-key | --memory | --image | --timeout)
+		--name | --address | --bridge | --tap | --mac | --state-dir | --authorized-key | --host-key | --memory | --image | --timeout | --cloud-seed)
 			(($# >= 2)) || usage_die "$1 needs a value"
 			case $1 in
 			--name) name=$2 ;;
@@ -261,6 +264,7 @@ cmd_start() {
 			--memory) memory=$2 ;;
 			--image) image=$2 ;;
 			--timeout) timeout=$2 ;;
+			--cloud-seed) seed=$2 ;;
 			esac
 			shift 2
 			;;
@@ -313,6 +317,11 @@ cmd_start() {
 		hostkey_pub=$(host_key_public "$hostkey_text") ||
 			usage_die "--host-key must be an unencrypted OpenSSH ed25519 private key"
 	fi
+	local seed_hash=none
+	if [[ -n $seed ]]; then
+		[[ -f $seed/user-data && -f $seed/meta-data ]] || usage_die "--cloud-seed $seed must hold user-data and meta-data"
+		seed_hash=$(cat -- "$seed/user-data" "$seed/meta-data" | sha256sum | cut -c1-16)
+	fi
 	if ((persist)) && ! command -v mkfs.ext4 >/dev/null 2>&1; then
 		die "mkfs.ext4 is missing (apt-get install e2fsprogs; build-image.sh installs it)"
 	fi
@@ -342,6 +351,7 @@ cmd_start() {
 	local settings
 	settings=$(printf 'name=%s address=%s/%s bridge=%s tap=%s mac=%s memory=%s nofou=%s persist=%s key=%s hostkey=%s' \
 		"$name" "$ip" "$prefix" "$bridge" "$tap" "${mac,,}" "$memory" "$nofou" "$persist" "$key" "${hostkey_pub:-generated}")
+	[[ $seed_hash == none ]] || settings+=" cloud-seed=$seed_hash"
 
 	# already running?
 	local pid
@@ -454,6 +464,10 @@ cmd_start() {
 		install -d -m 0700 "$ov/root" "$ov/root/.ssh"
 		printf '%s\n' "$key" >"$ov/root/.ssh/authorized_keys"
 		chmod 600 "$ov/root/.ssh/authorized_keys"
+		if [[ -n $seed ]]; then # the image has the directory (files only in this cpio)
+			install -d -m 0755 "$ov/var/lib/cloud/seed/nocloud"
+			install -m 0600 -- "$seed/user-data" "$seed/meta-data" "$ov/var/lib/cloud/seed/nocloud/"
+		fi
 		if ((nofou)); then
 			local m
 			while read -r m; do
