@@ -122,8 +122,8 @@ export function publicKeyLine(key: string): string {
 
 /**
  * The instance's user data (cloud-init `#cloud-config`), the same shape for every host:
- * - `ssh_keys` hands sshd the host key made in the stack, and `ssh_deletekeys` with an empty
- *   `ssh_genkeytypes` leaves it the only one: the key is known (and pinned in every connection)
+ * - `ssh_keys` hands sshd the host key made in the stack, and `ssh_deletekeys` (with no other
+ *   type in `ssh_genkeytypes`) leaves it the only one: the key is known (and pinned in every connection)
  *   before the first SSH login, instead of being whatever the instance generated at first boot;
  * - `users` makes the login user (admin, Debian's AMI user) with the stack's key as its only
  *   authorized key, no password, and sudo without one: the tunnel steps run through `sudo -n`
@@ -135,7 +135,8 @@ export function publicKeyLine(key: string): string {
 export function cloudConfig(a: CloudConfigArgs): string {
     const doc = {
         ssh_deletekeys: true,
-        ssh_genkeytypes: [],
+        // Ignored next to ssh_keys (cloud-init generates no key then); said for any other reader.
+        ssh_genkeytypes: ["ed25519"],
         ssh_keys: { ed25519_private: a.hostPrivateKey.trim() + "\n", ed25519_public: publicKeyLine(a.hostPublicKey) },
         disable_root: true,
         users: [

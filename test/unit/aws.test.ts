@@ -304,7 +304,8 @@ test("the stack's SSH key and every host's host key are ED25519 tls keys; no EC2
 /** The user data the aws stack renders for k1 of the mocks, to the byte. */
 const K1_USER_DATA = `#cloud-config
 ssh_deletekeys: true
-ssh_genkeytypes: []
+ssh_genkeytypes:
+  - ed25519
 ssh_keys:
   ed25519_private: |
     -----BEGIN OPENSSH PRIVATE KEY-----
@@ -340,7 +341,7 @@ test("user data: the host's own key as the only host key, the admin user with th
     // What cloud-init reads (YAML 1.1 there; the document uses nothing where 1.1 and 1.2 differ).
     const doc = YAML.parse(plain(res("aws-k2").inputs.userData));
     assert.deepEqual(doc.ssh_keys, { ed25519_private: hostPrivate("aws-k2-host-key"), ed25519_public: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk2hostkey" });
-    assert.deepEqual([doc.ssh_deletekeys, doc.ssh_genkeytypes, doc.disable_root], [true, [], true]);
+    assert.deepEqual([doc.ssh_deletekeys, doc.ssh_genkeytypes, doc.disable_root], [true, ["ed25519"], true]);
     assert.deepEqual(doc.users, [
         { name: "admin", gecos: "fou-tunnel login", shell: "/bin/bash", lock_passwd: true, sudo: "ALL=(ALL) NOPASSWD:ALL", ssh_authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAmock"] },
     ]);
