@@ -23,13 +23,16 @@ export function fmtSpread(s: Spread | undefined, digits = 1): string {
     return s.n === 1 || s.min === s.max ? f(s.median) : `${f(s.median)} (${f(s.min)}–${f(s.max)})`;
 }
 
-/** Columns aligned with spaces; the first column left-aligned, the others right-aligned. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+/** Columns aligned with spaces; the first column left-aligned, the others right-aligned; empty columns dropped. */
+export function table(header0: readonly string[], rows0: readonly (readonly string[])[]): string {
+    const keep = header0.map((h, i) => h !== "" || rows0.some((r) => (r[i] ?? "") !== ""));
+    const header = header0.filter((_, i) => keep[i]);
+    const rows = rows0.map((r) => header0.map((_, i) => r[i] ?? "").filter((_, i) => keep[i]));
     const all = [header, ...rows];
     const width = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? "").length)));
     const line = (r: readonly string[]) =>
         r.map((c, i) => (i === 0 ? (c ?? "").padEnd(width[i]) : (c ?? "").padStart(width[i]))).join("  ").trimEnd();
-    return [line(header), width.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+    return [line(header), width.map((w) => "-".repeat(w)).join("  ").trimEnd(), ...rows.map(line)].join("\n");
 }
 
 /**

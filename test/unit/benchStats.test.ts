@@ -33,8 +33,8 @@ test("fitLine: least squares; a vertical cloud has slope 0", () => {
     assert.equal(fitLine([]), undefined);
 });
 
-test("table aligns columns", () => {
-    assert.equal(table(["a", "bb"], [["xyz", "1"], ["q", "22"]]), ["a    bb", "---  --", "xyz   1", "q    22"].join("\n"));
+test("table aligns columns and drops empty ones", () => {
+    assert.equal(table(["a", "bb", ""], [["xyz", "1", ""], ["q", "22"]]), ["a    bb", "---  --", "xyz   1", "q    22"].join("\n"));
 });
 
 test("userEnv keeps the user's environment, less TS_NODE_* and any backend or passphrase", () => {
