@@ -9,9 +9,10 @@
  * uses Node's built-in modules only, and every path it needs (the repository with vm/*.sh)
  * comes from the resource's own stored inputs.
  */
-import { spawn } from "child_process";
+import { ChildProcess, spawn } from "child_process";
 import { randomBytes } from "crypto";
 import { readdirSync, rmdirSync, statSync } from "fs";
+import { connect } from "net";
 
 /** What one run of a script gave. */
 interface RunResult {
@@ -20,16 +21,73 @@ interface RunResult {
     readonly stderr: string;
 }
 
+/**
+ * The scripts under way, and whether {@link watchEngine} runs. (One object that every function
+ * refers to: Pulumi's serializer keeps it shared in the provider it rebuilds from the state.)
+ */
+const scripts = { children: [] as ChildProcess[], watching: false };
+
+/**
+ * A `pulumi` killed with SIGKILL cannot stop its plugins, and @pulumi/pulumi's dynamic provider
+ * does not notice its engine is gone: it would wait forever, and so would a VM it was booting.
+ * So every few seconds this provider checks that the engine (whose address is its argument)
+ * still accepts connections; once it refuses them, the scripts under way are stopped (vm.sh
+ * then stops the qemu it started and deletes its tap; the next `up` starts afresh) and the
+ * provider exits.
+ */
+function watchEngine(): void {
+    const m = /^([\d.]+):(\d+)$/.exec(process.argv[2] ?? "");
+    if (scripts.watching || !m) {
+        return;
+    }
+    scripts.watching = true;
+    const timer = setInterval(() => {
+        const probe = connect({ host: m[1], port: Number(m[2]) });
+        probe.setTimeout(5000, () => probe.destroy());
+        probe.on("connect", () => probe.destroy());
+        probe.on("error", (e: NodeJS.ErrnoException) => {
+            if (e.code !== "ECONNREFUSED") {
+                return;
+            }
+            clearInterval(timer);
+            for (const c of scripts.children) {
+                c.kill("SIGTERM");
+            }
+            // vm.sh's cleanup takes a few seconds (it waits for its qemu to exit)
+            const deadline = Date.now() + 30_000;
+            const exit = setInterval(() => {
+                if (scripts.children.length === 0 || Date.now() > deadline) {
+                    process.exit(1);
+                }
+            }, 200);
+            exit.unref();
+        });
+    }, 3000);
+    timer.unref();
+}
+
 /** Runs FILE with ARGS (no shell), feeding STDIN; never rejects for a non-zero exit. */
 function run(file: string, args: string[], cwd: string, stdin = ""): Promise<RunResult> {
+    watchEngine();
     return new Promise((resolve, reject) => {
         const child = spawn(file, args, { cwd, stdio: ["pipe", "pipe", "pipe"] });
+        scripts.children.push(child);
+        const done = () => {
+            const i = scripts.children.indexOf(child);
+            if (i >= 0) scripts.children.splice(i, 1);
+        };
         let stdout = "";
         let stderr = "";
         child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
         child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        child.on("error", reject);
-        child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+        child.on("error", (e) => {
+            done();
+            reject(e);
+        });
+        child.on("close", (code, signal) => {
+            done();
+            resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+        });
         child.stdin.on("error", () => undefined); // a script that exits without reading stdin
         child.stdin.end(stdin);
     });

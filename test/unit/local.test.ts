@@ -187,7 +187,7 @@ test("the providers are self-contained: their serialized code requires Node's bu
         const required = new Set([...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]));
         assert.ok(required.has("child_process"), text.slice(0, 500));
         for (const m of required) {
-            assert.ok(["child_process", "crypto", "fs"].includes(m), `the provider requires ${m}`);
+            assert.ok(["child_process", "crypto", "fs", "net"].includes(m), `the provider requires ${m}`);
         }
     }
 });
