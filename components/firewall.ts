@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { BootUnit } from "./bootUnit";
 import { TunnelHost } from "./host";
-import { expect, HostObject, objectCommand } from "./hostState";
+import { expect, HostObject, objectCommand, STATE_ROOT } from "./hostState";
 import { checkIp, familyOf } from "../lib/inet";
 import { sh } from "./shell";
 import { checkPort, throwIfInvalid } from "../lib/validate";
@@ -24,6 +24,11 @@ export interface FirewallArgs {
     readonly persist?: boolean;
     readonly dependsOn?: pulumi.Resource[];
 }
+
+/** nf_tables is loaded, or built into the kernel. */
+const NFT_PRESENT = '{ [ -d /sys/module/nf_tables ] || grep -qs "/nf_tables\\.ko" "/lib/modules/$(uname -r)/modules.builtin"; }';
+/** Present when a fou-tunnel table loaded nf_tables (it was not there before). */
+export const NFT_LOADED = `${STATE_ROOT}/nf_tables.loaded`;
 
 /** The table of a namespace: nft identifiers are letters, digits and `_`, so a hash of it. */
 export function firewallTable(namespace: string): string {
@@ -70,14 +75,21 @@ export function firewallObject(table: string, ports: PortPeers[]): HostObject {
         "}",
         "",
     ].join("\n");
-    const listed = sh`nft list table inet ${table} 2>/dev/null`;
+    // Only once nf_tables is there: `nft list` would load it, and the check runs before apply.
+    const listed = `{ ${NFT_PRESENT} && ${sh`nft list table inet ${table} 2>/dev/null`}; }`;
     return {
         apply: [
             'if ! command -v nft >/dev/null 2>&1; then echo "fou-tunnel: $(hostname) has no nft: install nftables, or set firewall: false in the topology" >&2; exit 1; fi',
+            // nf_tables loaded for us: remembered host-wide, so the last table of any stack to go unloads it.
+            `if ! ${NFT_PRESENT}; then ${sh`mkdir -p ${STATE_ROOT}; : > ${NFT_LOADED}`}; fi`,
             sh`printf '%s' ${ruleset} | nft -f -`,
         ].join("\n"),
         check: expect(`[ "$(${listed} | grep -cF ${sh`${`comment "${comment}"`}`})" = ${rules.length} ]`, `nftables table inet ${table} is missing or changed`),
-        remove: `if ${listed} >/dev/null; then ${sh`nft delete table inet ${table}`}; fi`,
+        remove: [
+            `if ${listed} >/dev/null; then ${sh`nft delete table inet ${table}`}; fi`,
+            // No table left of anyone: unload what the first table loaded (nfnetlink and libcrc32c go with it).
+            sh`if [ -f ${NFT_LOADED} ] && [ -z "$(nft list tables 2>/dev/null)" ] && modprobe -r nf_tables 2>/dev/null; then rm -f ${NFT_LOADED}; fi`,
+        ].join("\n"),
     };
 }
 

@@ -22,6 +22,12 @@ export interface HostPrepArgs {
 
 /** The forwarding value the host had before any stack changed it; shared by all stacks. */
 const FORWARD_ORIG = `${STATE_ROOT}/ip_forward.orig`;
+/**
+ * Modules a stack loaded that were still in use when its kernel step was deleted (another stack's
+ * FOU port needs fou): host-wide, so the last kernel step to go, of whichever stack, unloads them
+ * once nothing uses them, and the host ends as it was before any stack.
+ */
+const HANDED_OVER = `${STATE_ROOT}/handed-over.modules`;
 /** Marks our line in /etc/sysctl.conf; plain text, so it is also its own sed pattern. */
 const SYSCTL_MARK = "# fou-tunnel ip_forward";
 const SYSCTL_LINE = "net.ipv4.ip_forward = 1";
@@ -156,9 +162,17 @@ export function kernelScripts(modules: string[], stateFile: string): CommandScri
             `echo ${shq(`modules=${modules.join(" ")}`)}`,
         ),
         delete: script(
-            sh`f=${stateFile}`,
+            sh`f=${stateFile}; h=${HANDED_OVER}`,
             MODULE_IN_USE,
-            'if [ -f "$f" ]; then unload_unused; rm -f "$f"; fi',
+            // What it loaded and something still uses (another stack's port, say) is handed over.
+            'if [ -f "$f" ]; then unload_unused; cat "$f" >> "$h"; rm -f "$f"; fi',
+            'if [ -f "$h" ]; then',
+            '  keep=; for m in $(sort -u "$h"); do',
+            '    [ -d "/sys/module/$m" ] || continue',
+            '    if in_use "$m" || ! modprobe -r "$m"; then keep="$keep $m"; fi',
+            "  done",
+            '  if [ -n "$keep" ]; then printf "%s\\n" $keep > "$h.tmp"; mv "$h.tmp" "$h"; else rm -f "$h"; fi',
+            "fi",
             removeEmptyStateDirs(stateFile),
         ),
     };

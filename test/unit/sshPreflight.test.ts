@@ -6,10 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
+import { firewallObject } from "../../components/firewall";
 import { kernelScripts, OS_RELEASE } from "../../components/hostPrep";
 
 const dir = mkdtempSync(path.join(tmpdir(), "fou-preflight-"));
@@ -135,4 +136,68 @@ test("an old ip on Debian: apt-get install iproute2", () => {
     const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: GOOD, oldIp: true });
     assert.equal(r.code, 1);
     assert.match(r.out, /^fou-tunnel: web1: its ip \(ip utility, iproute2-ss130716\) has no ip fou or no link encapsulation: upgrade iproute2 to 3\.18 or newer; on Debian GNU\/Linux 12 \(bookworm\): apt-get install iproute2$/m);
+});
+
+test("two stacks on one host: a module the first loaded, still used by the second when the first goes, goes with the last", () => {
+    const root = mkdtempSync(path.join(dir, "stacks-"));
+    mkdirSync(path.join(root, "lib/modules/6.1.0-57-amd64"), { recursive: true });
+    const fakes = [
+        `R=${root}`,
+        "hostname() { echo web1; }",
+        "uname() { echo 6.1.0-57-amd64; }",
+        "dpkg() { echo amd64; }",
+        `modinfo() { case "$1" in --field=depends) echo ip_tunnel ;; --field=filename) echo /x.ko ;; esac; return 0; }`,
+        'modprobe() { if [ "$1" = -r ]; then rm -rf "$R/sys/module/$2"; echo "unload $2" >> "$R/log"; else mkdir -p "$R/sys/module/$1"; echo "load $1" >> "$R/log"; fi; }',
+        `ip() { case "$*" in "fou show") cat "$R/fou" 2>/dev/null ;; "fou help") echo 'ip fou add' ;; "link help ipip") echo encap ;; esac; return 0; }`,
+    ].join("\n");
+    const inHost = (s: string) => s.split("/var/lib/fou-tunnel").join(`${root}/state`).split('"/sys/module/').join(`"${root}/sys/module/`).split(OS_RELEASE).join(`${root}/none`);
+    const sh = (s: string) => execFileSync("/bin/sh", ["-c", `${fakes}\n(\n${inHost(s)}\n) 2>&1`], { encoding: "utf8" });
+    const log = () => readFileSync(path.join(root, "log"), "utf8").trim().split("\n");
+    const a = kernelScripts(["fou", "ipip"], "/var/lib/fou-tunnel/fou-tunnel.a/fou-s2-prep-kernel.modules");
+    const b = kernelScripts(["fou", "ip_gre"], "/var/lib/fou-tunnel/fou-tunnel.b/fou-s2-prep-kernel.modules");
+    sh(a.create);
+    sh(b.create);
+    assert.deepEqual(log(), ["load fou", "load ipip", "load ip_gre"]);
+    writeFileSync(path.join(root, "fou"), "port 6666 ipproto 47\n"); // stack B's port
+    sh(a.delete!);
+    assert.deepEqual(log().slice(3), ["unload ipip"], "fou stays for B's port");
+    assert.equal(readFileSync(path.join(root, "state/handed-over.modules"), "utf8"), "fou\n");
+    writeFileSync(path.join(root, "fou"), ""); // B's port deleted before its kernel step
+    sh(b.delete!);
+    assert.deepEqual(log().slice(4), ["unload ip_gre", "unload fou"]);
+    assert.throws(() => readFileSync(path.join(root, "state/handed-over.modules")), /ENOENT/);
+    assert.throws(() => readFileSync(path.join(root, "state")), /ENOENT/, "the state directory is gone");
+});
+
+test("two stacks' firewalls: nf_tables, loaded for the first table, is unloaded with the last table of anyone", () => {
+    const root = mkdtempSync(path.join(dir, "nft-"));
+    const fakes = [
+        `R=${root}`,
+        "hostname() { echo web1; }",
+        // Tables are files in $R/tables; listing them (or loading rules) needs the module, as the kernel's nft does.
+        'nft() { [ -d "$R/sys/module/nf_tables" ] || mkdir -p "$R/sys/module/nf_tables"; case "$1 $2" in',
+        '  "-f -") t=$(sed -n "s/^table inet \\([a-z0-9_]*\\) {$/\\1/p"); touch "$R/tables.$t" ;;',
+        '  "list tables") for f in "$R"/tables.*; do [ -e "$f" ] && echo "table inet ${f##*.}"; done; true ;;',
+        '  "list table") [ -e "$R/tables.$4" ] && echo "table inet $4 { comment \\"x\\" }" ;;',
+        '  "delete table") rm -f "$R/tables.$4" ;;',
+        "esac; }",
+        'modprobe() { [ "$1" = -r ] && rm -rf "$R/sys/module/$2" && echo "unload $2" >> "$R/log"; }',
+    ].join("\n");
+    const inHost = (s: string) => s.split("/var/lib/fou-tunnel").join(`${root}/state`).split("/sys/module/").join(`${root}/sys/module/`);
+    const sh = (s: string) => execFileSync("/bin/sh", ["-c", `${fakes}\n(\nset -eu\n${inHost(s)}\n) 2>&1`], { encoding: "utf8" });
+    const a = firewallObject("fou_a", [{ port: 5555, peers: ["198.51.100.162"] }]);
+    const b = firewallObject("fou_b", [{ port: 6666, peers: ["198.51.100.162"] }]);
+    sh(a.apply);
+    assert.ok(readFileSync(path.join(root, "state/nf_tables.loaded")) !== undefined, "the first table notes that it loaded nf_tables");
+    sh(b.apply);
+    sh(a.remove!);
+    assert.throws(() => readFileSync(path.join(root, "log")), /ENOENT/, "B's table still needs it");
+    sh(b.remove!);
+    assert.equal(readFileSync(path.join(root, "log"), "utf8"), "unload nf_tables\n");
+    assert.throws(() => readFileSync(path.join(root, "state/nf_tables.loaded")), /ENOENT/);
+    // Loaded before any stack (another tool's table, say): never unloaded.
+    mkdirSync(path.join(root, "sys/module/nf_tables"), { recursive: true });
+    sh(a.apply);
+    sh(a.remove!);
+    assert.equal(readFileSync(path.join(root, "log"), "utf8"), "unload nf_tables\n");
 });
