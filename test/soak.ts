@@ -217,7 +217,7 @@ export async function interruptedUp(stack: TestStack, signal: "SIGINT" | "SIGKIL
 
 /**
  * Converged: the state has no pending operation, `up --expect-no-changes` finds nothing to do,
- * the stack's verification saw 3 of 3 pings and UDP both ways from each end, pings cross the
+ * the stack's verification saw every ping answered and UDP both ways from each end, pings cross the
  * tunnel both ways with UDP to port 5555 on the receiver's wire, and this machine runs exactly
  * one qemu per VM. Throws with what is wrong.
  */
@@ -226,8 +226,9 @@ export async function assertConverged(stack: TestStack): Promise<{ key: string; 
     const out = await stack.outputs();
     assert.equal(out.verification.length, 2, JSON.stringify(out.verification));
     for (const v of out.verification) {
-        assert.equal(v.received, 3, JSON.stringify(v));
-        assert.ok(v.udpToPeer >= 3 && v.udpFromPeer >= 3, JSON.stringify(v));
+        // (the check's own ping count is the components' business; every ping it sent came back)
+        assert.ok(v.sent >= 2 && v.received === v.sent, JSON.stringify(v));
+        assert.ok(v.udpToPeer >= v.sent && v.udpFromPeer >= v.sent, JSON.stringify(v));
     }
     const key = out.sshPrivateKey as string;
     for (const [from, fg, to, tg] of [

@@ -147,9 +147,16 @@ cmd_up() {
 
 	if link_exists "$BRIDGE"; then
 		is_bridge "$BRIDGE" || die "$BRIDGE exists and is not a bridge"
-		# ours (an earlier or interrupted up made it): adopt it; anyone else's: leave it alone
-		[[ $(cat "/sys/class/net/$BRIDGE/ifalias" 2>/dev/null) == "$ALIAS" ]] ||
+		# ours (an earlier or interrupted up made it): adopt it; anyone else's: leave it alone.
+		# An up killed between creating the bridge and naming it leaves one without an alias,
+		# ports or addresses: that one is ours too.
+		local alias
+		alias=$(cat "/sys/class/net/$BRIDGE/ifalias" 2>/dev/null || true)
+		if [[ -z $alias && -z $(ls -A "/sys/class/net/$BRIDGE/brif" 2>/dev/null) && -z $(ip -o addr show dev "$BRIDGE" 2>/dev/null) ]]; then
+			ip link set dev "$BRIDGE" alias "$ALIAS"
+		elif [[ $alias != "$ALIAS" ]]; then
 			die "bridge $BRIDGE exists but was not created by $PROG (no alias '$ALIAS'); not using it"
+		fi
 	fi
 	local conflicts
 	conflicts=$(conflicting_routes "$ip" "$len" "$BRIDGE")
