@@ -86,6 +86,16 @@ export class TestStack {
         writeFileSync(this.configFile, YAML.stringify(doc));
     }
 
+    /** `pulumi config set --secret fou-tunnel:KEY` with the value on stdin, as a user sets a key file. */
+    setSecret(key: string, value: string): void {
+        execFileSync(path.join(REPO, "scripts", "pulumi"), ["config", "set", "--secret", `fou-tunnel:${key}`, "--stack", this.name, "--non-interactive", "--config-file", this.configFile], {
+            cwd: REPO,
+            env: this.env,
+            input: value,
+            stdio: ["pipe", "ignore", "pipe"],
+        });
+    }
+
     async outputs(): Promise<Record<string, any>> {
         const r = await this.ok(["stack", "output", "--json", "--show-secrets"]);
         return JSON.parse(r.stdout);
@@ -164,4 +174,42 @@ export function pingAndCapture(privateKey: string, from: string, fromGwip: strin
     const ping = ssh(privateKey, from, `ping -n -c 3 -W 2 -I ${fromGwip} ${toGwip}`);
     const cap = ssh(privateKey, to, "sleep 1; cat /tmp/cap");
     return { ping, cap };
+}
+
+/**
+ * Everything a stack could leave on a host, byte for byte, in a stable order: links (with their
+ * details), addresses, routes of every table (both families), FOU ports, the nft ruleset, the
+ * net.* sysctls, loaded modules, and every file, directory and link under /etc and
+ * /var/lib/fou-tunnel (type, mode, owner, target, SHA-256 of the content). Counters and other
+ * values that move by themselves are left out (VOLATILE_SYSCTLS; link statistics are not asked
+ * for). Compare a host's snapshot before a stack with the one after its destroy.
+ */
+export function hostSnapshot(privateKey: string, host: string): string {
+    return ssh(
+        privateKey,
+        host,
+        [
+            "echo '## links'; ip -d -o link show | sed 's/^[0-9]*: //' | sort",
+            "echo '## addrs'; ip -o addr show | sed 's/^[0-9]*: //' | sort",
+            "echo '## routes'; ip -4 route show table all | sort; ip -6 route show table all | sort",
+            "echo '## rules'; ip -4 rule show; ip -6 rule show",
+            "echo '## fou'; ip fou show 2>&1 | sort",
+            // (`nft list` would load nf_tables itself: a snapshot must not change what it records.)
+            "echo '## nft'; if [ -d /sys/module/nf_tables ]; then nft list ruleset 2>&1; else echo 'nf_tables not loaded'; fi",
+            `echo '## sysctl'; sysctl -a 2>/dev/null | grep '^net\\.' | grep -Ev '${VOLATILE_SYSCTLS}' | sort`,
+            "echo '## modules'; cut -d' ' -f1 /proc/modules | sort",
+            "echo '## files'; find /etc /var/lib/fou-tunnel -xdev -printf '%y %m %u:%g %p -> %l\\n' 2>/dev/null | sort",
+            "echo '## contents'; find /etc /var/lib/fou-tunnel -xdev -type f -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum",
+        ].join("; "),
+    );
+}
+
+/** net.* sysctls that change on their own (random seeds, counters), left out of {@link hostSnapshot}. */
+export const VOLATILE_SYSCTLS = ["^net\\.netfilter\\.nf_conntrack_count ", "^net\\.ipv4\\.tcp_fastopen_key ", "_random_seed ", "\\.stable_secret "].join("|");
+
+/** The lines of two snapshots that differ, `-` before and `+` after, for assertion messages. */
+export function snapshotDiff(before: string, after: string): string {
+    const a = before.split("\n");
+    const b = after.split("\n");
+    return [...a.filter((l) => !b.includes(l)).map((l) => `- ${l}`), ...b.filter((l) => !a.includes(l)).map((l) => `+ ${l}`)].join("\n");
 }
