@@ -29,7 +29,11 @@ const ec2 = settings.aws
     : undefined;
 // Machines that exist already: the stack logs in to them, and owns none of them.
 const ssh = settings.ssh
-    ? new SshHosts("ssh", { settings: settings.ssh, privateKey: settings.ssh.privateKey === undefined ? undefined : pulumi.secret(settings.ssh.privateKey) })
+    ? new SshHosts("ssh", {
+          settings: settings.ssh,
+          privateKey: settings.ssh.privateKey === undefined ? undefined : pulumi.secret(settings.ssh.privateKey),
+          perDialTimeout: settings.sshDialTimeout,
+      })
     : undefined;
 const local = ec2 || ssh
     ? undefined

@@ -4,7 +4,7 @@ import { hostCommand, TunnelHost, withSudo } from "./host";
 import { sh } from "./shell";
 import { checkIpv4, parseIp } from "../lib/inet";
 import { checkHostKey, checkSshAddress, checkSshPort, checkSshUser, normalizeHostKey } from "../lib/ssh";
-import { checkHostName, checkIfname, FouInputError, throwIfInvalid } from "../lib/validate";
+import { checkHostName, checkIfname, checkInt, FouInputError, throwIfInvalid } from "../lib/validate";
 
 /** How to log in to one machine (the host itself, or the jump host in front of it). */
 export interface SshLoginArgs {
@@ -42,6 +42,8 @@ export interface SshHostArgs extends SshLoginArgs {
      * root (modprobe, sysctl, `ip link`, files in /etc); sudo must not ask for a password.
      */
     readonly sudo?: boolean;
+    /** Dials per command and seconds per dial, of the host and its jump host; default {@link SSH_HOST_DIALS}. */
+    readonly dials?: { readonly dialErrorLimit?: number; readonly perDialTimeout?: number };
 }
 
 /**
@@ -129,6 +131,7 @@ export class SshHost extends pulumi.ComponentResource {
         const user = args.user ?? "root";
         const sudo = args.sudo ?? user !== "root";
         throwIfInvalid(plainProblems(at, args, user));
+        const dials = { ...SSH_HOST_DIALS, ...args.dials };
         super("fou:index:SshHost", name, {}, opts);
 
         const port = pulumi.output(args.port ?? 22);
@@ -150,10 +153,10 @@ export class SshHost extends pulumi.ComponentResource {
                         hostKey: pinned(`${at}: hostKey`, hostKey, { address: a, port: p }),
                         ...(privateKey === undefined ? {} : { privateKey }),
                         ...(agentSocketPath === undefined ? {} : { agentSocketPath }),
-                        ...SSH_HOST_DIALS,
+                        ...dials,
                     };
                 })
-                .apply((c) => (args.proxy ? proxyOf(at, args.proxy, c) : pulumi.output(c))),
+                .apply((c) => (args.proxy ? proxyOf(at, args.proxy, c, dials) : pulumi.output(c))),
         );
         this.reachable = hostCommand(
             `${name}-reachable`,
@@ -206,6 +209,8 @@ function plainProblems(at: string, args: SshHostArgs, user: string): (string | u
             ? underlayProblem(at, args.address as string, args.underlayAddress as string | undefined)
             : undefined,
         plain(args.device) ? checkIfname(`${at}: device`, args.device) : undefined,
+        args.dials?.dialErrorLimit === undefined ? undefined : checkInt(`${at}: dials.dialErrorLimit`, args.dials.dialErrorLimit, -1, 1000),
+        args.dials?.perDialTimeout === undefined ? undefined : checkInt(`${at}: dials.perDialTimeout`, args.dials.perDialTimeout, 1, 300),
         args.sudo === false && user !== "root"
             ? `${at}: sudo is false but user ${user} is not root: the steps need root (modprobe, sysctl, ip, files in /etc); leave sudo unset or connect as root`
             : undefined,
@@ -248,7 +253,7 @@ function pinned(key: string, value: string, e: { address: string; port: number }
 }
 
 /** The host's connection through its jump host: the proxy's own login, its key and agent defaulting to the host's. */
-function proxyOf(at: string, p: SshLoginArgs, host: Connection & { host: string; port: number; user: string }): pulumi.Output<Connection> {
+function proxyOf(at: string, p: SshLoginArgs, host: Connection & { host: string; port: number; user: string }, dials: { dialErrorLimit: number; perDialTimeout: number }): pulumi.Output<Connection> {
     return pulumi.all([p.address, p.port ?? 22, p.user ?? host.user, p.hostKey, p.privateKey ?? host.privateKey, p.agentSocketPath ?? host.agentSocketPath]).apply(
         ([address, port, user, hostKey, privateKey, agentSocketPath]) => {
             throwIfInvalid([checkSshAddress(`${at}: proxy.address`, address), checkSshPort(`${at}: proxy.port`, port), checkSshUser(`${at}: proxy.user`, user)]);
@@ -261,7 +266,7 @@ function proxyOf(at: string, p: SshLoginArgs, host: Connection & { host: string;
                     hostKey: pinned(`${at}: proxy.hostKey`, hostKey, { address, port }),
                     ...(privateKey === undefined ? {} : { privateKey }),
                     ...(agentSocketPath === undefined ? {} : { agentSocketPath }),
-                    ...SSH_HOST_DIALS,
+                    ...dials,
                 },
             };
         },

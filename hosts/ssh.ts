@@ -7,6 +7,8 @@ export interface SshHostsArgs {
     readonly settings: SshSettings;
     /** The private key, a secret (the settings hold it in plain text). */
     readonly privateKey?: pulumi.Input<string>;
+    /** Seconds per SSH dial (`fou-tunnel:sshDialTimeout`); default SshHost's. */
+    readonly perDialTimeout?: number;
 }
 
 /**
@@ -43,6 +45,7 @@ export class SshHosts extends pulumi.ComponentResource {
                         ...(h.proxy ? { proxy: { ...h.proxy } } : {}),
                         ...key,
                         ...agent,
+                        ...(args.perDialTimeout === undefined ? {} : { dials: { perDialTimeout: args.perDialTimeout } }),
                     },
                     { parent: this },
                 ),

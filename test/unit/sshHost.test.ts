@@ -56,6 +56,19 @@ before(async () => {
     await settle();
 });
 
+test("dials: bounded by default; a caller may change them, for the host and its jump host", async () => {
+    const h = new SshHost(
+        "sa-k4",
+        { name: "k4", address: "198.51.100.164", hostKey: K1_KEY, privateKey: PRIVATE, dials: { perDialTimeout: 30 }, proxy: { address: "192.0.2.10", hostKey: JUMP_KEY } },
+        { parent: root },
+    );
+    const c = (await valueOf(h.host.connection)) as unknown as Record<string, any>;
+    assert.deepEqual([c.dialErrorLimit, c.perDialTimeout, c.proxy.dialErrorLimit, c.proxy.perDialTimeout], [5, 30, 5, 30]);
+    await settle();
+    const recordedConn = res("sa-k4-reachable").inputs.connection;
+    assert.equal((recordedConn.value ?? recordedConn).perDialTimeout, 30); // secret: wrapped by the mocks
+});
+
 test("a component fou:index:SshHost whose children are named after it", () => {
     assert.equal(res("sa-k1").type, "fou:index:SshHost");
     assert.equal(res("sa-k1-reachable").type, "command:remote:Command");
@@ -210,6 +223,7 @@ test("invalid arguments are rejected before any resource, naming the argument", 
     rejects({ proxy: { address: "192.0.2.10" } as never }, /^SshHost bad: proxy\.hostKey is required: .*`ssh-keyscan -t ed25519 192\.0\.2\.10`/);
     rejects({ proxy: { address: "192.0.2.10", port: 0, hostKey: JUMP_KEY } }, /^SshHost bad: proxy\.port must be a TCP port number from 1 to 65535 \(got 0\)/);
     rejects({ proxy: { address: "198.51.100.161", hostKey: JUMP_KEY } }, /^SshHost bad: proxy is the host itself \(198\.51\.100\.161 port 22\)/);
+    rejects({ dials: { perDialTimeout: 0 } }, /^SshHost bad: dials\.perDialTimeout must be an integer from 1 to 300 \(got 0\)/);
 });
 
 test("every problem at once", () => {
