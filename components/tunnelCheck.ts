@@ -64,7 +64,9 @@ export function tunnelCheckScript(s: CheckSettings): string {
         sh`timeout 30 tcpdump -nn -l -i ${s.device} -c 6 udp port ${s.port} and host ${s.remote} >"$d/cap" 2>"$d/err" &`,
         "tp=$!",
         'i=0; while ! grep -q listening "$d/err" 2>/dev/null && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done',
-        sh`ping -n -q -c 3 -i 0.2 -W 2 -I ${s.gwip} ${s.peerGwip} >"$d/ping" 2>&1 || true`,
+        // -w: wait for all three replies (up to 5 s). Without it, a ping at 0.2 s intervals stops
+        // two round trips after the last request, and one slow reply (a busy host) counts as lost.
+        sh`ping -n -q -c 3 -i 0.2 -w 5 -I ${s.gwip} ${s.peerGwip} >"$d/ping" 2>&1 || true`,
         'i=0; while kill -0 "$tp" 2>/dev/null && [ $i -lt 20 ]; do i=$((i+1)); sleep 0.1; done',
         'kill "$tp" 2>/dev/null || true; wait "$tp" 2>/dev/null || true',
         `sent=$(sed -n 's/^\\([0-9]*\\) packets transmitted.*/\\1/p' "$d/ping"); sent=\${sent:-0}`,
