@@ -6,8 +6,8 @@ import { sh, shq } from "./shell";
 
 /**
  * What the stack remembers *on the host*. The genuine command plugin gives a delete script no
- * reliable view of what its create saw (PULUMI_COMMAND_STDOUT is an SSH env request that sshd
- * refuses by default), and re-runs a create on any input change; so what a delete or a re-run
+ * reliable view of what its create saw (the previous output travels as an SSH env request, which
+ * sshd refuses by default), and re-runs a create on any input change; so what a delete or a re-run
  * needs to know lives in small files under `/var/lib/fou-tunnel/<namespace>/`, one namespace per
  * stack, named after the resource. Deleting the last of them removes the directories.
  */
