@@ -14,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile, execFileSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { localNames } from "../hosts/local";
@@ -151,8 +151,20 @@ export async function pendingOperations(stack: TestStack): Promise<{ type: strin
     return ops.map((o) => ({ type: o.type, urn: o.resource.urn }));
 }
 
-/** `scripts/up.sh` for this stack: the documented way back (lock, pending creates, `up --refresh`). */
+/**
+ * `scripts/up.sh` for this stack: the documented way back (lock, pending creates, `up --refresh`).
+ * Its output also goes to `$FOU_UPSH_LOG.<n>` when FOU_UPSH_LOG is set (for a look afterwards).
+ */
+let upShRuns = 0;
 export async function upSh(stack: TestStack): Promise<PulumiResult> {
+    const r = await upShRun(stack);
+    if (process.env.FOU_UPSH_LOG) {
+        writeFileSync(`${process.env.FOU_UPSH_LOG}.${++upShRuns}`, `${r.stdout}\n${r.stderr}`);
+    }
+    return r;
+}
+
+async function upShRun(stack: TestStack): Promise<PulumiResult> {
     const started = Date.now();
     try {
         const r = await run(path.join(REPO, "scripts", "up.sh"), ["--config-file", stack.configFile], {
