@@ -21,6 +21,11 @@ files=(test/unit/*.test.ts)
 if [ "${1:-all}" != unit ]; then
     fou_log "VM image"
     "$FOU_REPO/vm/build-image.sh" >/dev/null
+    # A run that was killed before its destroy (a stopped session, a dead CI job) leaves its bridge
+    # on the test network, and every VM test would refuse the taken subnet. Bridges of ours
+    # whose VMs are all gone are removed; one with a live VM stays, and the tests refuse it.
+    fou_log "stale test networks"
+    "$FOU_REPO/vm/net.sh" reclaim
     files+=(test/toolchain.test.ts test/integration/*.test.ts)
 fi
 fou_log "node tests: ${files[*]}"

@@ -12,6 +12,7 @@ Usage:
   $PROG up --bridge NAME --address IP/PREFIX
   $PROG down --bridge NAME [--force]
   $PROG status --bridge NAME [--address IP/PREFIX]
+  $PROG reclaim
 
 up      Creates bridge NAME (STP off, forward delay 0) with address IP/PREFIX and sets it up.
         Refuses if any part of the subnet is already routed or assigned elsewhere (another
@@ -21,6 +22,10 @@ up      Creates bridge NAME (STP off, forward delay 0) with address IP/PREFIX an
 down    Deletes bridge NAME; fine if it does not exist. Refuses a bridge this script did not
         create (its alias is not "$ALIAS") unless --force.
 status  Exit 0 if bridge NAME exists, is up and (with --address) has that address; 1 if not.
+reclaim Deletes every bridge this script created whose VMs are all gone (no process holds any
+        of its taps open: their qemus were killed, or this machine's session ended), with its
+        taps. What a run killed before its destroy leaves; a bridge with a live VM is kept.
+        Prints one line per bridge deleted.
 Needs root.
 EOF
 }
@@ -49,7 +54,6 @@ check_bridge_name() {
 }
 
 is_bridge() { [[ -d /sys/class/net/$1/bridge ]]; }
-link_exists() { [[ -e /sys/class/net/$1 ]]; }
 
 parse_args() { # sets BRIDGE ADDRESS FORCE
 	BRIDGE='' ADDRESS='' FORCE=0
@@ -233,6 +237,42 @@ cmd_status() {
 	fi
 }
 
+cmd_reclaim() {
+	(($# == 0)) || usage_die "reclaim takes no arguments"
+	[[ $(id -u) -eq 0 ]] || die "must run as root"
+	local dir br port alias live addr
+	local -a ports
+	for dir in /sys/class/net/*/bridge; do
+		[[ -d $dir ]] || continue
+		br=${dir%/bridge}
+		br=${br##*/}
+		alias=$(cat "/sys/class/net/$br/ifalias" 2>/dev/null || true)
+		[[ $alias == "$ALIAS" ]] || continue
+		ports=()
+		live=0
+		for port in "/sys/class/net/$br/brif"/*; do
+			[[ -e $port ]] || continue
+			port=${port##*/}
+			# a port that is no tap (a veth, a real NIC) was put there by hand: keep the bridge
+			if [[ ! -e /sys/class/net/$port/tun_flags ]] || tap_in_use "$port"; then
+				live=1
+				break
+			fi
+			ports+=("$port")
+		done
+		if ((live)); then
+			log "$br: a VM is still attached; kept"
+			continue
+		fi
+		addr=$(ip -4 -o addr show dev "$br" 2>/dev/null | awk '{print $4}' | paste -sd' ')
+		for port in "${ports[@]}"; do
+			ip link del dev "$port" 2>/dev/null || ! link_exists "$port" || die "cannot delete tap $port"
+		done
+		ip link del dev "$br" 2>/dev/null || ! link_exists "$br" || die "cannot delete $br"
+		printf '%s: reclaimed %s (%s) and its taps: %s\n' "$PROG" "$br" "${addr:-no address}" "${ports[*]:-none}"
+	done
+}
+
 (($#)) || {
 	usage >&2
 	exit 2
@@ -243,6 +283,7 @@ case $sub in
 up) cmd_up "$@" ;;
 down) cmd_down "$@" ;;
 status) cmd_status "$@" ;;
+reclaim) cmd_reclaim "$@" ;;
 -h | --help | help) usage ;;
 *) usage_die "unknown command: $sub" ;;
 esac

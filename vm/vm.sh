@@ -90,16 +90,6 @@ is_our_qemu() { # PID STATE
 	return 1
 }
 
-link_exists() { [[ -e /sys/class/net/$1 ]]; }
-
-# Some process has the tun/tap device open ("iff: NAME" in its fdinfo).
-tap_in_use() {
-	local tap=$1 f
-	for f in /proc/[0-9]*/fdinfo/*; do
-		grep -qsx "iff:[[:space:]]*$tap" "$f" 2>/dev/null && return 0
-	done
-	return 1
-}
 
 delete_tap() { # TAP; tolerates absent; returns 1 (with a message) if it is not a tap or in use
 	local tap=$1
