@@ -36,6 +36,11 @@ export interface TunnelCheckResult {
     readonly udpFromPeer: number;
     /** One captured line, e.g. `IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84`. */
     readonly sample: string;
+    /**
+     * Rounds of three pings it took until all three came back (at most 40 s): 1 on a healthy
+     * tunnel; more while the kernel still fails sends after ICMP errors from the peer.
+     */
+    readonly rounds: number;
     /** When the host measured it (UTC, ISO 8601): a result is only as fresh as its last run. */
     readonly measuredAt: string;
 }
@@ -61,22 +66,32 @@ export function tunnelCheckScript(s: CheckSettings): string {
     return script(
         'd=$(mktemp -d); trap \'rm -rf "$d"\' EXIT',
         // Only this tunnel's packets: a port may be shared with tunnels to other peers.
-        sh`timeout 30 tcpdump -nn -l -i ${s.device} -c 6 udp port ${s.port} and host ${s.remote} >"$d/cap" 2>"$d/err" &`,
+        sh`timeout 50 tcpdump -nn -l -i ${s.device} -c 6 udp port ${s.port} and host ${s.remote} >"$d/cap" 2>"$d/err" &`,
         "tp=$!",
         'i=0; while ! grep -q listening "$d/err" 2>/dev/null && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done',
         // -w: wait for all three replies (up to 5 s). Without it, a ping at 0.2 s intervals stops
         // two round trips after the last request, and one slow reply (a busy host) counts as lost.
-        sh`ping -n -q -c 3 -i 0.2 -w 5 -I ${s.gwip} ${s.peerGwip} >"$d/ping" 2>&1 || true`,
+        // Rounds again for up to 40 s while replies are missing: after the peer answered FOU
+        // packets with port unreachable (a rebooted peer before its port is back), the kernel's
+        // tunnel fails as many of its next sends locally, for 30 s (ip_tunnel's err_count and
+        // IPTUNNEL_ERR_TIMEO); ping with -w stops at the first such error.
+        "rounds=0; end=$(($(date +%s) + 40))",
+        "while :; do",
+        "  rounds=$((rounds + 1))",
+        sh`  ping -n -q -c 3 -i 0.2 -w 5 -I ${s.gwip} ${s.peerGwip} >"$d/ping" 2>&1 || true`,
+        `  received=$(sed -n 's/.* \\([0-9]*\\) \\(packets \\)\\{0,1\\}received.*/\\1/p' "$d/ping"); received=\${received:-0}`,
+        '  if [ "$received" -ge 3 ] || [ "$(date +%s)" -ge "$end" ]; then break; fi',
+        "  sleep 1",
+        "done",
         'i=0; while kill -0 "$tp" 2>/dev/null && [ $i -lt 20 ]; do i=$((i+1)); sleep 0.1; done',
         'kill "$tp" 2>/dev/null || true; wait "$tp" 2>/dev/null || true',
         `sent=$(sed -n 's/^\\([0-9]*\\) packets transmitted.*/\\1/p' "$d/ping"); sent=\${sent:-0}`,
-        `received=$(sed -n 's/.* \\([0-9]*\\) \\(packets \\)\\{0,1\\}received.*/\\1/p' "$d/ping"); received=\${received:-0}`,
         sh`out=$(grep -cF ${toPeer} "$d/cap" || true)`,
         sh`in=$(grep -F ${fromPeer} "$d/cap" | grep -cF ${toUs} || true)`,
         `sample=$(grep -F ${sh`${toPeer}`} "$d/cap" | head -n 1 | sed 's/^[0-9:.]* //; s/["\\\\]//g')`,
-        sh`printf '{"from":"%s","to":"%s","sent":%d,"received":%d,"udpToPeer":%d,"udpFromPeer":%d,"sample":"%s","measuredAt":"%s"}\\n' ${s.gwip} ${s.peerGwip} "$sent" "$received" "$out" "$in" "$sample" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`,
+        sh`printf '{"from":"%s","to":"%s","sent":%d,"received":%d,"udpToPeer":%d,"udpFromPeer":%d,"sample":"%s","rounds":%d,"measuredAt":"%s"}\\n' ${s.gwip} ${s.peerGwip} "$sent" "$received" "$out" "$in" "$sample" "$rounds" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`,
         'if [ "$received" -lt 1 ] || [ "$out" -lt 1 ] || [ "$in" -lt 1 ]; then',
-        sh`  echo "fou-tunnel: tunnel check failed on $(hostname): $received/$sent pings from ${s.gwip} to ${s.peerGwip} answered, UDP/${s.port} packets out $out, in $in" >&2`,
+        sh`  printf 'fou-tunnel: tunnel check failed on %s: %s/%s pings from %s to %s answered, UDP/%s packets out %s, in %s\\n' "$(hostname)" "$received" "$sent" ${s.gwip} ${s.peerGwip} ${s.port} "$out" "$in" >&2`,
         '  cat "$d/ping" "$d/err" >&2; exit 1',
         "fi",
     );

@@ -135,13 +135,11 @@ test("an up interrupted by SIGKILL while the VMs boot (lock and pending creates 
     assert.deepEqual(stray.filter((p) => p.args.includes("dynamic-provider")), []);
 });
 
-// TODO: the recovery adopts k2 (checked below), but then fails the stack's tunnel check on k1.
 // The adopted k2 runs with no tunnel yet while the refresh's drift probe of k1's check pings
 // through the tunnel: k2 answers the FOU packets with ICMP port unreachable, which k1's ipip
-// tunnel counts (ipip_err, err_count), and for 30 s (IPTUNNEL_ERR_TIMEO) it fails that many of its
-// next sends locally (dst_link_failure): the check's ping right after the rebuild reports errors.
-// The check (components/tunnelCheck.ts) has to outwait that window; not in hosts/.
-test("an up whose every process is killed with SIGKILL while the VMs boot (vm.sh too, qemu left running): scripts/up.sh adopts the VMs and converges", { todo: "the tunnel check runs inside k1's ip_tunnel error window (see above)" }, async () => {
+// tunnel counts, and for 30 s it fails as many of its next sends locally (ip_tunnel's err_count,
+// IPTUNNEL_ERR_TIMEO). The check outwaits that window (components/tunnelCheck.ts, rounds).
+test("an up whose every process is killed with SIGKILL while the VMs boot (vm.sh too, qemu left running): scripts/up.sh adopts the VMs and converges", async () => {
     await killVm(interrupted, "k2");
     await interrupted.ok(["refresh", "--yes", "--skip-preview"]);
     const { sentAt } = await interruptedUp(interrupted, "SIGKILL", { kind: "vm-boot", extraMs: 1000 }, true);

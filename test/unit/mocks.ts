@@ -15,7 +15,7 @@ const pendingDeps = new Map<string, { parent?: string; dependsOn: string[] }>();
 /** Plausible command output, so code that parses stdout sees what the real scripts print. */
 function fakeStdout(name: string, create: string | undefined): string {
     if (create?.includes("tcpdump")) {
-        return '{"from":"10.10.10.1","to":"10.10.10.2","sent":3,"received":3,"udpToPeer":3,"udpFromPeer":3,"sample":"x","measuredAt":"2026-12-01T00:00:00Z"}';
+        return '{"from":"10.10.10.1","to":"10.10.10.2","sent":3,"received":3,"udpToPeer":3,"udpFromPeer":3,"sample":"x","rounds":1,"measuredAt":"2026-12-01T00:00:00Z"}';
     }
     if (create?.includes("ssh-keygen")) {
         return "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\nssh-ed25519 AAAA fou-tunnel";

@@ -1,0 +1,86 @@
+/**
+ * The tunnel check's script, run by sh with stand-ins for ping and tcpdump on PATH: what it
+ * reports, that it rounds again while the kernel still fails sends after ICMP errors from the
+ * peer (ping -w stops at the first error), and that it fails, naming the numbers, when nothing
+ * comes back.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { after, test } from "node:test";
+import { tunnelCheckScript } from "../../components/tunnelCheck";
+
+const dir = mkdtempSync(path.join(tmpdir(), "fou-check-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const settings = { device: "eth0", gwip: "10.10.10.1", peerGwip: "10.10.10.2", local: "198.51.100.151", remote: "198.51.100.152", port: 5555 };
+
+/** A ping whose Nth call prints the Nth line of $PINGS ("received errors"); calls are counted in $dir/calls. */
+function stubs(bin: string): void {
+    writeFileSync(path.join(bin, "ping"), [
+        "#!/bin/sh",
+        'n=$(($(cat "$CALLS" 2>/dev/null || echo 0) + 1)); echo "$n" >"$CALLS"',
+        'line=$(printf "%s\\n" "$PINGS" | sed -n "${n}p"); [ -n "$line" ] || line=$(printf "%s\\n" "$PINGS" | tail -n 1)',
+        'set -- $line',
+        'if [ "$2" -gt 0 ]; then echo "3 packets transmitted, $1 received, +$2 errors, 100% packet loss, time 1ms"; else echo "3 packets transmitted, $1 received, time 400ms"; fi',
+        '[ "$1" -ge 1 ]',
+    ].join("\n"));
+    writeFileSync(path.join(bin, "tcpdump"), [
+        "#!/bin/sh",
+        'echo "listening on eth0" >&2',
+        'echo "12:00:00.1 IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84"',
+        'echo "12:00:00.2 IP 198.51.100.152.40001 > 198.51.100.151.5555: UDP, length 84"',
+    ].join("\n"));
+    for (const f of ["ping", "tcpdump"]) chmodSync(path.join(bin, f), 0o755);
+}
+
+function runCheck(name: string, pings: string[], fakeClock = false) {
+    const bin = mkdtempSync(path.join(dir, `${name}-`));
+    stubs(bin);
+    if (fakeClock) {
+        // Each call of date +%s is 10 s later: the 40 s deadline passes after a few rounds.
+        writeFileSync(path.join(bin, "date"), [
+            "#!/bin/sh",
+            'if [ "$1" = "+%s" ]; then t=$(($(cat "$CLOCK" 2>/dev/null || echo 1000) + 10)); echo "$t" >"$CLOCK"; echo "$t"; else exec /bin/date "$@"; fi',
+        ].join("\n"));
+        writeFileSync(path.join(bin, "sleep"), "#!/bin/sh\nexit 0\n");
+        chmodSync(path.join(bin, "date"), 0o755);
+        chmodSync(path.join(bin, "sleep"), 0o755);
+    }
+    const calls = path.join(bin, "calls");
+    const r = spawnSync("sh", ["-c", tunnelCheckScript(settings)], {
+        encoding: "utf8",
+        env: { PATH: `${bin}:/usr/bin:/bin`, PINGS: pings.join("\n"), CALLS: calls, CLOCK: path.join(bin, "clock") },
+    });
+    const last = r.stdout.trim().split("\n").pop() ?? "{}";
+    return { code: r.status, result: JSON.parse(last), stderr: r.stderr, calls: Number(readFileSync(calls, "utf8")) };
+}
+
+test("a healthy tunnel: one round, all three replies, the UDP packets both ways", () => {
+    const r = runCheck("healthy", ["3 0"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.calls, 1);
+    assert.deepEqual(
+        { sent: r.result.sent, received: r.result.received, out: r.result.udpToPeer, in: r.result.udpFromPeer, rounds: r.result.rounds },
+        { sent: 3, received: 3, out: 1, in: 1, rounds: 1 },
+    );
+    assert.match(r.result.sample, /198\.51\.100\.151\.40000 > 198\.51\.100\.152\.5555: UDP/);
+});
+
+test("sends failed locally after ICMP errors (ping -w stops at the first): rounds again until all three come back", () => {
+    const r = runCheck("errwindow", ["0 1", "0 1", "2 0", "3 0"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.calls, 4);
+    assert.equal(r.result.rounds, 4);
+    assert.equal(r.result.received, 3);
+});
+
+test("nothing comes back: it gives up at the 40 s deadline and fails with the numbers", () => {
+    const r = runCheck("dead", ["0 0"], true);
+    assert.notEqual(r.code, 0);
+    assert.ok(r.calls >= 2 && r.calls <= 5, `rounds until the deadline: ${r.calls}`);
+    assert.equal(r.result.received, 0);
+    assert.match(r.stderr, /tunnel check failed on .*: 0\/3 pings from 10\.10\.10\.1 to 10\.10\.10\.2 answered, UDP\/5555 packets out 1, in 1/);
+});
