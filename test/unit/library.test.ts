@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { builtinModules } from "node:module";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
@@ -179,4 +180,27 @@ test("importing the library declares nothing and reads no configuration", () => 
         env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true", PULUMI_CONFIG: undefined as unknown as string },
     });
     assert.deepEqual(JSON.parse(out.trim().split("\n").pop()!), { reads: 0, resources: 0, FouTopology: "function", SshHost: "function", FouTunnel: "function" });
+});
+
+test("the library depends on what it imports, and no more: @pulumi/aws and @pulumi/tls are the program's (hosts/), not the package's", () => {
+    const pkg = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8"));
+    const imported = new Set<string>();
+    const walk = (dir: string): void => {
+        for (const e of readdirSync(path.join(REPO, dir), { withFileTypes: true })) {
+            const rel = path.join(dir, e.name);
+            if (e.isDirectory()) walk(rel);
+            else if (rel.endsWith(".ts") && !rel.endsWith(".test.ts")) {
+                for (const m of readFileSync(path.join(REPO, rel), "utf8").matchAll(/^import .* from "([^".][^"]*)";$/gm)) {
+                    const spec = m[1].startsWith("@") ? m[1].split("/").slice(0, 2).join("/") : m[1].split("/")[0];
+                    if (!spec.startsWith("node:") && !builtinModules.includes(spec)) imported.add(spec);
+                }
+            }
+        }
+    };
+    for (const dir of ["components", "lib", "topology"]) walk(dir);
+    const deps = Object.keys(pkg.dependencies).sort();
+    // Types only are dev dependencies; every runtime import is a dependency.
+    for (const m of imported) assert.ok(deps.includes(m) || m.startsWith("@types/"), `${m} is imported by the library but not a dependency`);
+    assert.deepEqual(deps.filter((d) => !imported.has(d)), [], "dependencies the library does not import");
+    for (const d of ["@pulumi/aws", "@pulumi/tls"]) assert.ok(d in pkg.devDependencies, `${d} is a dev dependency`);
 });
