@@ -49,7 +49,19 @@ export interface HostObject {
      * `/var/lib/fou-tunnel/shared/<name>/`, and remove runs only when the last claim is dropped.
      */
     readonly shared?: string;
+    /**
+     * A host-wide name for an object only one owner may have (an interface name, a route's
+     * destination), and the shell test that says something holds that name at all. Create
+     * records this resource as the owner under `/var/lib/fou-tunnel/owners/<key>` before it
+     * applies anything, and refuses a name another stack owns or that something else (a tunnel
+     * made by hand, another tool) already uses: it would otherwise replace it, and delete it on
+     * destroy. Delete removes the object only while it is the owner.
+     */
+    readonly exclusive?: { readonly key: string; readonly present: string; readonly what: string };
 }
+
+/** `/var/lib/fou-tunnel/owners`: one file per exclusive name, holding its owner's id file path. */
+export const OWNERS_DIR = `${STATE_ROOT}/owners`;
 
 /**
  * Create and delete of a {@link HostObject}. Create adopts an object that already passes its
@@ -64,10 +76,29 @@ export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
     // The claimant: this stack's namespace and the resource, from the id file's path.
     const claim = shared === undefined ? undefined : `${shared}/${idFile.split("/").slice(-2).join(".").replace(/\.id$/, "")}`;
     const remove = obj.remove === undefined ? [] : [`(\n${obj.remove}\n)`];
+    const ex = obj.exclusive;
+    if (ex !== undefined && shared !== undefined) throw new Error("a host object is either shared or exclusive, not both");
+    const owner = ex === undefined ? undefined : `${OWNERS_DIR}/${ex.key.replace(/[^A-Za-z0-9._-]/g, "_")}`;
     return {
         create: [
             "set -eu",
             sh`f=${idFile}`,
+            ...(ex && owner
+                ? [
+                      sh`o=${owner}`,
+                      'owner=$(cat "$o" 2>/dev/null || true)',
+                      // An owner whose id file is gone (its stack was removed without its delete) holds nothing.
+                      'if [ -n "$owner" ] && [ "$owner" != "$f" ] && [ -e "$owner" ]; then',
+                      sh`  printf 'fou-tunnel: %s: %s belongs to another stack (its state: %s); not taking it over\\n' "$(hostname)" ${ex.what} "$owner" >&2; exit 1`,
+                      "fi",
+                      `if [ ! -e "$f" ] && [ "$owner" != "$f" ] && (
+${ex.present}
+) >/dev/null 2>&1; then`,
+                      sh`  printf 'fou-tunnel: %s: %s exists already and this stack did not make it (by hand, or another tool); remove it or choose another name\\n' "$(hostname)" ${ex.what} >&2; exit 1`,
+                      "fi",
+                      'if [ "$owner" != "$f" ]; then mkdir -p "${o%/*}"; printf \'%s\\n\' "$f" > "$o.tmp"; mv "$o.tmp" "$o"; fi',
+                  ]
+                : []),
             `if ! ${check} >/dev/null 2>&1; then`,
             `(\n${obj.apply}\n)`,
             `  if ! why=$( ${check} 2>&1); then echo "fou-tunnel: $(hostname): applied, but the host does not show it: $why" >&2; exit 1; fi`,
@@ -80,7 +111,18 @@ export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
         ].join("\n"),
         delete: [
             "set -eu",
-            ...(claim
+            ...(owner
+                ? [
+                      sh`f=${idFile}; o=${owner}`,
+                      // Only the owner removes it; with no owner file, a stack whose id file says it
+                      // made the object before owners were kept.
+                      'owner=$(cat "$o" 2>/dev/null || true)',
+                      'if [ "$owner" = "$f" ] || { [ -z "$owner" ] && [ -e "$f" ]; }; then',
+                      ...remove,
+                      '  rm -f "$o"; rmdir "${o%/*}" 2>/dev/null || true',
+                      "fi",
+                  ]
+                : claim
                 ? [
                       sh`rm -f ${claim}`,
                       // Another stack still uses the object: leave it to that stack's delete.

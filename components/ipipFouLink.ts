@@ -128,6 +128,8 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
                 : []),
         ].join("\n"),
         remove: `if ${exists}; then ${sh`ip link del dev ${s.ifname}`}; fi`,
+        // An interface name is the host's: another stack's or tool's link of that name is refused.
+        exclusive: { key: `link-${s.ifname}`, present: exists, what: `interface ${s.ifname}` },
         report: sh`echo "mtu=$(cat /sys/class/net/${s.ifname}/mtu)"`,
     };
 }

@@ -42,6 +42,12 @@ export function routeObject(ifname: string, destination: string, via?: string): 
         apply: `ip route replace ${route}`,
         check: expect(via === undefined ? `${shown} | grep -q .` : `${shown} | grep -Fwq ${shq(`via ${via}`)}`, `${what} is missing`),
         remove: `if ${shown} | grep -q .; then ip route del ${route}; fi`,
+        // `ip route replace` would take over a route to the same destination through any device.
+        exclusive: {
+            key: `route${family}-${to}`,
+            present: `${sh`ip ${family} route show to exact ${to} 2>/dev/null`} | grep -q .`,
+            what: `a route to ${to}`,
+        },
     };
 }
 

@@ -96,3 +96,74 @@ test("a shared object is removed with the last claim: two stacks, either order",
     assert.ok(!existsSync(objFile), "the last claim's delete removes it");
     assert.ok(!existsSync(root), "no state left");
 });
+
+test("an exclusive object: the stack that made it owns it; another stack and a hand-made one are refused, and nothing of theirs is touched", () => {
+    // "present": the name is taken at all, whatever the object's content (the file exists).
+    const exclusive = (): HostObject => ({ ...object(), exclusive: { key: "thing-x", present: `[ -e '${objFile}' ]`, what: "thing x" } });
+    const a = objectScripts(exclusive(), stateFile("k1-thing", "id", "proj.a"));
+    const b = objectScripts(exclusive(), stateFile("k1-thing", "id", "proj.b"));
+    rmSync(objFile, { force: true });
+    const made = run(a.create);
+    assert.equal(made.code, 0, made.out);
+    assert.match(made.out, /applied/);
+    const again = run(a.create);
+    assert.equal(again.code, 0, again.out);
+    assert.doesNotMatch(again.out, /applied/, "its owner adopts it on a re-run");
+
+    const other = run(b.create);
+    assert.notEqual(other.code, 0);
+    assert.match(other.out, /fou-tunnel: k9: thing x belongs to another stack \(its state: .*proj\.a\/k1-thing\.id\); not taking it over/);
+    assert.equal(run(b.delete!).code, 0, "the refused stack's delete (of nothing) succeeds");
+    assert.ok(existsSync(objFile), "and leaves the owner's object");
+
+    // Changed behind its owner's back: the owner repairs it.
+    execFileSync("/bin/sh", ["-c", `echo changed > '${objFile}'`]);
+    assert.match(run(a.create).out, /applied/);
+    assert.equal(run(a.delete!).code, 0);
+    assert.ok(!existsSync(objFile) && !existsSync(root), "the owner's delete removes it, and every state file");
+
+    // Made by hand (or another tool), with the same content the stack would make: still refused.
+    execFileSync("/bin/sh", ["-c", `echo ok > '${objFile}'`]);
+    const hand = run(a.create);
+    assert.notEqual(hand.code, 0);
+    assert.match(hand.out, /fou-tunnel: k9: thing x exists already and this stack did not make it \(by hand, or another tool\); remove it or choose another name/);
+    assert.equal(run(a.delete!).code, 0);
+    assert.ok(existsSync(objFile), "a refused create's delete leaves the hand-made object");
+    rmSync(objFile, { force: true });
+    assert.ok(!existsSync(root), `no state left: ${existsSync(root) ? readdirSync(root).join(",") : ""}`);
+});
+
+test("an exclusive object: a crashed create (owner recorded, no id yet) is adopted; an owner whose state is gone holds nothing", () => {
+    const exclusive = (): HostObject => ({ ...object(), exclusive: { key: "thing-x", present: `[ -e '${objFile}' ]`, what: "thing x" } });
+    const idA = stateFile("k1-thing", "id", "proj.a");
+    const a = objectScripts(exclusive(), idA);
+    const b = objectScripts(exclusive(), stateFile("k1-thing", "id", "proj.b"));
+    rmSync(objFile, { force: true });
+    assert.equal(run(a.create).code, 0);
+    // The run was killed after apply, before its id was written.
+    rmSync(idA.split(STATE_ROOT).join(root));
+    const resumed = run(a.create);
+    assert.equal(resumed.code, 0, resumed.out);
+    assert.doesNotMatch(resumed.out, /applied/);
+    // Stack a removed without its delete (its state dir gone) and the object deleted by hand:
+    // the name is free again for stack b.
+    rmSync(path.join(root, "proj.a"), { recursive: true });
+    rmSync(objFile);
+    const taken = run(b.create);
+    assert.equal(taken.code, 0, taken.out);
+    assert.equal(run(b.delete!).code, 0);
+    assert.ok(!existsSync(objFile) && !existsSync(root));
+});
+
+test("legacy: an object made before owners were kept (its id file, no owner file) is adopted, and then owned", () => {
+    const plain = objectScripts(object(), idFile);
+    const exclusive = objectScripts({ ...object(), exclusive: { key: "thing-x", present: `[ -e '${objFile}' ]`, what: "thing x" } }, idFile);
+    rmSync(objFile, { force: true });
+    const id = instance(run(plain.create).out);
+    const up = run(exclusive.create);
+    assert.equal(up.code, 0, up.out);
+    assert.equal(instance(up.out), id, "same instance: nothing on it is rebuilt");
+    assert.ok(existsSync(path.join(root, "owners", "thing-x")));
+    assert.equal(run(exclusive.delete!).code, 0);
+    assert.ok(!existsSync(objFile) && !existsSync(root));
+});
