@@ -7,6 +7,8 @@
  * recorded before (links, addresses, routes, FOU ports, nft ruleset, sysctls, modules, files under
  * /etc and /var/lib/fou-tunnel), and the VMs running. A third stack with a wrong host key and a
  * user whose sudo wants a password fails in its first commands, saying so, and changes nothing.
+ * A fourth whose interface names are taken (stack A's link, the other tool's) is refused by name,
+ * and its destroy takes nothing of theirs.
  * The test stops the VMs itself. Run under the VM lock: flock /tmp/fou-vm.lock …
  */
 import assert from "node:assert/strict";
@@ -29,7 +31,7 @@ const VMS = [
     { name: "s2", address: S2, tap: "fsh-s2", mac: "52:54:00:5e:01:62", state: path.join(dir, "vm-s2") },
 ];
 const timings: Record<string, number> = {};
-const stacks = { a: new TestStack("itest-ssh-a"), b: new TestStack("itest-ssh-b"), c: new TestStack("itest-ssh-c") };
+const stacks = { a: new TestStack("itest-ssh-a"), b: new TestStack("itest-ssh-b"), c: new TestStack("itest-ssh-c"), d: new TestStack("itest-ssh-d") };
 
 let key = ""; // the machines' admin key: root on both, and deploy on s2
 const hostKeys: Record<string, string> = {};
@@ -203,6 +205,23 @@ test("stack B (ssh) on the same two servers: its own tunnel, and both work", asy
     assert.match(s2, /^port 5555 ipproto 4$/m);
     assert.match(s2, /^port 6666 ipproto 47$/m);
     assert.equal((s2.match(/^table inet fou_/gm) ?? []).length, 2, s2);
+});
+
+test("stack D, whose interface names are stack A's and the other tool's: refused by name; its destroy leaves theirs", async () => {
+    const before = { s1: hostSnapshot(key, S1), s2: hostSnapshot(key, S2) };
+    const clash = (ifs: string) => ["  - hosts: [s1, s2]", "    name: d", "    port: 8888", "    gwips: [10.40.40.1, 10.40.40.2]", `    interfaces: [${ifs}]`].join("\n");
+    await initStack(stacks.d, topologyFile("d", { s2user: "deploy", tunnel: clash("a-s2, d-s1") }));
+    const taken = await stacks.d.pulumi(["up", "--yes", "--skip-preview"]);
+    assert.notEqual(taken.code, 0);
+    assert.match(taken.stdout + taken.stderr, /interface a-s2 belongs to another stack \(its state: \/var\/lib\/fou-tunnel\/fou-tunnel\.itest-ssh-a\//);
+    topologyFile("d", { s2user: "deploy", tunnel: clash("other0, d-s1") }); // the same file, rewritten
+    const foreign = await stacks.d.pulumi(["up", "--yes", "--skip-preview"]);
+    assert.notEqual(foreign.code, 0);
+    assert.match(foreign.stdout + foreign.stderr, /interface other0 exists already and this stack did not make it/);
+    await stacks.d.ok(["destroy", "--yes", "--skip-preview"]);
+    assert.equal(snapshotDiff(before.s1, hostSnapshot(key, S1)), "", "s1 as before stack D");
+    assert.equal(snapshotDiff(before.s2, hostSnapshot(key, S2)), "", "s2 as before stack D");
+    assert.match(pingAndCapture(key, S1, "10.10.10.1", S2, "10.10.10.2", 5555).ping, /3 received/);
 });
 
 test("destroy of stack A leaves stack B (and the other tool's tunnel) working", async () => {
