@@ -96,7 +96,16 @@ ${ex.present}
 ) >/dev/null 2>&1; then`,
                       sh`  printf 'fou-tunnel: %s: %s exists already and this stack did not make it (by hand, or another tool); remove it or choose another name\\n' "$(hostname)" ${ex.what} >&2; exit 1`,
                       "fi",
-                      'if [ "$owner" != "$f" ]; then mkdir -p "${o%/*}"; printf \'%s\\n\' "$f" > "$o.tmp"; mv "$o.tmp" "$o"; fi',
+                      'if [ "$owner" != "$f" ]; then mkdir -p "${o%/*}"; printf \'%s\\n\' "$f" > "$o.tmp"; mv "$o.tmp" "$o"; claimed=1; else claimed=0; fi',
+                      // A create that fails records nothing in the stack, so no delete will ever drop this
+                      // claim: drop it now, unless the object stands half made (the next create's to finish).
+                      "fou_unclaim() {",
+                      '  rc=$?',
+                      `  if [ "$rc" -ne 0 ] && [ "$claimed" = 1 ] && [ ! -e "$f" ] && ! (\n${ex.present}\n) >/dev/null 2>&1; then`,
+                      sh`    rm -f "$o"; rmdir ${OWNERS_DIR} ${STATE_ROOT} 2>/dev/null || true`,
+                      "  fi",
+                      "}",
+                      "trap fou_unclaim EXIT",
                   ]
                 : []),
             `if ! ${check} >/dev/null 2>&1; then`,

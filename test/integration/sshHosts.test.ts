@@ -218,9 +218,10 @@ test("stack D, whose interface names are stack A's and the other tool's: refused
     const foreign = await stacks.d.pulumi(["up", "--yes", "--skip-preview"]);
     assert.notEqual(foreign.code, 0);
     assert.match(foreign.stdout + foreign.stderr, /interface other0 exists already and this stack did not make it/);
-    await stacks.d.ok(["destroy", "--yes", "--skip-preview"]);
-    assert.equal(snapshotDiff(before.s1, hostSnapshot(key, S1)), "", "s1 as before stack D");
-    assert.equal(snapshotDiff(before.s2, hostSnapshot(key, S2)), "", "s2 as before stack D");
+    const destroyed = await stacks.d.ok(["destroy", "--yes", "--skip-preview"]);
+    const runs = [taken, foreign, destroyed].map((r) => r.stdout.slice(-4000)).join("\n----\n");
+    assert.equal(snapshotDiff(before.s1, hostSnapshot(key, S1)), "", `s1 as before stack D; its runs:\n${runs}`);
+    assert.equal(snapshotDiff(before.s2, hostSnapshot(key, S2)), "", `s2 as before stack D; its runs:\n${runs}`);
     assert.match(pingAndCapture(key, S1, "10.10.10.1", S2, "10.10.10.2", 5555).ping, /3 received/);
 });
 

@@ -167,3 +167,25 @@ test("legacy: an object made before owners were kept (its id file, no owner file
     assert.equal(run(exclusive.delete!).code, 0);
     assert.ok(!existsSync(objFile) && !existsSync(root));
 });
+
+test("an exclusive object whose create fails leaves no claim (no delete will run for it), unless the object stands half made", () => {
+    const present = `[ -e '${objFile}' ]`;
+    const failing = (half: boolean): HostObject => ({
+        ...object(),
+        apply: half ? `echo half > '${objFile}'; exit 3` : "echo nothing made >&2; exit 3",
+        exclusive: { key: "thing-x", present, what: "thing x" },
+    });
+    rmSync(objFile, { force: true });
+    const none = run(objectScripts(failing(false), idFile).create);
+    assert.notEqual(none.code, 0);
+    assert.ok(!existsSync(root), `left: ${existsSync(root) ? readdirSync(root).join(",") : ""}`);
+    const half = run(objectScripts(failing(true), idFile).create);
+    assert.notEqual(half.code, 0);
+    assert.ok(existsSync(path.join(root, "owners", "thing-x")), "the half-made object stays claimed");
+    // The next create (which applies correctly) is this stack's to finish.
+    const fixed = objectScripts({ ...object(), exclusive: { key: "thing-x", present, what: "thing x" } }, idFile);
+    const done = run(fixed.create);
+    assert.equal(done.code, 0, done.out);
+    assert.equal(run(fixed.delete!).code, 0);
+    assert.ok(!existsSync(objFile) && !existsSync(root));
+});
