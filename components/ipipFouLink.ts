@@ -112,6 +112,12 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
             `    echo ${shq(`fou-tunnel: interface ${s.ifname} already exists and is not a ${mode} tunnel; choose another name`)} >&2; exit 1`,
             "  fi",
             "fi",
+            // The kernel keeps one tunnel of a kind per pair of addresses (and device); a second
+            // `ip link add` fails with a bare "File exists". Say which interface holds the pair.
+            sh`other=$(ip -o -d link show type ${mode} 2>/dev/null | grep -F -- ${` remote ${s.remote} local ${s.local} `} | sed -n 's/^[0-9]*: \\([^@:]*\\).*/\\1/p' | grep -vxF -- ${s.ifname} | head -n 1 || true)`,
+            'if [ -n "$other" ]; then',
+            sh`  printf 'fou-tunnel: %s: %s tunnel %s already joins %s to %s; the kernel takes one %s tunnel per pair of addresses: remove it, or carry this tunnel as another protocol\\n' "$(hostname)" ${mode} "$other" ${s.local} ${s.remote} ${mode} >&2; exit 1`,
+            "fi",
             linkAddCommand(s),
             s.mtu === undefined ? sh`ip link set dev ${s.ifname} up` : sh`ip link set dev ${s.ifname} mtu ${s.mtu} up`,
             ...(s.looseRpFilter ? [sh`sysctl -q -w ${`net/ipv4/conf/${s.ifname}/rp_filter=2`}`] : []),

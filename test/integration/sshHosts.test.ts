@@ -7,8 +7,9 @@
  * recorded before (links, addresses, routes, FOU ports, nft ruleset, sysctls, modules, files under
  * /etc and /var/lib/fou-tunnel), and the VMs running. A third stack with a wrong host key and a
  * user whose sudo wants a password fails in its first commands, saying so, and changes nothing.
- * A fourth whose interface names are taken (stack A's link, the other tool's) is refused by name,
- * and its destroy takes nothing of theirs.
+ * A fourth whose interface names are taken (stack A's link, the other tool's), and whose ipip
+ * tunnel joins the same two addresses as stack A's, is refused by name, and its destroy takes
+ * nothing of theirs.
  * The test stops the VMs itself. Run under the VM lock: flock /tmp/fou-vm.lock …
  */
 import assert from "node:assert/strict";
@@ -218,8 +219,14 @@ test("stack D, whose interface names are stack A's and the other tool's: refused
     const foreign = await stacks.d.pulumi(["up", "--yes", "--skip-preview"]);
     assert.notEqual(foreign.code, 0);
     assert.match(foreign.stdout + foreign.stderr, /interface other0 exists already and this stack did not make it/);
+    // Names of its own, but an ipip tunnel between the two addresses stack A's already joins:
+    // the kernel takes one per pair, and says only "File exists".
+    topologyFile("d", { s2user: "deploy", tunnel: clash("d-s2, d-s1") });
+    const pair = await stacks.d.pulumi(["up", "--yes", "--skip-preview"]);
+    assert.notEqual(pair.code, 0);
+    assert.match(pair.stdout + pair.stderr, /ipip tunnel a-s[12] already joins 198\.51\.100\.16[12] to 198\.51\.100\.16[12]; the kernel takes one ipip tunnel per pair of addresses/);
     const destroyed = await stacks.d.ok(["destroy", "--yes", "--skip-preview"]);
-    const runs = [taken, foreign, destroyed].map((r) => r.stdout.slice(-4000)).join("\n----\n");
+    const runs = [taken, foreign, pair, destroyed].map((r) => r.stdout.slice(-4000)).join("\n----\n");
     assert.equal(snapshotDiff(before.s1, hostSnapshot(key, S1)), "", `s1 as before stack D; its runs:\n${runs}`);
     assert.equal(snapshotDiff(before.s2, hostSnapshot(key, S2)), "", `s2 as before stack D; its runs:\n${runs}`);
     assert.match(pingAndCapture(key, S1, "10.10.10.1", S2, "10.10.10.2", 5555).ping, /3 received/);
