@@ -20,6 +20,8 @@ MASKED_UNITS=(
 	systemd-pcrphase.service systemd-pcrphase-sysinit.service systemd-update-utmp.service
 	systemd-update-utmp-runlevel.service systemd-binfmt.service systemd-firstboot.service
 	systemd-machine-id-commit.service systemd-repart.service
+	systemd-udevd.service systemd-udev-trigger.service systemd-udevd-control.socket
+	systemd-udevd-kernel.socket systemd-udev-settle.service systemd-hwdb-update.service
 )
 # Generators that find nothing to do here (no LUKS, verity, GPT root, SysV scripts, ...); the
 # getty generator would start a serial login on ttyS0 that nobody uses.
@@ -73,7 +75,7 @@ write_initramfs() { # MODTREE KRELEASE INIT_SCRIPT FILE MODULE...
 	rm -rf -- "$dir"
 	mkdir -p -- "$dir"/{bin,dev,proc,sys,lib/modules,media,newroot}
 	install -m 0755 -- "$(busybox_path)" "$dir/bin/busybox"
-	for app in sh mount umount insmod mkdir cp cat find sleep tr ip switch_root; do
+	for app in sh mount umount insmod mkdir cp find sleep ip switch_root; do
 		ln -s busybox "$dir/bin/$app"
 	done
 	install -m 0755 -- "$init" "$dir/init"

@@ -4,7 +4,8 @@
 # markers (initramfs unpacked, first process, systemd, root mounted), systemd-analyze (time and
 # the critical chain to ssh.service) and qemu's peak RSS (VmHWM). Stops everything at the end.
 # Run it under the VM lock: flock /tmp/fou-vm.lock vm/test/boottime.sh [N] [--memory MiB]
-# Env: FOU_BT_PREFIX (name prefix, default fbt), FOU_BT_NET (default 198.51.100).
+# Env: FOU_BT_PREFIX (name prefix, default fbt), FOU_BT_NET (default 198.51.100), FOU_BT_IMAGE
+# (an image directory; default: build-image.sh's), FOU_BT_KEEP (a directory for the consoles).
 set -euo pipefail
 
 PROG=boottime.sh
@@ -35,7 +36,7 @@ P=${FOU_BT_PREFIX:-fbt}
 N3=${FOU_BT_NET:-198.51.100}
 BR=$P-br
 WORK=$(mktemp -d)
-IMAGE=$("$HERE/../build-image.sh" | tail -n1)
+IMAGE=${FOU_BT_IMAGE:-$("$HERE/../build-image.sh" | tail -n1)}
 
 cleanup() {
 	local i
