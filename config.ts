@@ -40,7 +40,7 @@ export interface Settings {
 export const DEFAULT_LOCAL: LocalSettings = {
     gateway: DEFAULT_UNDERLAY,
     vms: GUIDE_HOSTS.map((name, i) => ({ name, address: formatIp(defaultHostAddress(defaultUnderlay(), i)), fou: true })),
-    memoryMb: 768,
+    memoryMb: 384,
 };
 
 /** Keys whose value is read as it is (never JSON), without the SDK's warning about reading a secret. */
@@ -244,7 +244,7 @@ function parseLocal(
 ): LocalSettings | undefined {
     const gateway = get("localGateway") ?? DEFAULT_LOCAL.gateway;
     const memoryMb = num(get("localVmMemory") ?? DEFAULT_LOCAL.memoryMb);
-    problems.push(checkInt(key("localVmMemory"), memoryMb, 768, 8192));
+    problems.push(checkInt(key("localVmMemory"), memoryMb, 256, 8192));
     const written = parseCidr(gateway);
     const lan = written?.family === 4 ? written : undefined;
     if (lan === undefined || lan.length < 8 || lan.length > 30) {

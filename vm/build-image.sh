@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # build-image.sh — build (once) and cache the "new-kernel image" the test VMs boot:
 #   vmlinuz       Debian's kernel (the one linux-image-amd64 depends on)
-#   base.cpio     a debootstrap minbase root (sshd, systemd-networkd, iproute2, tcpdump, ...)
-#                 with a subset of that kernel's modules and /sbin/fou-vm-init (the VM's first
-#                 process: see that file), as one uncompressed newc cpio
+#   root.img      a debootstrap minbase root (sshd, systemd-networkd, iproute2, tcpdump, ...)
+#                 with a subset of that kernel's modules, as an ext4 image without a journal
+#                 that every VM attaches read-only
+#   initrd.cpio   a small initramfs: static busybox, the modules for the disks, and
+#                 fou-vm-initrd as /init, which mounts the root (see that file)
 #   kernel-release, fou-modules, rdinit, build-info, config
 # The image directory is printed as the last line of stdout; progress goes to stderr.
 set -euo pipefail
 
 PROG=build-image.sh
 SCRIPT_PATH=$(readlink -f "${BASH_SOURCE[0]}")
-INIT_PATH=$(dirname -- "$SCRIPT_PATH")/fou-vm-init # installed as the image's /sbin/fou-vm-init
+INIT_PATH=$(dirname -- "$SCRIPT_PATH")/fou-vm-initrd # the initramfs's /init
+LIB_PATH=$(dirname -- "$SCRIPT_PATH")/image-lib.sh
 
 usage() {
 	cat <<EOF
@@ -21,7 +24,8 @@ its directory as the last line of stdout.
 
   --cache-dir DIR  cache root (default: \${FOU_CACHE:-\$HOME/.cache/fou-tunnel});
                    the image goes to DIR/image/<key>/, where <key> changes with the kernel
-                   package version, with this script and with fou-vm-init
+                   package version, with this script, image-lib.sh, fou-vm-initrd and
+                   the busybox-static version
   --prune          after a successful build/lookup, delete other cached images
   --help           this text
 
@@ -33,6 +37,8 @@ EOF
 
 # shellcheck source=vm/lib.sh
 . "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/lib.sh"
+# shellcheck source=vm/image-lib.sh
+. "$LIB_PATH"
 
 CACHE_ROOT=${FOU_CACHE:-${HOME:-/root}/.cache/fou-tunnel}
 PRUNE=0
@@ -76,7 +82,10 @@ declare -A NEED=(
 	[flock]=util-linux
 	[dpkg-deb]=dpkg
 	[sha256sum]=coreutils
-	[mkfs.ext4]=e2fsprogs # vm.sh formats each VM's persistent disk
+	[mkfs.ext4]=e2fsprogs # the root image; vm.sh formats each VM's persistent disk
+	[e2fsck]=e2fsprogs
+	[xz]=xz-utils
+	[mknod]=coreutils
 )
 APT_UPDATED=0
 apt_update_once() {
@@ -91,6 +100,8 @@ ensure_tools() {
 	for cmd in "${!NEED[@]}"; do
 		command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
 	done
+	# the initramfs's busybox: the static one (a package, not a command name)
+	[[ $(dpkg-query -W -f='${Status}' busybox-static 2>/dev/null) == *" installed" ]] || missing+=(busybox-static)
 	((${#missing[@]})) || return 0
 	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 	log "installing: ${missing[*]}"
@@ -137,9 +148,11 @@ if [[ -z $SUITE ]]; then
 fi
 [[ -n $SUITE ]] || die "cannot tell the Debian suite (set FOU_SUITE)"
 
-[[ -s $INIT_PATH ]] || die "missing $INIT_PATH"
-# both files: a change to either gives a new image
-SCRIPT_HASH=$(cat -- "$SCRIPT_PATH" "$INIT_PATH" | sha256sum | cut -c1-64)
+[[ -s $INIT_PATH && -s $LIB_PATH ]] || die "missing $INIT_PATH or $LIB_PATH"
+# all three files and the busybox version: a change to any gives a new image
+BUSYBOX_VERSION=$(dpkg-query -W -f='${Version}' busybox-static)
+SCRIPT_HASH=$({ cat -- "$SCRIPT_PATH" "$LIB_PATH" "$INIT_PATH" && printf 'busybox-static=%s\n' "$BUSYBOX_VERSION"; } |
+	sha256sum | cut -c1-64)
 KEY_HASH=$(printf '%s\n' "$KPKG=$KVERSION" "$SUITE" "$SCRIPT_HASH" | sha256sum | cut -c1-12)
 KEY="$KRELEASE-$KEY_HASH"
 IMAGE_DIR="$IMAGE_ROOT/$KEY"
@@ -156,7 +169,7 @@ prune_others() {
 }
 
 image_complete() {
-	[[ -s $1/vmlinuz && -s $1/base.cpio && -s $1/kernel-release ]]
+	[[ -s $1/vmlinuz && -s $1/root.img && -s $1/initrd.cpio && -s $1/kernel-release ]]
 }
 
 # Fast path: the directory only ever appears complete (atomic rename).
@@ -262,32 +275,13 @@ EOF
 : >"$ROOT/etc/resolv.conf"
 : >"$ROOT/etc/machine-id"
 printf 'fou-vm\n' >"$ROOT/etc/hostname"
-printf '# rootfs is the initramfs; /persist, /etc and /var/lib are mounted by /sbin/fou-vm-init\n' >"$ROOT/etc/fstab"
-# vm.sh's per-VM cpio carries files only, into these existing directories
+printf '# / is an overlay (root.img + tmpfs); /persist, /etc and /var/lib are mounted by the initramfs\n' >"$ROOT/etc/fstab"
+# the initramfs copies vm.sh's per-VM files (files only) into these existing directories
 install -d -m 0700 "$ROOT/root/.ssh"
-install -d -m 0755 "$ROOT/etc/ssh" "$ROOT/etc/modprobe.d"
-# the first process (vm.sh passes rdinit=/sbin/fou-vm-init; /init is the kernel's default)
-install -m 0755 -- "$INIT_PATH" "$ROOT/sbin/fou-vm-init"
-install -d -m 0755 "$ROOT/persist"
-ln -sfn sbin/fou-vm-init "$ROOT/init"
+install -d -m 0755 "$ROOT/etc/ssh" "$ROOT/etc/modprobe.d" "$ROOT/persist"
 
-# Units: networkd on (it also applies the kernel ip= argument via systemd-network-generator);
-# mask what only slows the boot down.
-chroot "$ROOT" systemctl enable systemd-networkd.service systemd-network-generator.service >/dev/null 2>&1 ||
-	die "systemctl enable systemd-networkd failed"
-for unit in apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service \
-	e2scrub_all.timer e2scrub_all.service e2scrub_reap.service fstrim.timer fstrim.service \
-	getty@tty1.service systemd-networkd-wait-online.service systemd-remount-fs.service \
-	systemd-timesyncd.service dpkg-db-backup.timer dpkg-db-backup.service \
-	getty-static.service systemd-random-seed.service proc-sys-fs-binfmt_misc.automount \
-	dev-hugepages.mount dev-mqueue.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
-	sys-kernel-config.mount sys-fs-fuse-connections.mount modprobe@configfs.service \
-	modprobe@dm_mod.service modprobe@efi_pstore.service modprobe@fuse.service \
-	modprobe@loop.service modprobe@drm.service; do
-	ln -sfn /dev/null "$ROOT/etc/systemd/system/$unit"
-done
-mkdir -p "$ROOT/etc/systemd/journald.conf.d"
-printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=16M\n' >"$ROOT/etc/systemd/journald.conf.d/fou-tunnel.conf"
+# Units: networkd on; what only slows the boot down masked (image-lib.sh).
+configure_units "$ROOT"
 
 # Kernel modules: networking, crypto, lib, virtio and the virtual NICs (not the 400 MB of all).
 log "copying a subset of the $KRELEASE modules"
@@ -299,14 +293,17 @@ for sub in net lib crypto arch/x86/crypto drivers/virtio; do
 	mkdir -p -- "$KMOD_DST/kernel/$(dirname -- "$sub")"
 	cp -a -- "$KMOD_SRC/kernel/$sub" "$KMOD_DST/kernel/$sub"
 done
+# no wireless: systemd-networkd's lookup of the nl80211 family would load cfg80211 (~2 s at boot)
+rm -rf -- "$KMOD_DST/kernel/net/wireless" "$KMOD_DST/kernel/net/mac80211"
 find "$KMOD_SRC/kernel/drivers/net" -maxdepth 1 -type f -name '*.ko*' -exec cp -a -t "$KMOD_DST/kernel/drivers/net/" {} +
 for sub in vxlan wireguard bonding team ipvlan; do
 	[[ -d $KMOD_SRC/kernel/drivers/net/$sub ]] && cp -a -- "$KMOD_SRC/kernel/drivers/net/$sub" "$KMOD_DST/kernel/drivers/net/"
 done
-# What fou-vm-init loads (the persistent disk, its file system, the overlays, the panic device),
+# What the initramfs loads (the panic device first, the disks, their file system, the overlays,
+# the NIC),
 # with every dependency and softdep (ext4 -> jbd2, mbcache, crc16, crc32c) as modprobe resolves
-# them in the whole tree.
-INIT_MODULES=(virtio_pci virtio_blk ext4 overlay pvpanic_pci)
+# them in the whole tree; the root gets them too (modprobe there finds them loaded).
+INIT_MODULES=(pvpanic_pci virtio_pci virtio_blk ext4 overlay virtio_net)
 depmod -b "$TMP/kernel" "$KRELEASE" || die "depmod of the kernel package's modules failed"
 for mod in "${INIT_MODULES[@]}"; do
 	deps=$(modprobe -d "$TMP/kernel" -S "$KRELEASE" --show-depends "$mod") || die "modprobe --show-depends $mod failed"
@@ -328,21 +325,23 @@ find "$(readlink -f -- "$KMOD_DST/kernel")" \( -name 'fou.ko*' -o -name 'fou6.ko
 	sed "s|^$ROOT_REAL/||" | LC_ALL=C sort >"$OUT/fou-modules"
 [[ -s $OUT/fou-modules ]] || die "no fou module in $KPKG"
 
-# The image.
-log "writing base.cpio"
-(cd "$ROOT" && find . -mindepth 1 -print0 | LC_ALL=C sort -z | cpio -o -0 -H newc --quiet) >"$OUT/base.cpio" ||
-	die "cpio failed"
+# The image: the root disk and the initramfs that mounts it.
+log "writing root.img and initrd.cpio"
+write_root_image "$ROOT" "$OUT/root.img"
+write_initramfs "$TMP/kernel" "$KRELEASE" "$INIT_PATH" "$OUT/initrd.cpio" "${INIT_MODULES[@]}"
 cp -- "$TMP/kernel/boot/vmlinuz-$KRELEASE" "$OUT/vmlinuz"
 cp -- "$TMP/kernel/boot/config-$KRELEASE" "$OUT/config" 2>/dev/null || true
+extract_pvh_kernel "$OUT/vmlinuz" "$OUT/config" "$OUT/vmlinux"
 printf '%s\n' "$KRELEASE" >"$OUT/kernel-release"
-printf '/sbin/fou-vm-init\n' >"$OUT/rdinit" # vm.sh boots with rdinit=<this>
+printf '/init\n' >"$OUT/rdinit" # vm.sh boots with rdinit=<this>
 {
 	printf 'package=%s\nversion=%s\nsuite=%s\nmirror=%s\n' "$KPKG" "$KVERSION" "$SUITE" "$MIRROR"
 	printf 'script_sha256=%s\nbuilt=%s\nbuild_seconds=%s\n' "$SCRIPT_HASH" "$(date -u +%FT%TZ)" "$((SECONDS - START))"
-	printf 'base_cpio_bytes=%s\n' "$(stat -c %s "$OUT/base.cpio")"
+	printf 'root_img_bytes=%s\ninitrd_cpio_bytes=%s\nbusybox_static=%s\n' "$(du -B1 -- "$OUT/root.img" | cut -f1)" \
+		"$(stat -c %s "$OUT/initrd.cpio")" "$BUSYBOX_VERSION"
 } >"$OUT/build-info"
 
 mv -T -- "$OUT" "$IMAGE_DIR" || die "cannot move the image into $IMAGE_DIR"
-log "built $IMAGE_DIR in $((SECONDS - START)) s ($(du -sh "$IMAGE_DIR/base.cpio" | cut -f1) base.cpio)"
+log "built $IMAGE_DIR in $((SECONDS - START)) s ($(du -sh "$IMAGE_DIR/root.img" | cut -f1) root.img, $(du -sh "$IMAGE_DIR/initrd.cpio" | cut -f1) initrd.cpio)"
 prune_others
 printf '%s\n' "$IMAGE_DIR"

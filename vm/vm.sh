@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # vm.sh — start/stop/status of one qemu VM booting the new-kernel image (build-image.sh) with
 # sshd, a static address on a host bridge (net.sh) and the caller's authorized SSH key. The root
-# is the initramfs (in RAM); /etc and /var/lib are overlays on a small per-VM disk, so they
-# survive a reboot of the guest (qemu resets instead of exiting; see fou-vm-init).
+# is an overlay of the image's read-only root.img and a tmpfs; /etc and /var/lib are overlays on
+# a small per-VM disk, so they survive a reboot of the guest (qemu resets instead of exiting; see
+# fou-vm-initrd). Images with the root as one cpio (build-cloud-image.sh) boot it in RAM.
 set -euo pipefail
 
 PROG=vm.sh
@@ -31,9 +32,10 @@ start   Boots the VM (qemu -daemonize) on a new tap attached to BRIDGE, waits un
         A guest kernel panic makes qemu exit; a poweroff too.
         --host-key the VM's SSH host key: an OpenSSH ed25519 private key file (- reads stdin);
                    default: a fresh one per start
-        --memory   guest RAM in MiB (default 768; the 180 MB initramfs needs more than 512)
+        --memory   guest RAM in MiB (default 384, at least 256; an image whose root is a
+                   cpio in RAM, build-cloud-image.sh's, needs at least 600)
         --no-fou   make fou/fou6 unusable in this VM (simulates a kernel without fou)
-        --no-persist  no disk: all of the root is in RAM and lost at a reboot
+        --no-persist  no persistent disk: what the guest writes anywhere is lost at a reboot
         --image    image directory (default: the output of build-image.sh, built if needed)
         --timeout  seconds to wait for SSH (default \${FOU_BOOT_TIMEOUT:-120})
         --cloud-seed  a cloud-init NoCloud seed: DIR/user-data and DIR/meta-data go to
@@ -51,6 +53,8 @@ EOF
 
 # shellcheck source=vm/lib.sh
 . "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/lib.sh"
+# shellcheck source=vm/vm-image.sh
+. "$HERE/vm-image.sh"
 
 json_str() { # JSON string literal
 	local s=$1
@@ -63,9 +67,10 @@ json_str() { # JSON string literal
 }
 
 MARKER=.fou-tunnel-vm
-PERSIST_SERIAL=fou-persist # the disk's virtio serial, which fou-vm-init looks for
+PERSIST_SERIAL=fou-persist # the disk's virtio serial, which the initramfs (fou-vm-initrd, or fou-vm-init of a cpio image) looks for
 PERSIST_MIB=256
 CACHE_ROOT=${FOU_CACHE:-${HOME:-/root}/.cache/fou-tunnel}
+TCG_KERNEL_ARGS="cryptomgr.notests tsc=reliable no_timer_check mitigations=off audit=0 i8042.nokbd i8042.noaux 8250.nr_uarts=1"
 
 # ------------------------------------------------------------------ helpers
 # The qemu of STATE is running: PID from the pidfile, and its command line has our pidfile.
@@ -235,7 +240,7 @@ choose_accel() { # VMLINUZ KERNEL_RELEASE
 
 # ------------------------------------------------------------------ start
 cmd_start() {
-	local name='' address='' bridge='' tap='' mac='' state='' key='' memory=768 nofou=0 persist=1 image=''
+	local name='' address='' bridge='' tap='' mac='' state='' key='' memory=384 nofou=0 persist=1 image=''
 	local hostkey_file='' hostkey_text='' seed=''
 	local timeout=${FOU_BOOT_TIMEOUT:-120}
 	while (($#)); do
@@ -287,8 +292,8 @@ cmd_start() {
 	(((16#${mac:0:2} & 1) == 0)) || usage_die "--mac must be a unicast address, got '$mac'"
 	[[ $key =~ ^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh.com|sk-ecdsa-sha2-nistp256@openssh.com)\ [A-Za-z0-9+/=]+(\ [^[:cntrl:]]*)?$ ]] ||
 		usage_die "--authorized-key must be one OpenSSH public key line"
-	if ! [[ $memory =~ ^[0-9]+$ ]] || ((10#$memory < 600)); then
-		usage_die "--memory must be >= 600 (MiB), got '$memory'"
+	if ! [[ $memory =~ ^[0-9]+$ ]] || ((10#$memory < 256)); then
+		usage_die "--memory must be >= 256 (MiB), got '$memory'"
 	fi
 	if ! [[ $timeout =~ ^[0-9]+$ ]] || ((10#$timeout == 0)); then
 		usage_die "--timeout / FOU_BOOT_TIMEOUT must be a positive integer"
@@ -381,7 +386,7 @@ cmd_start() {
 		fi
 	fi
 	rm -f -- "$state"/{qemu.pid,vm.json,settings,started,initrd,vm.cpio,console.log,qemu.err,tap,ssh_host_ed25519_key.pub,persist.img,mkfs.log}
-	rm -rf --one-file-system -- "$state/overlay"
+	rm -rf --one-file-system -- "$state/overlay" "$state/overlay.d"
 
 	if link_exists "$tap"; then
 		[[ -e /sys/class/net/$tap/tun_flags ]] || die "$tap exists and is not a tap device"
@@ -395,8 +400,11 @@ cmd_start() {
 		image=$("$HERE/build-image.sh" | tail -n1) || die "build-image.sh failed"
 	fi
 	image=$(readlink -f -- "$image")
-	[[ -s $image/vmlinuz && -s $image/base.cpio && -s $image/kernel-release ]] ||
-		die "$image is not an image directory (vmlinuz, base.cpio, kernel-release)"
+	local kind
+	kind=$(image_kind "$image") && [[ -s $image/vmlinuz && -s $image/kernel-release ]] ||
+		die "$image is not an image directory (vmlinuz, kernel-release, root.img + initrd.cpio or base.cpio)"
+	((memory >= $(image_min_memory "$kind"))) ||
+		die "--memory $memory is too small for $image (its root is a cpio in RAM): at least $(image_min_memory "$kind") MiB"
 	local krel rdinit=''
 	krel=$(<"$image/kernel-release")
 	[[ -s $image/rdinit ]] && rdinit=$(<"$image/rdinit")
@@ -418,7 +426,7 @@ cmd_start() {
 			if [[ -n $started_pid ]]; then kill_qemu "$started_pid" "$state" || true; fi
 			if [[ -n $created_tap ]]; then delete_tap "$created_tap" || true; fi
 			rm -f -- "$state/initrd" "$state/qemu.pid" "$state/tap" "$state/persist.img"
-			rm -rf --one-file-system -- "$state/overlay"
+			rm -rf --one-file-system -- "$state/overlay" "$state/overlay.d"
 			if [[ -s $state/console.log ]]; then
 				printf '%s: last lines of %s:\n' "$PROG" "$state/console.log" >&2
 				tail -n 25 "$state/console.log" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/\r//g' >&2
@@ -470,17 +478,14 @@ cmd_start() {
 		fi
 	)
 	cp -- "$ov/etc/ssh/ssh_host_ed25519_key.pub" "$state/ssh_host_ed25519_key.pub"
-	# Appended after base.cpio, its files replace those of the base. Files only: a directory
-	# entry would replace a symlink of the base (bookworm's /lib -> usr/lib) and break the root.
-	# (It holds the host's private key: readable by root only, and gone once qemu has it.)
-	(umask 077 && cd "$ov" && find . -mindepth 1 ! -type d | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$state/vm.cpio"
+	# the image's initramfs + these files (the host's private key among them: gone once qemu has it)
+	make_vm_initrd "$image" "$kind" "$ov" "$state/initrd" || die "cannot write $state/initrd"
 	rm -rf --one-file-system -- "$ov"
-	(umask 077 && cat -- "$image/base.cpio" "$state/vm.cpio" >"$state/initrd")
-	rm -f -- "$state/vm.cpio"
 
 	# The persistent disk: sparse, formatted here (the guest needs no mkfs). A new VM gets an
 	# empty one; it lives as long as the state dir, across reboots of the guest.
-	local -a disk_args=()
+	local -a disk_args
+	mapfile -t disk_args < <(root_disk_qemu_args "$image" "$kind")
 	if ((persist)); then
 		truncate -s "${PERSIST_MIB}M" -- "$state/persist.img" || die "cannot create $state/persist.img"
 		mkfs.ext4 -q -F -L "$PERSIST_SERIAL" -m 0 -E lazy_itable_init=0,lazy_journal_init=1 \
@@ -489,7 +494,7 @@ cmd_start() {
 			die "mkfs.ext4 $state/persist.img failed"
 		}
 		rm -f -- "$state/mkfs.log"
-		disk_args=(-drive "file=$state/persist.img,if=none,id=persist,format=raw,discard=unmap"
+		disk_args+=(-drive "file=$state/persist.img,if=none,id=persist,format=raw,discard=unmap"
 			-device "virtio-blk-pci,drive=persist,serial=$PERSIST_SERIAL")
 	fi
 
@@ -503,16 +508,21 @@ cmd_start() {
 	# qemu
 	local mask
 	mask=$(prefix_to_mask "$prefix")
-	# panic=0: a panic before fou-vm-init loaded pvpanic_pci hangs the VM (the wait below sees
+	# panic=0: a panic before the initramfs loaded pvpanic_pci hangs the VM (the wait below sees
 	# it on the console); after that, pvpanic makes qemu exit (-action panic=exit-failure).
 	local append="console=ttyS0 panic=0 rdinit=$rdinit net.ifnames=0 ip=$ip:::$mask:$name:eth0:off"
+	append+="$(root_disk_kernel_args "$kind" "$ip/$prefix")"
 	((persist)) && append+=" fou_persist=$PERSIST_SERIAL"
 	local -a accel_args
 	if [[ $accel == kvm ]]; then
 		accel_args=(-accel kvm -cpu host)
 	else
-		accel_args=(-accel "tcg,thread=single,tb-size=128")
-		append+=" nohz=off"
+		# +rdrand: the kernel trusts it (RANDOM_TRUST_CPU), so its random pool is ready at once;
+		# without it sshd waited for the pool (crng init) until ~13 s into the boot
+		accel_args=(-accel "tcg,thread=single,tb-size=128" -cpu qemu64,+rdrand)
+		# and what the kernel skips to boot faster in a test VM under TCG (measured: ~0.4 s):
+		# crypto self-tests, TSC checks, speculation mitigations, audit, the i8042 probe
+		append+=" nohz=off $TCG_KERNEL_ARGS"
 	fi
 	log "starting $name ($ip/$prefix, $accel, ${memory} MiB, tap $tap on $bridge)"
 	printf '%s\n' "$settings" >"$state/settings"
@@ -523,7 +533,7 @@ cmd_start() {
 	# (held in qemu's memory, so the same host key) and command line (the same address) again.
 	if ! run_closing_fds qemu-system-x86_64 -name "$name" -machine pc "${accel_args[@]}" -smp 1 -m "$memory" \
 		-nodefaults -display none -action panic=exit-failure -device pvpanic-pci \
-		-kernel "$image/vmlinuz" -initrd "$state/initrd" -append "$append" \
+		-kernel "$(boot_kernel "$image")" -initrd "$state/initrd" -append "$append" \
 		-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no,vnet_hdr=off" \
 		-device "virtio-net-pci,netdev=n0,mac=$mac,romfile=" \
 		"${disk_args[@]}" \
@@ -533,7 +543,7 @@ cmd_start() {
 	fi
 	pid=$(qemu_pid "$state") || die "qemu started but its pidfile/process is missing"
 	started_pid=$pid
-	# qemu has loaded kernel and initrd into guest memory: the 180 MB copy is no longer needed
+	# qemu has loaded kernel and initrd into its memory: the copy (with the host key) can go
 	rm -f -- "$state/initrd"
 
 	await_ssh "$name" "$ip" "$pid" "$state" "$timeout"

@@ -107,7 +107,7 @@ test("the bridge and each VM are dynamic resources (their refresh looks at this 
     assert.equal(k1.type, "pulumi-nodejs:dynamic/fou:LocalVm");
     assert.deepEqual(
         [k1.inputs.repo, k1.inputs.name, k1.inputs.address, k1.inputs.bridge, k1.inputs.tap, k1.inputs.mac, k1.inputs.stateDir, k1.inputs.memoryMb, k1.inputs.fou],
-        [repo, "k1", "198.51.100.151/24", n.bridge, n.tap, n.mac, `${n.runDir}/k1`, 768, true],
+        [repo, "k1", "198.51.100.151/24", n.bridge, n.tap, n.mac, `${n.runDir}/k1`, 384, true],
     );
     assert.equal(k1.inputs.authorizedKey, "ssh-ed25519 AAAAstack fou-tunnel");
     assert.equal(k1.inputs.network, "lv-network-id", "a bridge made again replaces the VMs on it");

@@ -85,7 +85,7 @@ const INVALID: [Record<string, unknown>, RegExp][] = [
     [{ hosts: "gcp" }, /fou-tunnel:hosts must be "local"/],
     [{ tunnel: "yes" }, /fou-tunnel:tunnel must be true or false/],
     [{ localGateway: "198.51.100.1" }, /fou-tunnel:localGateway must be this machine's address on the VM network with its length/],
-    [{ localVmMemory: 256 }, /fou-tunnel:localVmMemory must be an integer from 768 to 8192/],
+    [{ localVmMemory: 200 }, /fou-tunnel:localVmMemory must be an integer from 256 to 8192/],
     [{ localVms: [{ name: "k1", address: "198.51.100.151" }] }, /fou-tunnel:localVms must list two VMs/],
     [
         { localVms: [{ name: "K1 x", address: "198.51.100.151" }, { name: "k2", address: "198.51.100.152" }] },

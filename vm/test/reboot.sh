@@ -71,7 +71,7 @@ trap cleanup EXIT
 # ------------------------------------------------------------------ image, network, VM
 log "building the image (cached after the first run)"
 IMAGE=$("$VM/build-image.sh" | tail -n1)
-[[ -s $IMAGE/vmlinuz && -s $IMAGE/base.cpio ]] || die "build-image.sh gave no image ($IMAGE)"
+[[ -s $IMAGE/vmlinuz && -s $IMAGE/root.img && -s $IMAGE/initrd.cpio ]] || die "build-image.sh gave no image ($IMAGE)"
 
 [[ ! -e /sys/class/net/$BR ]] || die "$BR already exists (a previous run still up?)"
 "$VM/net.sh" up --bridge "$BR" --address "$GW/24" >/dev/null

@@ -72,7 +72,7 @@ log "building the image (cached after the first run)"
 t=$(now)
 IMAGE=$("$VM/build-image.sh" | tail -n1)
 T_IMAGE=$(since "$t")
-[[ -s $IMAGE/vmlinuz && -s $IMAGE/base.cpio ]] || die "build-image.sh gave no image ($IMAGE)"
+[[ -s $IMAGE/vmlinuz && -s $IMAGE/root.img && -s $IMAGE/initrd.cpio ]] || die "build-image.sh gave no image ($IMAGE)"
 log "image $IMAGE ($T_IMAGE s)"
 
 # ------------------------------------------------------------------ network
