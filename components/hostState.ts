@@ -85,15 +85,15 @@ export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
             sh`f=${idFile}`,
             ...(ex && owner
                 ? [
+                      // Whether anything holds the name at all, whatever its settings.
+                      `fou_present() {\n${ex.present}\n}`,
                       sh`o=${owner}`,
                       'owner=$(cat "$o" 2>/dev/null || true)',
                       // An owner whose id file is gone (its stack was removed without its delete) holds nothing.
                       'if [ -n "$owner" ] && [ "$owner" != "$f" ] && [ -e "$owner" ]; then',
                       sh`  printf 'fou-tunnel: %s: %s belongs to another stack (its state: %s); not taking it over\\n' "$(hostname)" ${ex.what} "$owner" >&2; exit 1`,
                       "fi",
-                      `if [ ! -e "$f" ] && [ "$owner" != "$f" ] && (
-${ex.present}
-) >/dev/null 2>&1; then`,
+                      'if [ ! -e "$f" ] && [ "$owner" != "$f" ] && fou_present >/dev/null 2>&1; then',
                       sh`  printf 'fou-tunnel: %s: %s exists already and this stack did not make it (by hand, or another tool); remove it or choose another name\\n' "$(hostname)" ${ex.what} >&2; exit 1`,
                       "fi",
                       'if [ "$owner" != "$f" ]; then mkdir -p "${o%/*}"; printf \'%s\\n\' "$f" > "$o.tmp"; mv "$o.tmp" "$o"; claimed=1; else claimed=0; fi',
@@ -101,7 +101,7 @@ ${ex.present}
                       // claim: drop it now, unless the object stands half made (the next create's to finish).
                       "fou_unclaim() {",
                       '  rc=$?',
-                      `  if [ "$rc" -ne 0 ] && [ "$claimed" = 1 ] && [ ! -e "$f" ] && ! (\n${ex.present}\n) >/dev/null 2>&1; then`,
+                      '  if [ "$rc" -ne 0 ] && [ "$claimed" = 1 ] && [ ! -e "$f" ] && ! fou_present >/dev/null 2>&1; then',
                       sh`    rm -f "$o"; rmdir ${OWNERS_DIR} ${STATE_ROOT} 2>/dev/null || true`,
                       "  fi",
                       "}",

@@ -261,7 +261,7 @@ cmd_reclaim() {
 			ports+=("$port")
 		done
 		if ((live)); then
-			log "$br: a VM is still attached; kept"
+			log "$br: a live VM (a tap held open) or a port that is no tap is attached; kept"
 			continue
 		fi
 		addr=$(ip -4 -o addr show dev "$br" 2>/dev/null | awk '{print $4}' | paste -sd' ')
