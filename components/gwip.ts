@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
-import { sh, shq } from "./shell";
+import { contains, sh } from "./shell";
 import { checkIp, formatIp, parseIp } from "../lib/inet";
 import { checkIfname, throwIfInvalid } from "../lib/validate";
 
@@ -27,7 +27,7 @@ export function gwipObject(ifname: string, address: string): HostObject {
     const v6 = ip?.family === 6;
     // `ip` prints IPv6 addresses compressed: match what it prints.
     const cidr = `${ip ? formatIp(ip) : address}/${v6 ? 128 : 32}`;
-    const present = `${sh`ip -o addr show dev ${ifname} 2>/dev/null`} | grep -qF ${shq(`${v6 ? "inet6" : "inet"} ${cidr} `)}`;
+    const present = contains(`"$(${sh`ip -o addr show dev ${ifname} 2>/dev/null`})"`, `${v6 ? "inet6" : "inet"} ${cidr} `);
     return {
         apply: sh`ip addr replace ${cidr} dev ${ifname}`,
         check: expect(present, `address ${cidr} is not on ${ifname}`),

@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { expect, removeEmptyStateDirs, STATE_ROOT, stateFile } from "./hostState";
-import { script, sh, shq } from "./shell";
+import { contains, script, sh, shq } from "./shell";
 import { throwIfInvalid } from "../lib/validate";
 
 /** Kernel modules a FOU tunnel of each inner protocol needs, in load order. */
@@ -62,12 +62,13 @@ const MODULE_IN_USE = [
     "}",
     // Unloads, newest first, what this resource loaded and nothing needs; the rest stays listed.
     "unload_unused() {",
-    '  keep=; for m in $(tac "$f"); do',
+    '  rev=; while read -r m; do rev="$m $rev"; done < "$f"',
+    '  keep=; for m in $rev; do',
     '    case " $* " in *" $m "*) keep="$m $keep"; continue ;; esac',
     '    if [ -d "/sys/module/$m" ] && in_use "$m"; then keep="$m $keep"; continue; fi',
     '    if [ -d "/sys/module/$m" ]; then modprobe -r "$m"; fi',
     "  done",
-    '  printf "%s\\n" $keep | sed "/^$/d" > "$f.tmp"; mv "$f.tmp" "$f"',
+    '  for m in $keep; do printf "%s\\n" "$m"; done > "$f.tmp"; mv "$f.tmp" "$f"',
     "}",
 ].join("\n");
 
@@ -117,9 +118,12 @@ export function kernelScripts(modules: string[], stateFile: string): CommandScri
     const list = modules.map((m) => sh`${m}`).join(" ");
     return {
         create: script(
-            'host=$(hostname); rel=$(uname -r)',
-            DISTRIBUTION_FIX,
-            'bad=0; say() { echo "fou-tunnel: $host$1" >&2; bad=1; }',
+            "rel=$(uname -r)",
+            // The checks run once quietly; only a host that fails them pays for the messages (the
+            // distribution's fix reads os-release with a few processes, each ~50 ms under TCG).
+            'host=; kfix=; ipfix=; quiet=1',
+            'say() { bad=1; if [ -z "$quiet" ]; then echo "fou-tunnel: $host$1" >&2; fi; }',
+            "problems() {",
             'major=${rel%%.*}; rest=${rel#*.}; minor=${rest%%[!0-9]*}',
             'if [ "$major" -lt 3 ] || { [ "$major" -eq 3 ] && [ "$minor" -lt 18 ]; }; then',
             '  say " runs Linux $rel, which has no FOU support (needs 3.18 or newer): upgrade the kernel and reboot${kfix:+; $kfix}"',
@@ -133,7 +137,7 @@ export function kernelScripts(modules: string[], stateFile: string): CommandScri
             "    fi",
             '    say " runs Linux $rel without the $m module: install a kernel built with it (fou needs CONFIG_NET_FOU) and reboot${kfix:+; $kfix}"',
             "  done",
-            '  if modinfo fou >/dev/null 2>&1 && [ "$(modinfo --field=filename fou)" != "(builtin)" ]; then',
+            '  if fn=$(modinfo --field=filename fou 2>/dev/null) && [ "$fn" != "(builtin)" ]; then',
             '    case ",$(modinfo --field=depends fou)," in',
             "      *,ip_tunnel,*)",
             '        if ! modinfo ip_tunnel >/dev/null 2>&1; then',
@@ -147,15 +151,23 @@ export function kernelScripts(modules: string[], stateFile: string): CommandScri
             "if ! command -v ip >/dev/null 2>&1; then",
             '  say " has no ip command: install iproute2${ipfix:+; $ipfix}"',
             // iproute2 before 3.18 has no `ip fou` ('Object "fou" is unknown') and no `encap` for links.
-            "elif ! ip fou help 2>&1 | grep -q 'fou add' || ! ip link help ipip 2>&1 | grep -q 'encap'; then",
+            `elif ! { ${contains('"$(ip fou help 2>&1)"', "fou add")}; } || ! { ${contains('"$(ip link help ipip 2>&1)"', "encap")}; }; then`,
             '  say ": its ip ($(ip -V 2>&1 | head -n 1)) has no ip fou or no link encapsulation: upgrade iproute2 to 3.18 or newer${ipfix:+; $ipfix}"',
             "fi",
-            'if [ "$bad" != 0 ]; then exit 1; fi',
+            "return 0",
+            "}",
+            "bad=0; problems",
+            'if [ "$bad" != 0 ]; then',
+            "  host=$(hostname)",
+            DISTRIBUTION_FIX,
+            "  quiet=; problems; exit 1",
+            "fi",
             sh`f=${stateFile}`,
-            'mkdir -p "${f%/*}"; touch "$f"',
+            '[ -d "${f%/*}" ] || mkdir -p "${f%/*}"; [ -e "$f" ] || : > "$f"',
             MODULE_IN_USE,
+            'listed() { while read -r x; do [ "$x" != "$1" ] || return 0; done < "$f"; return 1; }',
             `for m in ${list}; do`,
-            '  if [ ! -d "/sys/module/$m" ]; then modprobe "$m"; grep -qx "$m" "$f" || echo "$m" >> "$f"; fi',
+            '  if [ ! -d "/sys/module/$m" ]; then modprobe "$m"; listed "$m" || echo "$m" >> "$f"; fi',
             "done",
             `unload_unused ${list}`,
             'echo "kernel=$rel"',

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Encap } from "./fouPort";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
-import { sh, shq } from "./shell";
+import { contains, sh, shq } from "./shell";
 import { checkIpv4 } from "../lib/inet";
 import { checkIfname, checkInt, checkPort, throwIfInvalid } from "../lib/validate";
 
@@ -101,8 +101,9 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
     // `ip -d link show` names the kind on its own line: "ipip any remote …", "sit any …", "gre …".
     const kindLine = `^ +${mode} `;
     const sameKind = sh`ip -d link show dev ${s.ifname}` + ` | grep -Eq ${shq(kindLine)}`;
-    const has = (text: string) => sh`printf '%s\n' "$d" | grep -Fq -- ${text}`;
-    const first = (text: string) => sh`printf '%s\n' "$d" | head -n 1 | grep -Eq -- ${text}`;
+    // `ip -d link show` text in $d, its first line (flags, mtu) in $d1; tested by the shell.
+    const has = (text: string) => contains('"$d"', text);
+    const first = (text: string) => contains('"$d1"', text);
     const ends = ` remote ${s.remote} local ${s.local} dev ${s.device} ttl ${s.ttl} `;
     const encapLine = ` encap ${encap} encap-sport ${sport} encap-dport ${s.port} ${s.csum ? "encap-csum" : "noencap-csum"} `;
     return {
@@ -114,7 +115,11 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
             "fi",
             // The kernel keeps one tunnel of a kind per pair of addresses (and device); a second
             // `ip link add` fails with a bare "File exists". Say which interface holds the pair.
-            sh`other=$(ip -o -d link show type ${mode} 2>/dev/null | grep -F -- ${` remote ${s.remote} local ${s.local} `} | sed -n 's/^[0-9]*: \\([^@:]*\\).*/\\1/p' | grep -vxF -- ${s.ifname} | head -n 1 || true)`,
+            // "7: ftok3@eth0: <…> … ipip remote R local L …": the name is between "N: " and "@" or ":".
+            "other=$(" + sh`ip -o -d link show type ${mode} 2>/dev/null` + " | while IFS= read -r l; do",
+            `  case $l in *${shq(` remote ${s.remote} local ${s.local} `)}*) n=\${l#*: }; n=\${n%%[@:]*}` +
+                sh`; if [ "$n" != ${s.ifname} ]; then printf '%s\n' "$n"; break; fi ;; esac`,
+            "done || true)",
             'if [ -n "$other" ]; then',
             sh`  printf 'fou-tunnel: %s: %s tunnel %s already joins %s to %s; the kernel takes one %s tunnel per pair of addresses: remove it, or carry this tunnel as another protocol\\n' "$(hostname)" ${mode} "$other" ${s.local} ${s.remote} ${mode} >&2; exit 1`,
             "fi",
@@ -124,10 +129,11 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
         ].join("\n"),
         check: [
             sh`d=$(ip -d link show dev ${s.ifname} 2>/dev/null) || { echo ${`link ${s.ifname} is missing`}; exit 1; }`,
+            'd1=${d%%"\n"*}',
             expect(sh`printf '%s\n' "$d" | grep -Eq ${kindLine}`, `link ${s.ifname} is not a ${mode} tunnel`),
             expect(has(ends), `link ${s.ifname} is not${ends}`),
             expect(has(encapLine), `link ${s.ifname} is not${encapLine}`),
-            expect(first("[<,]UP[,>]"), `link ${s.ifname} is down`),
+            expect(`case "$d1" in *'<UP,'*|*',UP,'*|*',UP>'*|*'<UP>'*) ;; *) false ;; esac`, `link ${s.ifname} is down`),
             ...(s.mtu === undefined ? [] : [expect(first(` mtu ${s.mtu} `), `link ${s.ifname} has not mtu ${s.mtu}`)]),
             ...(s.looseRpFilter
                 ? [expect(sh`[ "$(cat ${`/proc/sys/net/ipv4/conf/${s.ifname}/rp_filter`})" = 2 ]`, `link ${s.ifname} has not rp_filter 2 (loose)`)]

@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
-import { sh, shq } from "./shell";
+import { contains, sh } from "./shell";
 import { checkCidr, checkIp, familyOf, hostPrefix } from "../lib/inet";
 import { checkIfname, throwIfInvalid } from "../lib/validate";
 
@@ -40,12 +40,13 @@ export function routeObject(ifname: string, destination: string, via?: string): 
     const what = `route to ${to}${via === undefined ? "" : ` via ${via}`} dev ${ifname}`;
     return {
         apply: `ip route replace ${route}`,
-        check: expect(via === undefined ? `${shown} | grep -q .` : `${shown} | grep -Fwq ${shq(`via ${via}`)}`, `${what} is missing`),
-        remove: `if ${shown} | grep -q .; then ip route del ${route}; fi`,
+        // `ip route` separates words with spaces, and a route with a gateway names its device after it.
+        check: expect(via === undefined ? `[ -n "$(${shown})" ]` : contains(`" $(${shown}) "`, ` via ${via} `), `${what} is missing`),
+        remove: `if [ -n "$(${shown})" ]; then ip route del ${route}; fi`,
         // `ip route replace` would take over a route to the same destination through any device.
         exclusive: {
             key: `route${family}-${to}`,
-            present: `${sh`ip ${family} route show to exact ${to} 2>/dev/null`} | grep -q .`,
+            present: `[ -n "$(${sh`ip ${family} route show to exact ${to} 2>/dev/null`})" ]`,
             what: `a route to ${to}`,
         },
     };

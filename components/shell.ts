@@ -31,3 +31,12 @@ export function script(...lines: string[]): string {
  * replaced whenever the object under them is recreated.
  */
 export const printInstanceId = 'echo "instance=$(cat /proc/sys/kernel/random/uuid)"';
+
+/**
+ * A shell test that SUBJECT (a word such as `"$d"`) contains TEXT, as `case` does it rather than
+ * `printf | grep -F`: under TCG every process a script starts costs ~50 ms, and a step's check
+ * runs several of these before and after it applies.
+ */
+export function contains(subject: string, text: string): string {
+    return `case ${subject} in *${shq(text)}*) ;; *) false ;; esac`;
+}

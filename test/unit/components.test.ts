@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { before, test } from "node:test";
 import { recorded, root, settle, valueOf } from "./mocks";
@@ -44,9 +45,8 @@ test("FouPort runs the guide's ip fou add/del, guarded to be idempotent", () => 
     assert.equal(lines[0], "set -eu");
     // Its instance id lives on the host, namespaced by project and stack, named after the resource.
     assert.equal(lines[1], "f='/var/lib/fou-tunnel/fou-tunnel.unit/fou-k1-fou.id'");
-    assert.ok(lines.includes("if ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then :"), c.inputs.create);
+    assert.ok(lines.includes(fouPortObject(5555, 4).apply.split("\n")[0]), c.inputs.create);
     // A port bound to another protocol is not silently taken over.
-    assert.ok(lines.some((l: string) => /^elif ip fou show .*grep -Eq '\^port 5555 '; then$/.test(l)));
     assert.ok(lines.some((l: string) => /already a FOU port bound otherwise/.test(l)));
     assert.ok(lines.includes("else ip fou add port '5555' ipproto '4'; fi"));
     assert.equal(
@@ -57,7 +57,7 @@ test("FouPort runs the guide's ip fou add/del, guarded to be idempotent", () => 
             "rm -f '/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4/fou-tunnel.unit.fou-k1-fou'",
             "if ! ls -A '/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4' 2>/dev/null | grep -q .; then",
             "(",
-            "if ip fou show 2>/dev/null | grep -Eq '^port 5555 ipproto 4( |$)'; then ip fou del port '5555'; fi",
+            fouPortObject(5555, 4).remove!,
             ")",
             "  rmdir '/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4' 2>/dev/null || true; rmdir '/var/lib/fou-tunnel/shared' 2>/dev/null || true",
             "fi",
@@ -65,6 +65,35 @@ test("FouPort runs the guide's ip fou add/del, guarded to be idempotent", () => 
             "rmdir '/var/lib/fou-tunnel/fou-tunnel.unit' 2>/dev/null || true; rmdir '/var/lib/fou-tunnel' 2>/dev/null || true",
         ].join("\n"),
     );
+});
+
+test("a FOU port is told from `ip fou show` by its whole first words: 5555 is not 55555, ipproto 4 is not 41", () => {
+    const o = fouPortObject(5555, 4);
+    // A fake `ip` that lists LISTING for `ip fou show` and prints any other call.
+    const run = (body: string, listing: string[]) => {
+        const fake = `ip() { if [ "$*" = "fou show" ]; then printf '%s\\n' ${listing.map((l) => `'${l}'`).join(" ")}; else echo "RUN ip $*"; fi; }\nhostname() { echo k9; }`;
+        try {
+            return { out: execFileSync("/bin/sh", ["-c", `${fake}\n(\nset -eu\n${body}\n) 2>&1`], { encoding: "utf8" }), code: 0 };
+        } catch (e) {
+            const err = e as { stdout: string; status: number };
+            return { out: err.stdout, code: err.status };
+        }
+    };
+    const here = ["port 9 gue", "port 5555 ipproto 4 local 198.51.100.151"];
+    assert.deepEqual(run(o.check, here), { out: "", code: 0 });
+    assert.deepEqual(run(o.apply, here), { out: "", code: 0 });
+    assert.equal(run(o.remove!, here).out, "RUN ip fou del port 5555\n");
+    for (const other of [["port 55555 ipproto 4"], ["port 5555 ipproto 41"], ["port 555 ipproto 4"], []]) {
+        assert.deepEqual(run(o.check, other), { out: "FOU port 5555 (ipproto 4) is missing\n", code: 1 }, other.join());
+        assert.equal(run(o.remove!, other).out, "", other.join());
+    }
+    assert.equal(run(o.apply, ["port 55555 ipproto 4"]).out, "RUN ip fou add port 5555 ipproto 4\n");
+    const taken = run(o.apply, ["port 5555 gue"]);
+    assert.equal(taken.code, 1);
+    assert.match(taken.out, /UDP port 5555 on k9 is already a FOU port bound otherwise: port 5555 gue/);
+    const gue = fouPortObject(5556, 4, "gue");
+    assert.equal(run(gue.check, ["port 5556 gue"]).code, 0);
+    assert.equal(run(gue.check, ["port 5556 ipproto 4"]).code, 1);
 });
 
 test("IpipFouLink on k1 is the guide's ftok2 towards k2, and k2 mirrors it", () => {
@@ -201,7 +230,7 @@ test("a host's identity is in every command's triggers, so a replaced machine is
 
 test("every tunnel object has a drift probe that checks it on refresh; its id ends the command's update", () => {
     for (const [name, pattern] of [
-        ["fou-k1-fou", /ip fou show .*\^port 5555 ipproto 4/],
+        ["fou-k1-fou", /ip fou show .*= 'port 5555 ipproto 4' ]/],
         ["fou-k1-link", /link ftok2 is missing/],
         ["fou-k1-addr", /inet 10\.10\.10\.1\/32 /],
         ["fou-k1-route", /route show to exact '10\.10\.10\.2\/32' dev 'ftok2'/],

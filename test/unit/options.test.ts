@@ -54,7 +54,7 @@ before(async () => {
 test("GUE: the port is `ip fou add port P gue` and the link says `encap gue`", () => {
     const port = cmd("g-k1-fou").inputs;
     assert.match(port.create, /^else ip fou add port '5556' gue; fi$/m);
-    assert.match(port.create, /grep -Eq '\^port 5556 gue\( \|\$\)'/);
+    assert.ok(port.create.includes(fouPortObject(5556, 4, "gue").check), port.create);
     assert.deepEqual(port.triggers, [5556, "gue"]);
     assert.match(
         cmd("g-k1-link").inputs.create,
@@ -72,7 +72,7 @@ test("sit: a FOU port for ipproto 41, `type sit`, IPv6 GWIPs as /128, routes wit
     assert.match(cmd("s-k2-fou").inputs.create, /ip fou add port '5557' ipproto '41'/);
     assert.match(cmd("s-k2-link").inputs.create, /^ip link add 'ftok3' type sit remote '198\.51\.100\.153' .* encap fou encap-sport auto encap-dport '5557'$/m);
     assert.match(cmd("s-k2-addr").inputs.create, /^ip addr replace 'fd00:10:10:10::1\/128' dev 'ftok3'$/m);
-    assert.match(cmd("s-k2-addr").inputs.delete, /grep -qF 'inet6 fd00:10:10:10::1\/128 '/);
+    assert.match(cmd("s-k2-addr").inputs.delete, /\*'inet6 fd00:10:10:10::1\/128 '\*/);
     assert.match(cmd("s-k2-route").inputs.create, /^ip route replace to 'fd00:10:10:10::2\/128' dev 'ftok3'$/m);
     assert.match(cmd("s-k2-route").inputs.delete, /ip '-6' route show to exact 'fd00:10:10:10::2\/128' dev 'ftok3'/);
     assert.match(cmd("s-k2-fd00-20---64-route").inputs.create, /^ip route replace to 'fd00:20::\/64' dev 'ftok3'$/m);
@@ -237,4 +237,43 @@ test("link create replaces a leftover tunnel of its kind and refuses any other i
     assert.match(leftover, /exit=0/);
     const other = run("dummy");
     assert.match(other, /^fou-tunnel: interface ftok2 already exists and is not a ipip tunnel; choose another name\nexit=1\n$/);
+});
+
+test("link check reads `ip -d link show` as iproute2 prints it: kind, ends, encapsulation, up, MTU", () => {
+    const link = { ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255, mtu: 1400 };
+    const check = ipipFouLinkObject(link).check;
+    // What iproute2 6.1 prints for the guide's link (Debian 12), MTU set to 1400.
+    const shown = [
+        "5: ftok2@eth0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1400 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000",
+        "    link/ipip 198.51.100.151 peer 198.51.100.152 promiscuity 0  allmulti 0 minmtu 0 maxmtu 0 ",
+        "    ipip remote 198.51.100.152 local 198.51.100.151 dev eth0 ttl 255 tos inherit pmtudisc encap fou encap-sport auto encap-dport 5555 noencap-csum noencap-csum6 noencap-remcsum addrgenmode eui64 numtxqueues 1 numrxqueues 1 gso_max_size 65536 gso_max_segs 65535 ",
+    ].join("\n");
+    const run = (text: string) => {
+        try {
+            return execFileSync("/bin/sh", ["-c", `ip() { printf '%s\\n' '${text}'; }\n(\n${check}\n)`], { encoding: "utf8" });
+        } catch (e) {
+            return String((e as { stdout: string }).stdout);
+        }
+    };
+    assert.equal(run(shown), "");
+    assert.equal(run(shown.replace("NOARP,UP,LOWER_UP", "NOARP")), "link ftok2 is down\n");
+    assert.equal(run(shown.replace("mtu 1400", "mtu 1472")), "link ftok2 has not mtu 1400\n");
+    assert.equal(run(shown.replace("encap-dport 5555", "encap-dport 5556")), "link ftok2 is not encap fou encap-sport auto encap-dport 5555 noencap-csum \n");
+    assert.equal(run(shown.replace("remote 198.51.100.152", "remote 198.51.100.153")), "link ftok2 is not remote 198.51.100.152 local 198.51.100.151 dev eth0 ttl 255 \n");
+    assert.equal(run(shown.replace("    ipip remote", "    sit remote")), "link ftok2 is not a ipip tunnel\n");
+});
+
+test("link create names the interface that already joins the same pair of addresses", () => {
+    const create = "set -eu\n" + ipipFouLinkObject({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }).apply;
+    const listing = (name: string) =>
+        `7: ${name}@eth0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1480 qdisc noqueue state UNKNOWN \\    link/ipip 198.51.100.151 peer 198.51.100.152 \\    ipip remote 198.51.100.152 local 198.51.100.151 dev eth0 ttl inherit `;
+    const run = (lines: string[]) =>
+        execFileSync(
+            "/bin/sh",
+            ["-c", `ip() { case "$*" in "-o -d link show type ipip") printf '%s\\n' ${lines.map((l) => `'${l}'`).join(" ")} ;; "link show dev ftok2") return 1 ;; *) echo "RUN ip $*" ;; esac; }\nhostname() { echo k9; }\n(\n${create}\n) 2>&1; echo "exit=$?"`],
+            { encoding: "utf8" },
+        );
+    assert.match(run([listing("other0")]), /^fou-tunnel: k9: ipip tunnel other0 already joins 198\.51\.100\.151 to 198\.51\.100\.152; .*\nexit=1\n$/);
+    // Its own name (a leftover deleted just before) and other pairs are no obstacle.
+    assert.match(run([listing("ftok2"), listing("x").replace("remote 198.51.100.152", "remote 198.51.100.9")]), /^RUN ip link add ftok2 type ipip .*\n.*\nexit=0\n$/);
 });
