@@ -9,15 +9,16 @@ import * as pulumi from "@pulumi/pulumi";
 import { FouTopology } from "./components/fouTopology";
 import { withConnection } from "./components/host";
 import { loadSettings } from "./config";
-import { AwsHosts } from "./hosts/aws";
 import { LocalVms } from "./hosts/local";
 import { SshHosts } from "./hosts/ssh";
 
 const settings = loadSettings(new pulumi.Config());
 const topo = settings.topology;
 
+// Loaded only for an aws stack: @pulumi/aws takes ~0.3 s to load, on every run of the program.
+const awsHosts = (): typeof import("./hosts/aws") => require("./hosts/aws");
 const ec2 = settings.aws
-    ? new AwsHosts("aws", {
+    ? new (awsHosts().AwsHosts)("aws", {
           // EC2 drops forwarded packets unless the source/destination check is off.
           settings: { ...settings.aws, routesBeyondGwips: settings.aws.routesBeyondGwips || topo.tunnels.some((t) => t.ends.some((e) => e.routes.length > 0)) },
           hostNames: topo.hosts.map((h) => h.name),
