@@ -131,10 +131,27 @@ kernel_package() {
 				}
 		}'
 }
-KPKG_LINE=$(kernel_package || true)
+# apt's answer changes only with its lists, its configuration or dpkg's status: every VM start
+# asks, so the answer is kept beside the images, keyed on their modification times.
+apt_stamp() {
+	stat -c '%n %Y' /var/lib/apt/lists /var/lib/dpkg/status /etc/apt /etc/apt/* 2>/dev/null | sha256sum | cut -c1-16
+}
+KPKG_CACHE=$IMAGE_ROOT/.linux-image-amd64
+KPKG_LINE=
+if [[ -s $KPKG_CACHE ]]; then
+	read -r stamp pkg ver <"$KPKG_CACHE" || true
+	[[ ${stamp:-} == "$(apt_stamp)" && -n ${ver:-} ]] && KPKG_LINE="$pkg $ver"
+fi
 if [[ -z $KPKG_LINE ]]; then
-	apt_update_once
 	KPKG_LINE=$(kernel_package || true)
+	if [[ -z $KPKG_LINE ]]; then
+		apt_update_once
+		KPKG_LINE=$(kernel_package || true)
+	fi
+	if [[ -n $KPKG_LINE ]]; then
+		mkdir -p -- "$IMAGE_ROOT"
+		printf '%s %s\n' "$(apt_stamp)" "$KPKG_LINE" >"$KPKG_CACHE.$$" && mv -f -- "$KPKG_CACHE.$$" "$KPKG_CACHE"
+	fi
 fi
 read -r KPKG KVERSION <<<"$KPKG_LINE" || true
 [[ -n ${KPKG:-} && -n ${KVERSION:-} ]] ||
