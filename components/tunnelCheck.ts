@@ -68,7 +68,16 @@ export function tunnelCheckScript(s: CheckSettings): string {
         // Only this tunnel's packets: a port may be shared with tunnels to other peers.
         sh`timeout 50 tcpdump -nn -l -i ${s.device} -c 6 udp port ${s.port} and host ${s.remote} >"$d/cap" 2>"$d/err" &`,
         "tp=$!",
-        'i=0; while ! grep -q listening "$d/err" 2>/dev/null && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done',
+        // The output is read by the shell's read and case, not grep or sed: under TCG each process
+        // costs ~50 ms, and this check is the last step of every tunnel end.
+        'listening() { while IFS= read -r l; do case $l in *listening*) return 0 ;; esac; done <"$d/err"; return 1; }',
+        // "3 packets transmitted, 3 received, …" (busybox: "3 packets received")
+        'count_pings() {',
+        '  sent=0; received=0',
+        '  while IFS= read -r l; do case $l in *" packets transmitted, "*) sent=${l%% *}; r=${l#*, }; received=${r%% *} ;; esac; done <"$d/ping"',
+        '  case $sent in ""|*[!0-9]*) sent=0 ;; esac; case $received in ""|*[!0-9]*) received=0 ;; esac',
+        '}',
+        'i=0; while ! listening && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done',
         // -w: wait for all three replies (up to 5 s). Without it, a ping at 0.2 s intervals stops
         // two round trips after the last request, and one slow reply (a busy host) counts as lost.
         // Rounds again for up to 40 s while replies are missing: after the peer answered FOU
@@ -79,16 +88,20 @@ export function tunnelCheckScript(s: CheckSettings): string {
         "while :; do",
         "  rounds=$((rounds + 1))",
         sh`  ping -n -q -c 3 -i 0.2 -w 5 -I ${s.gwip} ${s.peerGwip} >"$d/ping" 2>&1 || true`,
-        `  received=$(sed -n 's/.* \\([0-9]*\\) \\(packets \\)\\{0,1\\}received.*/\\1/p' "$d/ping"); received=\${received:-0}`,
+        "  count_pings",
         '  if [ "$received" -ge 3 ] || [ "$(date +%s)" -ge "$end" ]; then break; fi',
         "  sleep 1",
         "done",
         'i=0; while kill -0 "$tp" 2>/dev/null && [ $i -lt 20 ]; do i=$((i+1)); sleep 0.1; done',
         'kill "$tp" 2>/dev/null || true; wait "$tp" 2>/dev/null || true',
-        `sent=$(sed -n 's/^\\([0-9]*\\) packets transmitted.*/\\1/p' "$d/ping"); sent=\${sent:-0}`,
-        sh`out=$(grep -cF ${toPeer} "$d/cap" || true)`,
-        sh`in=$(grep -F ${fromPeer} "$d/cap" | grep -cF ${toUs} || true)`,
-        `sample=$(grep -F ${sh`${toPeer}`} "$d/cap" | head -n 1 | sed 's/^[0-9:.]* //; s/["\\\\]//g')`,
+        // "12:00:00.123456 IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84"
+        "out=0; in=0; sample=",
+        'while IFS= read -r l; do',
+        sh`  case $l in *${toPeer}*) out=$((out + 1)); [ -n "$sample" ] || sample=\${l#* } ;; esac`,
+        sh`  case $l in *${fromPeer}*${toUs}*) in=$((in + 1)) ;; esac`,
+        'done <"$d/cap"',
+        // (it goes into JSON)
+        `case $sample in *[\\"\\\\]*) sample=$(printf '%s' "$sample" | tr -d '"\\\\') ;; esac`,
         sh`printf '{"from":"%s","to":"%s","sent":%d,"received":%d,"udpToPeer":%d,"udpFromPeer":%d,"sample":"%s","rounds":%d,"measuredAt":"%s"}\\n' ${s.gwip} ${s.peerGwip} "$sent" "$received" "$out" "$in" "$sample" "$rounds" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`,
         'if [ "$received" -lt 1 ] || [ "$out" -lt 1 ] || [ "$in" -lt 1 ]; then',
         sh`  printf 'fou-tunnel: tunnel check failed on %s: %s/%s pings from %s to %s answered, UDP/%s packets out %s, in %s\\n' "$(hostname)" "$received" "$sent" ${s.gwip} ${s.peerGwip} ${s.port} "$out" "$in" >&2`,

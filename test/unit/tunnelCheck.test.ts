@@ -84,3 +84,27 @@ test("nothing comes back: it gives up at the 40 s deadline and fails with the nu
     assert.equal(r.result.received, 0);
     assert.match(r.stderr, /tunnel check failed on .*: 0\/3 pings from 10\.10\.10\.1 to 10\.10\.10\.2 answered, UDP\/5555 packets out 1, in 1/);
 });
+
+test("counts only this tunnel's packets, reads busybox's ping summary, keeps the sample valid JSON", () => {
+    const bin = mkdtempSync(path.join(dir, "formats-"));
+    writeFileSync(path.join(bin, "ping"), "#!/bin/sh\necho 'PING 10.10.10.2 (10.10.10.2): 56 data bytes'\necho '4 packets transmitted, 3 packets received, 25% packet loss'\n");
+    writeFileSync(path.join(bin, "tcpdump"), [
+        "#!/bin/sh",
+        'echo "tcpdump: verbose output suppressed" >&2',
+        'echo "listening on eth0, link-type EN10MB" >&2',
+        // out to the peer (twice), in from the peer (once), and another peer's packet on the shared port
+        `echo '12:00:00.1 IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84 "x\\\\y"'`,
+        'echo "12:00:00.2 IP 198.51.100.152.40001 > 198.51.100.151.5555: UDP, length 84"',
+        'echo "12:00:00.3 IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84"',
+        'echo "12:00:00.4 IP 198.51.100.153.40002 > 198.51.100.151.5555: UDP, length 84"',
+    ].join("\n"));
+    for (const f of ["ping", "tcpdump"]) chmodSync(path.join(bin, f), 0o755);
+    const r = spawnSync("sh", ["-c", tunnelCheckScript(settings)], { encoding: "utf8", env: { PATH: `${bin}:/usr/bin:/bin` } });
+    const result = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}");
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(
+        { sent: result.sent, received: result.received, out: result.udpToPeer, in: result.udpFromPeer },
+        { sent: 4, received: 3, out: 2, in: 1 },
+    );
+    assert.equal(result.sample, "IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84 xy");
+});
