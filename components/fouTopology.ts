@@ -171,9 +171,18 @@ export function adoptStateScript(oldName: string, newName: string, namespace = s
         'for f in "$a"*; do case ${f#"$a"} in ""|*[!A-Za-z0-9_]*) continue ;; esac; [ -e "$f" ] || continue; t="$b${f#"$a"}"; [ -e "$t" ] || mv "$f" "$t"; done',
         `for f in ${STATE_ROOT}/shared/*/${sh`${claim(oldName)}`}; do [ -e "$f" ] || continue; t="\${f%/*}/"${sh`${claim(newName)}`}; [ -e "$t" ] || mv "$f" "$t"; done`,
     ].join("\n");
+    // Whether there is anything to move, told by the shell alone (a glob, `[ -e ]`): every create
+    // starts with this, and on a host with nothing of the old name it costs no process. A state
+    // directory this user cannot read is looked at as root, as before.
+    const dir = base(oldName).slice(0, base(oldName).lastIndexOf("/"));
+    const look = [
+        `fou_old=; for f in ${sh`${base(oldName)}`}* ${STATE_ROOT}/shared/*/${sh`${claim(oldName)}`}; do if [ -e "$f" ]; then fou_old=1; break; fi; done`,
+        `if [ -e ${sh`${dir}`} ] && [ ! -r ${sh`${dir}`} ]; then fou_old=1; fi`,
+    ];
     return [
         `# fou-tunnel: host state kept under ${oldName.replace(/[^A-Za-z0-9._-]/g, "_")} (its name before it carried the topology's) becomes this command's`,
-        `if [ "$(id -u)" = 0 ]; then /bin/sh -c ${sh`${body}`} || exit 1; elif sudo -n true 2>/dev/null; then sudo -n /bin/sh -c ${sh`${body}`} || exit 1; fi`,
+        ...look,
+        `if [ -z "$fou_old" ]; then :; elif [ "$(id -u)" = 0 ]; then /bin/sh -c ${sh`${body}`} || exit 1; elif sudo -n true 2>/dev/null; then sudo -n /bin/sh -c ${sh`${body}`} || exit 1; fi`,
     ].join("\n");
 }
 

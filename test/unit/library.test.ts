@@ -6,7 +6,7 @@
  * under the old names.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { builtinModules } from "node:module";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -155,6 +155,12 @@ test("the adoption moves exactly the old name's files and claims, once, never ov
             "fou-tunnel.dev.fou-k1-fou-5555-fou",
             "fou-tunnel.other.k1-fou-5555-fou", // another stack's claim
         ]);
+        // With nothing of the old name on the host, it starts no process: not even `id`.
+        const quiet = adoptStateScript("k2-prep-kernel", "fou-k2-prep-kernel", "fou-tunnel.dev").split(STATE_ROOT).join(root);
+        assert.equal(execFileSync("/bin/sh", ["-c", `id() { echo CALLED; }; sudo() { echo CALLED; }\n${quiet}`], { encoding: "utf8" }), "");
+        // …and with a file of the old name left (k1-fou-5555-fou.id, kept above), it looks as root.
+        const left = spawnSync("/bin/sh", ["-c", `id() { echo CALLED >&2; echo 0; }\n${adoptStateScript("k1-fou-5555-fou", "z", "fou-tunnel.dev").split(STATE_ROOT).join(root)}`], { encoding: "utf8" });
+        assert.equal(left.stderr, "CALLED\n");
         // Hostile names stay data.
         execFileSync("/bin/sh", ["-c", adoptStateScript("x'; touch pwned; '", "y", "fou-tunnel.dev").split(STATE_ROOT).join(root)], { cwd: root });
         assert.ok(!readdirSync(root).includes("pwned"));
