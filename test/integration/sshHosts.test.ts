@@ -132,12 +132,14 @@ test("two existing servers: s1 runs another tool's FOU tunnel and nft table; s2 
         ].join("\n"),
     );
     // deploy: key login, passwordless sudo. nopw: key login, sudo that asks for a password.
+    // Password '*' (none can match) rather than useradd's '!': the test VMs' sshd runs without
+    // PAM, and sshd without PAM refuses a key login to an account whose password is locked.
     ssh(
         key,
         S2,
         [
             "set -e",
-            "for u in deploy nopw; do useradd -m -s /bin/sh $u; install -d -m 0700 -o $u -g $u /home/$u/.ssh",
+            "for u in deploy nopw; do useradd -m -s /bin/sh -p '*' $u; install -d -m 0700 -o $u -g $u /home/$u/.ssh",
             "  install -m 0600 -o $u -g $u /root/.ssh/authorized_keys /home/$u/.ssh/authorized_keys; done",
             "echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy; echo 'nopw ALL=(ALL) ALL' > /etc/sudoers.d/nopw",
             "chmod 0440 /etc/sudoers.d/deploy /etc/sudoers.d/nopw",
