@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { BootUnit } from "./bootUnit";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
-import { sh, shq } from "./shell";
+import { sh, shq, someLineStarts } from "./shell";
 import { checkInt, checkPort, throwIfInvalid } from "../lib/validate";
 
 /** How the receive port decapsulates: plain FOU (one inner protocol) or GUE (a header names it). */
@@ -28,23 +28,16 @@ function binding(encap: Encap, ipproto: number): string {
     return encap === "gue" ? "gue" : sh`ipproto ${ipproto}`;
 }
 
-/** A shell test: some line of `ip fou show` starts with exactly these words. */
-function fouShowLine(words: (string | number)[]): string {
-    const vars = words.map((_, i) => `$w${i + 1}`).join(" ");
-    const names = words.map((_, i) => `w${i + 1}`).join(" ");
-    return `ip fou show 2>/dev/null | (while read -r ${names} _; do [ "${vars}" = ${shq(words.join(" "))} ] && exit 0; done; exit 1)`;
-}
-
 /**
  * `ip fou add port 5555 ipproto 4` / `ip fou del port 5555` (GUE: `ip fou add port 5556 gue`).
  * Apply adopts a port that already exists with the same binding and refuses one bound
  * otherwise; remove does nothing when the port is gone.
  */
 export function fouPortObject(port: number, ipproto: number, encap: Encap = "fou"): HostObject {
-    // `ip fou show` prints `port 5555 ipproto 4` or `port 5556 gue` (then maybe `local …`): the
-    // first words of a line, compared by the shell's read rather than a grep per test.
-    const present = fouShowLine(encap === "gue" ? ["port", port, "gue"] : ["port", port, "ipproto", ipproto]);
-    const taken = fouShowLine(["port", port]);
+    // `ip fou show` prints `port 5555 ipproto 4` or `port 5556 gue` (then maybe `local …`).
+    const shown = "ip fou show 2>/dev/null";
+    const present = someLineStarts(shown, encap === "gue" ? ["port", port, "gue"] : ["port", port, "ipproto", ipproto]);
+    const taken = someLineStarts(shown, ["port", port]);
     return {
         apply: [
             `if ${present}; then :`,

@@ -63,6 +63,9 @@ export interface HostObject {
 /** `/var/lib/fou-tunnel/owners`: one file per exclusive name, holding its owner's id file path. */
 export const OWNERS_DIR = `${STATE_ROOT}/owners`;
 
+/** `$owner`: the id file path in owner file `$o`, empty when there is none. */
+const READ_OWNER = 'owner=; if [ -f "$o" ]; then read -r owner < "$o" || true; fi';
+
 /**
  * Create and delete of a {@link HostObject}. Create adopts an object that already passes its
  * check — a re-run by the command plugin (any input change re-runs create), or a leftover of a
@@ -88,7 +91,7 @@ export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
                       // Whether anything holds the name at all, whatever its settings.
                       `fou_present() {\n${ex.present}\n}`,
                       sh`o=${owner}`,
-                      "owner=; if [ -f \"$o\" ]; then read -r owner < \"$o\" || true; fi",
+                      READ_OWNER,
                       // An owner whose id file is gone (its stack was removed without its delete) holds nothing.
                       'if [ -n "$owner" ] && [ "$owner" != "$f" ] && [ -e "$owner" ]; then',
                       sh`  printf 'fou-tunnel: %s: %s belongs to another stack (its state: %s); not taking it over\\n' "$(hostname)" ${ex.what} "$owner" >&2; exit 1`,
@@ -126,7 +129,7 @@ export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
                       sh`f=${idFile}; o=${owner}`,
                       // Only the owner removes it; with no owner file, a stack whose id file says it
                       // made the object before owners were kept.
-                      "owner=; if [ -f \"$o\" ]; then read -r owner < \"$o\" || true; fi",
+                      READ_OWNER,
                       'if [ "$owner" = "$f" ] || { [ -z "$owner" ] && [ -e "$f" ]; }; then',
                       ...remove,
                       '  rm -f "$o"; rmdir "${o%/*}" 2>/dev/null || true',

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Encap } from "./fouPort";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
-import { contains, sh, shq } from "./shell";
+import { contains, sh, shq, someLineStarts } from "./shell";
 import { checkIpv4 } from "../lib/inet";
 import { checkIfname, checkInt, checkPort, throwIfInvalid } from "../lib/validate";
 
@@ -98,9 +98,8 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
     const encap = s.encap ?? "fou";
     const sport = s.sport === undefined || s.sport === "auto" ? "auto" : String(s.sport);
     const exists = sh`ip link show dev ${s.ifname} >/dev/null 2>&1`;
-    // `ip -d link show` names the kind on its own line: "ipip any remote …", "sit any …", "gre …".
-    const kindLine = `^ +${mode} `;
-    const sameKind = sh`ip -d link show dev ${s.ifname}` + ` | grep -Eq ${shq(kindLine)}`;
+    // `ip -d link show` names the kind first on a line of its own: "    ipip any remote …", "    sit …".
+    const sameKind = someLineStarts(sh`ip -d link show dev ${s.ifname}`, [mode]);
     // `ip -d link show` text in $d, its first line (flags, mtu) in $d1; tested by the shell.
     const has = (text: string) => contains('"$d"', text);
     const first = (text: string) => contains('"$d1"', text);
@@ -130,10 +129,10 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
         check: [
             sh`d=$(ip -d link show dev ${s.ifname} 2>/dev/null) || { echo ${`link ${s.ifname} is missing`}; exit 1; }`,
             'd1=${d%%"\n"*}',
-            expect(sh`printf '%s\n' "$d" | grep -Eq ${kindLine}`, `link ${s.ifname} is not a ${mode} tunnel`),
+            expect(someLineStarts(`printf '%s\n' "$d"`, [mode]), `link ${s.ifname} is not a ${mode} tunnel`),
             expect(has(ends), `link ${s.ifname} is not${ends}`),
             expect(has(encapLine), `link ${s.ifname} is not${encapLine}`),
-            expect(`case "$d1" in *'<UP,'*|*',UP,'*|*',UP>'*|*'<UP>'*) ;; *) false ;; esac`, `link ${s.ifname} is down`),
+            expect(contains('"$d1"', "<UP,", ",UP,", ",UP>", "<UP>"), `link ${s.ifname} is down`),
             ...(s.mtu === undefined ? [] : [expect(first(` mtu ${s.mtu} `), `link ${s.ifname} has not mtu ${s.mtu}`)]),
             ...(s.looseRpFilter
                 ? [expect(sh`[ "$(cat ${`/proc/sys/net/ipv4/conf/${s.ifname}/rp_filter`})" = 2 ]`, `link ${s.ifname} has not rp_filter 2 (loose)`)]

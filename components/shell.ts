@@ -33,10 +33,22 @@ export function script(...lines: string[]): string {
 export const printInstanceId = 'echo "instance=$(cat /proc/sys/kernel/random/uuid)"';
 
 /**
- * A shell test that SUBJECT (a word such as `"$d"`) contains TEXT, as `case` does it rather than
- * `printf | grep -F`: under TCG every process a script starts costs ~50 ms, and a step's check
- * runs several of these before and after it applies.
+ * A shell test that SUBJECT (a word such as `"$d"`) contains TEXT (or any of TEXTS), as `case`
+ * does it rather than `printf | grep -F`: under TCG every process a script starts costs ~50 ms,
+ * and a step's check runs several of these before and after it applies.
  */
-export function contains(subject: string, text: string): string {
-    return `case ${subject} in *${shq(text)}*) ;; *) false ;; esac`;
+export function contains(subject: string, ...texts: [string, ...string[]]): string {
+    return `case ${subject} in ${texts.map((t) => `*${shq(t)}*`).join("|")}) ;; *) false ;; esac`;
+}
+
+/**
+ * A shell test that some line COMMAND prints starts with exactly WORDS (leading blanks aside),
+ * compared by the shell's `read` rather than `grep -E '^ *w1 w2 '`: `ip fou show`'s `port 5555
+ * ipproto 4`, the kind line `ipip remote …` of `ip -d link show`. 5555 is not 55555, ipproto 4
+ * is not 41: words are compared whole.
+ */
+export function someLineStarts(command: string, words: (string | number)[]): string {
+    const names = words.map((_, i) => `w${i + 1}`);
+    const joined = names.map((n) => `$${n}`).join(" ");
+    return `${command} | (while read -r ${names.join(" ")} _; do [ "${joined}" = ${shq(words.join(" "))} ] && exit 0; done; exit 1)`;
 }

@@ -54,6 +54,31 @@ test("pulumi preview of the program loads the engine, language host and command 
     assert.ok(!r.stdout.includes("PRIVATE KEY"), "no private key in the preview");
 });
 
+test("a local stack's program does not load @pulumi/aws (only an aws stack needs it)", async () => {
+    // A hook in the program's node records, as it exits, which packages it had loaded.
+    const dir = mkdtempSync(path.join(tmpdir(), "fou-loaded-"));
+    try {
+        const out = path.join(dir, "loaded.json");
+        const hook = path.join(dir, "hook.js");
+        writeFileSync(
+            hook,
+            [
+                'if ((process.argv[1] || "").includes("cmd/run")) process.on("exit", () => {',
+                "  const loaded = Object.keys(require.cache);",
+                "  const has = (p) => loaded.some((f) => f.includes(`/node_modules/${p}/`));",
+                `  require("fs").writeFileSync(${JSON.stringify(out)}, JSON.stringify({ aws: has("@pulumi/aws"), command: has("@pulumi/command") }));`,
+                "});",
+            ].join("\n"),
+        );
+        const r = await stack.pulumi(["preview"], undefined, { NODE_OPTIONS: `--require ${hook}` });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        // The hook saw the program's packages (@pulumi/command), and no @pulumi/aws among them.
+        assert.deepEqual(JSON.parse(readFileSync(out, "utf8")), { aws: false, command: true });
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
+});
+
 test("bad config fails the preview with the key named, before any resource", async () => {
     await stack.setConfig({ port: 70000 });
     const r = await stack.pulumi(["preview"]);

@@ -132,9 +132,11 @@ kernel_package() {
 		}'
 }
 # apt's answer changes only with its lists, its configuration or dpkg's status: every VM start
-# asks, so the answer is kept beside the images, keyed on their modification times.
+# asks, so the answer is kept beside the images, keyed on their modification times (the files in
+# sources.list.d and preferences.d too: a pin edited in place changes the candidate).
 apt_stamp() {
-	stat -c '%n %Y' /var/lib/apt/lists /var/lib/dpkg/status /etc/apt /etc/apt/* 2>/dev/null | sha256sum | cut -c1-16
+	stat -c '%n %Y' /var/lib/apt/lists /var/lib/dpkg/status /etc/apt /etc/apt/* /etc/apt/*/* 2>/dev/null |
+		sha256sum | cut -c1-16
 }
 KPKG_CACHE=$IMAGE_ROOT/.linux-image-amd64
 KPKG_LINE=

@@ -35,8 +35,8 @@ export class TestStack {
         writeFileSync(this.configFile, "config: {}\n");
     }
 
-    /** Runs `scripts/pulumi ARGS --stack NAME`; never throws, the caller asserts on the result. */
-    async pulumi(args: string[], timeoutMs = 20 * 60_000): Promise<PulumiResult> {
+    /** Runs `scripts/pulumi ARGS --stack NAME` (with EXTRA in its environment); never throws, the caller asserts on the result. */
+    async pulumi(args: string[], timeoutMs = 20 * 60_000, extra: NodeJS.ProcessEnv = {}): Promise<PulumiResult> {
         const started = Date.now();
         const all = [...args];
         if (!["plugin", "version"].includes(args[0])) {
@@ -48,7 +48,7 @@ export class TestStack {
         try {
             const r = await run(path.join(REPO, "scripts", "pulumi"), all, {
                 cwd: REPO,
-                env: this.env,
+                env: { ...this.env, ...extra },
                 timeout: timeoutMs,
                 maxBuffer: 64 * 1024 * 1024,
             });
