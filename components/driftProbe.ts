@@ -153,7 +153,7 @@ export interface DriftProbeArgs {
  * missing"`), and `pulumi up --refresh` rebuilds exactly that object and what sits on it.
  */
 export class DriftProbe extends pulumi.dynamic.Resource {
-    public readonly observed!: pulumi.Output<string>;
+    declare public readonly observed: pulumi.Output<string>;
 
     constructor(name: string, args: DriftProbeArgs, opts: pulumi.CustomResourceOptions = {}) {
         super(
