@@ -105,8 +105,8 @@ async function runOnHost(conn: Connection, script: string): Promise<{ code: numb
 /**
  * The probe's provider. Create and update only record (the component's command did the work);
  * read, which `pulumi refresh` and `up --refresh` call, runs the check on the host; diff turns a
- * failed look into a replacement, whose new id ends the command's update script, so the command
- * is updated — its idempotent create runs again and rebuilds what is missing — and what sits on
+ * failed look into a replacement, whose new id is the command's stdin, so the command is
+ * updated — its idempotent create runs again and rebuilds what is missing — and what sits on
  * it is replaced (its instance, which dependants list in their triggers, has changed).
  */
 const probeProvider: pulumi.dynamic.ResourceProvider = {

@@ -64,10 +64,11 @@ export interface HostCommandArgs {
     /**
      * How a refresh sees whether the object is still there: a shell body that exits 0 when it is
      * as declared, and the object's name for messages. Set: a {@link DriftProbe} beside the
-     * command. Its id ends the command's `update` script (the create script plus that comment),
-     * so a probe replaced after a refresh found drift changes `update`, and the command plugin
-     * updates the command by running it: the idempotent create, which rebuilds what is missing
-     * and nothing else. (`create` itself stays free of it, so a preview shows the real script.)
+     * command. Its id is the command's `stdin` (`# drift probe <id>`, which no script reads), so
+     * a probe replaced after a refresh found drift changes an input that is no trigger, and the
+     * command plugin updates the command by running its create again: the idempotent create,
+     * which rebuilds what is missing and nothing else. (`create` stays free of it, so a preview
+     * shows the real script; and the state holds each script once, not again as `update`.)
      */
     readonly probe?: { readonly check: pulumi.Input<string>; readonly object: string };
 }
@@ -111,13 +112,13 @@ export function hostStep(name: string, args: HostCommandArgs, opts: pulumi.Custo
         ? new DriftProbe(`${name}-probe`, { host: args.host, check: pulumi.output(args.probe.check).apply(asRoot), object: args.probe.object }, { parent: opts.parent, deletedWith: opts.deletedWith, retainOnDelete: opts.retainOnDelete ?? args.host.retainOnDelete })
         : undefined;
     const triggers = args.host.identity === undefined ? args.triggers : [...args.triggers, args.host.identity];
-    const update = probe ? pulumi.interpolate`${scripts.create}\n# drift probe ${probe.id}` : undefined;
+    const stdin = probe ? pulumi.interpolate`# drift probe ${probe.id}\n` : undefined;
     const cmd = new command.remote.Command(
         name,
         {
             connection: args.host.connection,
             create: scripts.create,
-            ...(update ? { update } : {}),
+            ...(stdin ? { stdin } : {}),
             // Resolving to undefined leaves `delete` unset: nothing to run at destroy.
             delete: scripts.apply((s) => s.delete) as pulumi.Output<string>,
             triggers,

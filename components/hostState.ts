@@ -111,9 +111,11 @@ export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
                       "trap fou_unclaim EXIT",
                   ]
                 : []),
-            `if ! ${check} >/dev/null 2>&1; then`,
+            // Once, as a function (a subshell: the check's `exit` ends only it), for both looks.
+            `fou_check() ${check}`,
+            "if ! fou_check >/dev/null 2>&1; then",
             `(\n${obj.apply}\n)`,
-            `  if ! why=$( ${check} 2>&1); then echo "fou-tunnel: $(hostname): applied, but the host does not show it: $why" >&2; exit 1; fi`,
+            `  if ! why=$(fou_check 2>&1); then echo "fou-tunnel: $(hostname): applied, but the host does not show it: $why" >&2; exit 1; fi`,
             '  rm -f "$f"',
             "fi",
             // Builtins where a process is not needed (read, printf, [ -d ]): each exec is ~50 ms under TCG.

@@ -228,7 +228,7 @@ test("a host's identity is in every command's triggers, so a replaced machine is
     assert.deepEqual(cmd("idp-fou").inputs.triggers, [6000, 4, "host-key-of-this-boot"]);
 });
 
-test("every tunnel object has a drift probe that checks it on refresh; its id ends the command's update", () => {
+test("every tunnel object has a drift probe that checks it on refresh; its id is the command's stdin", () => {
     for (const [name, pattern] of [
         ["fou-k1-fou", /ip fou show .*= 'port 5555 ipproto 4' ]/],
         ["fou-k1-link", /link ftok2 is missing/],
@@ -243,9 +243,11 @@ test("every tunnel object has a drift probe that checks it on refresh; its id en
         assert.match(probe.inputs.check, pattern, name);
         assert.match(probe.inputs.what, /^k1: /);
         assert.equal(probe.parent, cmd(name).parent, name);
-        // A replaced probe changes `update`, which the plugin runs: the (idempotent) create again.
+        // A replaced probe changes `stdin`, no trigger: the plugin runs the (idempotent) create
+        // again. No `update` repeats the create script in the state.
         const c = cmd(name).inputs;
-        assert.equal(c.update, `${c.create}\n# drift probe ${name}-probe-id`, name);
+        assert.equal(c.stdin, `# drift probe ${name}-probe-id\n`, name);
+        assert.equal(c.update, undefined, name);
         assert.ok(!cmd(name).inputs.triggers.includes(`${name}-probe-id`), name);
     }
 });
