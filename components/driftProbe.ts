@@ -31,8 +31,11 @@ type Connection = {
  * key, one jump host) within `perDialTimeout`, once: a probe that cannot reach its host says so
  * instead of waiting. A refresh reads many probes of a host at once, so they share one
  * connection per host (kept on `globalThis`: every probe's provider is deserialized on its own,
- * but they run in one process), with a few sessions at a time (sshd's MaxSessions is 10).
- * Self-contained, because a dynamic provider's code is serialized into the state.
+ * but they run in one process), with a few sessions at a time (sshd's MaxSessions is 10). As the
+ * plugin: the agent is agentSocketPath's, else SSH_AUTH_SOCK's (here only without a key); a
+ * pinned host key must match, and without one any key is accepted.
+ * Self-contained, because a dynamic provider's code is serialized into the state of every probe:
+ * no comments inside (they would be stored too).
  */
 async function runOnHost(conn: Connection, script: string): Promise<{ code: number; out: string }> {
     const { Client } = require("ssh2") as typeof import("ssh2");
@@ -53,12 +56,10 @@ async function runOnHost(conn: Connection, script: string): Promise<{ code: numb
                     username: c.user ?? "root",
                     privateKey: c.privateKey,
                     password: c.password,
-                    // As the plugin: the agent of agentSocketPath, else SSH_AUTH_SOCK (here only without a key).
-                    agent: c.agentSocketPath ?? (c.privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined),
+                        agent: c.agentSocketPath ?? (c.privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined),
                     readyTimeout: seconds * 1000,
                     sock: sock as never,
-                    // A pinned host key must match; without one, any key is accepted (as the plugin does).
-                    hostVerifier: (key: Buffer) => want === undefined || key.toString("base64") === want,
+                        hostVerifier: (key: Buffer) => want === undefined || key.toString("base64") === want,
                 });
         });
     const dial = async () => {
