@@ -135,13 +135,13 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
             expect(contains('"$d1"', "<UP,", ",UP,", ",UP>", "<UP>"), `link ${s.ifname} is down`),
             ...(s.mtu === undefined ? [] : [expect(first(` mtu ${s.mtu} `), `link ${s.ifname} has not mtu ${s.mtu}`)]),
             ...(s.looseRpFilter
-                ? [expect(sh`[ "$(cat ${`/proc/sys/net/ipv4/conf/${s.ifname}/rp_filter`})" = 2 ]`, `link ${s.ifname} has not rp_filter 2 (loose)`)]
+                ? [expect(sh`{ read -r rpf < ${`/proc/sys/net/ipv4/conf/${s.ifname}/rp_filter`} && [ "$rpf" = 2 ]; } 2>/dev/null`, `link ${s.ifname} has not rp_filter 2 (loose)`)]
                 : []),
         ].join("\n"),
         remove: `if ${exists}; then ${sh`ip link del dev ${s.ifname}`}; fi`,
         // An interface name is the host's: another stack's or tool's link of that name is refused.
         exclusive: { key: `link-${s.ifname}`, present: exists, what: `interface ${s.ifname}` },
-        report: sh`echo "mtu=$(cat /sys/class/net/${s.ifname}/mtu)"`,
+        report: sh`read -r mtu < /sys/class/net/${s.ifname}/mtu; echo "mtu=$mtu"`,
     };
 }
 

@@ -65,7 +65,7 @@ test("GUE: the port is `ip fou add port P gue` and the link says `encap gue`", (
 test("an MTU is set with the link up; without one the kernel's is kept and reported", () => {
     assert.match(cmd("g-k1-link").inputs.create, /^ip link set dev 'ftok3' mtu '1400' up$/m);
     assert.match(cmd("s-k2-link").inputs.create, /^ip link set dev 'ftok3' up$/m);
-    assert.match(cmd("s-k2-link").inputs.create, /^echo "mtu=\$\(cat \/sys\/class\/net\/'ftok3'\/mtu\)"$/m);
+    assert.match(cmd("s-k2-link").inputs.create, /^read -r mtu < \/sys\/class\/net\/'ftok3'\/mtu; echo "mtu=\$mtu"$/m);
 });
 
 test("sit: a FOU port for ipproto 41, `type sit`, IPv6 GWIPs as /128, routes without a gateway", () => {

@@ -1,6 +1,6 @@
 /**
  * HostPrep's kernel step as a preflight for machines that exist already: run through /bin/sh
- * with fake uname/modinfo/ip/modprobe and a fake /etc/os-release, it names the fix for what it
+ * with fake modinfo/ip/modprobe and a fake kernel release and /etc/os-release, it names the fix for what it
  * finds — the kernel (ELRepo's kernel-ml on CentOS/RHEL 7, the distribution's current kernel on
  * Debian and Ubuntu), an ip without `ip fou`, the ip_tunnel module fou needs — all at once.
  */
@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { firewallObject } from "../../components/firewall";
-import { kernelScripts, OS_RELEASE } from "../../components/hostPrep";
+import { KERNEL_RELEASE, kernelScripts, OS_RELEASE } from "../../components/hostPrep";
 
 const dir = mkdtempSync(path.join(tmpdir(), "fou-preflight-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,7 +27,7 @@ const OS = {
 interface Host {
     os: keyof typeof OS | "none";
     release: string;
-    /** Modules modinfo knows, with what `--field=depends` prints. */
+    /** Modules modinfo knows, with what its `depends:` line says ("builtin": built into the kernel). */
     modules: Record<string, string>;
     /** Old iproute2: no `ip fou`, no encap for links. */
     oldIp?: boolean;
@@ -41,13 +41,19 @@ function prep(h: Host, modules = ["fou", "ipip"]): { out: string; code: number }
     const osRelease = path.join(root, "os-release");
     if (h.os !== "none") writeFileSync(osRelease, OS[h.os]);
     if (h.moduleDir ?? true) mkdirSync(path.join(root, "lib/modules", h.release), { recursive: true });
+    const release = path.join(root, "osrelease");
+    writeFileSync(release, `${h.release}\n`);
+    // What kmod's modinfo prints (a module's lines padded to one column; a builtin has no depends).
     const known = Object.entries(h.modules)
-        .map(([m, deps]) => `${m}) case "$1" in --field=depends) echo '${deps}' ;; --field=filename) echo /lib/modules/x/${m}.ko ;; esac; return 0 ;;`)
+        .map(([m, deps]) =>
+            deps === "builtin"
+                ? `${m}) printf 'name:           %s\\nfilename:       (builtin)\\nlicense:        GPL\\n' ${m} ;;`
+                : `${m}) printf 'filename:       /lib/modules/x/%s.ko\\nlicense:        GPL\\ndepends:        %s\\nintree:         Y\\nname:           %s\\n' ${m} '${deps}' ${m} ;;`,
+        )
         .join("\n");
     const fakes = [
         "hostname() { echo web1; }",
-        `uname() { echo '${h.release}'; }`,
-        `modinfo() { m=$1; [ "$#" -gt 1 ] && m=$2; case "$m" in\n${known}\n*) echo "modinfo: ERROR: Module $m not found." >&2; return 1 ;; esac; }`,
+        `modinfo() { [ "$#" = 1 ] || { echo "modinfo: one module at a time here" >&2; return 2; }; case "$1" in\n${known}\n*) echo "modinfo: ERROR: Module $1 not found." >&2; return 1 ;; esac; }`,
         "modprobe() { :; }",
         "dpkg() { echo amd64; }",
         h.oldIp
@@ -56,6 +62,7 @@ function prep(h: Host, modules = ["fou", "ipip"]): { out: string; code: number }
     ].join("\n");
     const create = kernelScripts(modules, path.join(root, "state", "prep.modules"))
         .create.split(OS_RELEASE).join(osRelease)
+        .split(KERNEL_RELEASE).join(release)
         .split('"/lib/modules/').join(`"${root}/lib/modules/`);
     const out = execFileSync("/bin/sh", ["-c", `${fakes}\n(\n${create}\n) 2>&1; echo "exit=$?"`], { encoding: "utf8" });
     return { out: out.replace(/exit=\d+\n$/, ""), code: Number(/exit=(\d+)\n$/.exec(out)?.[1]) };
@@ -138,19 +145,25 @@ test("an old ip on Debian: apt-get install iproute2", () => {
     assert.match(r.out, /^fou-tunnel: web1: its ip \(ip utility, iproute2-ss130716\) has no ip fou or no link encapsulation: upgrade iproute2 to 3\.18 or newer; on Debian GNU\/Linux 12 \(bookworm\): apt-get install iproute2$/m);
 });
 
+test("fou built into the kernel passes: a builtin has no depends to check", () => {
+    const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: { fou: "builtin", ipip: "ip_tunnel,tunnel4", ip_tunnel: "" } });
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /^kernel=6\.1\.0-57-amd64$/m);
+});
+
 test("two stacks on one host: a module the first loaded, still used by the second when the first goes, goes with the last", () => {
     const root = mkdtempSync(path.join(dir, "stacks-"));
     mkdirSync(path.join(root, "lib/modules/6.1.0-57-amd64"), { recursive: true });
+    writeFileSync(path.join(root, "osrelease"), "6.1.0-57-amd64\n");
     const fakes = [
         `R=${root}`,
         "hostname() { echo web1; }",
-        "uname() { echo 6.1.0-57-amd64; }",
         "dpkg() { echo amd64; }",
-        `modinfo() { case "$1" in --field=depends) echo ip_tunnel ;; --field=filename) echo /x.ko ;; esac; return 0; }`,
+        `modinfo() { printf 'filename:       /x/%s.ko\\ndepends:        ip_tunnel\\nname:           %s\\n' "$1" "$1"; }`,
         'modprobe() { if [ "$1" = -r ]; then rm -rf "$R/sys/module/$2"; echo "unload $2" >> "$R/log"; else mkdir -p "$R/sys/module/$1"; echo "load $1" >> "$R/log"; fi; }',
         `ip() { case "$*" in "fou show") cat "$R/fou" 2>/dev/null ;; "fou help") echo 'ip fou add' ;; "link help ipip") echo encap ;; esac; return 0; }`,
     ].join("\n");
-    const inHost = (s: string) => s.split("/var/lib/fou-tunnel").join(`${root}/state`).split('"/sys/module/').join(`"${root}/sys/module/`).split(OS_RELEASE).join(`${root}/none`);
+    const inHost = (s: string) => s.split("/var/lib/fou-tunnel").join(`${root}/state`).split('"/sys/module/').join(`"${root}/sys/module/`).split(OS_RELEASE).join(`${root}/none`).split(KERNEL_RELEASE).join(`${root}/osrelease`);
     const sh = (s: string) => execFileSync("/bin/sh", ["-c", `${fakes}\n(\n${inHost(s)}\n) 2>&1`], { encoding: "utf8" });
     const log = () => readFileSync(path.join(root, "log"), "utf8").trim().split("\n");
     const a = kernelScripts(["fou", "ipip"], "/var/lib/fou-tunnel/fou-tunnel.a/fou-s2-prep-kernel.modules");
