@@ -154,6 +154,7 @@ export interface DriftProbeArgs {
  * missing"`), and `pulumi up --refresh` rebuilds exactly that object and what sits on it.
  */
 export class DriftProbe extends pulumi.dynamic.Resource {
+    // `declare`: a class field (ES2022) would be set to undefined after the constructor has set the output.
     declare public readonly observed: pulumi.Output<string>;
 
     constructor(name: string, args: DriftProbeArgs, opts: pulumi.CustomResourceOptions = {}) {

@@ -1,7 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
-import { existsSync } from "fs";
 import * as path from "path";
 import { TunnelHost } from "../components/host";
 import { sh } from "../components/shell";
@@ -27,19 +26,8 @@ export function localNames(stackId: string, vmIndex: number) {
     };
 }
 
-/**
- * The repository root, where vm/ holds the image and VM scripts: the nearest folder above this
- * file that has vm/vm.sh (this file runs from hosts/ under ts-node, from .build/program/hosts/
- * when started by main.js).
- */
-const REPO = repoRoot(__dirname);
-
-function repoRoot(from: string): string {
-    for (let dir = path.resolve(from, ".."); ; dir = path.dirname(dir)) {
-        if (existsSync(path.join(dir, "vm", "vm.sh"))) return dir;
-        if (dir === path.dirname(dir)) return path.resolve(from, "..");
-    }
-}
+/** The repository root, where vm/ holds the image and VM scripts. */
+const REPO = path.resolve(__dirname, "..");
 
 /**
  * Prints a fresh ed25519 key pair: the private key file, then the public key line. Run by a

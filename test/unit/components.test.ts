@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { before, test } from "node:test";
 import { recorded, root, settle, valueOf } from "./mocks";
+import { DriftProbe } from "../../components/driftProbe";
 import { FouPort, fouPortObject } from "../../components/fouPort";
 import { FouTunnel } from "../../components/fouTunnel";
 import { Gwip, gwipObject } from "../../components/gwip";
@@ -251,6 +252,13 @@ test("every tunnel object has a drift probe that checks it on refresh; its id is
         assert.equal(c.update, undefined, name);
         assert.ok(!cmd(name).inputs.triggers.includes(`${name}-probe-id`), name);
     }
+});
+
+test("a DriftProbe's observed is its output (not a class field left undefined)", async () => {
+    const probe = new DriftProbe("obs-probe", { host: k1, check: "true", object: "thing" }, { parent: root });
+    await settle();
+    assert.ok(probe.observed !== undefined, "observed is set");
+    assert.equal(typeof probe.observed.apply, "function");
 });
 
 test("the check runs again when any object of the tunnel changes (a repair in place is an update)", () => {
