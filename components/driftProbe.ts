@@ -56,10 +56,10 @@ async function runOnHost(conn: Connection, script: string): Promise<{ code: numb
                     username: c.user ?? "root",
                     privateKey: c.privateKey,
                     password: c.password,
-                        agent: c.agentSocketPath ?? (c.privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined),
+                    agent: c.agentSocketPath ?? (c.privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined),
                     readyTimeout: seconds * 1000,
                     sock: sock as never,
-                        hostVerifier: (key: Buffer) => want === undefined || key.toString("base64") === want,
+                    hostVerifier: (key: Buffer) => want === undefined || key.toString("base64") === want,
                 });
         });
     const dial = async () => {

@@ -5,7 +5,7 @@ import { BootUnit } from "./bootUnit";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand, STATE_ROOT } from "./hostState";
 import { checkIp, familyOf } from "../lib/inet";
-import { sh } from "./shell";
+import { contains, KERNEL_RELEASE, sh } from "./shell";
 import { checkPort, throwIfInvalid } from "../lib/validate";
 
 /** One receive port and the underlay addresses allowed to send to it. */
@@ -27,7 +27,7 @@ export interface FirewallArgs {
 
 /** nf_tables is loaded, or built into the kernel. */
 // The release is read by the shell, not from `uname -r`: each process is ~50 ms under TCG.
-const NFT_PRESENT = '{ [ -d /sys/module/nf_tables ] || { read -r fou_rel < /proc/sys/kernel/osrelease && grep -qs "/nf_tables\\.ko" "/lib/modules/$fou_rel/modules.builtin"; }; }';
+const NFT_PRESENT = `{ [ -d /sys/module/nf_tables ] || { read -r fou_rel < ${KERNEL_RELEASE} && grep -qs "/nf_tables\\.ko" "/lib/modules/$fou_rel/modules.builtin"; }; }`;
 /** Present when a fou-tunnel table loaded nf_tables (it was not there before). */
 export const NFT_LOADED = `${STATE_ROOT}/nf_tables.loaded`;
 
@@ -87,7 +87,7 @@ export function firewallObject(table: string, ports: PortPeers[]): HostObject {
         ].join("\n"),
         // The tagged rules counted by the shell (read, case), not grep.
         check: expect(
-            `${listed} | { n=0; while IFS= read -r l; do case $l in *${sh`${`comment "${comment}"`}`}*) n=$((n + 1)) ;; esac; done; [ "$n" = ${rules.length} ]; }`,
+            `${listed} | { n=0; while IFS= read -r l; do if ${contains('"$l"', `comment "${comment}"`)}; then n=$((n + 1)); fi; done; [ "$n" = ${rules.length} ]; }`,
             `nftables table inet ${table} is missing or changed`,
         ),
         remove: [

@@ -182,8 +182,9 @@ export function adoptStateScript(oldName: string, newName: string, namespace = s
     return [
         `# fou-tunnel: host state kept under ${oldName.replace(/[^A-Za-z0-9._-]/g, "_")} (its name before it carried the topology's) becomes this command's`,
         ...look,
-        // The body once (it is in the state of every command): as root directly, else through sudo.
-        `if [ -n "$fou_old" ]; then if [ "$(id -u)" = 0 ]; then fou_as=; elif sudo -n true 2>/dev/null; then fou_as='sudo -n'; else fou_as=-; fi; [ "$fou_as" = - ] || $fou_as /bin/sh -c ${sh`${body}`} || exit 1; fi`,
+        // The body written once (it is in the state of every command), run as root directly or through sudo.
+        `if [ -n "$fou_old" ]; then fou_adopt=${sh`${body}`}`,
+        'if [ "$(id -u)" = 0 ]; then /bin/sh -c "$fou_adopt" || exit 1; elif sudo -n true 2>/dev/null; then sudo -n /bin/sh -c "$fou_adopt" || exit 1; fi; fi',
     ].join("\n");
 }
 

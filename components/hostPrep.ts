@@ -2,7 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { expect, removeEmptyStateDirs, STATE_ROOT, stateFile } from "./hostState";
-import { contains, script, sh, shq } from "./shell";
+import { contains, fileHolds, KERNEL_RELEASE, script, sh, shq } from "./shell";
 import { throwIfInvalid } from "../lib/validate";
 
 /** Kernel modules a FOU tunnel of each inner protocol needs, in load order. */
@@ -74,8 +74,6 @@ const MODULE_IN_USE = [
 
 /** Where the distribution is read from (a constant, so tests can point the script at a fake). */
 export const OS_RELEASE = "/etc/os-release";
-/** The running kernel's release, as `uname -r` prints it (a constant, so tests can fake it). */
-export const KERNEL_RELEASE = "/proc/sys/kernel/osrelease";
 
 /**
  * Sets `kfix` and `ipfix`: how to get a kernel with fou, and an iproute2 with `ip fou`, on the
@@ -238,7 +236,7 @@ export function modulesLoaded(modules: string[]): string {
 /** The drift check of forwarding: on now, and our line in /etc/sysctl.conf for the next boot. */
 export function ipForwardOn(): string {
     return [
-        expect('{ read -r fwd < /proc/sys/net/ipv4/ip_forward && [ "$fwd" = 1 ]; } 2>/dev/null', "net.ipv4.ip_forward is not 1"),
+        expect(fileHolds("/proc/sys/net/ipv4/ip_forward", 1), "net.ipv4.ip_forward is not 1"),
         expect(sh`grep -qxF ${SYSCTL_LINE} /etc/sysctl.conf`, `/etc/sysctl.conf lacks "${SYSCTL_LINE}"`),
     ].join("\n");
 }

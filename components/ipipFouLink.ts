@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Encap } from "./fouPort";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
-import { contains, sh, shq, someLineStarts } from "./shell";
+import { contains, fileHolds, sh, shq, someLineStarts } from "./shell";
 import { checkIpv4 } from "../lib/inet";
 import { checkIfname, checkInt, checkPort, throwIfInvalid } from "../lib/validate";
 
@@ -135,7 +135,7 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
             expect(contains('"$d1"', "<UP,", ",UP,", ",UP>", "<UP>"), `link ${s.ifname} is down`),
             ...(s.mtu === undefined ? [] : [expect(first(` mtu ${s.mtu} `), `link ${s.ifname} has not mtu ${s.mtu}`)]),
             ...(s.looseRpFilter
-                ? [expect(sh`{ read -r rpf < ${`/proc/sys/net/ipv4/conf/${s.ifname}/rp_filter`} && [ "$rpf" = 2 ]; } 2>/dev/null`, `link ${s.ifname} has not rp_filter 2 (loose)`)]
+                ? [expect(fileHolds(`/proc/sys/net/ipv4/conf/${s.ifname}/rp_filter`, 2), `link ${s.ifname} has not rp_filter 2 (loose)`)]
                 : []),
         ].join("\n"),
         remove: `if ${exists}; then ${sh`ip link del dev ${s.ifname}`}; fi`,

@@ -32,6 +32,17 @@ export function script(...lines: string[]): string {
  */
 export const printInstanceId = 'echo "instance=$(cat /proc/sys/kernel/random/uuid)"';
 
+/** The running kernel's release, as `uname -r` prints it, read by the shell with no process. */
+export const KERNEL_RELEASE = "/proc/sys/kernel/osrelease";
+
+/**
+ * A shell test that the first line of FILE (a /proc or /sys value) is VALUE, read by the shell's
+ * `read` rather than `$(cat FILE)`; a missing file is false, quietly.
+ */
+export function fileHolds(file: string, value: string | number): string {
+    return `{ read -r fou_v < ${shq(file)} && [ "$fou_v" = ${shq(value)} ]; } 2>/dev/null`;
+}
+
 /**
  * A shell test that SUBJECT (a word such as `"$d"`) contains TEXT (or any of TEXTS), as `case`
  * does it rather than `printf | grep -F`: under TCG every process a script starts costs ~50 ms,

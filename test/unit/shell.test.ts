@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { test } from "node:test";
 import { ipipFouLinkObject } from "../../components/ipipFouLink";
 import { withSudo } from "../../components/host";
-import { script, sh, shq } from "../../components/shell";
+import { fileHolds, script, sh, shq } from "../../components/shell";
 
 const HOSTILE = [
     "; rm -rf /",
@@ -70,4 +73,19 @@ test("withSudo runs the script as root through sudo -n, and fails clearly when s
         () => execFileSync("/bin/sh", ["-c", refusing + script], { encoding: "utf8", stdio: "pipe" }),
         (e: unknown) => /fou-tunnel: k9: user deploy cannot use sudo without a password \(sudo -n\)/.test(String((e as { stderr: string }).stderr)),
     );
+});
+
+test("fileHolds: the file's first line is the value; another value or a missing file is false, quietly", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "fou-holds-"));
+    try {
+        const file = path.join(dir, "it's here");
+        writeFileSync(file, "2\n");
+        const run = (f: string, v: string | number) => execFileSync("/bin/sh", ["-c", `if ${fileHolds(f, v)}; then echo yes; else echo no; fi`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+        assert.equal(run(file, 2), "yes\n");
+        assert.equal(run(file, 1), "no\n");
+        assert.equal(run(file, "2; echo injected"), "no\n");
+        assert.equal(run(path.join(dir, "missing"), 2), "no\n");
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
 });

@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
 import { firewallObject } from "../../components/firewall";
-import { KERNEL_RELEASE, kernelScripts, OS_RELEASE } from "../../components/hostPrep";
+import { kernelScripts, OS_RELEASE } from "../../components/hostPrep";
+import { KERNEL_RELEASE } from "../../components/shell";
 
 const dir = mkdtempSync(path.join(tmpdir(), "fou-preflight-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
