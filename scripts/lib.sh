@@ -13,11 +13,19 @@ fou_log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 # The environment every pulumi invocation of this project runs with: the cached toolchain,
 # a private PULUMI_HOME, no update checks or plugin downloads, a local file backend and a
 # passphrase kept beside the state (unless the caller chose their own).
+# A file backend writes the whole state twice per step (the state, then a .bak copy), and on a
+# mesh that, not the hosts, bounds destroy: zstd cuts those writes (mesh6 destroy 46 -> 28 s,
+# profiled: md5 and write of the bytes). Every checkpoint is still written; any pulumi reads
+# either form, and PULUMI_DIY_BACKEND_ZSTD=false goes back to plain JSON on the next write
+# (a caller's own choice of gzip is left alone: pulumi refuses both).
 fou_pulumi_env() {
     export PATH="$FOU_CACHE/toolchain/current/bin:$PATH"
     export PULUMI_HOME="$FOU_CACHE/pulumi-home"
     export PULUMI_SKIP_UPDATE_CHECK=true
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+    if [ -z "${PULUMI_DIY_BACKEND_GZIP:-}${PULUMI_SELF_MANAGED_STATE_GZIP:-}" ]; then
+        export PULUMI_DIY_BACKEND_ZSTD="${PULUMI_DIY_BACKEND_ZSTD:-true}"
+    fi
     local state="$FOU_REPO/.pulumi-state"
     if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
         mkdir -p "$state"

@@ -154,3 +154,35 @@ test("the library installs into another program, and `pulumi preview` of example
         rmSync(dir, { recursive: true, force: true });
     }
 });
+
+test("scripts/pulumi keeps a file backend's state as zstd, takes over a plain-JSON stack, and PULUMI_DIY_BACKEND_ZSTD=false goes back", async () => {
+    const s = new TestStack("zstd");
+    const file = (ext: string) => path.join(s.dir, ".pulumi", "stacks", "fou-tunnel", `zstd.json${ext}`);
+    const exists = (ext: string) => readdirSync(path.dirname(file(""))).includes(`zstd.json${ext}`);
+    try {
+        // A stack made by plain JSON writes (an older checkout, or pulumi without this script).
+        const plain = { PULUMI_DIY_BACKEND_ZSTD: "false" };
+        assert.equal((await s.pulumi(["stack", "init", "--secrets-provider", "passphrase"], undefined, plain)).code, 0);
+        assert.ok(exists("") && !exists(".zst"), "the older write is plain JSON");
+        const exported = JSON.parse((await s.ok(["stack", "export"])).stdout);
+        const urn = "urn:pulumi:zstd::fou-tunnel::pulumi:pulumi:Stack::fou-tunnel-zstd";
+        exported.deployment.resources = [{ urn, custom: false, type: "pulumi:pulumi:Stack", outputs: { marker: "kept" } }];
+        const deployment = path.join(s.dir, "deployment.json");
+        writeFileSync(deployment, JSON.stringify(exported));
+
+        // The next write through scripts/pulumi is zstd, and the plain file is gone from stacks/.
+        await s.ok(["stack", "import", "--file", deployment]);
+        assert.ok(exists(".zst") && !exists(""), "written as zstd");
+        assert.deepEqual([...readFileSync(file(".zst")).subarray(0, 4)], [0x28, 0xb5, 0x2f, 0xfd], "zstd's magic number");
+        const back = JSON.parse((await s.ok(["stack", "export"])).stdout);
+        assert.equal(back.deployment.resources[0].outputs.marker, "kept", "the state reads back");
+
+        // Opting out rewrites it as plain JSON.
+        const r = await s.pulumi(["stack", "import", "--file", deployment], undefined, plain);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.ok(exists("") && !exists(".zst"), "back to plain JSON");
+        assert.equal(JSON.parse(readFileSync(file(""), "utf8")).checkpoint.latest.resources[0].outputs.marker, "kept");
+    } finally {
+        await s.remove();
+    }
+});
