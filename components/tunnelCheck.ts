@@ -65,6 +65,8 @@ export function tunnelCheckScript(s: CheckSettings): string {
     const toUs = `> ${s.local}.${s.port}: UDP`;
     return script(
         'd=$(mktemp -d); trap \'rm -rf "$d"\' EXIT',
+        // Made before tcpdump's job opens it: the shell goes on to read it before the job runs.
+        ': >"$d/err"',
         // Only this tunnel's packets: a port may be shared with tunnels to other peers.
         sh`timeout 50 tcpdump -nn -l -i ${s.device} -c 6 udp port ${s.port} and host ${s.remote} >"$d/cap" 2>"$d/err" &`,
         "tp=$!",

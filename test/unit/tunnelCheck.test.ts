@@ -61,6 +61,8 @@ function runCheck(name: string, pings: string[], fakeClock = false) {
 test("a healthy tunnel: one round, all three replies, the UDP packets both ways", () => {
     const r = runCheck("healthy", ["3 0"]);
     assert.equal(r.code, 0, r.stderr);
+    // Nothing on stderr (it shows in the up's output): not even the capture's log read too early.
+    assert.equal(r.stderr, "");
     assert.equal(r.calls, 1);
     assert.deepEqual(
         { sent: r.result.sent, received: r.result.received, out: r.result.udpToPeer, in: r.result.udpFromPeer, rounds: r.result.rounds },
