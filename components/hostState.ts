@@ -113,13 +113,17 @@ export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
                 : []),
             // Once, as a function (a subshell: the check's `exit` ends only it), for both looks.
             `fou_check() ${check}`,
+            "fresh=",
             "if ! fou_check >/dev/null 2>&1; then",
             `(\n${obj.apply}\n)`,
             `  if ! why=$(fou_check 2>&1); then echo "fou-tunnel: $(hostname): applied, but the host does not show it: $why" >&2; exit 1; fi`,
-            '  rm -f "$f"',
+            "  fresh=1",
             "fi",
-            // Builtins where a process is not needed (read, printf, [ -d ]): each exec is ~50 ms under TCG.
-            'if [ ! -s "$f" ]; then [ -d "${f%/*}" ] || mkdir -p "${f%/*}"; read -r u < /proc/sys/kernel/random/uuid; printf \'%s\\n\' "$u" > "$f.tmp"; mv "$f.tmp" "$f"; fi',
+            // A rebuilt object gets a new id. Builtins where a process is not needed (read, printf,
+            // [ -d ]): each exec is ~50 ms under TCG. The id is written in place, not renamed into
+            // it: one line is one write, and an id file left empty by a kill reads as none (-s),
+            // so the next create gives it an id.
+            'if [ -n "$fresh" ] || [ ! -s "$f" ]; then [ -d "${f%/*}" ] || mkdir -p "${f%/*}"; read -r u < /proc/sys/kernel/random/uuid; printf \'%s\\n\' "$u" > "$f"; fi',
             ...(claim ? [sh`[ -d ${shared!} ] || mkdir -p ${shared!}; [ -e ${claim} ] || : > ${claim}`] : []),
             'read -r id < "$f"; echo "instance=$id"',
             ...(obj.report ? [obj.report] : []),

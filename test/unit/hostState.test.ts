@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
@@ -63,6 +63,18 @@ test("an object changed behind the stack's back is applied again and gets a new 
     const again = run(s.create);
     assert.match(again.out, /applied/);
     assert.notEqual(instance(again.out), id);
+});
+
+test("an id file left empty (a create killed as it wrote it) gets an id on the next create; the object is kept", () => {
+    const s = objectScripts(object(), idFile);
+    assert.equal(run(s.create).code, 0);
+    writeFileSync(path.join(root, "proj.stack", "k1-thing.id"), "");
+    const again = run(s.create);
+    assert.equal(again.code, 0, again.out);
+    assert.doesNotMatch(again.out, /applied/, "the object passes its check: it is not applied again");
+    assert.match(instance(again.out) ?? "", /^[0-9a-f-]{36}$/);
+    // Written in place: nothing else is left in the state directory.
+    assert.deepEqual(readdirSync(path.join(root, "proj.stack")), ["k1-thing.id"]);
 });
 
 test("an apply that the check does not confirm fails, naming the host and what differs", () => {
