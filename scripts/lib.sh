@@ -13,18 +13,19 @@ fou_log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 # The environment every pulumi invocation of this project runs with: the cached toolchain,
 # a private PULUMI_HOME, no update checks or plugin downloads, a local file backend and a
 # passphrase kept beside the state (unless the caller chose their own).
-# A file backend writes the whole state twice per step (the state, then a .bak copy), and on a
-# mesh that, not the hosts, bounds destroy: zstd cuts those writes (mesh6 destroy 46 -> 28 s,
-# profiled: md5 and write of the bytes). Every checkpoint is still written; any pulumi reads
-# either form, and PULUMI_DIY_BACKEND_ZSTD=false goes back to plain JSON on the next write
-# (a caller's own choice of gzip is left alone: pulumi refuses both).
+# A file backend writes the whole state as each step begins and as it ends (and copies the old
+# file to .bak each time); on a mesh those writes, not the hosts, bound destroy. zstd cuts them
+# (mesh6 destroy 46 -> 28 s; profiled: md5 and the write of the bytes). Every checkpoint is still
+# written, and pulumi reads either form. A caller who set any of pulumi's compression variables
+# (either name of either: the DIY_BACKEND_* name wins over its SELF_MANAGED_STATE_* one) keeps
+# their choice: PULUMI_DIY_BACKEND_ZSTD=false goes back to plain JSON on the next write.
 fou_pulumi_env() {
     export PATH="$FOU_CACHE/toolchain/current/bin:$PATH"
     export PULUMI_HOME="$FOU_CACHE/pulumi-home"
     export PULUMI_SKIP_UPDATE_CHECK=true
     export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-    if [ -z "${PULUMI_DIY_BACKEND_GZIP:-}${PULUMI_SELF_MANAGED_STATE_GZIP:-}" ]; then
-        export PULUMI_DIY_BACKEND_ZSTD="${PULUMI_DIY_BACKEND_ZSTD:-true}"
+    if [ -z "${PULUMI_DIY_BACKEND_ZSTD+set}${PULUMI_SELF_MANAGED_STATE_ZSTD+set}${PULUMI_DIY_BACKEND_GZIP+set}${PULUMI_SELF_MANAGED_STATE_GZIP+set}" ]; then
+        export PULUMI_DIY_BACKEND_ZSTD=true
     fi
     local state="$FOU_REPO/.pulumi-state"
     if [ -z "${PULUMI_BACKEND_URL:-}" ]; then

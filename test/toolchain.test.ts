@@ -182,6 +182,17 @@ test("scripts/pulumi keeps a file backend's state as zstd, takes over a plain-JS
         assert.equal(r.code, 0, r.stdout + r.stderr);
         assert.ok(exists("") && !exists(".zst"), "back to plain JSON");
         assert.equal(JSON.parse(readFileSync(file(""), "utf8")).checkpoint.latest.resources[0].outputs.marker, "kept");
+
+        // The caller's choice under pulumi's other names is kept too: the older name of the
+        // opt-out (not overridden by the default), and gzip (no "both enabled" refusal).
+        await s.ok(["stack", "import", "--file", deployment]);
+        assert.ok(exists(".zst"));
+        const older = await s.pulumi(["stack", "import", "--file", deployment], undefined, { PULUMI_SELF_MANAGED_STATE_ZSTD: "false" });
+        assert.equal(older.code, 0, older.stdout + older.stderr);
+        assert.ok(exists("") && !exists(".zst"), "PULUMI_SELF_MANAGED_STATE_ZSTD=false: plain JSON");
+        const gz = await s.pulumi(["stack", "import", "--file", deployment], undefined, { PULUMI_DIY_BACKEND_GZIP: "true" });
+        assert.equal(gz.code, 0, gz.stdout + gz.stderr);
+        assert.ok(exists(".gz") && !exists("") && !exists(".zst"), "PULUMI_DIY_BACKEND_GZIP=true: gzip");
     } finally {
         await s.remove();
     }
