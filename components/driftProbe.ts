@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { providerModule } from "../lib/providerModule";
 import type { TunnelHost } from "./host";
 
 /** What a probe stores: how to reach the host, what to run, and what the last look found. */
@@ -13,130 +14,105 @@ interface ProbeState {
     readonly observed: string;
 }
 
-type Connection = {
-    host: string;
-    port?: number;
-    user?: string;
-    privateKey?: string;
-    password?: string;
-    agentSocketPath?: string;
-    hostKey?: string;
-    perDialTimeout?: number;
-    proxy?: Connection;
-};
+/**
+ * The probe's provider as its dynamic resource stores it (`__provider`): `probeProvider`'s own
+ * source, taken once, not a closure serialized on every program run ({@link providerModule}).
+ */
+export const PROBE_PROVIDER_MODULE = providerModule(probeProvider);
 
 /**
- * Runs one script on the host over SSH and reports its exit status and output. The connection
- * is dialed as the command plugin dials it (user root and port 22 by default, the pinned host
- * key, one jump host) within `perDialTimeout`, once: a probe that cannot reach its host says so
- * instead of waiting. A refresh reads many probes of a host at once, so they share one
- * connection per host (kept on `globalThis`: every probe's provider is deserialized on its own,
- * but they run in one process), with a few sessions at a time (sshd's MaxSessions is 10). As the
- * plugin: the agent is agentSocketPath's, else SSH_AUTH_SOCK's (here only without a key); a
- * pinned host key must match, and without one any key is accepted.
- * Self-contained, because a dynamic provider's code is serialized into the state of every probe:
- * no comments inside (they would be stored too).
+ * Create and update only record (the component's command did the work); read, which `pulumi
+ * refresh` and `up --refresh` call, runs the check on the host; diff turns a failed look into a
+ * replacement, whose new id is the command's stdin, so the command is updated — its idempotent
+ * create runs again and rebuilds what is missing — and what sits on it is replaced (its
+ * instance, which dependants list in their triggers, has changed).
+ *
+ * `runOnHost` runs one script over SSH and reports its exit status and output. It dials as the
+ * command plugin does (user root and port 22 by default, the pinned host key, one jump host)
+ * within `perDialTimeout`, once: a probe that cannot reach its host says so instead of waiting.
+ * A refresh reads many probes of a host at once, so they share one connection per host (kept on
+ * `globalThis`, as the host loads the provider anew for each distinct text), with a few sessions
+ * at a time (sshd's MaxSessions is 10). As the plugin: the agent is agentSocketPath's, else
+ * SSH_AUTH_SOCK's (here only without a key); a pinned host key must match, and without one any
+ * key is accepted.
  */
-async function runOnHost(conn: Connection, script: string): Promise<{ code: number; out: string }> {
-    const { Client } = require("ssh2") as typeof import("ssh2");
-    type Shared = { client: Promise<import("ssh2").Client>; busy: number; queue: (() => void)[] };
-    const g = globalThis as unknown as { __fouProbeSsh?: Map<string, Shared> };
-    const pool = (g.__fouProbeSsh ??= new Map<string, Shared>());
-    const seconds = conn.perDialTimeout ?? 15;
-    const connect = (c: Connection, sock?: NodeJS.ReadableStream) =>
-        new Promise<import("ssh2").Client>((resolve, reject) => {
-            const client = new Client();
-            const want = c.hostKey?.trim().split(/\s+/)[1];
-            client
-                .on("ready", () => resolve(client))
-                .on("error", (e) => reject(new Error(`${c.host}:${c.port ?? 22}: ${e.message}`)))
-                .connect({
-                    host: c.host,
-                    port: c.port ?? 22,
-                    username: c.user ?? "root",
-                    privateKey: c.privateKey,
-                    password: c.password,
-                    agent: c.agentSocketPath ?? (c.privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined),
-                    readyTimeout: seconds * 1000,
-                    sock: sock as never,
-                    hostVerifier: (key: Buffer) => want === undefined || key.toString("base64") === want,
-                });
-        });
-    const dial = async () => {
-        if (!conn.proxy) return connect(conn);
-        const jump = await connect(conn.proxy);
-        const sock = await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
-            jump.forwardOut("127.0.0.1", 0, conn.host, conn.port ?? 22, (e, ch) => (e ? reject(e) : resolve(ch))),
-        );
-        return connect(conn, sock);
+function probeProvider(): pulumi.dynamic.ResourceProvider {
+    type Connection = {
+        host: string; port?: number; user?: string; privateKey?: string; password?: string;
+        agentSocketPath?: string; hostKey?: string; perDialTimeout?: number; proxy?: Connection;
     };
-    const key = JSON.stringify([conn.host, conn.port, conn.user, conn.hostKey, conn.proxy?.host, conn.privateKey, conn.agentSocketPath]);
-    let shared = pool.get(key);
-    if (!shared) {
-        shared = { client: dial(), busy: 0, queue: [] };
-        pool.set(key, shared);
-        const mine = shared;
-        const forget = () => pool.get(key) === mine && pool.delete(key);
-        mine.client.then((c) => c.on("close", forget).on("error", forget), forget);
-    }
-    const client = await shared.client;
-    const s = shared;
-    if (s.busy >= 8) await new Promise<void>((resolve) => s.queue.push(resolve));
-    s.busy++;
-    try {
-        return await new Promise((resolve, reject) => {
-            client.exec(script, (e, ch) => {
+    type Client = import("ssh2").Client;
+    type Shared = { client: Promise<Client>; busy: number; queue: (() => void)[] };
+    const runOnHost = async (conn: Connection, script: string): Promise<{ code: number; out: string }> => {
+        const ssh2 = require("ssh2") as typeof import("ssh2");
+        const g = globalThis as unknown as { __fouProbeSsh?: Map<string, Shared> };
+        const pool = (g.__fouProbeSsh ??= new Map<string, Shared>());
+        const connect = (c: Connection, sock?: NodeJS.ReadableStream) => new Promise<Client>((resolve, reject) => {
+            const client = new ssh2.Client();
+            const want = c.hostKey?.trim().split(/\s+/)[1];
+            client.on("ready", () => resolve(client)).on("error", (e) => reject(new Error(`${c.host}:${c.port ?? 22}: ${e.message}`))).connect({
+                host: c.host, port: c.port ?? 22, username: c.user ?? "root", privateKey: c.privateKey, password: c.password,
+                agent: c.agentSocketPath ?? (c.privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined),
+                readyTimeout: (conn.perDialTimeout ?? 15) * 1000, sock: sock as never,
+                hostVerifier: (key: Buffer) => want === undefined || key.toString("base64") === want,
+            });
+        });
+        const dial = async () => {
+            if (!conn.proxy) return connect(conn);
+            const jump = await connect(conn.proxy);
+            return connect(conn, await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
+                jump.forwardOut("127.0.0.1", 0, conn.host, conn.port ?? 22, (e, ch) => (e ? reject(e) : resolve(ch)))));
+        };
+        const key = JSON.stringify([conn.host, conn.port, conn.user, conn.hostKey, conn.proxy?.host, conn.privateKey, conn.agentSocketPath]);
+        let s = pool.get(key);
+        if (!s) {
+            const mine: Shared = { client: dial(), busy: 0, queue: [] };
+            const forget = () => pool.get(key) === mine && pool.delete(key);
+            mine.client.then((c) => c.on("close", forget).on("error", forget), forget);
+            pool.set(key, (s = mine));
+        }
+        const shared = s;
+        const client = await shared.client;
+        if (shared.busy >= 8) await new Promise<void>((resolve) => shared.queue.push(resolve));
+        shared.busy++;
+        try {
+            return await new Promise((resolve, reject) => client.exec(script, (e, ch) => {
                 if (e) return reject(e);
                 let out = "";
                 const timer = setTimeout(() => ch.close(), 120_000);
-                ch.on("data", (d: Buffer) => (out += d.toString()));
-                ch.stderr.on("data", (d: Buffer) => (out += d.toString()));
-                ch.on("close", (code: number | null) => {
-                    clearTimeout(timer);
-                    resolve({ code: code ?? 255, out });
-                });
-            });
-        });
-    } finally {
-        s.busy--;
-        s.queue.shift()?.();
-    }
+                ch.on("data", (d: Buffer) => (out += d)).stderr.on("data", (d: Buffer) => (out += d));
+                ch.on("close", (code: number | null) => (clearTimeout(timer), resolve({ code: code ?? 255, out })));
+            }));
+        } finally {
+            shared.busy--;
+            shared.queue.shift()?.();
+        }
+    };
+    return {
+        async create(inputs: ProbeState) {
+            return { id: require("crypto").randomUUID() as string, outs: { ...inputs, observed: "ok" } };
+        },
+        async update(_id: string, _olds: ProbeState, news: ProbeState) {
+            return { outs: { ...news, observed: "ok" } };
+        },
+        async diff(_id: string, olds: ProbeState, news: ProbeState) {
+            if (olds.observed !== "ok") return { changes: true, replaces: ["observed"], deleteBeforeReplace: false };
+            const same = olds.check === news.check && olds.what === news.what && JSON.stringify(olds.connection) === JSON.stringify(news.connection);
+            return { changes: !same };
+        },
+        async read(id: string, props: ProbeState) {
+            let observed: string;
+            try {
+                const r = await runOnHost(props.connection as Connection, props.check);
+                const why = r.out.trim().split("\n").filter((l) => l !== "").pop() ?? `exit status ${r.code}`;
+                observed = r.code === 0 ? "ok" : `${props.what}: ${why}`;
+            } catch (e) {
+                observed = `${props.what}: host unreachable (${(e as Error).message})`;
+            }
+            return { id, props: { ...props, observed } };
+        },
+    };
 }
-
-/**
- * The probe's provider. Create and update only record (the component's command did the work);
- * read, which `pulumi refresh` and `up --refresh` call, runs the check on the host; diff turns a
- * failed look into a replacement, whose new id is the command's stdin, so the command is
- * updated — its idempotent create runs again and rebuilds what is missing — and what sits on
- * it is replaced (its instance, which dependants list in their triggers, has changed).
- */
-const probeProvider: pulumi.dynamic.ResourceProvider = {
-    async create(inputs: ProbeState) {
-        const id = require("crypto").randomUUID() as string;
-        return { id, outs: { ...inputs, observed: "ok" } };
-    },
-    async update(_id: string, _olds: ProbeState, news: ProbeState) {
-        return { outs: { ...news, observed: "ok" } };
-    },
-    async diff(_id: string, olds: ProbeState, news: ProbeState) {
-        if (olds.observed !== "ok") {
-            return { changes: true, replaces: ["observed"], deleteBeforeReplace: false };
-        }
-        const same = olds.check === news.check && olds.what === news.what && JSON.stringify(olds.connection) === JSON.stringify(news.connection);
-        return { changes: !same };
-    },
-    async read(id: string, props: ProbeState) {
-        let observed: string;
-        try {
-            const r = await runOnHost(props.connection as Connection, props.check);
-            const why = r.out.trim().split("\n").filter((l) => l !== "").pop() ?? `exit status ${r.code}`;
-            observed = r.code === 0 ? "ok" : `${props.what}: ${why}`;
-        } catch (e) {
-            observed = `${props.what}: host unreachable (${(e as Error).message})`;
-        }
-        return { id, props: { ...props, observed } };
-    },
-};
 
 export interface DriftProbeArgs {
     readonly host: TunnelHost;
@@ -153,23 +129,29 @@ export interface DriftProbeArgs {
  * `pulumi preview --refresh` as this probe's replacement (`observed: "k1: link ftok2 is
  * missing"`), and `pulumi up --refresh` rebuilds exactly that object and what sits on it.
  */
-export class DriftProbe extends pulumi.dynamic.Resource {
+export class DriftProbe extends pulumi.CustomResource {
     // `declare`: a class field (ES2022) would be set to undefined after the constructor has set the output.
     declare public readonly observed: pulumi.Output<string>;
 
     constructor(name: string, args: DriftProbeArgs, opts: pulumi.CustomResourceOptions = {}) {
+        // What `new pulumi.dynamic.Resource(probeProvider(), name, props, opts, "fou", "DriftProbe")`
+        // registers, with the provider's text made once.
         super(
-            probeProvider,
+            "pulumi-nodejs:dynamic/fou:DriftProbe",
             name,
-            { connection: args.host.connection, check: args.check, what: `${args.host.name}: ${args.object}`, observed: undefined },
+            {
+                __provider: PROBE_PROVIDER_MODULE,
+                connection: args.host.connection,
+                check: args.check,
+                what: `${args.host.name}: ${args.object}`,
+                observed: undefined,
+            },
             {
                 ...opts,
                 additionalSecretOutputs: ["connection"],
                 dependsOn: [...toArray(opts.dependsOn), ...(args.host.readyAfter ?? [])],
                 deletedWith: opts.deletedWith ?? args.host.deletedWith,
             },
-            "fou",
-            "DriftProbe",
         );
     }
 }
