@@ -5,7 +5,7 @@ import * as path from "path";
 import { TunnelHost } from "../components/host";
 import { sh } from "../components/shell";
 import { LocalSettings } from "./localConfig";
-import { NetworkInputs, networkProvider, VmInputs, vmProvider, VmReport } from "./localProvider";
+import { NETWORK_PROVIDER_MODULE, NetworkInputs, VM_PROVIDER_MODULE, VmInputs, VmReport } from "./localProvider";
 
 export { parseVmReport, VmReport } from "./localProvider";
 
@@ -43,19 +43,22 @@ export function keygenScript(comment: string): string {
 
 type InputsOf<T> = { readonly [K in keyof T]: pulumi.Input<T[K]> };
 
-/** The bridge's dynamic resource: see {@link networkProvider}. */
-export class LocalNetwork extends pulumi.dynamic.Resource {
+/**
+ * The bridge's dynamic resource: see `networkProvider` in localProvider.ts. (What
+ * `pulumi.dynamic.Resource` registers, with the provider's text made once: lib/providerModule.ts.)
+ */
+export class LocalNetwork extends pulumi.CustomResource {
     declare public readonly bridge: pulumi.Output<string>;
     constructor(name: string, args: InputsOf<NetworkInputs>, opts: pulumi.CustomResourceOptions = {}) {
-        super(networkProvider, name, { ...args }, opts, "fou", "LocalNetwork");
+        super("pulumi-nodejs:dynamic/fou:LocalNetwork", name, { __provider: NETWORK_PROVIDER_MODULE, ...args }, opts);
     }
 }
 
-/** One VM's dynamic resource: see {@link vmProvider}. Its id is new at every (re)creation. */
-export class LocalVm extends pulumi.dynamic.Resource {
+/** One VM's dynamic resource: see `vmProvider` in localProvider.ts. Its id is new at every (re)creation. */
+export class LocalVm extends pulumi.CustomResource {
     declare public readonly report: pulumi.Output<VmReport>;
     constructor(name: string, args: InputsOf<VmInputs>, opts: pulumi.CustomResourceOptions = {}) {
-        super(vmProvider, name, { ...args, report: undefined }, opts, "fou", "LocalVm");
+        super("pulumi-nodejs:dynamic/fou:LocalVm", name, { __provider: VM_PROVIDER_MODULE, ...args, report: undefined }, opts);
     }
 }
 

@@ -1,114 +1,16 @@
 /**
- * The dynamic providers behind the local stack's bridge ({@link networkProvider}) and VMs
- * ({@link vmProvider}). Unlike a `command.local.Command`, whose refresh returns what it stored,
- * their `read` looks at this machine: a VM whose qemu died, or a bridge gone with a reboot, is
- * reported gone, so `pulumi up --refresh` creates it again.
+ * The dynamic providers behind the local stack's bridge (`networkProvider`) and VMs
+ * (`vmProvider`). Unlike a `command.local.Command`, whose refresh returns what it stored, their
+ * `read` looks at this machine: a VM whose qemu died, or a bridge gone with a reboot, is reported
+ * gone, so `pulumi up --refresh` creates it again.
  *
- * Pulumi serializes these objects (their code and everything it references) into the state, and
- * `refresh` and `destroy` run that stored copy (DESIGN §7). So this file is self-contained: it
- * uses Node's built-in modules only, and every path it needs (the repository with vm/*.sh)
- * comes from the resource's own stored inputs.
+ * Their state holds the provider's text (`__provider`, see lib/providerModule.ts), and `refresh`
+ * and `destroy` run that stored copy (DESIGN §7). So `localProviders` is self-contained: it uses
+ * Node's built-in modules only, and every path it needs (the repository with vm/*.sh) comes from
+ * the resource's own stored inputs.
  */
-import { ChildProcess, spawn } from "child_process";
-import { randomBytes } from "crypto";
-import { readdirSync, rmdirSync, statSync } from "fs";
-import { connect } from "net";
-
-/** What one run of a script gave. */
-interface RunResult {
-    readonly code: number;
-    readonly stdout: string;
-    readonly stderr: string;
-}
-
-/**
- * The scripts under way, and whether {@link watchEngine} runs. (One object that every function
- * refers to: Pulumi's serializer keeps it shared in the provider it rebuilds from the state.)
- */
-const scripts = { children: [] as ChildProcess[], watching: false };
-
-/**
- * A `pulumi` killed with SIGKILL cannot stop its plugins, and @pulumi/pulumi's dynamic provider
- * does not notice its engine is gone: it would wait forever, and so would a VM it was booting.
- * So every few seconds this provider checks that the engine (whose address is its argument)
- * still accepts connections; once it refuses them, the scripts under way are stopped (vm.sh
- * then stops the qemu it started and deletes its tap; the next `up` starts afresh) and the
- * provider exits.
- */
-function watchEngine(): void {
-    const m = /^([\d.]+):(\d+)$/.exec(process.argv[2] ?? "");
-    if (scripts.watching || !m) {
-        return;
-    }
-    scripts.watching = true;
-    const timer = setInterval(() => {
-        const probe = connect({ host: m[1], port: Number(m[2]) });
-        probe.setTimeout(5000, () => probe.destroy());
-        probe.on("connect", () => probe.destroy());
-        probe.on("error", (e: NodeJS.ErrnoException) => {
-            if (e.code !== "ECONNREFUSED") {
-                return;
-            }
-            clearInterval(timer);
-            for (const c of scripts.children) {
-                c.kill("SIGTERM");
-            }
-            // vm.sh's cleanup takes a few seconds (it waits for its qemu to exit)
-            const deadline = Date.now() + 30_000;
-            const exit = setInterval(() => {
-                if (scripts.children.length === 0 || Date.now() > deadline) {
-                    process.exit(1);
-                }
-            }, 200);
-            exit.unref();
-        });
-    }, 3000);
-    timer.unref();
-}
-
-/** Runs FILE with ARGS (no shell), feeding STDIN; never rejects for a non-zero exit. */
-function run(file: string, args: string[], cwd: string, stdin = ""): Promise<RunResult> {
-    watchEngine();
-    return new Promise((resolve, reject) => {
-        const child = spawn(file, args, { cwd, stdio: ["pipe", "pipe", "pipe"] });
-        scripts.children.push(child);
-        const done = () => {
-            const i = scripts.children.indexOf(child);
-            if (i >= 0) scripts.children.splice(i, 1);
-        };
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        child.on("error", (e) => {
-            done();
-            reject(e);
-        });
-        child.on("close", (code, signal) => {
-            done();
-            resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-        });
-        child.stdin.on("error", () => undefined); // a script that exits without reading stdin
-        child.stdin.end(stdin);
-    });
-}
-
-/** The last lines of a script's stderr, for an error message. */
-function tail(text: string, lines = 25): string {
-    return text.trim().split("\n").slice(-lines).join("\n");
-}
-
-/** A fresh id per create: whatever is built on the resource sees a replacement as a change. */
-function freshId(prefix: string): string {
-    return `${prefix}-${randomBytes(6).toString("hex")}`;
-}
-
-/** The keys of `news` that differ from `olds` (compared as JSON), among `keys`. */
-function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown>, keys: readonly string[]): string[] {
-    return keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
-}
-
-// ------------------------------------------------------------------------------------ network
+import type { ChildProcess } from "child_process";
+import { providerModule } from "../lib/providerModule";
 
 /** The bridge this machine's VMs share, and the directory their state dirs live in. */
 export interface NetworkInputs {
@@ -120,83 +22,6 @@ export interface NetworkInputs {
     /** `/run/fou-tunnel/<tag>`: every VM's state dir is under it. */
     readonly runDir: string;
 }
-
-const NETWORK_REPLACE_KEYS = ["bridge", "address", "runDir"] as const;
-
-/**
- * The bridge: `vm/net.sh up` (which adopts its own bridge of an interrupted run); gone when
- * `net.sh status` finds it absent, down or without its address. Delete also stops any VM still
- * in the run directory (one whose create was interrupted never reached the state), removes the
- * bridge and the run directory.
- */
-export const networkProvider = {
-    async create(inputs: NetworkInputs) {
-        const r = await run(`${inputs.repo}/vm/net.sh`, ["up", "--bridge", inputs.bridge, "--address", inputs.address], inputs.repo);
-        if (r.code !== 0) {
-            throw new Error(`bridge ${inputs.bridge} (${inputs.address}): vm/net.sh up failed (exit ${r.code}):\n${tail(r.stderr)}`);
-        }
-        return { id: freshId(inputs.bridge), outs: { ...inputs } };
-    },
-
-    async read(id: string, props: NetworkInputs) {
-        const r = await run(`${props.repo}/vm/net.sh`, ["status", "--bridge", props.bridge, "--address", props.address], props.repo);
-        if (r.code === 0) {
-            return { id, props };
-        }
-        if (r.code === 1) {
-            return { id: "" }; // gone (a reboot, or removed by hand): the next up makes it again
-        }
-        throw new Error(`bridge ${props.bridge}: vm/net.sh status failed (exit ${r.code}):\n${tail(r.stderr)}`);
-    },
-
-    async diff(_id: string, olds: NetworkInputs, news: NetworkInputs) {
-        const replaces = changedKeys({ ...olds }, { ...news }, NETWORK_REPLACE_KEYS);
-        return { changes: replaces.length > 0 || olds.repo !== news.repo, replaces, deleteBeforeReplace: true };
-    },
-
-    async update(_id: string, _olds: NetworkInputs, news: NetworkInputs) {
-        return { outs: { ...news } };
-    },
-
-    async delete(_id: string, props: NetworkInputs) {
-        const problems: string[] = [];
-        let entries: string[] = [];
-        try {
-            entries = readdirSync(props.runDir);
-        } catch {
-            entries = []; // no run directory (a reboot): nothing to stop
-        }
-        for (const e of entries) {
-            const dir = `${props.runDir}/${e}`;
-            if (!statSync(dir).isDirectory()) {
-                continue;
-            }
-            const r = await run(`${props.repo}/vm/vm.sh`, ["stop", "--state-dir", dir], props.repo);
-            if (r.code !== 0) {
-                problems.push(`vm/vm.sh stop --state-dir ${dir} failed (exit ${r.code}):\n${tail(r.stderr)}`);
-            }
-        }
-        const down = await run(`${props.repo}/vm/net.sh`, ["down", "--bridge", props.bridge], props.repo);
-        if (down.code !== 0) {
-            problems.push(`vm/net.sh down --bridge ${props.bridge} failed (exit ${down.code}):\n${tail(down.stderr)}`);
-        }
-        for (const d of [props.runDir, props.runDir.slice(0, props.runDir.lastIndexOf("/"))]) {
-            try {
-                rmdirSync(d);
-            } catch (e) {
-                const code = (e as NodeJS.ErrnoException).code;
-                if (code !== "ENOENT" && code !== "ENOTEMPTY") {
-                    problems.push(`cannot remove ${d}: ${String(e)}`);
-                }
-            }
-        }
-        if (problems.length > 0) {
-            throw new Error(`bridge ${props.bridge}: ${problems.join("\n")}`);
-        }
-    },
-};
-
-// ------------------------------------------------------------------------------------ VMs
 
 /** One qemu VM as vm/vm.sh starts it. */
 export interface VmInputs {
@@ -244,17 +69,182 @@ export interface VmReport {
 
 export type VmOutputs = Omit<VmInputs, "hostPrivateKey"> & { readonly report: VmReport };
 
-/** Every input but the repository path (moving the checkout keeps the VM) and the private key (its public half stands for it). */
-const VM_REPLACE_KEYS = ["name", "address", "bridge", "tap", "mac", "stateDir", "memoryMb", "fou", "authorizedKey", "hostPublicKey", "network"] as const;
 
-/** How errors name a VM: its name, address and SSH port. */
-function vmLabel(v: { name: string; address: string }): string {
-    return `VM ${v.name} (${v.address.split("/")[0]}, SSH port 22)`;
-}
+/**
+ * Both providers, and the helpers they share. Its `//` comments are not stored (see
+ * {@link providerModule}); nothing in it names anything outside it.
+ */
+function localProviders() {
+    const { spawn } = require("child_process") as typeof import("child_process");
+    const { randomBytes } = require("crypto") as typeof import("crypto");
+    const { readdirSync, rmdirSync, statSync } = require("fs") as typeof import("fs");
+    const { connect } = require("net") as typeof import("net");
 
-/** The arguments of `vm.sh start` for these inputs (the host key comes on stdin). */
-export function vmStartArgs(v: VmInputs): string[] {
-    return [
+    // What one run of a script gave.
+    type RunResult = { readonly code: number; readonly stdout: string; readonly stderr: string };
+
+    // The scripts under way, and whether watchEngine runs.
+    const scripts = { children: [] as ChildProcess[], watching: false };
+
+    // A `pulumi` killed with SIGKILL cannot stop its plugins, and @pulumi/pulumi's dynamic
+    // provider does not notice its engine is gone: it would wait forever, and so would a VM it
+    // was booting. So every few seconds this provider checks that the engine (whose address is
+    // its argument) still accepts connections; once it refuses them, the scripts under way are
+    // stopped (vm.sh then stops the qemu it started and deletes its tap; the next `up` starts
+    // afresh) and the provider exits.
+    const watchEngine = (): void => {
+        const m = /^([\d.]+):(\d+)$/.exec(process.argv[2] ?? "");
+        if (scripts.watching || !m) {
+            return;
+        }
+        scripts.watching = true;
+        const timer = setInterval(() => {
+            const probe = connect({ host: m[1], port: Number(m[2]) });
+            probe.setTimeout(5000, () => probe.destroy());
+            probe.on("connect", () => probe.destroy());
+            probe.on("error", (e: NodeJS.ErrnoException) => {
+                if (e.code !== "ECONNREFUSED") {
+                    return;
+                }
+                clearInterval(timer);
+                for (const c of scripts.children) {
+                    c.kill("SIGTERM");
+                }
+                // vm.sh's cleanup takes a few seconds (it waits for its qemu to exit)
+                const deadline = Date.now() + 30_000;
+                const exit = setInterval(() => {
+                    if (scripts.children.length === 0 || Date.now() > deadline) {
+                        process.exit(1);
+                    }
+                }, 200);
+                exit.unref();
+            });
+        }, 3000);
+        timer.unref();
+    };
+
+    // Runs FILE with ARGS (no shell), feeding STDIN; never rejects for a non-zero exit.
+    const run = (file: string, args: string[], cwd: string, stdin = ""): Promise<RunResult> => {
+        watchEngine();
+        return new Promise((resolve, reject) => {
+            const child = spawn(file, args, { cwd, stdio: ["pipe", "pipe", "pipe"] });
+            scripts.children.push(child);
+            const done = () => {
+                const i = scripts.children.indexOf(child);
+                if (i >= 0) scripts.children.splice(i, 1);
+            };
+            let stdout = "";
+            let stderr = "";
+            child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+            child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+            child.on("error", (e) => {
+                done();
+                reject(e);
+            });
+            child.on("close", (code, signal) => {
+                done();
+                resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+            });
+            // a script that exits without reading stdin
+            child.stdin.on("error", () => undefined);
+            child.stdin.end(stdin);
+        });
+    };
+
+    // The last lines of a script's stderr, for an error message.
+    const tail = (text: string, lines = 25): string => text.trim().split("\n").slice(-lines).join("\n");
+
+    // A fresh id per create: whatever is built on the resource sees a replacement as a change.
+    const freshId = (prefix: string): string => `${prefix}-${randomBytes(6).toString("hex")}`;
+
+    // The keys of `news` that differ from `olds` (compared as JSON), among `keys`.
+    const changedKeys = (olds: Record<string, unknown>, news: Record<string, unknown>, keys: readonly string[]): string[] =>
+        keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+
+    const NETWORK_REPLACE_KEYS = ["bridge", "address", "runDir"] as const;
+
+    // The bridge: `vm/net.sh up` (which adopts its own bridge of an interrupted run); gone when
+    // `net.sh status` finds it absent, down or without its address. Delete also stops any VM
+    // still in the run directory (one whose create was interrupted never reached the state),
+    // removes the bridge and the run directory.
+    const networkProvider = {
+        async create(inputs: NetworkInputs) {
+            const r = await run(`${inputs.repo}/vm/net.sh`, ["up", "--bridge", inputs.bridge, "--address", inputs.address], inputs.repo);
+            if (r.code !== 0) {
+                throw new Error(`bridge ${inputs.bridge} (${inputs.address}): vm/net.sh up failed (exit ${r.code}):\n${tail(r.stderr)}`);
+            }
+            return { id: freshId(inputs.bridge), outs: { ...inputs } };
+        },
+
+        async read(id: string, props: NetworkInputs) {
+            const r = await run(`${props.repo}/vm/net.sh`, ["status", "--bridge", props.bridge, "--address", props.address], props.repo);
+            if (r.code === 0) {
+                return { id, props };
+            }
+            if (r.code === 1) {
+                // gone (a reboot, or removed by hand): the next up makes it again
+                return { id: "" };
+            }
+            throw new Error(`bridge ${props.bridge}: vm/net.sh status failed (exit ${r.code}):\n${tail(r.stderr)}`);
+        },
+
+        async diff(_id: string, olds: NetworkInputs, news: NetworkInputs) {
+            const replaces = changedKeys({ ...olds }, { ...news }, NETWORK_REPLACE_KEYS);
+            return { changes: replaces.length > 0 || olds.repo !== news.repo, replaces, deleteBeforeReplace: true };
+        },
+
+        async update(_id: string, _olds: NetworkInputs, news: NetworkInputs) {
+            return { outs: { ...news } };
+        },
+
+        async delete(_id: string, props: NetworkInputs) {
+            const problems: string[] = [];
+            let entries: string[] = [];
+            try {
+                entries = readdirSync(props.runDir);
+            } catch {
+                // no run directory (a reboot): nothing to stop
+                entries = [];
+            }
+            for (const e of entries) {
+                const dir = `${props.runDir}/${e}`;
+                if (!statSync(dir).isDirectory()) {
+                    continue;
+                }
+                const r = await run(`${props.repo}/vm/vm.sh`, ["stop", "--state-dir", dir], props.repo);
+                if (r.code !== 0) {
+                    problems.push(`vm/vm.sh stop --state-dir ${dir} failed (exit ${r.code}):\n${tail(r.stderr)}`);
+                }
+            }
+            const down = await run(`${props.repo}/vm/net.sh`, ["down", "--bridge", props.bridge], props.repo);
+            if (down.code !== 0) {
+                problems.push(`vm/net.sh down --bridge ${props.bridge} failed (exit ${down.code}):\n${tail(down.stderr)}`);
+            }
+            for (const d of [props.runDir, props.runDir.slice(0, props.runDir.lastIndexOf("/"))]) {
+                try {
+                    rmdirSync(d);
+                } catch (e) {
+                    const code = (e as NodeJS.ErrnoException).code;
+                    if (code !== "ENOENT" && code !== "ENOTEMPTY") {
+                        problems.push(`cannot remove ${d}: ${String(e)}`);
+                    }
+                }
+            }
+            if (problems.length > 0) {
+                throw new Error(`bridge ${props.bridge}: ${problems.join("\n")}`);
+            }
+        },
+    };
+
+    // Every input but the repository path (moving the checkout keeps the VM) and the private
+    // key (its public half stands for it).
+    const VM_REPLACE_KEYS = ["name", "address", "bridge", "tap", "mac", "stateDir", "memoryMb", "fou", "authorizedKey", "hostPublicKey", "network"] as const;
+
+    // How errors name a VM: its name, address and SSH port.
+    const vmLabel = (v: { name: string; address: string }): string => `VM ${v.name} (${v.address.split("/")[0]}, SSH port 22)`;
+
+    // The arguments of `vm.sh start` for these inputs (the host key comes on stdin).
+    const vmStartArgs = (v: VmInputs): string[] => [
         "start",
         "--name", v.name,
         "--address", v.address,
@@ -267,66 +257,83 @@ export function vmStartArgs(v: VmInputs): string[] {
         "--host-key", "-",
         ...(v.fou ? [] : ["--no-fou"]),
     ];
+
+    // The report of `vm.sh start`/`status`: the last line of its stdout, as JSON.
+    const parseVmReport = (stdout: string): VmReport => {
+        const line = stdout.trim().split("\n").pop() ?? "";
+        try {
+            return JSON.parse(line) as VmReport;
+        } catch {
+            throw new Error(`vm.sh printed no report: ${JSON.stringify(line)}`);
+        }
+    };
+
+    // A VM: `vm/vm.sh start` (which waits for its sshd, and adopts or replaces what an
+    // interrupted start left); gone when `vm.sh status` finds no qemu, a qemu that never
+    // answered, one whose tap left the bridge, or another process than the one created (a VM
+    // started anew by hand). Every change but the repository path replaces it, deleting first
+    // (it keeps its address, tap and state dir). Delete is `vm.sh stop`, which is fine with a VM
+    // already gone.
+    const vmProvider = {
+        async create(inputs: VmInputs) {
+            const r = await run(`${inputs.repo}/vm/vm.sh`, vmStartArgs(inputs), inputs.repo, inputs.hostPrivateKey);
+            if (r.code !== 0) {
+                throw new Error(`${vmLabel(inputs)}: vm/vm.sh start failed (exit ${r.code}):\n${tail(r.stderr)}`);
+            }
+            const report = parseVmReport(r.stdout);
+            if (report.hostKey !== inputs.hostPublicKey) {
+                throw new Error(`${vmLabel(inputs)}: booted with host key ${report.hostKey}, not the stack's ${inputs.hostPublicKey}`);
+            }
+            const { hostPrivateKey: _, ...outs } = inputs;
+            return { id: freshId(inputs.name), outs: { ...outs, report } };
+        },
+
+        async read(id: string, props: VmOutputs) {
+            const r = await run(`${props.repo}/vm/vm.sh`, ["status", "--state-dir", props.stateDir], props.repo);
+            if (r.code === 1) {
+                // not running, or not usable: the next up starts it again
+                return { id: "" };
+            }
+            if (r.code !== 0) {
+                throw new Error(`${vmLabel(props)}: vm/vm.sh status failed (exit ${r.code}):\n${tail(r.stderr)}`);
+            }
+            const now = parseVmReport(r.stdout);
+            // Another qemu in the same state dir is another machine (a start by hand after a
+            // crash): it has none of what the stack configured on this one.
+            return now.pid === props.report?.pid ? { id, props } : { id: "" };
+        },
+
+        async diff(_id: string, olds: VmOutputs, news: VmInputs) {
+            const replaces = changedKeys({ ...olds }, { ...news }, VM_REPLACE_KEYS);
+            return { changes: replaces.length > 0 || olds.repo !== news.repo, replaces, deleteBeforeReplace: true };
+        },
+
+        async update(_id: string, olds: VmOutputs, news: VmInputs) {
+            return { outs: { ...olds, repo: news.repo } };
+        },
+
+        async delete(_id: string, props: VmOutputs) {
+            const r = await run(`${props.repo}/vm/vm.sh`, ["stop", "--state-dir", props.stateDir, "--tap", props.tap], props.repo);
+            if (r.code !== 0) {
+                throw new Error(`${vmLabel(props)}: vm/vm.sh stop failed (exit ${r.code}):\n${tail(r.stderr)}`);
+            }
+        },
+    };
+
+    return { networkProvider, vmProvider, vmStartArgs, parseVmReport };
 }
 
+const local = localProviders();
+/** The bridge's provider, in this process (tests); the stored one is {@link NETWORK_PROVIDER_MODULE}. */
+export const networkProvider = local.networkProvider;
+/** A VM's provider, in this process (tests); the stored one is {@link VM_PROVIDER_MODULE}. */
+export const vmProvider = local.vmProvider;
+/** The arguments of `vm.sh start` for these inputs (the host key comes on stdin). */
+export const vmStartArgs = local.vmStartArgs;
 /** The report of `vm.sh start`/`status`: the last line of its stdout, as JSON. */
-export function parseVmReport(stdout: string): VmReport {
-    const line = stdout.trim().split("\n").pop() ?? "";
-    try {
-        return JSON.parse(line) as VmReport;
-    } catch {
-        throw new Error(`vm.sh printed no report: ${JSON.stringify(line)}`);
-    }
-}
+export const parseVmReport = local.parseVmReport;
 
-/**
- * A VM: `vm/vm.sh start` (which waits for its sshd, and adopts or replaces what an interrupted
- * start left); gone when `vm.sh status` finds no qemu, a qemu that never answered, one whose tap
- * left the bridge, or another process than the one created (a VM started anew by hand). Every
- * change but the repository path replaces it, deleting first (it keeps its address, tap and
- * state dir). Delete is `vm.sh stop`, which is fine with a VM already gone.
- */
-export const vmProvider = {
-    async create(inputs: VmInputs) {
-        const r = await run(`${inputs.repo}/vm/vm.sh`, vmStartArgs(inputs), inputs.repo, inputs.hostPrivateKey);
-        if (r.code !== 0) {
-            throw new Error(`${vmLabel(inputs)}: vm/vm.sh start failed (exit ${r.code}):\n${tail(r.stderr)}`);
-        }
-        const report = parseVmReport(r.stdout);
-        if (report.hostKey !== inputs.hostPublicKey) {
-            throw new Error(`${vmLabel(inputs)}: booted with host key ${report.hostKey}, not the stack's ${inputs.hostPublicKey}`);
-        }
-        const { hostPrivateKey: _, ...outs } = inputs;
-        return { id: freshId(inputs.name), outs: { ...outs, report } };
-    },
-
-    async read(id: string, props: VmOutputs) {
-        const r = await run(`${props.repo}/vm/vm.sh`, ["status", "--state-dir", props.stateDir], props.repo);
-        if (r.code === 1) {
-            return { id: "" }; // not running, or not usable: the next up starts it again
-        }
-        if (r.code !== 0) {
-            throw new Error(`${vmLabel(props)}: vm/vm.sh status failed (exit ${r.code}):\n${tail(r.stderr)}`);
-        }
-        const now = parseVmReport(r.stdout);
-        // Another qemu in the same state dir is another machine (a start by hand after a crash):
-        // it has none of what the stack configured on this one.
-        return now.pid === props.report?.pid ? { id, props } : { id: "" };
-    },
-
-    async diff(_id: string, olds: VmOutputs, news: VmInputs) {
-        const replaces = changedKeys({ ...olds }, { ...news }, VM_REPLACE_KEYS);
-        return { changes: replaces.length > 0 || olds.repo !== news.repo, replaces, deleteBeforeReplace: true };
-    },
-
-    async update(_id: string, olds: VmOutputs, news: VmInputs) {
-        return { outs: { ...olds, repo: news.repo } };
-    },
-
-    async delete(_id: string, props: VmOutputs) {
-        const r = await run(`${props.repo}/vm/vm.sh`, ["stop", "--state-dir", props.stateDir, "--tap", props.tap], props.repo);
-        if (r.code !== 0) {
-            throw new Error(`${vmLabel(props)}: vm/vm.sh stop failed (exit ${r.code}):\n${tail(r.stderr)}`);
-        }
-    },
-};
+/** The `__provider` text of the bridge's dynamic resource. */
+export const NETWORK_PROVIDER_MODULE = providerModule(localProviders, "networkProvider");
+/** The `__provider` text of a VM's dynamic resource. */
+export const VM_PROVIDER_MODULE = providerModule(localProviders, "vmProvider");
