@@ -12,6 +12,11 @@ interface ProbeState {
     readonly what: string;
     /** "ok", or what the last refresh found wrong: `k1: link ftok2 is missing`. */
     readonly observed: string;
+    /**
+     * The provider's text (the SDK keeps it in inputs and outputs). A refresh runs the outputs'
+     * copy, so a changed text is an update: the next `up` stores the program's code.
+     */
+    readonly __provider?: string;
 }
 
 /**
@@ -22,8 +27,8 @@ export const PROBE_PROVIDER_MODULE = providerModule(probeProvider);
 
 /**
  * Create and update only record (the component's command did the work); read, which `pulumi
- * refresh` and `up --refresh` call, runs the check on the host; diff turns a failed look into a
- * replacement, whose new id is the command's stdin, so the command is updated — its idempotent
+ * refresh` and `up --refresh` call, runs the check on the host; diff sees a changed check,
+ * connection or provider text as an update, and turns a failed look into a replacement, whose new id is the command's stdin, so the command is updated — its idempotent
  * create runs again and rebuilds what is missing — and what sits on it is replaced (its
  * instance, which dependants list in their triggers, has changed).
  *
@@ -97,7 +102,7 @@ function probeProvider(): pulumi.dynamic.ResourceProvider {
         },
         async diff(_id: string, olds: ProbeState, news: ProbeState) {
             if (olds.observed !== "ok") return { changes: true, replaces: ["observed"], deleteBeforeReplace: false };
-            const same = olds.check === news.check && olds.what === news.what && JSON.stringify(olds.connection) === JSON.stringify(news.connection);
+            const same = olds.check === news.check && olds.what === news.what && JSON.stringify(olds.connection) === JSON.stringify(news.connection) && olds.__provider === news.__provider;
             return { changes: !same };
         },
         async read(id: string, props: ProbeState) {

@@ -161,6 +161,12 @@ function localProviders() {
     const changedKeys = (olds: Record<string, unknown>, news: Record<string, unknown>, keys: readonly string[]): string[] =>
         keys.filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
 
+    // Whether the provider's text (`__provider`, which the SDK keeps in inputs and outputs)
+    // changed: refresh and destroy run the outputs' copy, so a new text is an update, and the
+    // next `up` stores the program's code.
+    const codeChanged = (olds: object, news: object): boolean =>
+        (olds as { __provider?: string }).__provider !== (news as { __provider?: string }).__provider;
+
     const NETWORK_REPLACE_KEYS = ["bridge", "address", "runDir"] as const;
 
     // The bridge: `vm/net.sh up` (which adopts its own bridge of an interrupted run); gone when
@@ -190,7 +196,7 @@ function localProviders() {
 
         async diff(_id: string, olds: NetworkInputs, news: NetworkInputs) {
             const replaces = changedKeys({ ...olds }, { ...news }, NETWORK_REPLACE_KEYS);
-            return { changes: replaces.length > 0 || olds.repo !== news.repo, replaces, deleteBeforeReplace: true };
+            return { changes: replaces.length > 0 || olds.repo !== news.repo || codeChanged(olds, news), replaces, deleteBeforeReplace: true };
         },
 
         async update(_id: string, _olds: NetworkInputs, news: NetworkInputs) {
@@ -305,7 +311,7 @@ function localProviders() {
 
         async diff(_id: string, olds: VmOutputs, news: VmInputs) {
             const replaces = changedKeys({ ...olds }, { ...news }, VM_REPLACE_KEYS);
-            return { changes: replaces.length > 0 || olds.repo !== news.repo, replaces, deleteBeforeReplace: true };
+            return { changes: replaces.length > 0 || olds.repo !== news.repo || codeChanged(olds, news), replaces, deleteBeforeReplace: true };
         },
 
         async update(_id: string, olds: VmOutputs, news: VmInputs) {

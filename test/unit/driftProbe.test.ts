@@ -95,6 +95,9 @@ for (const [how, text] of [
         assert.deepEqual((await p.update(made.id, made.outs, { ...inputs, check: "false" })).outs, { ...inputs, check: "false", observed: "ok" });
         assert.deepEqual(await p.diff(made.id, made.outs, inputs), { changes: false });
         assert.deepEqual(await p.diff(made.id, made.outs, { ...inputs, check: "false" }), { changes: true });
+        // The SDK keeps the provider's text beside the state; a new one is an update, so the next up stores it.
+        assert.deepEqual(await p.diff(made.id, { ...made.outs, __provider: "old code" }, { ...inputs, __provider: text() }), { changes: true });
+        assert.deepEqual(await p.diff(made.id, { ...made.outs, __provider: text() }, { ...inputs, __provider: text() }), { changes: false });
         assert.deepEqual(await p.diff(made.id, { ...made.outs, observed: "k1: link ftok2: gone" }, inputs), {
             changes: true,
             replaces: ["observed"],

@@ -278,7 +278,7 @@ test("VM read: gone when vm.sh status says not running, or another qemu runs the
     assert.deepEqual(calls(), Array(4).fill(`vm.sh status --state-dir ${VM.stateDir}`));
 });
 
-test("VM diff: any input but the repository path replaces (delete first); the private key counts through its public half", async () => {
+test("VM diff: any input but the repository path replaces (delete first); the private key counts through its public half; new provider code updates", async () => {
     const olds: VmOutputs = { ...(({ hostPrivateKey: _, ...o }) => o)(VM), report: REPORT };
     assert.deepEqual(await vmProvider.diff("x", olds, VM), { changes: false, replaces: [], deleteBeforeReplace: true });
     assert.deepEqual(await vmProvider.diff("x", olds, { ...VM, hostPrivateKey: "OTHER" }), { changes: false, replaces: [], deleteBeforeReplace: true });
@@ -287,7 +287,14 @@ test("VM diff: any input but the repository path replaces (delete first); the pr
         assert.deepEqual((await vmProvider.diff("x", olds, { ...VM, [k]: v })).replaces, [k]);
     }
     assert.deepEqual((await vmProvider.update("x", olds, { ...VM, repo: "/elsewhere" })).outs, { ...olds, repo: "/elsewhere" });
+    // A new provider text (the SDK's `__provider`) is an update, so the next up stores it.
+    const withCode = <T extends object>(o: T, code: string): T => ({ ...o, __provider: code });
+    assert.deepEqual(await vmProvider.diff("x", withCode(olds, VM_PROVIDER_MODULE), withCode(VM, VM_PROVIDER_MODULE)), { changes: false, replaces: [], deleteBeforeReplace: true });
+    assert.deepEqual(await vmProvider.diff("x", withCode(olds, "old code"), withCode(VM, VM_PROVIDER_MODULE)), { changes: true, replaces: [], deleteBeforeReplace: true });
+    assert.deepEqual(await networkProvider.diff("x", withCode(NET, "old code"), withCode(NET, NETWORK_PROVIDER_MODULE)), { changes: true, replaces: [], deleteBeforeReplace: true });
+    assert.deepEqual(await networkProvider.diff("x", NET, NET), { changes: false, replaces: [], deleteBeforeReplace: true });
 });
+const NET = { repo: "/r", bridge: "foubr-abc", address: "198.51.100.1/24", runDir: "/run/fou-tunnel/abc" };
 
 test("VM delete: vm.sh stop of its state dir and tap; a failure names the VM", async () => {
     const props: VmOutputs = { ...(({ hostPrivateKey: _, ...o }) => o)(VM), report: REPORT };
