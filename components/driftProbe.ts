@@ -28,9 +28,10 @@ export const PROBE_PROVIDER_MODULE = providerModule(probeProvider);
 /**
  * Create and update only record (the component's command did the work); read, which `pulumi
  * refresh` and `up --refresh` call, runs the check on the host; diff sees a changed check,
- * connection or provider text as an update, and turns a failed look into a replacement, whose new id is the command's stdin, so the command is updated — its idempotent
- * create runs again and rebuilds what is missing — and what sits on it is replaced (its
- * instance, which dependants list in their triggers, has changed).
+ * connection or provider text as an update, and turns a failed look into a replacement, whose
+ * new id is the command's stdin, so the command is updated — its idempotent create runs again
+ * and rebuilds what is missing — and what sits on it is replaced (its instance, which
+ * dependants list in their triggers, has changed).
  *
  * `runOnHost` runs one script over SSH and reports its exit status and output. It dials as the
  * command plugin does (user root and port 22 by default, the pinned host key, one jump host)
@@ -102,7 +103,8 @@ function probeProvider(): pulumi.dynamic.ResourceProvider {
         },
         async diff(_id: string, olds: ProbeState, news: ProbeState) {
             if (olds.observed !== "ok") return { changes: true, replaces: ["observed"], deleteBeforeReplace: false };
-            const same = olds.check === news.check && olds.what === news.what && JSON.stringify(olds.connection) === JSON.stringify(news.connection) && olds.__provider === news.__provider;
+            const same = olds.check === news.check && olds.what === news.what && olds.__provider === news.__provider &&
+                JSON.stringify(olds.connection) === JSON.stringify(news.connection);
             return { changes: !same };
         },
         async read(id: string, props: ProbeState) {

@@ -7,7 +7,7 @@
  * text, and the host reads it for refresh and destroy, so the format cannot change under a stack.
  * Serializing a closure costs ~0.3 s of every program run (the first call starts a V8 inspector
  * session and parses each captured function) and wraps each function in a scope object; a
- * factory's source is taken once, as it is.
+ * factory's source is taken once.
  *
  * So the factory must be self-contained: it names nothing outside itself (Node's built-in
  * modules, and packages the program depends on, come from `require` inside it). Its text is
