@@ -10,7 +10,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { tunnelCheckScript } from "../../components/tunnelCheck";
+import { tunnelCheckScript, tunnelProbeCheck } from "../../components/tunnelCheck";
 
 const dir = mkdtempSync(path.join(tmpdir(), "fou-check-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -109,4 +109,23 @@ test("counts only this tunnel's packets, reads busybox's ping summary, keeps the
         { sent: 4, received: 3, out: 2, in: 1 },
     );
     assert.equal(result.sample, "IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84 xy");
+});
+
+test("the refresh probe passes when a round of pings is answered within three rounds, and names the tunnel when none is", () => {
+    const probe = (name: string, pings: string[]) => {
+        const bin = mkdtempSync(path.join(dir, `${name}-`));
+        stubs(bin);
+        writeFileSync(path.join(bin, "sleep"), "#!/bin/sh\nexit 0\n");
+        chmodSync(path.join(bin, "sleep"), 0o755);
+        const calls = path.join(bin, "calls");
+        const r = spawnSync("sh", ["-c", tunnelProbeCheck("10.10.10.1", "10.10.10.2")], {
+            encoding: "utf8",
+            env: { PATH: `${bin}:/usr/bin:/bin`, PINGS: pings.join("\n"), CALLS: calls },
+        });
+        return { code: r.status, out: r.stdout.trim(), calls: Number(readFileSync(calls, "utf8")) };
+    };
+    assert.deepEqual(probe("healthy", ["3 0"]), { code: 0, out: "", calls: 1 });
+    // Local send failures after ICMP errors: two rounds of errors, then answers.
+    assert.deepEqual(probe("errors", ["0 3", "0 3", "3 0"]), { code: 0, out: "", calls: 3 });
+    assert.deepEqual(probe("silent", ["0 0"]), { code: 1, out: "no ping reply from 10.10.10.2 through the tunnel", calls: 3 });
 });
