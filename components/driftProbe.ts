@@ -1,6 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { providerModule } from "../lib/providerModule";
+import { providerModule, TextDynamicResource } from "../lib/providerModule";
 import type { TunnelHost } from "./host";
 
 /** What a probe stores: how to reach the host, what to run, and what the last look found. */
@@ -136,23 +136,16 @@ export interface DriftProbeArgs {
  * `pulumi preview --refresh` as this probe's replacement (`observed: "k1: link ftok2 is
  * missing"`), and `pulumi up --refresh` rebuilds exactly that object and what sits on it.
  */
-export class DriftProbe extends pulumi.CustomResource {
+export class DriftProbe extends TextDynamicResource {
     // `declare`: a class field (ES2022) would be set to undefined after the constructor has set the output.
     declare public readonly observed: pulumi.Output<string>;
 
     constructor(name: string, args: DriftProbeArgs, opts: pulumi.CustomResourceOptions = {}) {
-        // What `new pulumi.dynamic.Resource(probeProvider(), name, props, opts, "fou", "DriftProbe")`
-        // registers, with the provider's text made once.
         super(
-            "pulumi-nodejs:dynamic/fou:DriftProbe",
+            PROBE_PROVIDER_MODULE,
+            "DriftProbe",
             name,
-            {
-                __provider: PROBE_PROVIDER_MODULE,
-                connection: args.host.connection,
-                check: args.check,
-                what: `${args.host.name}: ${args.object}`,
-                observed: undefined,
-            },
+            { connection: args.host.connection, check: args.check, what: `${args.host.name}: ${args.object}`, observed: undefined },
             {
                 ...opts,
                 additionalSecretOutputs: ["connection"],

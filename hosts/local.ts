@@ -4,6 +4,7 @@ import { createHash } from "crypto";
 import * as path from "path";
 import { TunnelHost } from "../components/host";
 import { sh } from "../components/shell";
+import { TextDynamicResource } from "../lib/providerModule";
 import { LocalSettings } from "./localConfig";
 import { NETWORK_PROVIDER_MODULE, NetworkInputs, VM_PROVIDER_MODULE, VmInputs, VmReport } from "./localProvider";
 
@@ -44,21 +45,21 @@ export function keygenScript(comment: string): string {
 type InputsOf<T> = { readonly [K in keyof T]: pulumi.Input<T[K]> };
 
 /**
- * The bridge's dynamic resource: see `networkProvider` in localProvider.ts. (What
- * `pulumi.dynamic.Resource` registers, with the provider's text made once: lib/providerModule.ts.)
+ * The bridge's dynamic resource: see `networkProvider` in localProvider.ts (its text made once:
+ * lib/providerModule.ts).
  */
-export class LocalNetwork extends pulumi.CustomResource {
+export class LocalNetwork extends TextDynamicResource {
     declare public readonly bridge: pulumi.Output<string>;
     constructor(name: string, args: InputsOf<NetworkInputs>, opts: pulumi.CustomResourceOptions = {}) {
-        super("pulumi-nodejs:dynamic/fou:LocalNetwork", name, { __provider: NETWORK_PROVIDER_MODULE, ...args }, opts);
+        super(NETWORK_PROVIDER_MODULE, "LocalNetwork", name, { ...args }, opts);
     }
 }
 
 /** One VM's dynamic resource: see `vmProvider` in localProvider.ts. Its id is new at every (re)creation. */
-export class LocalVm extends pulumi.CustomResource {
+export class LocalVm extends TextDynamicResource {
     declare public readonly report: pulumi.Output<VmReport>;
     constructor(name: string, args: InputsOf<VmInputs>, opts: pulumi.CustomResourceOptions = {}) {
-        super("pulumi-nodejs:dynamic/fou:LocalVm", name, { __provider: VM_PROVIDER_MODULE, ...args, report: undefined }, opts);
+        super(VM_PROVIDER_MODULE, "LocalVm", name, { ...args, report: undefined }, opts);
     }
 }
 

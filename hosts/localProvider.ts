@@ -330,10 +330,10 @@ function localProviders() {
 }
 
 const local = localProviders();
-/** The bridge's provider, in this process (tests); the stored one is {@link NETWORK_PROVIDER_MODULE}. */
-export const networkProvider = local.networkProvider;
-/** A VM's provider, in this process (tests); the stored one is {@link VM_PROVIDER_MODULE}. */
-export const vmProvider = local.vmProvider;
+/** The bridge's provider, as {@link NETWORK_PROVIDER_MODULE}'s handler returns it. */
+export type NetworkProvider = ReturnType<typeof localProviders>["networkProvider"];
+/** A VM's provider, as {@link VM_PROVIDER_MODULE}'s handler returns it. */
+export type VmProvider = ReturnType<typeof localProviders>["vmProvider"];
 /** The arguments of `vm.sh start` for these inputs (the host key comes on stdin). */
 export const vmStartArgs = local.vmStartArgs;
 /** The report of `vm.sh start`/`status`: the last line of its stdout, as JSON. */

@@ -1,3 +1,5 @@
+import * as pulumi from "@pulumi/pulumi";
+
 /**
  * The `__provider` text of a Node.js dynamic resource, written from a factory's own source rather
  * than by `pulumi.runtime.serializeFunction`.
@@ -20,4 +22,15 @@ export function providerModule(factory: () => object, member?: string): string {
         .replace(/\n[ \t]*\/\/[^\n]*/g, "")
         .replace(/\n[ \t]+/g, "\n");
     return `exports.handler = () => (${text})()${member === undefined ? "" : `.${member}`};\n`;
+}
+
+/**
+ * A dynamic resource whose provider is such a text: what `pulumi.dynamic.Resource(provider, name,
+ * props, opts, "fou", type)` registers (type `pulumi-nodejs:dynamic/fou:<type>`, the text as
+ * `__provider`), without serializing a provider object.
+ */
+export class TextDynamicResource extends pulumi.CustomResource {
+    constructor(providerText: string, type: string, name: string, props: pulumi.Inputs, opts?: pulumi.CustomResourceOptions) {
+        super(`pulumi-nodejs:dynamic/fou:${type}`, name, { ...props, __provider: providerText }, opts);
+    }
 }

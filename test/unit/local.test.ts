@@ -9,13 +9,13 @@ import { recorded, settle, valueOf } from "./mocks";
 import { DEFAULT_LOCAL } from "../../config";
 import { HostPrep } from "../../components/hostPrep";
 import { keygenScript, LOCAL_DIALS, LocalVms, localNames, publicKeyOnly, splitKeyPair } from "../../hosts/local";
-import { NETWORK_PROVIDER_MODULE, VM_PROVIDER_MODULE, VmInputs, VmOutputs, vmStartArgs } from "../../hosts/localProvider";
+import { NETWORK_PROVIDER_MODULE, NetworkProvider, VM_PROVIDER_MODULE, VmInputs, VmOutputs, VmProvider, vmStartArgs } from "../../hosts/localProvider";
 
 // The providers as the dynamic provider host loads them from the state: their `__provider`
 // texts, alone (the SDK's own loader), so every test below runs the stored code.
 const requireFromString = require("require-from-string") as (code: string) => { handler: () => unknown };
-const networkProvider = requireFromString(NETWORK_PROVIDER_MODULE).handler() as typeof import("../../hosts/localProvider").networkProvider;
-const vmProvider = requireFromString(VM_PROVIDER_MODULE).handler() as typeof import("../../hosts/localProvider").vmProvider;
+const networkProvider = requireFromString(NETWORK_PROVIDER_MODULE).handler() as NetworkProvider;
+const vmProvider = requireFromString(VM_PROVIDER_MODULE).handler() as VmProvider;
 
 // mocks.ts knows commands; the VMs are dynamic resources, whose report this file's mocks make up.
 // They record into the same `recorded` list; a transformation records each resource's options.
