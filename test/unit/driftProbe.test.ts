@@ -9,9 +9,10 @@ import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
-import { Server, utils } from "ssh2";
+import { Server } from "ssh2";
 import * as ts from "typescript";
 import { PROBE_PROVIDER_MODULE } from "../../components/driftProbe";
+import { ed25519Pair } from "./sshFixtures";
 
 // The SDK's own loader of `__provider` texts (a dependency of @pulumi/pulumi).
 const requireFromString = require("require-from-string") as (code: string, filename?: string) => Record<string, unknown>;
@@ -34,8 +35,8 @@ function tscText(): string {
     return requireFromString(js, path.join(componentsDir, "driftProbe.js")).PROBE_PROVIDER_MODULE as string;
 }
 
-const hostKey = utils.generateKeyPairSync("ed25519");
-const otherKey = utils.generateKeyPairSync("ed25519");
+const hostKey = ed25519Pair();
+const otherKey = ed25519Pair();
 let server: Server;
 let port = 0;
 const execs: string[] = [];
