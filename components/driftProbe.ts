@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { dependsOnToo } from "../lib/options";
 import { providerModule, TextDynamicResource } from "../lib/providerModule";
 import type { TunnelHost } from "./host";
 
@@ -149,14 +150,9 @@ export class DriftProbe extends TextDynamicResource {
             {
                 ...opts,
                 additionalSecretOutputs: ["connection"],
-                dependsOn: [...toArray(opts.dependsOn), ...(args.host.readyAfter ?? [])],
+                dependsOn: dependsOnToo(opts.dependsOn, args.host.readyAfter),
                 deletedWith: opts.deletedWith ?? args.host.deletedWith,
             },
         );
     }
-}
-
-function toArray(d: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
-    if (d === undefined) return [];
-    return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
 }

@@ -1,5 +1,6 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
+import { dependsOnToo } from "../lib/options";
 import { DriftProbe } from "./driftProbe";
 import { shq } from "./shell";
 
@@ -130,15 +131,8 @@ export function hostStep(name: string, args: HostCommandArgs, opts: pulumi.Custo
             retainOnDelete: opts.retainOnDelete ?? args.host.retainOnDelete,
             // No step may wait forever on a host (dials are bounded by the connection too).
             customTimeouts: opts.customTimeouts ?? COMMAND_TIMEOUTS,
-            dependsOn: [...toArray(opts.dependsOn), ...(args.host.readyAfter ?? [])],
+            dependsOn: dependsOnToo(opts.dependsOn, args.host.readyAfter),
         },
     );
     return { command: cmd, probe };
-}
-
-function toArray(d: pulumi.CustomResourceOptions["dependsOn"]): pulumi.Input<pulumi.Resource>[] {
-    if (d === undefined) {
-        return [];
-    }
-    return Array.isArray(d) ? d : [d as pulumi.Input<pulumi.Resource>];
 }

@@ -25,13 +25,6 @@ export function script(...lines: string[]): string {
     return ["set -eu", ...lines].join("\n");
 }
 
-/**
- * A line that prints a fresh identifier. Create scripts end with it so that resources built on
- * top (an address on a link, a route via an address) can list it in their triggers and are
- * replaced whenever the object under them is recreated.
- */
-export const printInstanceId = 'echo "instance=$(cat /proc/sys/kernel/random/uuid)"';
-
 /** The running kernel's release, as `uname -r` prints it, read by the shell with no process. */
 export const KERNEL_RELEASE = "/proc/sys/kernel/osrelease";
 
