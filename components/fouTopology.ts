@@ -1,11 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Firewall } from "./firewall";
 import { FouPort } from "./fouPort";
-import { STATE_ROOT, stateFile, stateNamespace } from "./hostState";
+import { stateNamespace } from "./hostState";
 import { FouTunnel, TunnelEndInfo } from "./fouTunnel";
 import { TunnelHost } from "./host";
 import { HostPrep, MODULES_FOR_IPPROTO } from "./hostPrep";
-import { sh } from "./shell";
 import { TunnelCheckResult } from "./tunnelCheck";
 import type { TopologySpec } from "./topologySpec";
 import { throwIfInvalid } from "../lib/validate";
@@ -35,10 +34,7 @@ export interface TunnelInfo {
  * others, and it goes only when no tunnel on the host uses it.
  *
  * Every child is named `<name>-…` (`fou-k1-prep`, `fou-k1-fou-5555`, `fou-k1-k2`), so two
- * topologies in one program never collide. Before, they were named without it (`k1-prep`); each
- * child has its old name as an alias, and its commands first adopt the host state kept under the
- * old names ({@link adoptUnprefixedState}), so a stack made then updates in place: nothing is
- * replaced, nothing is left behind on the hosts.
+ * topologies in one program never collide.
  */
 export class FouTopology extends pulumi.ComponentResource {
     public readonly tunnels: Record<string, FouTunnel>;
@@ -58,9 +54,8 @@ export class FouTopology extends pulumi.ComponentResource {
                 .filter((h) => hosts[h.name] === undefined)
                 .map((h) => `FouTopology ${name}: no machine for host ${h.name} of ${topology.source}`),
         );
-        super("fou:index:FouTopology", name, {}, { ...opts, transformations: [adoptUnprefixedState(name), ...(opts.transformations ?? [])] });
-        /** A child's options: named `${name}-<old>` now, `<old>` before. */
-        const child = (old: string) => ({ parent: this, aliases: [{ name: old }] });
+        super("fou:index:FouTopology", name, {}, opts);
+        const child = { parent: this };
 
         this.preps = {};
         for (const h of topology.hosts) {
@@ -72,7 +67,7 @@ export class FouTopology extends pulumi.ComponentResource {
             // Forwarding only where a tunnel carries routed prefixes: a GWIP-only tunnel ends at
             // its hosts, and turning a host into a router is no side effect to have by default.
             const ipForward = mine.some((t) => t.ends.some((e) => e.routes.length > 0));
-            this.preps[h.name] = new HostPrep(`${name}-${h.name}-prep`, { host: hosts[h.name], modules, ipForward }, child(`${h.name}-prep`));
+            this.preps[h.name] = new HostPrep(`${name}-${h.name}-prep`, { host: hosts[h.name], modules, ipForward }, child);
         }
 
         // Each host's receive ports, closed to all but the peers of the tunnels that use them.
@@ -94,7 +89,7 @@ export class FouTopology extends pulumi.ComponentResource {
                 this.firewalls[h.name] = new Firewall(
                     `${name}-${h.name}-firewall`,
                     { host: hosts[h.name], ports, namespace: stateNamespace(), persist },
-                    child(`${h.name}-firewall`),
+                    child,
                 );
             }
         }
@@ -108,7 +103,7 @@ export class FouTopology extends pulumi.ComponentResource {
             const port = new FouPort(
                 `${name}-${p.host}-${p.encap}-${p.port}`,
                 { host: hosts[p.host], port: p.port, encap: p.encap, ipproto: p.ipproto, persist: p.persist, dependsOn: after },
-                child(`${p.host}-${p.encap}-${p.port}`),
+                child,
             );
             portByKey.set(portKey(p.host, p.port, p.encap, p.ipproto), port);
             return port;
@@ -146,7 +141,7 @@ export class FouTopology extends pulumi.ComponentResource {
                     // The check also proves the firewall lets the tunnel through.
                     checkAfter: t.ends.flatMap((e) => (this.firewalls[e.host] ? [this.firewalls[e.host].command] : [])),
                 },
-                child(t.name),
+                child,
             );
             this.tunnels[t.name] = tunnel;
             this.info[t.name] = { protocol: t.protocol, encap: t.encap, port: t.port, ends: tunnel.ends };
@@ -155,51 +150,4 @@ export class FouTopology extends pulumi.ComponentResource {
         this.checks = pulumi.all(checks).apply((cs) => cs.flat());
         this.registerOutputs({ checks: this.checks });
     }
-}
-
-/**
- * The shell lines that move a command's host state from its unprefixed name to its name now:
- * `/var/lib/fou-tunnel/<ns>/<old>.<suffix>` (instance id, module list, forwarding claim) and its
- * claim on a shared object (`shared/<object>/<ns>.<old>`), each only when the new one is absent.
- * Runs as root (through sudo for another user; when sudo cannot, the command itself says so).
- */
-export function adoptStateScript(oldName: string, newName: string, namespace = stateNamespace()): string {
-    const base = (n: string) => stateFile(n, "", namespace); // ".../<n>."
-    const claim = (n: string) => stateFile(n, "id", namespace).split("/").slice(-2).join(".").replace(/\.id$/, "");
-    const body = [
-        sh`a=${base(oldName)}; b=${base(newName)}`,
-        'for f in "$a"*; do case ${f#"$a"} in ""|*[!A-Za-z0-9_]*) continue ;; esac; [ -e "$f" ] || continue; t="$b${f#"$a"}"; [ -e "$t" ] || mv "$f" "$t"; done',
-        `for f in ${STATE_ROOT}/shared/*/${sh`${claim(oldName)}`}; do [ -e "$f" ] || continue; t="\${f%/*}/"${sh`${claim(newName)}`}; [ -e "$t" ] || mv "$f" "$t"; done`,
-    ].join("\n");
-    // Whether there is anything to move, told by the shell alone (a glob, `[ -e ]`): every create
-    // starts with this, and on a host with nothing of the old name it costs no process. A state
-    // directory this user cannot read is looked at as root, as before.
-    const dir = base(oldName).slice(0, base(oldName).lastIndexOf("/"));
-    const look = [
-        `fou_old=; for f in ${sh`${base(oldName)}`}* ${STATE_ROOT}/shared/*/${sh`${claim(oldName)}`}; do if [ -e "$f" ]; then fou_old=1; break; fi; done`,
-        `if [ -e ${sh`${dir}`} ] && [ ! -r ${sh`${dir}`} ]; then fou_old=1; fi`,
-    ];
-    return [
-        `# fou-tunnel: host state kept under ${oldName.replace(/[^A-Za-z0-9._-]/g, "_")} (its name before it carried the topology's) becomes this command's`,
-        ...look,
-        // The body written once (it is in the state of every command), run as root directly or through sudo.
-        `if [ -n "$fou_old" ]; then fou_adopt=${sh`${body}`}`,
-        'if [ "$(id -u)" = 0 ]; then /bin/sh -c "$fou_adopt" || exit 1; elif sudo -n true 2>/dev/null; then sudo -n /bin/sh -c "$fou_adopt" || exit 1; fi; fi',
-    ].join("\n");
-}
-
-/**
- * The transformation that puts {@link adoptStateScript} before the create and update scripts of
- * every remote command under the topology `name`: its old name is its name without `<name>-`.
- */
-function adoptUnprefixedState(name: string): pulumi.ResourceTransformation {
-    const prefix = `${name}-`;
-    return ({ type, name: child, props, opts }) => {
-        if (type !== "command:remote:Command" || !child.startsWith(prefix)) {
-            return undefined;
-        }
-        const adopt = adoptStateScript(child.slice(prefix.length), child);
-        const first = (s: pulumi.Input<string> | undefined) => (s === undefined ? undefined : pulumi.output(s).apply((v) => (v === undefined ? v : `${adopt}\n${v}`)));
-        return { props: { ...props, create: first(props.create), ...(props.update === undefined ? {} : { update: first(props.update) }) }, opts };
-    };
 }

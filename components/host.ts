@@ -65,11 +65,10 @@ export interface HostCommandArgs {
     /**
      * How a refresh sees whether the object is still there: a shell body that exits 0 when it is
      * as declared, and the object's name for messages. Set: a {@link DriftProbe} beside the
-     * command. Its id is the command's `stdin` (`# drift probe <id>`, which no script reads), so
-     * a probe replaced after a refresh found drift changes an input that is no trigger, and the
-     * command plugin updates the command by running its create again: the idempotent create,
-     * which rebuilds what is missing and nothing else. (`create` stays free of it, so a preview
-     * shows the real script; and the state holds each script once, not again as `update`.)
+     * command. Its id heads the command's `stdin` (`# drift probe <id>`, a comment), so a probe
+     * replaced after a refresh found drift changes an input that is no trigger, and the command
+     * plugin updates the command by running its create again: the idempotent create, which
+     * rebuilds what is missing and nothing else.
      */
     readonly probe?: { readonly check: pulumi.Input<string>; readonly object: string };
 }
@@ -77,6 +76,7 @@ export interface HostCommandArgs {
 /**
  * `sudo -n /bin/sh -c 'SCRIPT'` for a user that is not root, after checking that sudo needs no
  * password: `sudo -n` fails instead of prompting, and the message names the user and the fix.
+ * For scripts run outside the command plugin (the drift probe, the first look at a host).
  */
 export function withSudo(script: string): string {
     return [
@@ -84,6 +84,42 @@ export function withSudo(script: string): string {
         '  echo "fou-tunnel: $(hostname): user $(id -un) cannot use sudo without a password (sudo -n): allow it (NOPASSWD) for this user, or connect as root" >&2; exit 1',
         "fi",
         `exec sudo -n /bin/sh -c ${shq(script)}`,
+    ].join("\n");
+}
+
+/** What a step's shell is asked to run: the create or the delete of its program. */
+export type StepAction = "create" | "delete";
+
+/**
+ * The command line of a step: `/bin/sh -s create` (through `sudo -n` for a user that is not
+ * root), the program itself coming on stdin ({@link stepProgram}). The line stays short, so the
+ * command plugin's error (`Process exited with status 1: running "…":` followed by what the
+ * step printed) leads with the host's own reason instead of the whole script; and every step runs
+ * under `/bin/sh`, as root or not, whatever the login shell. Whether sudo works is checked once,
+ * by the host's first command, which every step waits for.
+ */
+export function stepCommandLine(action: StepAction, sudo: boolean): string {
+    return `${sudo ? "sudo -n " : ""}/bin/sh -s ${action}`;
+}
+
+/**
+ * The text a step's shell reads on stdin: the create and the delete as two functions, then a
+ * dispatch on the action. The shell runs nothing until it has read the dispatch, the last
+ * line, so a connection lost mid-text runs no part of it; the functions read nothing from stdin.
+ * HEADER (a comment) goes first: the drift probe's id, so a new probe changes the input.
+ */
+export function stepProgram(scripts: CommandScripts, header?: string): string {
+    const hasDelete = scripts.delete !== undefined;
+    return [
+        ...(header === undefined ? [] : [header]),
+        `fou_create() {\n${scripts.create}\n}`,
+        ...(hasDelete ? [`fou_delete() {\n${scripts.delete}\n}`] : []),
+        "case ${1-} in",
+        "  create) fou_create </dev/null ;;",
+        ...(hasDelete ? ["  delete) fou_delete </dev/null ;;"] : []),
+        '  *) echo "fou-tunnel: this step has no action ${1-}" >&2; exit 2 ;;',
+        "esac",
+        "",
     ].join("\n");
 }
 
@@ -108,20 +144,24 @@ export interface HostStep {
 /** {@link hostCommand}, returning the probe too. */
 export function hostStep(name: string, args: HostCommandArgs, opts: pulumi.CustomResourceOptions): HostStep {
     const asRoot = (s: string) => (args.host.sudo ? withSudo(s) : s);
-    const scripts = pulumi.output(args.scripts).apply((s) => ({ create: asRoot(s.create), ...(s.delete === undefined ? {} : { delete: asRoot(s.delete) }) }));
+    const scripts = pulumi.output(args.scripts);
     const probe = args.probe
         ? new DriftProbe(`${name}-probe`, { host: args.host, check: pulumi.output(args.probe.check).apply(asRoot), object: args.probe.object }, { parent: opts.parent, deletedWith: opts.deletedWith, retainOnDelete: opts.retainOnDelete ?? args.host.retainOnDelete })
         : undefined;
     const triggers = args.host.identity === undefined ? args.triggers : [...args.triggers, args.host.identity];
-    const stdin = probe ? pulumi.interpolate`# drift probe ${probe.id}\n` : undefined;
+    const sudo = args.host.sudo ?? false;
+    const stdin = probe
+        ? pulumi.all([scripts, probe.id]).apply(([s, id]) => stepProgram(s, `# drift probe ${id}`))
+        : scripts.apply((s) => stepProgram(s));
     const cmd = new command.remote.Command(
         name,
         {
             connection: args.host.connection,
-            create: scripts.create,
-            ...(stdin ? { stdin } : {}),
-            // Resolving to undefined leaves `delete` unset: nothing to run at destroy.
-            delete: scripts.apply((s) => s.delete) as pulumi.Output<string>,
+            create: stepCommandLine("create", sudo),
+            stdin,
+            // Resolving to undefined leaves `delete` unset: nothing to run at destroy. A delete
+            // runs with the stdin stored at the last create, so it reads the delete of that create.
+            delete: scripts.apply((s) => (s.delete === undefined ? undefined : stepCommandLine("delete", sudo))) as pulumi.Output<string>,
             triggers,
         },
         {

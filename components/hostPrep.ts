@@ -1,7 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { CommandScripts, hostCommand, TunnelHost } from "./host";
-import { expect, removeEmptyStateDirs, STATE_ROOT, stateFile } from "./hostState";
+import { expect, labelLine, removeEmptyStateDirs, STATE_ROOT, stateFile, undoOnFailure } from "./hostState";
 import { contains, fileHolds, KERNEL_RELEASE, script, sh, shq } from "./shell";
 import { throwIfInvalid } from "../lib/validate";
 
@@ -112,9 +112,11 @@ const DISTRIBUTION_FIX = [
  * ({@link DISTRIBUTION_FIX}). The modules it loaded are listed in `stateFile` on the
  * host; a run with a shorter list, and delete, unload those of them nothing uses any more
  * ({@link MODULE_IN_USE}). Create and update are the same script, so a changed module list
- * updates in place and never replaces (a replace would unload what live tunnels use).
+ * updates in place and never replaces (a replace would unload what live tunnels use). A create
+ * that fails once it has loaded a module unloads what it loaded (unless something uses it) and
+ * forgets it: Pulumi records nothing for a failed create. LABEL names the host in messages.
  */
-export function kernelScripts(modules: string[], stateFile: string): CommandScripts {
+export function kernelScripts(modules: string[], stateFile: string, label?: string): CommandScripts {
     const list = modules.map((m) => sh`${m}`).join(" ");
     return {
         create: script(
@@ -172,11 +174,22 @@ export function kernelScripts(modules: string[], stateFile: string): CommandScri
             "  quiet=; problems; exit 1",
             "fi",
             sh`f=${stateFile}`,
-            '[ -d "${f%/*}" ] || mkdir -p "${f%/*}"; [ -e "$f" ] || : > "$f"',
+            labelLine(label),
             MODULE_IN_USE,
+            'fou_new=; fou_made=; [ -e "$f" ] || fou_made=1',
+            ...undoOnFailure({
+                undo: [
+                    // Newest first: what this run loaded and nothing else needs.
+                    'for m in $fou_new; do if [ -d "/sys/module/$m" ] && ! in_use "$m"; then modprobe -r "$m"; fi; done',
+                    'if [ -f "$f" ]; then while read -r x; do case " $fou_new " in *" $x "*) ;; *) printf \'%s\\n\' "$x" ;; esac; done < "$f" > "$f.tmp"; mv "$f.tmp" "$f"; fi',
+                    'if [ -n "$fou_made" ] && [ ! -s "$f" ]; then rm -f "$f"; fi',
+                    removeEmptyStateDirs(stateFile),
+                ],
+            }),
+            '[ -d "${f%/*}" ] || mkdir -p "${f%/*}"; [ -e "$f" ] || : > "$f"',
             'listed() { while read -r x; do [ "$x" != "$1" ] || return 0; done < "$f"; return 1; }',
             `for m in ${list}; do`,
-            '  if [ ! -d "/sys/module/$m" ]; then modprobe "$m"; listed "$m" || echo "$m" >> "$f"; fi',
+            '  if [ ! -d "/sys/module/$m" ]; then fou_changing=1; fou_new="$m $fou_new"; modprobe "$m"; listed "$m" || echo "$m" >> "$f"; fi',
             "done",
             `unload_unused ${list}`,
             'echo "kernel=$rel"',
@@ -203,12 +216,24 @@ export function kernelScripts(modules: string[], stateFile: string): CommandScri
  * `net.ipv4.ip_forward = 1` the guide's way (a line in /etc/sysctl.conf, applied now). Each
  * resource that wants forwarding holds a claim file (`claimFile`); the value found before the
  * first claim is kept host-wide, and the last claim's delete restores it and removes the line,
- * so two stacks on one host never undo each other's forwarding.
+ * so two stacks on one host never undo each other's forwarding. A create that fails before its
+ * claim is recorded undoes what it did, as its delete would.
  */
-export function ipForwardScripts(claimFile: string): CommandScripts {
+export function ipForwardScripts(claimFile: string, label?: string): CommandScripts {
     const claims = `${STATE_ROOT}/*/*.ip_forward`;
+    const release = [
+        sh`rm -f ${claimFile}`,
+        `if ! ls ${claims} >/dev/null 2>&1; then`,
+        "  if [ -f /etc/sysctl.conf ]; then sed -i '/^# fou-tunnel ip_forward$/{N;d}' /etc/sysctl.conf; fi",
+        sh`  if [ -f ${FORWARD_ORIG} ]; then sysctl -q -w "net.ipv4.ip_forward=$(cat ${FORWARD_ORIG})"; rm -f ${FORWARD_ORIG}; fi`,
+        "fi",
+        removeEmptyStateDirs(claimFile),
+    ];
     return {
         create: script(
+            labelLine(label),
+            ...undoOnFailure({ undo: release }),
+            sh`[ -e ${claimFile} ] || fou_changing=1`,
             sh`mkdir -p ${claimFile.slice(0, claimFile.lastIndexOf("/"))}`,
             sh`[ -f ${FORWARD_ORIG} ] || cat /proc/sys/net/ipv4/ip_forward > ${FORWARD_ORIG}`,
             sh`touch ${claimFile}`,
@@ -217,14 +242,7 @@ export function ipForwardScripts(claimFile: string): CommandScripts {
             "sysctl -q -w net.ipv4.ip_forward=1",
             sh`echo "previous=$(cat ${FORWARD_ORIG})"`,
         ),
-        delete: script(
-            sh`rm -f ${claimFile}`,
-            `if ! ls ${claims} >/dev/null 2>&1; then`,
-            "  if [ -f /etc/sysctl.conf ]; then sed -i '/^# fou-tunnel ip_forward$/{N;d}' /etc/sysctl.conf; fi",
-            sh`  if [ -f ${FORWARD_ORIG} ]; then sysctl -q -w "net.ipv4.ip_forward=$(cat ${FORWARD_ORIG})"; rm -f ${FORWARD_ORIG}; fi`,
-            "fi",
-            removeEmptyStateDirs(claimFile),
-        ),
+        delete: script(...release),
     };
 }
 
@@ -268,7 +286,7 @@ export class HostPrep extends pulumi.ComponentResource {
             // The module list is no trigger: a new list updates in place (create runs again).
             {
                 host: args.host,
-                scripts: kernelScripts(modules, stateFile(`${name}-kernel`, "modules")),
+                scripts: kernelScripts(modules, stateFile(`${name}-kernel`, "modules"), `${args.host.name}: kernel modules`),
                 triggers: [],
                 probe: { check: modulesLoaded(modules), object: `kernel modules ${modules.join(", ")}` },
             },
@@ -279,7 +297,7 @@ export class HostPrep extends pulumi.ComponentResource {
                 `${name}-ip-forward`,
                 {
                     host: args.host,
-                    scripts: ipForwardScripts(stateFile(`${name}-ip-forward`, "ip_forward")),
+                    scripts: ipForwardScripts(stateFile(`${name}-ip-forward`, "ip_forward"), `${args.host.name}: net.ipv4.ip_forward`),
                     triggers: ["net.ipv4.ip_forward=1"],
                     probe: { check: ipForwardOn(), object: "net.ipv4.ip_forward" },
                 },

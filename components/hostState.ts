@@ -72,8 +72,12 @@ const READ_OWNER = 'owner=; if [ -f "$o" ]; then read -r owner < "$o" || true; f
  * crashed run — and keeps its instance id, so nothing built on it is replaced; otherwise it
  * applies the object, checks it, and records a fresh instance id. Dependants list the id in
  * their triggers: an object that really was rebuilt rebuilds what sits on it.
+ *
+ * A create that fails once it has begun to apply puts back what it changed ({@link undoOnFailure}):
+ * Pulumi records nothing for a failed create, so no delete would ever run for it. LABEL names the
+ * host and object in messages (`k1: link ftok2`); default the host's own name.
  */
-export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
+export function objectScripts(obj: HostObject, idFile: string, label?: string): CommandScripts {
     const check = `(\n${obj.check}\n)`;
     const shared = obj.shared === undefined ? undefined : `${STATE_ROOT}/shared/${obj.shared}`;
     // The claimant: this stack's namespace and the resource, from the id file's path.
@@ -86,37 +90,40 @@ export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
         create: [
             "set -eu",
             sh`f=${idFile}`,
+            labelLine(label),
             ...(ex && owner
                 ? [
                       // Whether anything holds the name at all, whatever its settings.
                       `fou_present() {\n${ex.present}\n}`,
                       sh`o=${owner}`,
+                      "claimed=0",
                       READ_OWNER,
                       // An owner whose id file is gone (its stack was removed without its delete) holds nothing.
                       'if [ -n "$owner" ] && [ "$owner" != "$f" ] && [ -e "$owner" ]; then',
-                      sh`  printf 'fou-tunnel: %s: %s belongs to another stack (its state: %s); not taking it over\\n' "$(hostname)" ${ex.what} "$owner" >&2; exit 1`,
+                      sh`  printf 'fou-tunnel: %s: %s belongs to another stack (its state: %s); not taking it over\\n' "$fou_at" ${ex.what} "$owner" >&2; exit 1`,
                       "fi",
                       'if [ ! -e "$f" ] && [ "$owner" != "$f" ] && fou_present >/dev/null 2>&1; then',
-                      sh`  printf 'fou-tunnel: %s: %s exists already and this stack did not make it (by hand, or another tool); remove it or choose another name\\n' "$(hostname)" ${ex.what} >&2; exit 1`,
+                      sh`  printf 'fou-tunnel: %s: %s exists already and this stack did not make it (by hand, or another tool); remove it or choose another name\\n' "$fou_at" ${ex.what} >&2; exit 1`,
                       "fi",
-                      'if [ "$owner" != "$f" ]; then [ -d "${o%/*}" ] || mkdir -p "${o%/*}"; printf \'%s\\n\' "$f" > "$o.tmp"; mv "$o.tmp" "$o"; claimed=1; else claimed=0; fi',
-                      // A create that fails records nothing in the stack, so no delete will ever drop this
-                      // claim: drop it now, unless the object stands half made (the next create's to finish).
-                      "fou_unclaim() {",
-                      '  rc=$?',
-                      '  if [ "$rc" -ne 0 ] && [ "$claimed" = 1 ] && [ ! -e "$f" ] && ! fou_present >/dev/null 2>&1; then',
-                      sh`    rm -f "$o"; rmdir ${OWNERS_DIR} ${STATE_ROOT} 2>/dev/null || true`,
-                      "  fi",
-                      "}",
-                      "trap fou_unclaim EXIT",
                   ]
+                : []),
+            ...undoOnFailure({
+                undo: [
+                    ...(claim ? [sh`if ! ls -A ${shared!} 2>/dev/null | grep -q .; then`, ...remove, "fi"] : remove),
+                    // A claim made by this run goes with the object: no delete will ever drop it.
+                    ...(owner ? ['if [ "$claimed" = 1 ]; then rm -f "$o"; fi', sh`rmdir ${OWNERS_DIR} ${STATE_ROOT} 2>/dev/null || true`] : []),
+                ],
+            }),
+            ...(owner
+                ? ['if [ "$owner" != "$f" ]; then [ -d "${o%/*}" ] || mkdir -p "${o%/*}"; printf \'%s\\n\' "$f" > "$o.tmp"; mv "$o.tmp" "$o"; claimed=1; fou_changing=1; fi']
                 : []),
             // Once, as a function (a subshell: the check's `exit` ends only it), for both looks.
             `fou_check() ${check}`,
             "fresh=",
             "if ! fou_check >/dev/null 2>&1; then",
-            `(\n${obj.apply}\n)`,
-            `  if ! why=$(fou_check 2>&1); then echo "fou-tunnel: $(hostname): applied, but the host does not show it: $why" >&2; exit 1; fi`,
+            "  fou_changing=1",
+            ...applyStep(obj.apply),
+            '  if ! why=$(fou_check 2>&1); then echo "fou-tunnel: $fou_at: applied, but the host does not show it: $why" >&2; exit 1; fi',
             "  fresh=1",
             "fi",
             // A rebuilt object gets a new id. Builtins where a process is not needed (read, printf,
@@ -157,6 +164,53 @@ export function objectScripts(obj: HostObject, idFile: string): CommandScripts {
     };
 }
 
+/** `fou_at=<label>`: how a step's messages name the host and object; default the host's own name. */
+export function labelLine(label?: string): string {
+    return label === undefined ? "fou_at=$(hostname)" : sh`fou_at=${label}`;
+}
+
+/**
+ * Lines that run APPLY (a script body) with `set -e` in force inside it, its output kept: on
+ * success printed as it came, on failure on stderr behind `fou-tunnel: <fou_at>:`, so the
+ * step's error leads with the host, the object and the host's own reason, then the script
+ * exits with the apply's status. (Run as an `if` condition, `set -e` would not stop the apply
+ * at its first failing command.)
+ */
+export function applyStep(apply: string): string[] {
+    return [
+        "  set +e",
+        `  fou_out=$(set -e; (\n${apply}\n) 2>&1)`,
+        "  fou_rc=$?",
+        "  set -e",
+        '  if [ "$fou_rc" -ne 0 ]; then printf \'fou-tunnel: %s: %s\\n\' "$fou_at" "${fou_out#fou-tunnel: }" >&2; exit "$fou_rc"; fi',
+        '  if [ -n "$fou_out" ]; then printf \'%s\\n\' "$fou_out"; fi',
+    ];
+}
+
+/**
+ * An EXIT trap that, when the script fails after `fou_changing=1` (it began to change the host),
+ * runs UNDO to put back what it changed, and says so after the reason: Pulumi records nothing for
+ * a failed create, so nothing would ever delete it. `fou_at` names the host and step.
+ */
+export function undoOnFailure(s: { undo: string[] }): string[] {
+    return [
+        "fou_changing=",
+        "fou_undo() {",
+        "  fou_rc=$?",
+        "  trap - EXIT",
+        '  if [ "$fou_rc" -ne 0 ] && [ -n "$fou_changing" ]; then',
+        `    if fou_why=$( (set -e\n${s.undo.join("\n")}\n) 2>&1); then`,
+        '      echo "fou-tunnel: $fou_at: put back what this step changed" >&2',
+        "    else",
+        '      echo "fou-tunnel: $fou_at: could not put back what this step changed: $fou_why" >&2',
+        "    fi",
+        "  fi",
+        '  exit "$fou_rc"',
+        "}",
+        "trap fou_undo EXIT",
+    ];
+}
+
 /** A check line: runs TEST (a shell condition); when it fails, prints WHY and exits 1. */
 export function expect(test: string, why: string): string {
     return `if ! { ${test}; }; then echo ${shq(why)}; exit 1; fi`;
@@ -191,7 +245,7 @@ export function objectCommand(name: string, args: ObjectCommandArgs, opts: pulum
         name,
         {
             host: args.host,
-            scripts: object.apply((o) => objectScripts(o, idFile)),
+            scripts: object.apply((o) => objectScripts(o, idFile, `${args.host.name}: ${args.what}`)),
             triggers: args.triggers,
             probe: { check: object.apply((o) => o.check), object: args.what },
         },

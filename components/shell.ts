@@ -29,11 +29,13 @@ export function script(...lines: string[]): string {
 export const KERNEL_RELEASE = "/proc/sys/kernel/osrelease";
 
 /**
- * A shell test that the first line of FILE (a /proc or /sys value) is VALUE, read by the shell's
- * `read` rather than `$(cat FILE)`; a missing file is false, quietly.
+ * A shell test that FILE (a /proc or /sys value) holds VALUE; a missing file is false, quietly.
+ * Read with `cat`, not the shell's `read`: dash and busybox `sh` read a byte at a time, and an
+ * integer sysctl (`ip_forward`, `rp_filter`) answers only a read at offset 0, so their `read`
+ * gets the first digit and fails.
  */
 export function fileHolds(file: string, value: string | number): string {
-    return `{ read -r fou_v < ${shq(file)} && [ "$fou_v" = ${shq(value)} ]; } 2>/dev/null`;
+    return `[ "$(cat ${shq(file)} 2>/dev/null)" = ${shq(value)} ]`;
 }
 
 /**

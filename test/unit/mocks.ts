@@ -29,14 +29,36 @@ function fakeStdout(name: string, create: string | undefined): string {
     return `mtu=1472\ninstance=${name}`;
 }
 
+/**
+ * A host step's scripts travel in its stdin (components/host.ts stepProgram: `fou_create() {…}`,
+ * `fou_delete() {…}`, a dispatch) behind a short command line. Tests read them where they read
+ * any command's: as `create` and `delete`, decoded here in one place, with the command lines as
+ * `createLine` and `deleteLine` and the program as `stdin`. Any other command is recorded as it is.
+ */
+export function decodeStep(inputs: Record<string, any>): Record<string, any> {
+    const line = /^(sudo -n )?\/bin\/sh -s create$/;
+    if (typeof inputs.create !== "string" || !line.test(inputs.create) || typeof inputs.stdin !== "string") return inputs;
+    const body = (fn: string): string | undefined => {
+        const start = inputs.stdin.indexOf(`\n${fn}() {\n`) + 1 || (inputs.stdin.startsWith(`${fn}() {\n`) ? 0 : -1);
+        if (start < 0) return undefined;
+        const from = start + `${fn}() {\n`.length;
+        const ends = [inputs.stdin.indexOf("\n}\nfou_delete() {\n", from), inputs.stdin.indexOf("\n}\ncase ${1-} in\n", from)].filter((i) => i >= 0);
+        return inputs.stdin.slice(from, Math.min(...ends));
+    };
+    const del = body("fou_delete");
+    const { delete: deleteLine, create: createLine, ...rest } = inputs;
+    return { ...rest, createLine, create: body("fou_create"), ...(deleteLine === undefined ? {} : { deleteLine }), ...(del === undefined ? {} : { delete: del }) };
+}
+
 pulumi.runtime.setMocks(
     {
         newResource(args) {
             const deps = pendingDeps.get(args.name) ?? { dependsOn: [] };
-            recorded.push({ type: args.type, name: args.name, inputs: args.inputs, ...deps });
+            const inputs = decodeStep(args.inputs);
+            recorded.push({ type: args.type, name: args.name, inputs, ...deps });
             const state = { ...args.inputs };
             if (args.type.startsWith("command:")) {
-                state.stdout = fakeStdout(args.name, args.inputs.create);
+                state.stdout = fakeStdout(args.name, inputs.create);
                 state.stderr = "";
             }
             return { id: `${args.name}-id`, state };

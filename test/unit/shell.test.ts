@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import { ipipFouLinkObject } from "../../components/ipipFouLink";
-import { withSudo } from "../../components/host";
+import { stepCommandLine, stepProgram, withSudo } from "../../components/host";
 import { fileHolds, script, sh, shq } from "../../components/shell";
+import { HOST_SHELLS, runIn, runInAll } from "./hostShells";
 
 const HOSTILE = [
     "; rm -rf /",
@@ -23,9 +24,11 @@ const HOSTILE = [
     "",
 ];
 
-/** Runs a script in a real shell and returns what it printed. */
+/** Runs a script under dash, bash and busybox sh; they must agree; returns what it printed, or throws on a failure. */
 function run(text: string): string {
-    return execFileSync("/bin/sh", ["-c", text], { encoding: "utf8" });
+    const r = runInAll(text);
+    if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stdout}${r.stderr}`);
+    return r.stdout;
 }
 
 test("shq turns any value into exactly one literal shell word", () => {
@@ -69,23 +72,66 @@ test("withSudo runs the script as root through sudo -n, and fails clearly when s
     const allowing = `sudo() { shift; if [ "$1" = true ]; then return 0; fi; "$@"; }\n`;
     assert.equal(run(allowing + script.replace("exec sudo", "sudo")), `it's me: ${process.getuid?.()}\n`);
     const refusing = 'sudo() { echo "sudo: a password is required" >&2; return 1; }\nhostname() { echo k9; }\nid() { echo deploy; }\n';
-    assert.throws(
-        () => execFileSync("/bin/sh", ["-c", refusing + script], { encoding: "utf8", stdio: "pipe" }),
-        (e: unknown) => /fou-tunnel: k9: user deploy cannot use sudo without a password \(sudo -n\)/.test(String((e as { stderr: string }).stderr)),
-    );
+    for (const shell of HOST_SHELLS) {
+        const r = runIn(shell, refusing + script);
+        assert.equal(r.code, 1, shell.name);
+        assert.match(r.stderr, /fou-tunnel: k9: user deploy cannot use sudo without a password \(sudo -n\)/, shell.name);
+    }
 });
 
-test("fileHolds: the file's first line is the value; another value or a missing file is false, quietly", () => {
+test("fileHolds: the file holds the value; another value or a missing file is false, quietly", () => {
     const dir = mkdtempSync(path.join(tmpdir(), "fou-holds-"));
     try {
         const file = path.join(dir, "it's here");
         writeFileSync(file, "2\n");
-        const run = (f: string, v: string | number) => execFileSync("/bin/sh", ["-c", `if ${fileHolds(f, v)}; then echo yes; else echo no; fi`], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
-        assert.equal(run(file, 2), "yes\n");
-        assert.equal(run(file, 1), "no\n");
-        assert.equal(run(file, "2; echo injected"), "no\n");
-        assert.equal(run(path.join(dir, "missing"), 2), "no\n");
+        const holds = (f: string, v: string | number) => run(`if ${fileHolds(f, v)}; then echo yes; else echo no; fi`);
+        assert.equal(holds(file, 2), "yes\n");
+        assert.equal(holds(file, 1), "no\n");
+        assert.equal(holds(file, "2; echo injected"), "no\n");
+        assert.equal(holds(path.join(dir, "missing"), 2), "no\n");
     } finally {
         rmSync(dir, { recursive: true, force: true });
     }
 });
+
+test("fileHolds reads integer sysctls whole in every shell (dash's and busybox's read gets one digit of them)", () => {
+    // Values of this machine's kernel, as a host's would be: one digit, two digits, two numbers.
+    for (const [file, want] of [
+        ["/proc/sys/net/ipv4/ip_forward", undefined],
+        ["/proc/sys/net/ipv4/ip_default_ttl", undefined],
+        ["/proc/sys/net/ipv4/conf/lo/rp_filter", undefined],
+    ] as const) {
+        const value = want ?? run(`cat ${shq(file)}`).trim();
+        assert.equal(run(`if ${fileHolds(file, value)}; then echo yes; else echo no; fi`), "yes\n", `${file} = ${value}`);
+        assert.equal(run(`if ${fileHolds(file, `${value}0`)}; then echo yes; else echo no; fi`), "no\n", `${file} != ${value}0`);
+    }
+});
+
+test("a step's program: the command line is short, the action picks create or delete, stdin reaches no command", () => {
+    assert.equal(stepCommandLine("create", false), "/bin/sh -s create");
+    assert.equal(stepCommandLine("delete", true), "sudo -n /bin/sh -s delete");
+    // `cat` would print the rest of the program if the functions read the shell's stdin.
+    const program = stepProgram({ create: "set -eu\necho made; cat", delete: "set -eu\necho undone; cat" }, "# drift probe 1234");
+    assert.match(program, /^# drift probe 1234\n/);
+    for (const shell of HOST_SHELLS) {
+        for (const [action, out] of [["create", "made\n"], ["delete", "undone\n"]] as const) {
+            const r = runStdin(shell, action, program);
+            assert.equal(r.code, 0, `${shell.name} ${action}: ${r.stderr}`);
+            assert.equal(r.stdout, out, `${shell.name} ${action}`);
+        }
+        const none = runStdin(shell, "delete", stepProgram({ create: "echo made" }));
+        assert.equal(none.code, 2, shell.name);
+        assert.match(none.stderr, /fou-tunnel: this step has no action delete/, shell.name);
+        // A program cut short (a connection lost mid-text) runs none of its steps.
+        for (const at of [program.indexOf("echo made") + 4, program.indexOf("fou_delete") + 20, program.indexOf("case ${1-}") + 12, program.indexOf("esac")]) {
+            const cut = runStdin(shell, "create", program.slice(0, at));
+            assert.doesNotMatch(cut.stdout, /made|undone/, `${shell.name}, cut at ${at}`);
+        }
+    }
+});
+
+/** `SHELL -s ACTION` with PROGRAM on stdin, as the command plugin runs a step. */
+function runStdin(shell: (typeof HOST_SHELLS)[number], action: string, program: string) {
+    const r = spawnSync(shell.argv[0], [...shell.argv.slice(1), "-s", action], { input: program, encoding: "utf8", timeout: 30_000 });
+    return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
