@@ -543,7 +543,10 @@ func TestRemoteExitStatusError(t *testing.T) {
 	}
 	msg := err.Error()
 	// Like upstream's: the exit status, the command, and all it printed.
-	for _, want := range []string{"create", "status 3", fmt.Sprintf("%q", script), "out line 1\n", "out line 60", "it broke"} {
+	if want := fmt.Sprintf("Process exited with status 3: running %q:\nout line 1\n", script); !strings.Contains(msg, want) {
+		t.Errorf("error lacks %q:\n%s", want, msg)
+	}
+	for _, want := range []string{"out line 60", "it broke"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}

@@ -83,8 +83,8 @@ func (e *ranError) Error() string { return e.err.Error() }
 func (e *ranError) Unwrap() error { return e.err }
 
 // failure turns a run error into the message shown to the user. When the command was started,
-// the message names it (unless it is secret) and carries everything it printed, stdout and
-// stderr interleaved as they came, as upstream's does.
+// it has upstream's shape: the exit status, `running "<command>":` (unless the command is
+// secret), then everything it printed, stdout and stderr interleaved as they came.
 func (r *run) failure(err error, out *capture) error {
 	ran, ok := err.(*ranError)
 	if !ok {
@@ -94,11 +94,7 @@ func (r *run) failure(err error, out *capture) error {
 	if r.CommandSecret {
 		command = "(the command is secret)"
 	}
-	combined := out.combined.String()
-	if combined == "" {
-		return fmt.Errorf("%s: %v; command %s; no output", r.Op, ran.err, command)
-	}
-	return fmt.Errorf("%s: %v; command %s; its output:\n%s", r.Op, ran.err, command, combined)
+	return fmt.Errorf("%v: running %s:\n%s", ran.err, command, out.combined.String())
 }
 
 // capture collects a command's stdout and stderr (separately and interleaved) and streams
