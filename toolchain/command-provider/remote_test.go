@@ -543,10 +543,11 @@ func TestRemoteExitStatusError(t *testing.T) {
 	}
 	msg := err.Error()
 	// Like upstream's: the exit status, the command, and all it printed.
-	if want := fmt.Sprintf("Process exited with status 3: running %q:\nout line 1\n", script); !strings.Contains(msg, want) {
+	// stdout and stderr are two channels: the order of their lines is not fixed.
+	if want := fmt.Sprintf("Process exited with status 3: running %q:\n", script); !strings.Contains(msg, want) {
 		t.Errorf("error lacks %q:\n%s", want, msg)
 	}
-	for _, want := range []string{"out line 60", "it broke"} {
+	for _, want := range []string{"out line 1\n", "out line 60", "it broke"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)
 		}
