@@ -37,8 +37,8 @@ export function firewallTable(namespace: string): string {
 }
 
 /**
- * An unconnected FOU or GUE port decapsulates packets from anyone who can reach it (DESIGN.md
- * §3.6). This closes each receive port to all but the tunnels' peers, in a table of the stack's
+ * An unconnected FOU or GUE port decapsulates packets from anyone who can reach it (FOU has
+ * no authentication). This closes each receive port to all but the tunnels' peers, in a table of the stack's
  * own (other tables, and other stacks' tables, are not touched):
  *
  *     table inet fou_<hash> {

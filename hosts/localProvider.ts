@@ -5,7 +5,7 @@
  * gone, so `pulumi up --refresh` creates it again.
  *
  * Their state holds the provider's text (`__provider`, see lib/providerModule.ts), and `refresh`
- * and `destroy` run that stored copy (DESIGN §7). So `localProviders` is self-contained: it uses
+ * and `destroy` run that stored copy (the engine reads with the stored outputs). So `localProviders` is self-contained: it uses
  * Node's built-in modules only, and every path it needs (the repository with vm/*.sh) comes from
  * the resource's own stored inputs.
  */

@@ -1,5 +1,5 @@
 /**
- * Changes to a live stack under the genuine command plugin's rules (DESIGN.md §6): any input
+ * Changes to a live stack under the genuine command plugin's rules: any input
  * change re-runs a command's create, only `triggers` replace, deletes run the stored script and
  * nothing reaches a remote command through the environment (the VMs' sshd keeps its default, no
  * AcceptEnv). A second tunnel of another protocol is added while a ping runs through the first

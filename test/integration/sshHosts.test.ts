@@ -181,7 +181,7 @@ test("stack A (ssh): up builds its tunnel on both servers, s2's steps through de
         assert.ok(cap.includes(`> ${to}.5555: UDP`), cap);
     }
     // On s2 the stack logged in as deploy and ran its steps through sudo.
-    assert.match(ssh(key, S2, "journalctl -q --no-pager _COMM=sudo | grep -c 'deploy : .*COMMAND=/bin/sh -c' || true"), /^[1-9]\d*$/m);
+    assert.match(ssh(key, S2, "journalctl -q --no-pager _COMM=sudo | grep -c 'deploy : .*COMMAND=/bin/sh -s create' || true"), /^[1-9]\d*$/m);
     // Its state and boot units are under the stack's own names; the other tool's tunnel is untouched.
     const s1 = ssh(key, S1, "ls /var/lib/fou-tunnel; ls /etc/fou-tunnel; systemctl list-unit-files 'fou-tunnel-*' --no-legend || true; ip -d link show other0; ip fou show");
     assert.match(s1, /^fou-tunnel\.itest-ssh-a$/m);
