@@ -10,6 +10,23 @@ cd "$FOU_REPO"
 "$FOU_REPO/scripts/setup.sh"
 export PATH="$PATH:/usr/local/go/bin"
 
+# The unit tests run host scripts under each shell a host may run them with (test/unit/hostShells.ts):
+# dash (/bin/sh on Debian and Ubuntu), bash and busybox sh; shellcheck lints them. Any busybox
+# will do (busybox or busybox-static, which conflict): only a missing one is installed.
+install_test_debs() {
+    local missing=()
+    command -v dash >/dev/null 2>&1 || missing+=(dash)
+    command -v bash >/dev/null 2>&1 || missing+=(bash)
+    command -v busybox >/dev/null 2>&1 || missing+=(busybox)
+    command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+    if [ ${#missing[@]} -gt 0 ]; then
+        fou_log "installing ${missing[*]}"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+install_test_debs
+
 fou_log "type check"
 node_modules/.bin/tsc --noEmit -p .
 

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { before, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
+import { HOST_SHELLS, runIn, runInAll } from "./hostShells";
 import { recorded, settle, valueOf } from "./mocks";
 import { FouTunnel } from "../../components/fouTunnel";
 import { HostPrep } from "../../components/hostPrep";
@@ -569,32 +570,41 @@ test("the poll script finds this machine's device for its address, and the defau
         t.skip("no global IPv4 address here");
         return;
     }
-    assert.equal(execFileSync("sh", ["-c", pollScript(m[2])], { encoding: "utf8" }), `device=${m[1]}\n`);
+    // Under dash, bash and busybox sh, which must agree.
+    const poll = (address: string) => {
+        const r = runInAll(pollScript(address));
+        assert.equal(r.code, 0, r.stderr);
+        return r.stdout;
+    };
+    assert.equal(poll(m[2]), `device=${m[1]}\n`);
     const dflt = / dev (\S+)/.exec(execFileSync("ip", ["-o", "-4", "route", "show", "default"], { encoding: "utf8" }))?.[1];
     if (dflt) {
-        assert.equal(execFileSync("sh", ["-c", pollScript("192.0.2.254")], { encoding: "utf8" }), `device=${dflt}\n`);
+        assert.equal(poll("192.0.2.254"), `device=${dflt}\n`);
     }
     // A hostile address stays one quoted argument: it matches nothing and runs nothing.
     const hostile = "1.2.3.4/32; touch /tmp/fou-aws-poll-pwned #";
-    execFileSync("sh", ["-c", pollScript(hostile) + " || true"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    runInAll(pollScript(hostile) + " || true");
     assert.throws(() => execFileSync("test", ["-e", "/tmp/fou-aws-poll-pwned"]));
 });
 
-test("the poll waits for cloud-init and fails, naming its status, unless it finished the user data cleanly", (t) => {
-    const bin = mkdtempSync(path.join(tmpdir(), "fou-aws-ci-"));
-    t.after(() => rmSync(bin, { recursive: true, force: true }));
-    const run = (status: string) => {
-        writeFileSync(path.join(bin, "cloud-init"), `#!/bin/sh\n[ "$1 $2" = "status --wait" ] || exit 9\nprintf '....\\n${status}\\n'\n`, { mode: 0o755 });
-        return spawnSync("sh", ["-c", pollScript("127.0.0.1")], { encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
-    };
-    const done = run("status: done");
-    assert.equal(done.status, 0, done.stderr);
-    assert.equal(done.stdout, "device=lo\n");
-    const failed = run("status: error");
-    assert.equal(failed.status, 1);
-    assert.equal(failed.stdout, "");
-    assert.match(failed.stderr, /^fou-tunnel: .*: cloud-init did not finish the user data cleanly \(status: error\): see \/var\/log\/cloud-init\.log/);
-});
+// The stand-in's directory is each shell's own.
+for (const shell of HOST_SHELLS) {
+    test(`the poll waits for cloud-init and fails, naming its status, unless it finished the user data cleanly (${shell.name})`, (t) => {
+        const bin = mkdtempSync(path.join(tmpdir(), "fou-aws-ci-"));
+        t.after(() => rmSync(bin, { recursive: true, force: true }));
+        const run = (status: string) => {
+            writeFileSync(path.join(bin, "cloud-init"), `#!/bin/sh\n[ "$1 $2" = "status --wait" ] || exit 9\nprintf '....\\n${status}\\n'\n`, { mode: 0o755 });
+            return runIn(shell, pollScript("127.0.0.1"), { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+        };
+        const done = run("status: done");
+        assert.equal(done.code, 0, done.stderr);
+        assert.equal(done.stdout, "device=lo\n");
+        const failed = run("status: error");
+        assert.equal(failed.code, 1);
+        assert.equal(failed.stdout, "");
+        assert.match(failed.stderr, /^fou-tunnel: .*: cloud-init did not finish the user data cleanly \(status: error\): see \/var\/log\/cloud-init\.log/);
+    });
+}
 
 test("parsePollOutput takes the device line and refuses anything but an interface name", () => {
     assert.equal(parsePollOutput("Welcome\ndevice=ens5"), "ens5");

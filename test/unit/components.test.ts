@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { before, test } from "node:test";
+import { runInAll } from "./hostShells";
 import { recorded, root, settle, valueOf } from "./mocks";
 import { DriftProbe } from "../../components/driftProbe";
 import { FouPort, fouPortObject } from "../../components/fouPort";
@@ -73,12 +73,9 @@ test("a FOU port is told from `ip fou show` by its whole first words: 5555 is no
     // A fake `ip` that lists LISTING for `ip fou show` and prints any other call.
     const run = (body: string, listing: string[]) => {
         const fake = `ip() { if [ "$*" = "fou show" ]; then printf '%s\\n' ${listing.map((l) => `'${l}'`).join(" ")}; else echo "RUN ip $*"; fi; }\nhostname() { echo k9; }`;
-        try {
-            return { out: execFileSync("/bin/sh", ["-c", `${fake}\n(\nset -eu\n${body}\n) 2>&1`], { encoding: "utf8" }), code: 0 };
-        } catch (e) {
-            const err = e as { stdout: string; status: number };
-            return { out: err.stdout, code: err.status };
-        }
+        // Under dash, bash and busybox sh, which must agree on the output and the status.
+        const r = runInAll(`${fake}\n(\nset -eu\n${body}\n) 2>&1`);
+        return { out: r.stdout, code: r.code };
     };
     const here = ["port 9 gue", "port 5555 ipproto 4 local 198.51.100.151"];
     assert.deepEqual(run(o.check, here), { out: "", code: 0 });

@@ -1,19 +1,21 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
+import { HOST_SHELLS, runIn, runInAll } from "./hostShells";
 import { recorded, root, settle } from "./mocks";
 import { Firewall, firewallObject, firewallTable } from "../../components/firewall";
 import { TunnelHost } from "../../components/host";
 
 const k1: TunnelHost = { name: "k1", underlayAddress: "198.51.100.151", device: "eth0", connection: { host: "198.51.100.151" } };
 
-/** The ruleset apply feeds to `nft -f -`, unquoted by a real shell. */
+/** The ruleset apply feeds to `nft -f -`, unquoted by each host shell (they must agree). */
 function ruleset(apply: string): string {
     const printf = apply.slice(apply.indexOf("printf '%s' "), apply.lastIndexOf("| nft -f -"));
-    return execFileSync("/bin/sh", ["-c", printf], { encoding: "utf8" });
+    const r = runInAll(printf);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout;
 }
 
 test("one table per stack, named by a hash (nft identifiers take no dots or dashes)", () => {
@@ -53,12 +55,9 @@ test("the check passes when the table has every tagged rule, and fails on a miss
         after(() => rmSync(dir, { recursive: true, force: true }));
         const file = path.join(dir, "listing");
         writeFileSync(file, `${listing}\n`);
-        try {
-            execFileSync("/bin/sh", ["-c", `nft() { cat ${file}; }\n${o.check.split("[ -d /sys/module/nf_tables ]").join("true")}`], { encoding: "utf8", stdio: "pipe" });
-            return "pass";
-        } catch (e) {
-            return String((e as { stdout?: string }).stdout).trim();
-        }
+        // The check only reads: every shell runs it on the same listing and they must agree.
+        const r = runInAll(`nft() { cat ${file}; }\n${o.check.split("[ -d /sys/module/nf_tables ]").join("true")}`);
+        return r.code === 0 ? "pass" : r.stdout.trim();
     };
     const accept = `udp dport 5555 ip saddr 198.51.100.152 accept comment "${tag}"`;
     const drop = `udp dport 5555 counter packets 0 bytes 0 drop comment "${tag}"`;
@@ -67,16 +66,14 @@ test("the check passes when the table has every tagged rule, and fails on a miss
     assert.equal(run([accept, drop.replace(tag, "fou-tunnel 0000000000000000")]), "nftables table inet fou_t is missing or changed");
 });
 
-test("a host without nft fails with the fix named", () => {
-    const o = firewallObject("fou_t", [{ port: 5555, peers: ["198.51.100.152"] }]);
-    let out = "";
-    try {
-        execFileSync("/bin/sh", ["-c", `PATH=/nonexistent; hostname() { echo k9; }\n${o.apply}`], { encoding: "utf8", stdio: "pipe" });
-    } catch (e) {
-        out = String((e as { stderr: string }).stderr);
-    }
-    assert.match(out, /fou-tunnel: k9 has no nft: install nftables, or set firewall: false in the topology/);
-});
+for (const shell of HOST_SHELLS) {
+    test(`a host without nft fails with the fix named (${shell.name})`, () => {
+        const o = firewallObject("fou_t", [{ port: 5555, peers: ["198.51.100.152"] }]);
+        const r = runIn(shell, `PATH=/nonexistent; hostname() { echo k9; }\n${o.apply}`);
+        assert.notEqual(r.code, 0, r.stdout);
+        assert.match(r.stderr, /fou-tunnel: k9 has no nft: install nftables, or set firewall: false in the topology/);
+    });
+}
 
 test("Firewall rejects a peer that is not an address, or a bad port, before declaring anything", async () => {
     const before = recorded.length;

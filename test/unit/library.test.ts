@@ -6,13 +6,14 @@
  * under the old names.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { builtinModules } from "node:module";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import { HOST_SHELLS, runIn } from "./hostShells";
 import { settle, valueOf } from "./mocks";
 import { adoptStateScript, FouTopology } from "../../components/fouTopology";
 import { TunnelHost } from "../../components/host";
@@ -123,51 +124,59 @@ test("every remote command of a topology adopts its old state first, in create a
     }
 });
 
-test("the adoption moves exactly the old name's files and claims, once, never over newer ones", () => {
-    const root = mkdtempSync(path.join(tmpdir(), "fou-adopt-"));
-    try {
-        const ns = path.join(root, "fou-tunnel.dev");
-        mkdirSync(ns, { recursive: true });
-        mkdirSync(path.join(root, "shared", "fou-port-5555-ipproto-4"), { recursive: true });
-        const put = (p: string, text = "") => writeFileSync(path.join(root, p), text);
-        put("fou-tunnel.dev/k1-prep-kernel.modules", "fou\nipip\n");
-        put("fou-tunnel.dev/k1-prep-kernel.tmp.x", "not a state file of this resource");
-        put("fou-tunnel.dev/k1-prep-kernel-probe.id", "another resource's");
-        put("fou-tunnel.dev/k1-fou-5555-fou.id", "old-id");
-        put("fou-tunnel.dev/fou-k1-fou-5555-fou.id", "new-id");
-        put("shared/fou-port-5555-ipproto-4/fou-tunnel.dev.k1-fou-5555-fou");
-        put("shared/fou-port-5555-ipproto-4/fou-tunnel.other.k1-fou-5555-fou");
-        const run = (oldName: string, newName: string) =>
-            execFileSync("/bin/sh", ["-c", adoptStateScript(oldName, newName, "fou-tunnel.dev").split(STATE_ROOT).join(root)], { encoding: "utf8" });
-        run("k1-prep-kernel", "fou-k1-prep-kernel");
-        run("k1-fou-5555-fou", "fou-k1-fou-5555-fou");
-        run("k1-prep-kernel", "fou-k1-prep-kernel"); // again: nothing left to move
-        assert.deepEqual(readdirSync(ns).sort(), [
-            "fou-k1-fou-5555-fou.id",
-            "fou-k1-prep-kernel.modules",
-            "k1-fou-5555-fou.id", // the new name already had one: left as it was
-            "k1-prep-kernel-probe.id",
-            "k1-prep-kernel.tmp.x",
-        ]);
-        assert.equal(readFileSync(path.join(ns, "fou-k1-prep-kernel.modules"), "utf8"), "fou\nipip\n");
-        assert.equal(readFileSync(path.join(ns, "fou-k1-fou-5555-fou.id"), "utf8"), "new-id");
-        assert.deepEqual(readdirSync(path.join(root, "shared", "fou-port-5555-ipproto-4")).sort(), [
-            "fou-tunnel.dev.fou-k1-fou-5555-fou",
-            "fou-tunnel.other.k1-fou-5555-fou", // another stack's claim
-        ]);
-        // With nothing of the old name on the host, it starts no process: not even `id`.
-        const quiet = adoptStateScript("k2-prep-kernel", "fou-k2-prep-kernel", "fou-tunnel.dev").split(STATE_ROOT).join(root);
-        assert.equal(execFileSync("/bin/sh", ["-c", `id() { echo CALLED; }; sudo() { echo CALLED; }\n${quiet}`], { encoding: "utf8" }), "");
-        // …and with a file of the old name left (k1-fou-5555-fou.id, kept above), it looks as root.
-        const left = spawnSync("/bin/sh", ["-c", `id() { echo CALLED >&2; echo 0; }\n${adoptStateScript("k1-fou-5555-fou", "z", "fou-tunnel.dev").split(STATE_ROOT).join(root)}`], { encoding: "utf8" });
-        assert.equal(left.stderr, "CALLED\n");
-        // Hostile names stay data.
-        execFileSync("/bin/sh", ["-c", adoptStateScript("x'; touch pwned; '", "y", "fou-tunnel.dev").split(STATE_ROOT).join(root)], { cwd: root });
-        assert.ok(!readdirSync(root).includes("pwned"));
-    } finally {
-        rmSync(root, { recursive: true, force: true });
-    }
-});
+// The adoption changes files: each host shell gets a state directory of its own.
+for (const shell of HOST_SHELLS) {
+    test(`the adoption moves exactly the old name's files and claims, once, never over newer ones (${shell.name})`, () => {
+        const root = mkdtempSync(path.join(tmpdir(), "fou-adopt-"));
+        try {
+            const ns = path.join(root, "fou-tunnel.dev");
+            mkdirSync(ns, { recursive: true });
+            mkdirSync(path.join(root, "shared", "fou-port-5555-ipproto-4"), { recursive: true });
+            const put = (p: string, text = "") => writeFileSync(path.join(root, p), text);
+            put("fou-tunnel.dev/k1-prep-kernel.modules", "fou\nipip\n");
+            put("fou-tunnel.dev/k1-prep-kernel.tmp.x", "not a state file of this resource");
+            put("fou-tunnel.dev/k1-prep-kernel-probe.id", "another resource's");
+            put("fou-tunnel.dev/k1-fou-5555-fou.id", "old-id");
+            put("fou-tunnel.dev/fou-k1-fou-5555-fou.id", "new-id");
+            put("shared/fou-port-5555-ipproto-4/fou-tunnel.dev.k1-fou-5555-fou");
+            put("shared/fou-port-5555-ipproto-4/fou-tunnel.other.k1-fou-5555-fou");
+            /** Runs TEXT under this shell; a failure fails the test (as execFileSync's throw did). */
+            const sh = (text: string, cwd?: string) => {
+                const r = runIn(shell, text, { cwd });
+                assert.equal(r.code, 0, `${shell.name}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+                return r;
+            };
+            const run = (oldName: string, newName: string) => sh(adoptStateScript(oldName, newName, "fou-tunnel.dev").split(STATE_ROOT).join(root)).stdout;
+            run("k1-prep-kernel", "fou-k1-prep-kernel");
+            run("k1-fou-5555-fou", "fou-k1-fou-5555-fou");
+            run("k1-prep-kernel", "fou-k1-prep-kernel"); // again: nothing left to move
+            assert.deepEqual(readdirSync(ns).sort(), [
+                "fou-k1-fou-5555-fou.id",
+                "fou-k1-prep-kernel.modules",
+                "k1-fou-5555-fou.id", // the new name already had one: left as it was
+                "k1-prep-kernel-probe.id",
+                "k1-prep-kernel.tmp.x",
+            ]);
+            assert.equal(readFileSync(path.join(ns, "fou-k1-prep-kernel.modules"), "utf8"), "fou\nipip\n");
+            assert.equal(readFileSync(path.join(ns, "fou-k1-fou-5555-fou.id"), "utf8"), "new-id");
+            assert.deepEqual(readdirSync(path.join(root, "shared", "fou-port-5555-ipproto-4")).sort(), [
+                "fou-tunnel.dev.fou-k1-fou-5555-fou",
+                "fou-tunnel.other.k1-fou-5555-fou", // another stack's claim
+            ]);
+            // With nothing of the old name on the host, it starts no process: not even `id`.
+            const quiet = adoptStateScript("k2-prep-kernel", "fou-k2-prep-kernel", "fou-tunnel.dev").split(STATE_ROOT).join(root);
+            assert.equal(sh(`id() { echo CALLED; }; sudo() { echo CALLED; }\n${quiet}`).stdout, "");
+            // …and with a file of the old name left (k1-fou-5555-fou.id, kept above), it looks as root.
+            const left = runIn(shell, `id() { echo CALLED >&2; echo 0; }\n${adoptStateScript("k1-fou-5555-fou", "z", "fou-tunnel.dev").split(STATE_ROOT).join(root)}`);
+            assert.equal(left.stderr, "CALLED\n");
+            // Hostile names stay data.
+            sh(adoptStateScript("x'; touch pwned; '", "y", "fou-tunnel.dev").split(STATE_ROOT).join(root), root);
+            assert.ok(!readdirSync(root).includes("pwned"));
+        } finally {
+            rmSync(root, { recursive: true, force: true });
+        }
+    });
+}
 
 test("importing the library declares nothing and reads no configuration", () => {
     const probe = [

@@ -3,8 +3,8 @@
  * a fixed source port, UDP checksums, an MTU, and boot units for persistence.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { before, test } from "node:test";
+import { runInAll, ShellRun } from "./hostShells";
 import { recorded, root, settle, valueOf } from "./mocks";
 import { bootUnitObject } from "../../components/bootUnit";
 import { FouPort, fouPortObject } from "../../components/fouPort";
@@ -24,6 +24,17 @@ const host = (name: string, n: number): TunnelHost => ({
 const k1 = host("k1", 151);
 const k2 = host("k2", 152);
 const k3 = host("k3", 153);
+
+/** The stdout of a host-shell run that must succeed (as execFileSync would throw otherwise). */
+function ok(r: ShellRun): string {
+    assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+    return r.stdout;
+}
+
+/** A quoted shell word of a host script, unquoted by every host shell (they must agree). */
+function unquote(word: string): string {
+    return ok(runInAll(`printf '%s' ${word}`));
+}
 
 function cmd(name: string) {
     const r = recorded.find((x) => x.name === name);
@@ -107,19 +118,17 @@ test("boot script: written to /etc/fou-tunnel, runs each step in order and stops
     const s = bootUnitObject("ftok2", "tunnel k1-k2", body);
     const file = /printf '%s' ('#!\/bin\/sh[\s\S]*?\n') > '\/etc\/fou-tunnel\/fou-tunnel\.unit\/ftok2\.sh\.tmp'/.exec(s.apply);
     assert.ok(file, s.apply);
-    // Run the file's text through a real shell, as the unit will.
-    const text = execFileSync("/bin/sh", ["-c", `printf '%s' ${file[1]}`], { encoding: "utf8" });
+    // Run the file's text through real shells (dash, bash, busybox sh, which must agree), as the unit will.
+    const text = unquote(file[1]);
     assert.match(text, /^#!\/bin\/sh\n# Written by fou-tunnel/);
-    let out = "";
-    try {
-        execFileSync("/bin/sh", ["-c", text], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
-    } catch (e) {
-        out = String((e as { stdout: string }).stdout);
-    }
+    const boot = runInAll(text);
+    // It fails at the second step, having printed the first's line only.
+    assert.notEqual(boot.code, 0, boot.stdout);
+    const out = boot.stdout;
     assert.equal(out, "one\n");
     const unit = /printf '%s' ('\[Unit\][\s\S]*?') > '\/etc\/systemd\/system\/fou-tunnel-unit-ftok2\.service'/.exec(s.apply);
     assert.ok(unit, s.apply);
-    const unitText = execFileSync("/bin/sh", ["-c", `printf '%s' ${unit[1]}`], { encoding: "utf8" });
+    const unitText = unquote(unit[1]);
     assert.match(unitText, /^Type=oneshot$/m);
     assert.match(unitText, /^ExecStart=\/bin\/sh \/etc\/fou-tunnel\/fou-tunnel\.unit\/ftok2\.sh$/m);
     assert.match(unitText, /^WantedBy=multi-user\.target$/m);
@@ -134,7 +143,7 @@ test("the boot script of an end is the same steps the components run", async () 
     ];
     // The file content is one quoted printf argument: unquote it with a shell.
     const file = /printf '%s' ('#!\/bin\/sh[\s\S]*?\n') > /.exec(boot)![1];
-    const text = execFileSync("/bin/sh", ["-c", `printf '%s' ${file}`], { encoding: "utf8" });
+    const text = unquote(file);
     let at = 0;
     for (const step of steps) {
         const i = text.indexOf(step, at);
@@ -151,7 +160,7 @@ test("Gwip delete runs `ip addr del` when the address is there, and nothing when
     ]) {
         const s = gwipObject("ftok2", addr).remove!;
         const run = (listing: string) =>
-            execFileSync("/bin/sh", ["-c", `ip() { if [ "$1" = -o ]; then echo ${JSON.stringify(listing)}; else echo "RUN ip $*"; fi; }\n${s}`], { encoding: "utf8" });
+            ok(runInAll(`ip() { if [ "$1" = -o ]; then echo ${JSON.stringify(listing)}; else echo "RUN ip $*"; fi; }\n${s}`));
         assert.match(run(shown), /^RUN ip addr del .*\/(32|128) dev ftok2$/m, addr);
         assert.equal(run("5: ftok2    inet 10.10.10.99/32 scope global ftok2"), "", addr);
     }
@@ -159,7 +168,7 @@ test("Gwip delete runs `ip addr del` when the address is there, and nothing when
 
 test("a FOU port of another binding on the host is refused, not taken over", () => {
     const s = fouPortObject(5556, 4, "fou");
-    const out = execFileSync("/bin/sh", ["-c", `ip() { echo "port 5556 gue"; }; hostname() { echo k9; }\n(\nset -eu\n${s.apply}\n) 2>&1; echo "exit=$?"`], { encoding: "utf8" });
+    const out = ok(runInAll(`ip() { echo "port 5556 gue"; }; hostname() { echo k9; }\n(\nset -eu\n${s.apply}\n) 2>&1; echo "exit=$?"`));
     assert.match(out, /fou-tunnel: UDP port 5556 on k9 is already a FOU port bound otherwise: port 5556 gue/);
     assert.match(out, /exit=1/);
 });
@@ -218,7 +227,7 @@ test("deletes fail when `ip … del` fails on an object that is there (not only 
         "}",
     ].join("\n");
     for (const [what, del] of cases) {
-        const out = execFileSync("/bin/sh", ["-c", `${fakeIp}\n(\nset -eu\n${del}\n) 2>&1; echo "exit=$?"`], { encoding: "utf8" });
+        const out = ok(runInAll(`${fakeIp}\n(\nset -eu\n${del}\n) 2>&1; echo "exit=$?"`));
         assert.match(out, /Operation not permitted\nexit=2\n$/, `${what}: ${out}`);
     }
 });
@@ -227,10 +236,10 @@ test("link create replaces a leftover tunnel of its kind and refuses any other i
     const create = "set -eu\n" + ipipFouLinkObject({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }).apply;
     // `ip -d link show` prints the kind at the start of its third line, as the kernel reports it.
     const run = (kind: string) =>
-        execFileSync(
-            "/bin/sh",
-            ["-c", `ip() { case "$*" in "-d link show dev ftok2") printf '5: ftok2: <UP>\\n    link/x\\n    ${kind} remote 1.2.3.4\\n' ;; "link show dev ftok2") ;; *) echo "RUN ip $*" ;; esac; }\ncat() { echo 1472; }\n(\n${create}\n) 2>&1; echo "exit=$?"`],
-            { encoding: "utf8" },
+        ok(
+            runInAll(
+                `ip() { case "$*" in "-d link show dev ftok2") printf '5: ftok2: <UP>\\n    link/x\\n    ${kind} remote 1.2.3.4\\n' ;; "link show dev ftok2") ;; *) echo "RUN ip $*" ;; esac; }\ncat() { echo 1472; }\n(\n${create}\n) 2>&1; echo "exit=$?"`,
+            ),
         );
     const leftover = run("ipip any");
     assert.match(leftover, /^RUN ip link del dev ftok2\nRUN ip link add ftok2 type ipip /m);
@@ -249,11 +258,7 @@ test("link check reads `ip -d link show` as iproute2 prints it: kind, ends, enca
         "    ipip remote 198.51.100.152 local 198.51.100.151 dev eth0 ttl 255 tos inherit pmtudisc encap fou encap-sport auto encap-dport 5555 noencap-csum noencap-csum6 noencap-remcsum addrgenmode eui64 numtxqueues 1 numrxqueues 1 gso_max_size 65536 gso_max_segs 65535 ",
     ].join("\n");
     const run = (text: string) => {
-        try {
-            return execFileSync("/bin/sh", ["-c", `ip() { printf '%s\\n' '${text}'; }\n(\n${check}\n)`], { encoding: "utf8" });
-        } catch (e) {
-            return String((e as { stdout: string }).stdout);
-        }
+        return runInAll(`ip() { printf '%s\\n' '${text}'; }\n(\n${check}\n)`).stdout;
     };
     assert.equal(run(shown), "");
     assert.equal(run(shown.replace("NOARP,UP,LOWER_UP", "NOARP")), "link ftok2 is down\n");
@@ -268,10 +273,10 @@ test("link create names the interface that already joins the same pair of addres
     const listing = (name: string) =>
         `7: ${name}@eth0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1480 qdisc noqueue state UNKNOWN \\    link/ipip 198.51.100.151 peer 198.51.100.152 \\    ipip remote 198.51.100.152 local 198.51.100.151 dev eth0 ttl inherit `;
     const run = (lines: string[]) =>
-        execFileSync(
-            "/bin/sh",
-            ["-c", `ip() { case "$*" in "-o -d link show type ipip") printf '%s\\n' ${lines.map((l) => `'${l}'`).join(" ")} ;; "link show dev ftok2") return 1 ;; *) echo "RUN ip $*" ;; esac; }\nhostname() { echo k9; }\n(\n${create}\n) 2>&1; echo "exit=$?"`],
-            { encoding: "utf8" },
+        ok(
+            runInAll(
+                `ip() { case "$*" in "-o -d link show type ipip") printf '%s\\n' ${lines.map((l) => `'${l}'`).join(" ")} ;; "link show dev ftok2") return 1 ;; *) echo "RUN ip $*" ;; esac; }\nhostname() { echo k9; }\n(\n${create}\n) 2>&1; echo "exit=$?"`,
+            ),
         );
     assert.match(run([listing("other0")]), /^fou-tunnel: k9: ipip tunnel other0 already joins 198\.51\.100\.151 to 198\.51\.100\.152; .*\nexit=1\n$/);
     // Its own name (a leftover deleted just before) and other pairs are no obstacle.

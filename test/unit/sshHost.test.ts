@@ -1,13 +1,14 @@
 /**
  * SshHost: a machine that exists already, as the components' TunnelHost. The connection it
  * builds (pinned key, bounded dials, proxy), its first command (reachability, sudo, underlay
- * address, device; run through /bin/sh with fakes), sudo on every later step, no deletedWith,
+ * address, device; run with fakes under dash, bash and busybox sh), sudo on every later step, no deletedWith,
  * and every invalid argument rejected before any resource, naming the argument.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { before, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
+import { runInAll } from "./hostShells";
 import { recorded, root, settle, valueOf } from "./mocks";
 import { HostPrep } from "../../components/hostPrep";
 import { parseReachDevice, reachScript, SshHost, SshHostArgs } from "../../components/sshHost";
@@ -127,9 +128,14 @@ test("a sudo host: every later step runs through sudo -n and waits for the first
     assert.ok(kernel.inputs.triggers.includes("198.51.100.162:2222"), JSON.stringify(kernel.inputs.triggers));
 });
 
-/** Runs a first-command script with fake `ip`, `hostname`, `id`, `sudo`; returns output and status. */
+/**
+ * Runs a first-command script with fake `ip`, `hostname`, `id`, `sudo` under dash, bash and
+ * busybox sh (which must agree); returns output and status.
+ */
 function runReach(script: string, fakes: string): { out: string; code: number } {
-    const out = execFileSync("/bin/sh", ["-c", `${fakes}\n(\n${script}\n) 2>&1; echo "exit=$?"`], { encoding: "utf8" });
+    const r = runInAll(`${fakes}\n(\n${script}\n) 2>&1; echo "exit=$?"`);
+    assert.equal(r.code, 0, r.stderr);
+    const out = r.stdout;
     const code = Number(/exit=(\d+)\n$/.exec(out)?.[1]);
     return { out: out.replace(/exit=\d+\n$/, ""), code };
 }
@@ -168,7 +174,12 @@ test("first command: a device that does not exist, a user that is not root witho
     const user = runReach(reachScript({ label: "k1", underlayAddress: "198.51.100.161", sudo: false }), `${FAKE_IP}\nid() { [ "$1" = -u ] && echo 1000 || echo deploy; }`);
     assert.equal(user.code, 1);
     assert.match(user.out, /^fou-tunnel: k1: user deploy is not root and sudo is off: the steps need root; connect as root or turn sudo on$/m);
-    const noIp = runReach(reachScript({ label: "k1", underlayAddress: "198.51.100.161", sudo: false }), `hostname() { echo web1; }\nid() { echo 0; }\nPATH=/nonexistent`);
+    // No ip on PATH, and none as a shell builtin: Debian's busybox-static shell runs its own ip
+    // applet whatever PATH says, and reports it to `command -v`, so the fake `command` hides it.
+    const noIp = runReach(
+        reachScript({ label: "k1", underlayAddress: "198.51.100.161", sudo: false }),
+        `hostname() { echo web1; }\nid() { echo 0; }\ncommand() { [ "$*" != "-v ip" ]; }\nPATH=/nonexistent`,
+    );
     assert.match(noIp.out, /^fou-tunnel: k1: web1 has no ip command: install iproute2$/m);
     const noSudo = runReach(reachScript({ label: "k2", underlayAddress: "198.51.100.161", sudo: true }), `hostname() { echo web2; }\nid() { echo deploy; }\nPATH=/nonexistent`);
     assert.equal(noSudo.code, 1);

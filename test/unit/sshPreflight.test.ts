@@ -1,15 +1,16 @@
 /**
- * HostPrep's kernel step as a preflight for machines that exist already: run through /bin/sh
- * with fake modinfo/ip/modprobe and a fake kernel release and /etc/os-release, it names the fix for what it
+ * HostPrep's kernel step as a preflight for machines that exist already: run with fake
+ * modinfo/ip/modprobe and a fake kernel release and /etc/os-release, it names the fix for what it
  * finds — the kernel (ELRepo's kernel-ml on CentOS/RHEL 7, the distribution's current kernel on
- * Debian and Ubuntu), an ip without `ip fou`, the ip_tunnel module fou needs — all at once.
+ * Debian and Ubuntu), an ip without `ip fou`, the ip_tunnel module fou needs — all at once. Each
+ * test runs once under each host shell (dash, bash, busybox sh), on a fake host of its own.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
+import { HOST_SHELLS, HostShell, runIn } from "./hostShells";
 import { firewallObject } from "../../components/firewall";
 import { kernelScripts, OS_RELEASE } from "../../components/hostPrep";
 import { KERNEL_RELEASE } from "../../components/shell";
@@ -36,8 +37,20 @@ interface Host {
     moduleDir?: boolean;
 }
 
-/** Runs the kernel step's create on a fake host; returns stderr+stdout and the exit status. */
-function prep(h: Host, modules = ["fou", "ipip"]): { out: string; code: number } {
+/** Registers the test NAME once per host shell: `NAME (dash)`, `NAME (bash)`, `NAME (busybox sh)`. */
+function eachShell(name: string, fn: (shell: HostShell) => void): void {
+    for (const shell of HOST_SHELLS) test(`${name} (${shell.name})`, () => fn(shell));
+}
+
+/** Runs TEXT under SHELL; a failure fails the test (the text is expected to exit 0). */
+function sh0(shell: HostShell, text: string): string {
+    const r = runIn(shell, text);
+    assert.equal(r.code, 0, `${shell.name}: exit ${r.code}\n${r.stdout}${r.stderr}`);
+    return r.stdout;
+}
+
+/** Runs the kernel step's create under SHELL on a fresh fake host; returns stderr+stdout and the exit status. */
+function prep(shell: HostShell, h: Host, modules = ["fou", "ipip"]): { out: string; code: number } {
     const root = mkdtempSync(path.join(dir, "host-"));
     const osRelease = path.join(root, "os-release");
     if (h.os !== "none") writeFileSync(osRelease, OS[h.os]);
@@ -65,20 +78,20 @@ function prep(h: Host, modules = ["fou", "ipip"]): { out: string; code: number }
         .create.split(OS_RELEASE).join(osRelease)
         .split(KERNEL_RELEASE).join(release)
         .split('"/lib/modules/').join(`"${root}/lib/modules/`);
-    const out = execFileSync("/bin/sh", ["-c", `${fakes}\n(\n${create}\n) 2>&1; echo "exit=$?"`], { encoding: "utf8" });
+    const out = sh0(shell, `${fakes}\n(\n${create}\n) 2>&1; echo "exit=$?"`);
     return { out: out.replace(/exit=\d+\n$/, ""), code: Number(/exit=(\d+)\n$/.exec(out)?.[1]) };
 }
 
 const GOOD = { fou: "udp_tunnel,ip6_udp_tunnel,ip_tunnel", ipip: "ip_tunnel,tunnel4", ip_tunnel: "" };
 
-test("a good host passes and loads the modules", () => {
-    const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: GOOD });
+eachShell("a good host passes and loads the modules", (shell) => {
+    const r = prep(shell, { os: "debian12", release: "6.1.0-57-amd64", modules: GOOD });
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /^kernel=6\.1\.0-57-amd64\nmodules=fou ipip\n$/m);
 });
 
-test("CentOS 7: Linux 3.10 → ELRepo's kernel-ml, and its old ip → upgrade iproute; both at once", () => {
-    const r = prep({ os: "centos7", release: "3.10.0-1160.el7.x86_64", modules: { ipip: "tunnel4,ip_tunnel", ip_tunnel: "" }, oldIp: true });
+eachShell("CentOS 7: Linux 3.10 → ELRepo's kernel-ml, and its old ip → upgrade iproute; both at once", (shell) => {
+    const r = prep(shell, { os: "centos7", release: "3.10.0-1160.el7.x86_64", modules: { ipip: "tunnel4,ip_tunnel", ip_tunnel: "" }, oldIp: true });
     assert.equal(r.code, 1);
     const lines = r.out.trim().split("\n");
     assert.equal(lines.length, 2, r.out);
@@ -95,8 +108,8 @@ test("CentOS 7: Linux 3.10 → ELRepo's kernel-ml, and its old ip → upgrade ip
     );
 });
 
-test("Debian without fou: the current kernel package of its architecture", () => {
-    const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: { ipip: "ip_tunnel,tunnel4", ip_tunnel: "" } });
+eachShell("Debian without fou: the current kernel package of its architecture", (shell) => {
+    const r = prep(shell, { os: "debian12", release: "6.1.0-57-amd64", modules: { ipip: "ip_tunnel,tunnel4", ip_tunnel: "" } });
     assert.equal(r.code, 1);
     assert.equal(
         r.out,
@@ -105,54 +118,54 @@ test("Debian without fou: the current kernel package of its architecture", () =>
     );
 });
 
-test("Ubuntu without fou: linux-generic, or the cloud kernel's modules-extra", () => {
-    const r = prep({ os: "ubuntu22", release: "5.15.0-1051-aws", modules: { ipip: "ip_tunnel,tunnel4", ip_tunnel: "" } });
+eachShell("Ubuntu without fou: linux-generic, or the cloud kernel's modules-extra", (shell) => {
+    const r = prep(shell, { os: "ubuntu22", release: "5.15.0-1051-aws", modules: { ipip: "ip_tunnel,tunnel4", ip_tunnel: "" } });
     assert.equal(r.code, 1);
     assert.match(r.out, /^fou-tunnel: web1 runs Linux 5\.15\.0-1051-aws without the fou module: .* and reboot; on Ubuntu 22\.04\.4 LTS: apt-get update && apt-get install linux-generic \(cloud kernels keep fou in linux-modules-extra-5\.15\.0-1051-aws\), then reboot into it$/m);
 });
 
-test("RHEL-like 8 and later: kernel-modules-extra; an unknown distribution: the general advice only", () => {
-    const rocky = prep({ os: "rocky9", release: "5.14.0-362.el9.x86_64", modules: { ipip: "ip_tunnel,tunnel4", ip_tunnel: "" } });
+eachShell("RHEL-like 8 and later: kernel-modules-extra; an unknown distribution: the general advice only", (shell) => {
+    const rocky = prep(shell, { os: "rocky9", release: "5.14.0-362.el9.x86_64", modules: { ipip: "ip_tunnel,tunnel4", ip_tunnel: "" } });
     assert.match(rocky.out, /reboot; on Rocky Linux 9\.3 \(Blue Onyx\): dnf install kernel-modules-extra \(and the newest kernel\), then reboot$/m);
-    const alpine = prep({ os: "unknown", release: "6.6.7-0-virt", modules: { ipip: "ip_tunnel,tunnel4" } });
+    const alpine = prep(shell, { os: "unknown", release: "6.6.7-0-virt", modules: { ipip: "ip_tunnel,tunnel4" } });
     assert.equal(alpine.out, "fou-tunnel: web1 runs Linux 6.6.7-0-virt without the fou module: install a kernel built with it (fou needs CONFIG_NET_FOU) and reboot\n");
-    const none = prep({ os: "none", release: "6.6.7-0-virt", modules: { ipip: "" } });
+    const none = prep(shell, { os: "none", release: "6.6.7-0-virt", modules: { ipip: "" } });
     assert.equal(none.code, 1);
     assert.match(none.out, /without the fou module: install a kernel built with it \(fou needs CONFIG_NET_FOU\) and reboot$/m);
 });
 
-test("fou built on ip_tunnel, but ip_tunnel missing: the modules are incomplete", () => {
-    const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: { fou: "udp_tunnel,ip_tunnel", ipip: "tunnel4" } });
+eachShell("fou built on ip_tunnel, but ip_tunnel missing: the modules are incomplete", (shell) => {
+    const r = prep(shell, { os: "debian12", release: "6.1.0-57-amd64", modules: { fou: "udp_tunnel,ip_tunnel", ipip: "tunnel4" } });
     assert.equal(r.code, 1);
     assert.match(r.out, /^fou-tunnel: web1: Linux 6\.1\.0-57-amd64 lacks the ip_tunnel module that fou is built on: its modules are incomplete; reinstall the kernel package; on Debian/m);
 });
 
-test("fou not built on ip_tunnel: that kernel cannot encapsulate in FOU (the wording the tests know)", () => {
-    const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: { fou: "udp_tunnel", ipip: "tunnel4", ip_tunnel: "" } });
+eachShell("fou not built on ip_tunnel: that kernel cannot encapsulate in FOU (the wording the tests know)", (shell) => {
+    const r = prep(shell, { os: "debian12", release: "6.1.0-57-amd64", modules: { fou: "udp_tunnel", ipip: "tunnel4", ip_tunnel: "" } });
     assert.equal(r.code, 1);
     assert.match(r.out, /^fou-tunnel: web1: the fou module of Linux 6\.1\.0-57-amd64 does not depend on ip_tunnel; this kernel cannot encapsulate tunnels in FOU/m);
 });
 
-test("a kernel upgraded without a reboot: its modules are not there", () => {
-    const r = prep({ os: "debian12", release: "6.1.0-56-amd64", modules: {}, moduleDir: false });
+eachShell("a kernel upgraded without a reboot: its modules are not there", (shell) => {
+    const r = prep(shell, { os: "debian12", release: "6.1.0-56-amd64", modules: {}, moduleDir: false });
     assert.equal(r.code, 1);
     assert.equal(r.out.trim().split("\n").length, 1, r.out);
     assert.match(r.out, /^fou-tunnel: web1 runs Linux 6\.1\.0-56-amd64, whose modules are not installed \(no \/lib\/modules\/6\.1\.0-56-amd64: upgraded without a reboot\?\): reboot into the installed kernel, or on Debian/m);
 });
 
-test("an old ip on Debian: apt-get install iproute2", () => {
-    const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: GOOD, oldIp: true });
+eachShell("an old ip on Debian: apt-get install iproute2", (shell) => {
+    const r = prep(shell, { os: "debian12", release: "6.1.0-57-amd64", modules: GOOD, oldIp: true });
     assert.equal(r.code, 1);
     assert.match(r.out, /^fou-tunnel: web1: its ip \(ip utility, iproute2-ss130716\) has no ip fou or no link encapsulation: upgrade iproute2 to 3\.18 or newer; on Debian GNU\/Linux 12 \(bookworm\): apt-get install iproute2$/m);
 });
 
-test("fou built into the kernel passes: a builtin has no depends to check", () => {
-    const r = prep({ os: "debian12", release: "6.1.0-57-amd64", modules: { fou: "builtin", ipip: "ip_tunnel,tunnel4", ip_tunnel: "" } });
+eachShell("fou built into the kernel passes: a builtin has no depends to check", (shell) => {
+    const r = prep(shell, { os: "debian12", release: "6.1.0-57-amd64", modules: { fou: "builtin", ipip: "ip_tunnel,tunnel4", ip_tunnel: "" } });
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /^kernel=6\.1\.0-57-amd64$/m);
 });
 
-test("two stacks on one host: a module the first loaded, still used by the second when the first goes, goes with the last", () => {
+eachShell("two stacks on one host: a module the first loaded, still used by the second when the first goes, goes with the last", (shell) => {
     const root = mkdtempSync(path.join(dir, "stacks-"));
     mkdirSync(path.join(root, "lib/modules/6.1.0-57-amd64"), { recursive: true });
     writeFileSync(path.join(root, "osrelease"), "6.1.0-57-amd64\n");
@@ -165,7 +178,7 @@ test("two stacks on one host: a module the first loaded, still used by the secon
         `ip() { case "$*" in "fou show") cat "$R/fou" 2>/dev/null ;; "fou help") echo 'ip fou add' ;; "link help ipip") echo encap ;; esac; return 0; }`,
     ].join("\n");
     const inHost = (s: string) => s.split("/var/lib/fou-tunnel").join(`${root}/state`).split('"/sys/module/').join(`"${root}/sys/module/`).split(OS_RELEASE).join(`${root}/none`).split(KERNEL_RELEASE).join(`${root}/osrelease`);
-    const sh = (s: string) => execFileSync("/bin/sh", ["-c", `${fakes}\n(\n${inHost(s)}\n) 2>&1`], { encoding: "utf8" });
+    const sh = (s: string) => sh0(shell, `${fakes}\n(\n${inHost(s)}\n) 2>&1`);
     const log = () => readFileSync(path.join(root, "log"), "utf8").trim().split("\n");
     const a = kernelScripts(["fou", "ipip"], "/var/lib/fou-tunnel/fou-tunnel.a/fou-s2-prep-kernel.modules");
     const b = kernelScripts(["fou", "ip_gre"], "/var/lib/fou-tunnel/fou-tunnel.b/fou-s2-prep-kernel.modules");
@@ -183,7 +196,7 @@ test("two stacks on one host: a module the first loaded, still used by the secon
     assert.throws(() => readFileSync(path.join(root, "state")), /ENOENT/, "the state directory is gone");
 });
 
-test("two stacks' firewalls: nf_tables, loaded for the first table, is unloaded with the last table of anyone", () => {
+eachShell("two stacks' firewalls: nf_tables, loaded for the first table, is unloaded with the last table of anyone", (shell) => {
     const root = mkdtempSync(path.join(dir, "nft-"));
     const fakes = [
         `R=${root}`,
@@ -198,7 +211,7 @@ test("two stacks' firewalls: nf_tables, loaded for the first table, is unloaded 
         'modprobe() { [ "$1" = -r ] && rm -rf "$R/sys/module/$2" && echo "unload $2" >> "$R/log"; }',
     ].join("\n");
     const inHost = (s: string) => s.split("/var/lib/fou-tunnel").join(`${root}/state`).split("/sys/module/").join(`${root}/sys/module/`);
-    const sh = (s: string) => execFileSync("/bin/sh", ["-c", `${fakes}\n(\nset -eu\n${inHost(s)}\n) 2>&1`], { encoding: "utf8" });
+    const sh = (s: string) => sh0(shell, `${fakes}\n(\nset -eu\n${inHost(s)}\n) 2>&1`);
     const a = firewallObject("fou_a", [{ port: 5555, peers: ["198.51.100.162"] }]);
     const b = firewallObject("fou_b", [{ port: 6666, peers: ["198.51.100.162"] }]);
     sh(a.apply);

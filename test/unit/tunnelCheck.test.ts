@@ -1,21 +1,34 @@
 /**
- * The tunnel check's script, run by sh with stand-ins for ping and tcpdump on PATH: what it
+ * The tunnel check's script, run by each host shell (dash, bash, busybox sh: every test once per
+ * shell, in a directory of its own) with stand-ins for ping and tcpdump on PATH: what it
  * reports, that it rounds again while the kernel still fails sends after ICMP errors from the
  * peer (ping -w stops at the first error), and that it fails, naming the numbers, when nothing
  * comes back.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
+import { HOST_SHELLS, HostShell, runIn } from "./hostShells";
 import { tunnelCheckScript, tunnelProbeCheck } from "../../components/tunnelCheck";
 
 const dir = mkdtempSync(path.join(tmpdir(), "fou-check-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const settings = { device: "eth0", gwip: "10.10.10.1", peerGwip: "10.10.10.2", local: "198.51.100.151", remote: "198.51.100.152", port: 5555 };
+
+/**
+ * The script with each stand-in in BIN also defined as a function that runs it. PATH alone does
+ * not reach them under every shell: Debian's busybox-static shell runs its own applets (ping,
+ * date, sleep) before it searches PATH, and only a function comes before an applet. The
+ * environment of a run also sets HOME to BIN: bash, given a socket as stdin (Node's pipes) and no
+ * SHLVL, would otherwise source the machine's ~/.bashrc, whose complaints land on stderr.
+ */
+function withStubs(bin: string, text: string): string {
+    const names = readdirSync(bin).filter((f) => ["ping", "tcpdump", "date", "sleep"].includes(f));
+    return [...names.map((f) => `${f}() { '${path.join(bin, f)}' "$@"; }`), text].join("\n");
+}
 
 /** A ping whose Nth call prints the Nth line of $PINGS ("received errors"); calls are counted in $dir/calls. */
 function stubs(bin: string): void {
@@ -36,7 +49,12 @@ function stubs(bin: string): void {
     for (const f of ["ping", "tcpdump"]) chmodSync(path.join(bin, f), 0o755);
 }
 
-function runCheck(name: string, pings: string[], fakeClock = false) {
+/** Registers the test NAME once per host shell: `NAME (dash)`, `NAME (bash)`, `NAME (busybox sh)`. */
+function eachShell(name: string, fn: (shell: HostShell) => void): void {
+    for (const shell of HOST_SHELLS) test(`${name} (${shell.name})`, () => fn(shell));
+}
+
+function runCheck(shell: HostShell, name: string, pings: string[], fakeClock = false) {
     const bin = mkdtempSync(path.join(dir, `${name}-`));
     stubs(bin);
     if (fakeClock) {
@@ -50,16 +68,15 @@ function runCheck(name: string, pings: string[], fakeClock = false) {
         chmodSync(path.join(bin, "sleep"), 0o755);
     }
     const calls = path.join(bin, "calls");
-    const r = spawnSync("sh", ["-c", tunnelCheckScript(settings)], {
-        encoding: "utf8",
-        env: { PATH: `${bin}:/usr/bin:/bin`, PINGS: pings.join("\n"), CALLS: calls, CLOCK: path.join(bin, "clock") },
+    const r = runIn(shell, withStubs(bin, tunnelCheckScript(settings)), {
+        env: { PATH: `${bin}:/usr/bin:/bin`, HOME: bin, PINGS: pings.join("\n"), CALLS: calls, CLOCK: path.join(bin, "clock") },
     });
     const last = r.stdout.trim().split("\n").pop() ?? "{}";
-    return { code: r.status, result: JSON.parse(last), stderr: r.stderr, calls: Number(readFileSync(calls, "utf8")) };
+    return { code: r.code, result: JSON.parse(last), stderr: r.stderr, calls: Number(readFileSync(calls, "utf8")) };
 }
 
-test("a healthy tunnel: one round, all three replies, the UDP packets both ways", () => {
-    const r = runCheck("healthy", ["3 0"]);
+eachShell("a healthy tunnel: one round, all three replies, the UDP packets both ways", (shell) => {
+    const r = runCheck(shell, "healthy", ["3 0"]);
     assert.equal(r.code, 0, r.stderr);
     // Nothing on stderr (it shows in the up's output): not even the capture's log read too early.
     assert.equal(r.stderr, "");
@@ -71,23 +88,23 @@ test("a healthy tunnel: one round, all three replies, the UDP packets both ways"
     assert.match(r.result.sample, /198\.51\.100\.151\.40000 > 198\.51\.100\.152\.5555: UDP/);
 });
 
-test("sends failed locally after ICMP errors (ping -w stops at the first): rounds again until all three come back", () => {
-    const r = runCheck("errwindow", ["0 1", "0 1", "2 0", "3 0"]);
+eachShell("sends failed locally after ICMP errors (ping -w stops at the first): rounds again until all three come back", (shell) => {
+    const r = runCheck(shell, "errwindow", ["0 1", "0 1", "2 0", "3 0"]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.calls, 4);
     assert.equal(r.result.rounds, 4);
     assert.equal(r.result.received, 3);
 });
 
-test("nothing comes back: it gives up at the 40 s deadline and fails with the numbers", () => {
-    const r = runCheck("dead", ["0 0"], true);
+eachShell("nothing comes back: it gives up at the 40 s deadline and fails with the numbers", (shell) => {
+    const r = runCheck(shell, "dead", ["0 0"], true);
     assert.notEqual(r.code, 0);
     assert.ok(r.calls >= 2 && r.calls <= 5, `rounds until the deadline: ${r.calls}`);
     assert.equal(r.result.received, 0);
     assert.match(r.stderr, /tunnel check failed on .*: 0\/3 pings from 10\.10\.10\.1 to 10\.10\.10\.2 answered, UDP\/5555 packets out 1, in 1/);
 });
 
-test("counts only this tunnel's packets, reads busybox's ping summary, keeps the sample valid JSON", () => {
+eachShell("counts only this tunnel's packets, reads busybox's ping summary, keeps the sample valid JSON", (shell) => {
     const bin = mkdtempSync(path.join(dir, "formats-"));
     writeFileSync(path.join(bin, "ping"), "#!/bin/sh\necho 'PING 10.10.10.2 (10.10.10.2): 56 data bytes'\necho '4 packets transmitted, 3 packets received, 25% packet loss'\n");
     writeFileSync(path.join(bin, "tcpdump"), [
@@ -101,9 +118,9 @@ test("counts only this tunnel's packets, reads busybox's ping summary, keeps the
         'echo "12:00:00.4 IP 198.51.100.153.40002 > 198.51.100.151.5555: UDP, length 84"',
     ].join("\n"));
     for (const f of ["ping", "tcpdump"]) chmodSync(path.join(bin, f), 0o755);
-    const r = spawnSync("sh", ["-c", tunnelCheckScript(settings)], { encoding: "utf8", env: { PATH: `${bin}:/usr/bin:/bin` } });
+    const r = runIn(shell, withStubs(bin, tunnelCheckScript(settings)), { env: { PATH: `${bin}:/usr/bin:/bin`, HOME: bin } });
     const result = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}");
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(
         { sent: result.sent, received: result.received, out: result.udpToPeer, in: result.udpFromPeer },
         { sent: 4, received: 3, out: 2, in: 1 },
@@ -111,18 +128,17 @@ test("counts only this tunnel's packets, reads busybox's ping summary, keeps the
     assert.equal(result.sample, "IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84 xy");
 });
 
-test("the refresh probe passes when a round of pings is answered within three rounds, and names the tunnel when none is", () => {
+eachShell("the refresh probe passes when a round of pings is answered within three rounds, and names the tunnel when none is", (shell) => {
     const probe = (name: string, pings: string[]) => {
         const bin = mkdtempSync(path.join(dir, `${name}-`));
         stubs(bin);
         writeFileSync(path.join(bin, "sleep"), "#!/bin/sh\nexit 0\n");
         chmodSync(path.join(bin, "sleep"), 0o755);
         const calls = path.join(bin, "calls");
-        const r = spawnSync("sh", ["-c", tunnelProbeCheck("10.10.10.1", "10.10.10.2")], {
-            encoding: "utf8",
-            env: { PATH: `${bin}:/usr/bin:/bin`, PINGS: pings.join("\n"), CALLS: calls },
+        const r = runIn(shell, withStubs(bin, tunnelProbeCheck("10.10.10.1", "10.10.10.2")), {
+            env: { PATH: `${bin}:/usr/bin:/bin`, HOME: bin, PINGS: pings.join("\n"), CALLS: calls },
         });
-        return { code: r.status, out: r.stdout.trim(), calls: Number(readFileSync(calls, "utf8")) };
+        return { code: r.code, out: r.stdout.trim(), calls: Number(readFileSync(calls, "utf8")) };
     };
     assert.deepEqual(probe("healthy", ["3 0"]), { code: 0, out: "", calls: 1 });
     // Local send failures after ICMP errors: two rounds of errors, then answers.
