@@ -5,6 +5,7 @@ import { stateNamespace } from "./hostState";
 import { FouTunnel, TunnelEndInfo } from "./fouTunnel";
 import { TunnelHost } from "./host";
 import { HostPrep, MODULES_FOR_IPPROTO } from "./hostPrep";
+import { KernelUpgrade } from "./kernelUpgrade";
 import { TunnelCheckResult } from "./tunnelCheck";
 import type { TopologySpec } from "./topologySpec";
 import { throwIfInvalid } from "../lib/validate";
@@ -44,11 +45,16 @@ export class FouTopology extends pulumi.ComponentResource {
     public readonly firewalls: Record<string, Firewall>;
     /** Tunnel name → kind, port and both ends (GWIPs, interfaces, MTUs). */
     public readonly info: Record<string, TunnelInfo>;
+    /** Host name → its kernel upgrade, for hosts whose topology entry says `kernel: {upgrade: true}`. */
+    public readonly kernelUpgrades: Record<string, KernelUpgrade>;
+    /** Host name → the kernel release before and after its upgrade (upgraded hosts only). */
+    public readonly kernels: pulumi.Output<Record<string, { before: string; after: string }>>;
     /** Every end's ping/capture result. */
     public readonly checks: pulumi.Output<(TunnelCheckResult & { tunnel: string; host: string })[]>;
 
     constructor(name: string, args: FouTopologyArgs, opts: pulumi.ComponentResourceOptions = {}) {
-        const { topology, hosts } = args;
+        const { topology } = args;
+        let hosts = args.hosts;
         throwIfInvalid(
             topology.hosts
                 .filter((h) => hosts[h.name] === undefined)
@@ -56,6 +62,41 @@ export class FouTopology extends pulumi.ComponentResource {
         );
         super("fou:index:FouTopology", name, {}, opts);
         const child = { parent: this };
+        const modulesOf = (host: string) => [
+            ...new Set(topology.tunnels.filter((t) => t.ends.some((e) => e.host === host)).flatMap((t) => MODULES_FOR_IPPROTO[t.ipproto])),
+        ];
+
+        // Hosts that asked for it get a kernel with fou first, one host at a time (each upgrade
+        // waits for the previous one's verify), so a mesh keeps most paths while one reboots.
+        // Everything else on such a host waits for its verify: nothing is made on the old boot.
+        this.kernelUpgrades = {};
+        let previous: pulumi.Resource | undefined;
+        for (const h of topology.hosts) {
+            if (!h.kernel?.upgrade) {
+                continue;
+            }
+            const k = h.kernel;
+            const upgrade = new KernelUpgrade(
+                `${name}-${h.name}-kernel-upgrade`,
+                {
+                    host: hosts[h.name],
+                    modules: modulesOf(h.name).length > 0 ? modulesOf(h.name) : MODULES_FOR_IPPROTO[4],
+                    package: k.package,
+                    repository: k.repository,
+                    key: k.key,
+                    rebootTimeout: k.rebootTimeout,
+                    after: previous ? [previous] : [],
+                },
+                child,
+            );
+            this.kernelUpgrades[h.name] = upgrade;
+            previous = upgrade.verify;
+            const m = hosts[h.name];
+            hosts = { ...hosts, [h.name]: { ...m, readyAfter: [...(m.readyAfter ?? []), upgrade.verify] } };
+        }
+        this.kernels = pulumi
+            .all(Object.entries(this.kernelUpgrades).map(([n, u]) => pulumi.all([u.kernelBefore, u.kernelAfter]).apply(([before, after]) => [n, { before, after }] as const)))
+            .apply((es) => Object.fromEntries(es));
 
         this.preps = {};
         for (const h of topology.hosts) {
@@ -63,11 +104,12 @@ export class FouTopology extends pulumi.ComponentResource {
             if (mine.length === 0) {
                 continue;
             }
-            const modules = [...new Set(mine.flatMap((t) => MODULES_FOR_IPPROTO[t.ipproto]))];
+            const modules = modulesOf(h.name);
             // Forwarding only where a tunnel carries routed prefixes: a GWIP-only tunnel ends at
             // its hosts, and turning a host into a router is no side effect to have by default.
             const ipForward = mine.some((t) => t.ends.some((e) => e.routes.length > 0));
-            this.preps[h.name] = new HostPrep(`${name}-${h.name}-prep`, { host: hosts[h.name], modules, ipForward }, child);
+            const upgrade = this.kernelUpgrades[h.name];
+            this.preps[h.name] = new HostPrep(`${name}-${h.name}-prep`, { host: hosts[h.name], modules, ipForward }, upgrade ? { ...child, dependsOn: [upgrade] } : child);
         }
 
         // Each host's receive ports, closed to all but the peers of the tunnels that use them.
@@ -148,6 +190,6 @@ export class FouTopology extends pulumi.ComponentResource {
             checks.push(tunnel.checks.apply((cs) => cs.map((c, i) => ({ tunnel: t.name, host: t.ends[i].host, ...c }))));
         }
         this.checks = pulumi.all(checks).apply((cs) => cs.flat());
-        this.registerOutputs({ checks: this.checks });
+        this.registerOutputs({ checks: this.checks, kernels: this.kernels });
     }
 }

@@ -22,6 +22,22 @@ export interface TopologySpec {
 export interface HostSpec {
     /** The machine's name: the key of FouTopology's `hosts`. */
     readonly name: string;
+    /** ssh hosts: bring the host to a kernel with fou first (components/kernelUpgrade.ts). */
+    readonly kernel?: KernelSpec;
+}
+
+/** A host's `kernel:` block: whether and how to upgrade its kernel to one with fou. */
+export interface KernelSpec {
+    /** Install a kernel with fou and reboot into it when the running one lacks it; nothing reboots unless true. */
+    readonly upgrade: boolean;
+    /** The kernel package; undefined: the distribution's default. */
+    readonly package?: string;
+    /** An apt source line (`deb [options] http(s)://… suite components`) to install it from. */
+    readonly repository?: string;
+    /** The repository's ASCII-armored public key. */
+    readonly key?: string;
+    /** Seconds to wait for SSH after the reboot (60 to 3600). */
+    readonly rebootTimeout: number;
 }
 
 export interface TunnelEndSpec {

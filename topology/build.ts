@@ -20,6 +20,7 @@ export function build(source: string, hosts: HostRec[], tunnels: TunnelRec[], po
             fou: h.fou,
             ...(h.ssh ? { ssh: h.ssh } : {}),
             ...(h.device ? { device: h.device } : {}),
+            ...(h.kernel ? { kernel: h.kernel } : {}),
         })),
         tunnels: tunnels.map((t) => {
             const value = <K extends keyof TunnelValues>(k: K): TunnelValues[K] => need<Field<TunnelValues[K]>>(t.fields[k], `${t.path}.${k}`).value;

@@ -2,6 +2,7 @@ import { Ip, cidrContains, formatCidr, formatIp, lastAddress, parseIp } from "..
 import { checkHostName } from "../lib/validate";
 import { FIRST_HOST_OFFSET, defaultHostAddress } from "./defaults";
 import { Context, HostRec, Hosts } from "./records";
+import { KERNEL_NOT_HERE, readKernel } from "./kernel";
 import { HOST_KEYS_AWS, HOST_KEYS_LOCAL, HOST_KEYS_SSH, checkKeys, readBool } from "./schema";
 import { SshOwners, readSshHost, secretKeyMessage } from "./sshHosts";
 import { YMap, got, str } from "./yaml";
@@ -52,8 +53,17 @@ export function readHosts(cx: Context): Hosts {
         }
         if (cx.kind === "ssh") {
             const read = readSshHost(cx, item, path, name, sshOwners);
+            const kernel = readKernel(cx.r, item, path);
             if (name) {
-                const h: HostRec = { name, index: i, fou, ...(read.underlay ? { address: read.underlay } : {}), ...(read.ssh ? { ssh: read.ssh } : {}), ...(read.device ? { device: read.device } : {}) };
+                const h: HostRec = {
+                    name,
+                    index: i,
+                    fou,
+                    ...(read.underlay ? { address: read.underlay } : {}),
+                    ...(read.ssh ? { ssh: read.ssh } : {}),
+                    ...(read.device ? { device: read.device } : {}),
+                    ...(kernel ? { kernel } : {}),
+                };
                 hosts.byName.set(name, h);
                 hosts.list.push(h);
             }
@@ -71,6 +81,9 @@ export function readHosts(cx: Context): Hosts {
 
 /** Why a key of another host kind is not allowed here, when it is one. */
 function hostKeyMessage(kind: "local" | "aws" | "ssh", key: string): string | undefined {
+    if (key === "kernel" && kind !== "ssh") {
+        return KERNEL_NOT_HERE[kind];
+    }
     if (kind === "aws") {
         if (key === "address") return "not allowed for aws hosts: EC2 assigns the addresses";
         if (key === "fou") return "not allowed for aws hosts: only local VMs can be booted with fou made unusable";

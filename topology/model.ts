@@ -1,7 +1,7 @@
 import { familyOfMode } from "../components/fouTunnel";
 import { IPPROTO, TunnelMode } from "../components/ipipFouLink";
 import type { Encap as PortEncap } from "../components/fouPort";
-import type { HostSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "../components/topologySpec";
+import type { HostSpec, KernelSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "../components/topologySpec";
 
 /**
  * The topology model: what a topology file (or the stack's guide keys) describes, validated,
@@ -9,7 +9,7 @@ import type { HostSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from
  * FouTopology takes (components/topologySpec.ts), plus what only the hosts need to know.
  */
 
-export type { PortSpec, TunnelEndSpec, TunnelSpec };
+export type { KernelSpec, PortSpec, TunnelEndSpec, TunnelSpec };
 export type TunnelProtocol = TunnelMode;
 export type Encap = PortEncap;
 

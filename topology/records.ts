@@ -1,4 +1,5 @@
 import { Cidr, Family, Ip, formatCidr, formatIp } from "../lib/inet";
+import type { KernelSpec } from "../components/topologySpec";
 import type { TopologySsh, TunnelValues } from "./model";
 import type { Field, ValueKey } from "./schema";
 import type { Report, YMap } from "./yaml";
@@ -44,6 +45,8 @@ export interface HostRec {
     readonly fou: boolean;
     readonly ssh?: TopologySsh;
     readonly device?: string;
+    /** ssh hosts: the `kernel:` block, when given and valid. */
+    readonly kernel?: KernelSpec;
 }
 
 /** The hosts section as read. */

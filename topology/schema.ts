@@ -17,7 +17,9 @@ export const TUNNEL_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 export const TOP_KEYS = ["hosts", "gwipPool", "gwipPool6", "defaults", "tunnels", "firewall"];
 export const HOST_KEYS_LOCAL = ["name", "address", "fou"];
 export const HOST_KEYS_AWS = ["name"];
-export const HOST_KEYS_SSH = ["name", "ssh", "underlayAddress", "device"];
+export const HOST_KEYS_SSH = ["name", "ssh", "underlayAddress", "device", "kernel"];
+/** The `kernel:` block of an ssh host (topology/kernel.ts). */
+export const KERNEL_KEYS = ["upgrade", "package", "repository", "key", "rebootTimeout"];
 /** The `ssh:` block of a host on an ssh stack, and its `proxy:` (the jump host). */
 export const SSH_KEYS = ["address", "port", "user", "hostKey", "sudo", "proxy"];
 export const PROXY_KEYS = ["address", "port", "user", "hostKey"];
