@@ -7,7 +7,7 @@ import { before, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
 import YAML from "yaml";
 import { HOST_SHELLS, runIn, runInAll } from "./hostShells";
-import { recorded, settle, valueOf } from "./mocks";
+import { decodeStep, recorded, settle, valueOf } from "./mocks";
 import { FouTunnel } from "../../components/fouTunnel";
 import { HostPrep } from "../../components/hostPrep";
 import { FouInputError } from "../../lib/validate";
@@ -37,7 +37,7 @@ const hostPublic = (resource: string) => `ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAho
 
 const mocks: pulumi.runtime.Mocks = {
     newResource(args) {
-        recorded.push({ type: args.type, name: args.name, inputs: args.inputs, parent: parents.get(args.name), dependsOn: [] });
+        recorded.push({ type: args.type, name: args.name, inputs: decodeStep(args.inputs), parent: parents.get(args.name), dependsOn: [] });
         const state: Record<string, any> = { ...args.inputs };
         switch (args.type) {
             case "tls:index/privateKey:PrivateKey":
@@ -484,7 +484,9 @@ test("each poll asks its own host for the device holding its private address, qu
     // The poll runs as admin itself; the steps go through sudo.
     assert.ok(!poll.create.includes("sudo"));
     const prep = res("k1-prep-kernel").inputs;
-    assert.match(prep.create, /^if ! sudo -n true 2>\/dev\/null; then\n[^]*\nexec sudo -n \/bin\/sh -c '/);
+    assert.equal(prep.createLine, "sudo -n /bin/sh -s create");
+    assert.equal(prep.deleteLine, "sudo -n /bin/sh -s delete");
+    assert.match(prep.create, /^set -eu\n/);
     assert.deepEqual([plain(prep.connection).user, plain(prep.connection).hostKey], ["admin", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk1hostkey"]);
 });
 
@@ -539,8 +541,9 @@ test("outputs: public and private IPs by host, and ssh commands as the distribut
 });
 
 test("the tunnel components run unchanged on the EC2 hosts: private addresses, the polled device", () => {
-    // Through sudo: the script is one quoted argument of `sh -c`; unquote it.
-    const link = (res("fou-k1-link").inputs.create as string).replace(/'\\''/g, "'");
+    // The step's create, as it reaches sudo -n /bin/sh on stdin.
+    assert.equal(res("fou-k1-link").inputs.createLine, "sudo -n /bin/sh -s create");
+    const link = res("fou-k1-link").inputs.create as string;
     // The words of the `ip link add` line, quoting aside (how the link quotes is its own business).
     const add = link
         .split("\n")

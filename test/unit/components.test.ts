@@ -227,7 +227,7 @@ test("a host's identity is in every command's triggers, so a replaced machine is
     assert.deepEqual(cmd("idp-fou").inputs.triggers, [6000, 4, "host-key-of-this-boot"]);
 });
 
-test("every tunnel object has a drift probe that checks it on refresh; its id is the command's stdin", () => {
+test("every tunnel object has a drift probe that checks it on refresh; its id heads the command's stdin", () => {
     for (const [name, pattern] of [
         ["fou-k1-fou", /ip fou show .*= 'port 5555 ipproto 4' ]/],
         ["fou-k1-link", /link ftok2 is missing/],
@@ -245,7 +245,8 @@ test("every tunnel object has a drift probe that checks it on refresh; its id is
         // A replaced probe changes `stdin`, no trigger: the plugin runs the (idempotent) create
         // again. No `update` repeats the create script in the state.
         const c = cmd(name).inputs;
-        assert.equal(c.stdin, `# drift probe ${name}-probe-id\n`, name);
+        assert.ok(c.stdin.startsWith(`# drift probe ${name}-probe-id\nfou_create() {\n`), name);
+        assert.equal(c.createLine, "/bin/sh -s create", name);
         assert.equal(c.update, undefined, name);
         assert.ok(!cmd(name).inputs.triggers.includes(`${name}-probe-id`), name);
     }

@@ -16,7 +16,7 @@ export interface HostShell {
 
 export const HOST_SHELLS: readonly HostShell[] = [
     { name: "dash", argv: ["dash"] },
-    { name: "bash", argv: ["bash"] },
+    { name: "bash", argv: ["bash", "--norc"] },
     { name: "busybox sh", argv: ["busybox", "sh"] },
 ];
 

@@ -1,27 +1,20 @@
 /**
  * The components as a library: importing them declares nothing; two FouTopology instances in one
- * program never share a resource name; the program's own topology keeps every resource it had
- * before children carried the topology's name (aliases, as the engine resolves them, reach every
- * old URN of topologies/mesh3.yaml and guide.yaml), and its commands adopt the host state kept
- * under the old names.
+ * program never share a resource name.
  */
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { builtinModules } from "node:module";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { HOST_SHELLS, runIn } from "./hostShells";
 import { settle, valueOf } from "./mocks";
-import { adoptStateScript, FouTopology } from "../../components/fouTopology";
+import { FouTopology } from "../../components/fouTopology";
 import { TunnelHost } from "../../components/host";
-import { STATE_ROOT } from "../../components/hostState";
 import { loadTopology } from "../../topology";
 
 const REPO = path.resolve(__dirname, "..", "..");
-const OLD = JSON.parse(readFileSync(path.join(__dirname, "fixtures", "fouTopology-urns-unprefixed.json"), "utf8")) as Record<string, string[]>;
 
 interface Seen {
     readonly type: string;
@@ -61,46 +54,6 @@ function typesOf(seen: Map<pulumi.Resource, Seen>, r: pulumi.Resource): string {
     return s.parent && seen.has(s.parent) ? `${typesOf(seen, s.parent)}$${s.type}` : s.type;
 }
 
-/**
- * The URNs the engine looks up a resource by when it is not found under its own: its aliases
- * (same parent, the old name), then those inherited from its parent's aliases, the parent's name
- * replaced by the alias's at the start of the child's (step_generator.go, generateAliases and
- * inheritedChildAlias, pulumi v3.248.0).
- */
-function aliasesOf(seen: Map<pulumi.Resource, Seen>, r: pulumi.Resource): string[] {
-    const s = seen.get(r)!;
-    const own = s.aliases.map((n) => `${typesOf(seen, r)}::${n}`);
-    const parent = s.parent && seen.has(s.parent) ? seen.get(s.parent)! : undefined;
-    if (!parent) return own;
-    const inherited = aliasesOf(seen, s.parent!).flatMap((pa) => {
-        const [types, paName] = pa.split("::");
-        const candidates = [s.name, ...s.aliases];
-        return candidates.map((n) => `${types}$${s.type}::${n.startsWith(parent.name) ? paName + n.slice(parent.name.length) : n}`);
-    });
-    return [...new Set([...own, ...inherited])];
-}
-
-for (const file of ["mesh3.yaml", "guide.yaml"]) {
-    test(`${file}: every resource of the unprefixed topology is reached by exactly one resource of the prefixed one`, async () => {
-        const seen = await build(file, "fou");
-        const old = OLD[file];
-        assert.ok(old.length > 40, "the fixture lists the old URNs");
-        const urns = [...seen.keys()].map((r) => urnOf(seen, r));
-        for (const [r, s] of seen) {
-            if (s.type !== "fou:index:FouTopology") {
-                assert.ok(s.name.startsWith("fou-"), `${urnOf(seen, r)} carries the topology's name`);
-            }
-        }
-        for (const u of old) {
-            const claimants = [...seen.keys()].filter((r) => urnOf(seen, r) === u || aliasesOf(seen, r).includes(u));
-            assert.equal(claimants.length, 1, `${u}: claimed by ${claimants.map((r) => urnOf(seen, r)).join(", ") || "nothing"}`);
-        }
-        // The topology itself keeps its URN; nothing new answers to a name an old resource had
-        // unless it is that resource.
-        assert.ok(urns.includes("fou:index:FouTopology::fou"));
-    });
-}
-
 test("two topologies in one program: no URN twice", async () => {
     const a = await build("mesh3.yaml", "fou");
     const b = await build("mesh3.yaml", "lab");
@@ -109,74 +62,6 @@ test("two topologies in one program: no URN twice", async () => {
     assert.deepEqual(twice, []);
     assert.ok(all.some((u) => u.endsWith("::lab-k1-k2-k1-link")));
 });
-
-test("every remote command of a topology adopts its old state first, in create and update", async () => {
-    const seen = await build("guide.yaml", "fou");
-    const commands = [...seen.values()].filter((s) => s.type === "command:remote:Command");
-    assert.ok(commands.length > 10);
-    for (const c of commands) {
-        const old = c.name.slice("fou-".length);
-        const create = await valueOf(c.create!);
-        assert.ok(create.startsWith(`# fou-tunnel: host state kept under ${old} (`), `${c.name}: ${create.slice(0, 120)}`);
-        if (c.update !== undefined) {
-            assert.ok((await valueOf(c.update)).startsWith(`# fou-tunnel: host state kept under ${old} (`), c.name);
-        }
-    }
-});
-
-// The adoption changes files: each host shell gets a state directory of its own.
-for (const shell of HOST_SHELLS) {
-    test(`the adoption moves exactly the old name's files and claims, once, never over newer ones (${shell.name})`, () => {
-        const root = mkdtempSync(path.join(tmpdir(), "fou-adopt-"));
-        try {
-            const ns = path.join(root, "fou-tunnel.dev");
-            mkdirSync(ns, { recursive: true });
-            mkdirSync(path.join(root, "shared", "fou-port-5555-ipproto-4"), { recursive: true });
-            const put = (p: string, text = "") => writeFileSync(path.join(root, p), text);
-            put("fou-tunnel.dev/k1-prep-kernel.modules", "fou\nipip\n");
-            put("fou-tunnel.dev/k1-prep-kernel.tmp.x", "not a state file of this resource");
-            put("fou-tunnel.dev/k1-prep-kernel-probe.id", "another resource's");
-            put("fou-tunnel.dev/k1-fou-5555-fou.id", "old-id");
-            put("fou-tunnel.dev/fou-k1-fou-5555-fou.id", "new-id");
-            put("shared/fou-port-5555-ipproto-4/fou-tunnel.dev.k1-fou-5555-fou");
-            put("shared/fou-port-5555-ipproto-4/fou-tunnel.other.k1-fou-5555-fou");
-            /** Runs TEXT under this shell; a failure fails the test (as execFileSync's throw did). */
-            const sh = (text: string, cwd?: string) => {
-                const r = runIn(shell, text, { cwd });
-                assert.equal(r.code, 0, `${shell.name}: exit ${r.code}\n${r.stdout}${r.stderr}`);
-                return r;
-            };
-            const run = (oldName: string, newName: string) => sh(adoptStateScript(oldName, newName, "fou-tunnel.dev").split(STATE_ROOT).join(root)).stdout;
-            run("k1-prep-kernel", "fou-k1-prep-kernel");
-            run("k1-fou-5555-fou", "fou-k1-fou-5555-fou");
-            run("k1-prep-kernel", "fou-k1-prep-kernel"); // again: nothing left to move
-            assert.deepEqual(readdirSync(ns).sort(), [
-                "fou-k1-fou-5555-fou.id",
-                "fou-k1-prep-kernel.modules",
-                "k1-fou-5555-fou.id", // the new name already had one: left as it was
-                "k1-prep-kernel-probe.id",
-                "k1-prep-kernel.tmp.x",
-            ]);
-            assert.equal(readFileSync(path.join(ns, "fou-k1-prep-kernel.modules"), "utf8"), "fou\nipip\n");
-            assert.equal(readFileSync(path.join(ns, "fou-k1-fou-5555-fou.id"), "utf8"), "new-id");
-            assert.deepEqual(readdirSync(path.join(root, "shared", "fou-port-5555-ipproto-4")).sort(), [
-                "fou-tunnel.dev.fou-k1-fou-5555-fou",
-                "fou-tunnel.other.k1-fou-5555-fou", // another stack's claim
-            ]);
-            // With nothing of the old name on the host, it starts no process: not even `id`.
-            const quiet = adoptStateScript("k2-prep-kernel", "fou-k2-prep-kernel", "fou-tunnel.dev").split(STATE_ROOT).join(root);
-            assert.equal(sh(`id() { echo CALLED; }; sudo() { echo CALLED; }\n${quiet}`).stdout, "");
-            // …and with a file of the old name left (k1-fou-5555-fou.id, kept above), it looks as root.
-            const left = runIn(shell, `id() { echo CALLED >&2; echo 0; }\n${adoptStateScript("k1-fou-5555-fou", "z", "fou-tunnel.dev").split(STATE_ROOT).join(root)}`);
-            assert.equal(left.stderr, "CALLED\n");
-            // Hostile names stay data.
-            sh(adoptStateScript("x'; touch pwned; '", "y", "fou-tunnel.dev").split(STATE_ROOT).join(root), root);
-            assert.ok(!readdirSync(root).includes("pwned"));
-        } finally {
-            rmSync(root, { recursive: true, force: true });
-        }
-    });
-}
 
 test("importing the library declares nothing and reads no configuration", () => {
     const probe = [

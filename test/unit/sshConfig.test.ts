@@ -249,7 +249,7 @@ function runProgram(config: Record<string, string>, secret: string[]): { error?:
         "pulumi.runtime.setMocks({",
         "  newResource: (a) => {",
         "    resources.push({ type: a.type, name: a.name, inputs: a.inputs });",
-        "    const c = String(a.inputs.create || '');",
+        "    const c = String(a.inputs.create || '') + String(a.inputs.stdin || '');",
         "    const stdout = c.includes('tcpdump') ? JSON.stringify({ from: 'a', to: 'b', sent: 3, received: 3, udpToPeer: 3, udpFromPeer: 3, sample: 'x', measuredAt: 'now' }) : a.name.endsWith('-reachable') ? 'device=eth0' : 'mtu=1472\\ninstance=1';",
         "    return { id: a.name + '-id', state: { ...a.inputs, stdout, stderr: '' } };",
         "  },",
@@ -288,6 +288,6 @@ test("the program: a bad ssh config stops it before any resource; a good one dec
     assert.ok(!names.some((n) => /LocalVm|local:Command|tls:/.test(n)), names.join(", "));
     const kernel = good.resources.find((r) => r.name.endsWith("k2-prep-kernel"));
     assert.ok(kernel, names.join(", "));
-    assert.match(String(kernel.inputs.create), /^exec sudo -n \/bin\/sh -c /m);
-    assert.doesNotMatch(String(good.resources.find((r) => r.name.endsWith("k1-prep-kernel"))!.inputs.create), /^exec sudo -n/m);
+    assert.equal(kernel.inputs.create, "sudo -n /bin/sh -s create");
+    assert.equal(good.resources.find((r) => r.name.endsWith("k1-prep-kernel"))!.inputs.create, "/bin/sh -s create");
 });
