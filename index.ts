@@ -91,6 +91,8 @@ export const tunnelSpecs = tunnels
 export const ports = tunnels ? topo.ports : [];
 /** The guide's test from each end of each tunnel: pings through it and UDP packets seen on the port. */
 export const verification = tunnels?.checks ?? [];
+/** Host name → kernel release before and after its upgrade (hosts with `kernel: {upgrade: true}`). */
+export const kernels = tunnels?.kernels ?? {};
 /** The VMs as vm.sh reported them (pid, boot time). */
 export const vms = local?.vms ?? [];
 /** SSH key for the hosts (secret): `pulumi stack output sshPrivateKey --show-secrets`. */

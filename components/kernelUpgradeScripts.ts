@@ -275,7 +275,8 @@ export function kernelInstallScripts(o: KernelInstallOptions): CommandScripts {
         "    run grub2-set-default 0",
         sh`    run grub2-mkconfig -o ${p.grubCfg} ;;`,
         sh`  el*) run grubby --set-default ${p.boot + "/vmlinuz-"}"$new" ;;`,
-        "  *) run update-grub ;;",
+        // The kernel package's own hook runs update-grub too; a host without GRUB has none.
+        "  *) if command -v update-grub >/dev/null 2>&1; then run update-grub; fi ;;",
         "esac",
         'if [ -n "$ipmiss" ]; then',
         "  case $family in",
