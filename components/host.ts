@@ -162,6 +162,10 @@ export function hostStep(name: string, args: HostCommandArgs, opts: pulumi.Custo
             // Resolving to undefined leaves `delete` unset: nothing to run at destroy. A delete
             // runs with the stdin stored at the last create, so it reads the delete of that create.
             delete: scripts.apply((s) => (s.delete === undefined ? undefined : stepCommandLine("delete", sudo))) as pulumi.Output<string>,
+            // No script reads PULUMI_COMMAND_STDOUT/_STDERR (what a delete needs is on the host),
+            // and the plugin sends them as SSH env requests that sshd refuses unless AcceptEnv
+            // lists them, warning on every update and delete: don't send them.
+            addPreviousOutputInEnv: false,
             triggers,
         },
         {

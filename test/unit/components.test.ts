@@ -263,3 +263,12 @@ test("the check runs again when any object of the tunnel changes (a repair in pl
     const check = String(cmd("fou-k1-check").inputs.create);
     assert.match(check, /\n# objects [0-9a-f]{64}$/);
 });
+
+test("no remote command sends the previous output as SSH env requests (sshd refuses them and the plugin warns on every delete)", () => {
+    const commands = recorded.filter((r) => r.type === "command:remote:Command");
+    assert.ok(commands.length > 10, `${commands.length} commands`);
+    for (const c of commands) {
+        assert.equal(c.inputs.addPreviousOutputInEnv, false, c.name);
+        assert.equal(c.inputs.environment, undefined, c.name);
+    }
+});
