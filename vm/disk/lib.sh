@@ -48,3 +48,13 @@ ensure_tools() { # cmd:package ...
 json_str() { # a JSON string literal
 	jq -Rn --arg s "$1" '$s'
 }
+
+# Closes every descriptor above 2 in this (sub)shell, so a daemon started from it holds none of
+# the caller's pipes or lock files (flock's descriptor would otherwise outlive the caller).
+close_fds() {
+	local fd n
+	for fd in "/proc/$BASHPID/fd"/*; do
+		n=${fd##*/}
+		if [[ $n =~ ^[0-9]+$ ]] && ((n > 2)); then eval "exec $n>&-"; fi
+	done 2>/dev/null
+}

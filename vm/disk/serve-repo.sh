@@ -89,7 +89,10 @@ cmd_start() {
 	ip -4 -o addr show | grep -qF " inet $address/" || die "$address is no address of this machine"
 	mkdir -p "$(dirname -- "$state")"
 	# setsid + closed descriptors: the server outlives this script and holds none of its pipes
-	setsid node "$SERVER_JS" "$dir" "$address" "$port" </dev/null >"$state.log" 2>&1 &
+	(
+		close_fds
+		exec setsid node "$SERVER_JS" "$dir" "$address" "$port" </dev/null >"$state.log" 2>&1
+	) &
 	pid=$!
 	local deadline=$((SECONDS + timeout))
 	until answers "$address" "$port"; do
