@@ -1,5 +1,5 @@
-import { IPPROTO } from "../components/ipipFouLink";
-import type { Encap, PortSpec, TunnelProtocol, TunnelSpec } from "./model";
+import { Encap, IPPROTO, TunnelIpproto, TunnelProtocol } from "../lib/vocabulary";
+import type { PortSpec, TunnelSpec } from "./model";
 import type { TunnelRec } from "./records";
 import type { Report } from "./yaml";
 
@@ -14,7 +14,7 @@ export interface PortUse<T> {
     readonly port: number;
     readonly encap: Encap;
     /** The inner protocol of a FOU port; undefined for GUE. */
-    readonly ipproto?: 4 | 41 | 47;
+    readonly ipproto?: TunnelIpproto;
     persist: boolean;
     /** The tunnels using the port, in file order. */
     readonly users: T[];
