@@ -9,7 +9,7 @@ import { KernelUpgrade } from "./kernelUpgrade";
 import { TunnelCheckResult } from "./tunnelCheck";
 import type { TopologySpec } from "./topologySpec";
 import { throwIfInvalid } from "../lib/validate";
-import { MODULES } from "../lib/vocabulary";
+import { MODULES, portIpproto } from "../lib/vocabulary";
 
 export interface FouTopologyArgs {
     /** Hosts, tunnels and ports, validated, every default filled in (topology/ makes one). */
@@ -164,7 +164,7 @@ export class FouTopology extends pulumi.ComponentResource {
                     ifname: e.ifname,
                     routes: e.routes,
                     prepared: this.preps[e.host].ready,
-                    fouPort: portByKey.get(portKey(e.host, t.port, t.encap, t.encap === "gue" ? undefined : t.ipproto)),
+                    fouPort: portByKey.get(portKey(e.host, t.port, t.encap, portIpproto(t.encap, t.protocol))),
                 };
             };
             const tunnel = new FouTunnel(

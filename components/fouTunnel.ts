@@ -9,7 +9,7 @@ import { Route, routeObject } from "./route";
 import { sh } from "./shell";
 import { TunnelCheck, TunnelCheckResult } from "./tunnelCheck";
 import { checkHostName, checkIfname, throwIfInvalid } from "../lib/validate";
-import { IPPROTO, MODULES, TUNNEL_OPTION_DEFAULTS, defaultIfname, innerFamily, problemText, tunnelOptionProblems } from "../lib/vocabulary";
+import { IPPROTO, MODULES, TUNNEL_OPTION_DEFAULTS, defaultIfname, innerFamily, portIpproto, problemText, tunnelOptionProblems } from "../lib/vocabulary";
 
 /** One end of a tunnel. */
 export interface TunnelEndArgs {
@@ -219,9 +219,10 @@ export function validateTunnel(name: string, args: FouTunnelArgs, ttl: number): 
             ...(self.routes ?? []).map((r, i) => checkCidr(`${p}: ${side}.routes[${i}]`, r, family)),
         );
         const fp = self.fouPort;
-        if (fp && (fp.port !== args.port || fp.encap !== encap || (fp.encap === "fou" && fp.ipproto !== IPPROTO[protocol]))) {
+        const needs = portIpproto(encap, protocol);
+        if (fp && (fp.port !== args.port || fp.encap !== encap || fp.ipproto !== needs)) {
             problems.push(
-                `${p}: ${side}.fouPort is ${fp.encap} port ${fp.port}${fp.ipproto === undefined ? "" : ` ipproto ${fp.ipproto}`}; this tunnel needs ${encap} port ${args.port}${encap === "fou" ? ` ipproto ${IPPROTO[protocol] ?? "?"}` : ""}`,
+                `${p}: ${side}.fouPort is ${fp.encap} port ${fp.port}${fp.ipproto === undefined ? "" : ` ipproto ${fp.ipproto}`}; this tunnel needs ${encap} port ${args.port}${needs === undefined ? "" : ` ipproto ${needs}`}`,
             );
         }
     }

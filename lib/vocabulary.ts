@@ -58,6 +58,15 @@ export function innerFamily(protocol: TunnelProtocol): Family {
     return protocol === "sit" ? 6 : 4;
 }
 
+/**
+ * What the receive port of a tunnel is bound to: on a FOU port, the number of the one protocol
+ * it delivers to; a GUE port has none (its header names the protocol), so tunnels of every
+ * protocol share it.
+ */
+export function portIpproto(encap: Encap, protocol: TunnelProtocol): TunnelIpproto | undefined {
+    return encap === "gue" ? undefined : IPPROTO[protocol];
+}
+
 /** The smallest MTU a tunnel of `protocol` may have: that of the family it carries. */
 export function mtuMin(protocol: TunnelProtocol): number {
     return MTU_MIN_OF_FAMILY[innerFamily(protocol)];

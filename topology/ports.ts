@@ -1,4 +1,4 @@
-import { Encap, IPPROTO, TunnelIpproto, TunnelProtocol } from "../lib/vocabulary";
+import { Encap, IPPROTO, TunnelIpproto, TunnelProtocol, portIpproto } from "../lib/vocabulary";
 import type { PortSpec, TunnelSpec } from "./model";
 import type { TunnelRec } from "./records";
 import type { Report } from "./yaml";
@@ -26,7 +26,7 @@ export class PortTable<T> {
 
     /** Adds `user` to its port; returns the port it cannot share (same number, another binding), else undefined. */
     use(host: string, port: number, encap: Encap, protocol: TunnelProtocol, persist: boolean, user: T): PortUse<T> | undefined {
-        const ipproto = encap === "fou" ? IPPROTO[protocol] : undefined;
+        const ipproto = portIpproto(encap, protocol);
         const key = portKey(host, port);
         const p = this.ports.get(key);
         if (!p) {

@@ -11,7 +11,7 @@ import { FouPort, fouPortObject } from "../../components/fouPort";
 import { FouTunnel } from "../../components/fouTunnel";
 import { gwipObject } from "../../components/gwip";
 import { TunnelHost } from "../../components/host";
-import { ipipFouLinkObject, linkAddCommand } from "../../components/ipipFouLink";
+import { ipipFouLinkObject, linkAddCommand, linkTrigger } from "../../components/ipipFouLink";
 import { routeObject } from "../../components/route";
 import { FouInputError } from "../../lib/validate";
 
@@ -94,6 +94,21 @@ test("sit: a FOU port for ipproto 41, `type sit`, IPv6 GWIPs as /128, routes wit
 test("GRE: ipproto 47 and `type gre`", () => {
     assert.match(cmd("r-k1-fou").inputs.create, /ip fou add port '5558' ipproto '47'/);
     assert.match(cmd("r-k1-link").inputs.create, /^ip link add 'ftok2' type gre remote '198\.51\.100\.152' /m);
+});
+
+test("a link's trigger is the JSON stacks hold: the protocol under the key mode, the keys in their order", () => {
+    // A changed text would replace every link of an existing stack.
+    assert.deepEqual(cmd("s-k2-link").inputs.triggers, [
+        '{"ifname":"ftok3","remote":"198.51.100.153","local":"198.51.100.152","device":"eth0","port":5557,"ttl":255,"mode":"sit","looseRpFilter":true}',
+    ]);
+    assert.deepEqual(cmd("r-k1-link").inputs.triggers, ['{"ifname":"ftok2","remote":"198.51.100.152","local":"198.51.100.151","device":"eth0","port":5558,"ttl":255,"mode":"gre"}']);
+    assert.deepEqual(cmd("g-k1-link").inputs.triggers, [
+        '{"ifname":"ftok3","remote":"198.51.100.153","local":"198.51.100.151","device":"eth0","port":5556,"ttl":255,"encap":"gue","sport":5600,"csum":true,"mtu":1400}',
+    ]);
+    assert.equal(
+        linkTrigger({ ifname: "a", remote: "r", local: "l", device: "d", port: 1, ttl: 9, protocol: "sit", encap: "gue", sport: 2, csum: true, mtu: 1400, looseRpFilter: true }),
+        '{"ifname":"a","remote":"r","local":"l","device":"d","port":1,"ttl":9,"mode":"sit","encap":"gue","sport":2,"csum":true,"mtu":1400,"looseRpFilter":true}',
+    );
 });
 
 test("persistence: one boot unit per end replays modules, link, address and routes in order", () => {
