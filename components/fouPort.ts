@@ -4,10 +4,8 @@ import { BootUnit } from "./bootUnit";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
 import { sh, shq, someLineStarts } from "./shell";
-import { checkInt, checkPort, throwIfInvalid } from "../lib/validate";
-
-/** How the receive port decapsulates: plain FOU (one inner protocol) or GUE (a header names it). */
-export type Encap = "fou" | "gue";
+import { checkInt, throwIfInvalid } from "../lib/validate";
+import { Encap, IPPROTO, TUNNEL_OPTION_DEFAULTS, problemText, tunnelOptionProblems } from "../lib/vocabulary";
 
 export interface FouPortArgs {
     readonly host: TunnelHost;
@@ -33,7 +31,7 @@ function binding(encap: Encap, ipproto: number): string {
  * Apply adopts a port that already exists with the same binding and refuses one bound
  * otherwise; remove does nothing when the port is gone.
  */
-export function fouPortObject(port: number, ipproto: number, encap: Encap = "fou"): HostObject {
+export function fouPortObject(port: number, ipproto: number, encap: Encap = TUNNEL_OPTION_DEFAULTS.encap): HostObject {
     // `ip fou show` prints `port 5555 ipproto 4` or `port 5556 gue` (then maybe `local …`).
     const shown = "ip fou show 2>/dev/null";
     const present = someLineStarts(shown, encap === "gue" ? ["port", port, "gue"] : ["port", port, "ipproto", ipproto]);
@@ -63,12 +61,12 @@ export class FouPort extends pulumi.ComponentResource {
     public readonly command: command.remote.Command;
 
     constructor(name: string, args: FouPortArgs, opts: pulumi.ComponentResourceOptions = {}) {
-        const ipproto = args.ipproto ?? 4;
-        const encap = args.encap ?? "fou";
+        const ipproto = args.ipproto ?? IPPROTO.ipip;
+        const encap = args.encap ?? TUNNEL_OPTION_DEFAULTS.encap;
         throwIfInvalid([
-            checkPort(`FouPort ${name}: port`, args.port),
+            ...tunnelOptionProblems({ port: args.port, encap }, (f) => `FouPort ${name}: ${f}`).map(problemText),
+            // Any IP protocol number: a FOU port may deliver to protocols no tunnel here carries.
             checkInt(`FouPort ${name}: ipproto`, ipproto, 1, 255),
-            encap === "fou" || encap === "gue" ? undefined : `FouPort ${name}: encap must be "fou" or "gue" (got ${JSON.stringify(encap)})`,
         ]);
         super("fou:index:FouPort", name, {}, opts);
         this.port = args.port;

@@ -4,11 +4,12 @@ import { FouPort } from "./fouPort";
 import { stateNamespace } from "./hostState";
 import { FouTunnel, TunnelEndInfo } from "./fouTunnel";
 import { TunnelHost } from "./host";
-import { HostPrep, MODULES_FOR_IPPROTO } from "./hostPrep";
+import { HostPrep } from "./hostPrep";
 import { KernelUpgrade } from "./kernelUpgrade";
 import { TunnelCheckResult } from "./tunnelCheck";
 import type { TopologySpec } from "./topologySpec";
 import { throwIfInvalid } from "../lib/validate";
+import { MODULES, portIpproto } from "../lib/vocabulary";
 
 export interface FouTopologyArgs {
     /** Hosts, tunnels and ports, validated, every default filled in (topology/ makes one). */
@@ -63,7 +64,7 @@ export class FouTopology extends pulumi.ComponentResource {
         super("fou:index:FouTopology", name, {}, opts);
         const child = { parent: this };
         const modulesOf = (host: string) => [
-            ...new Set(topology.tunnels.filter((t) => t.ends.some((e) => e.host === host)).flatMap((t) => MODULES_FOR_IPPROTO[t.ipproto])),
+            ...new Set(topology.tunnels.filter((t) => t.ends.some((e) => e.host === host)).flatMap((t) => MODULES[t.protocol])),
         ];
 
         // Hosts that asked for it get a kernel with fou first, one host at a time (each upgrade
@@ -80,7 +81,7 @@ export class FouTopology extends pulumi.ComponentResource {
                 `${name}-${h.name}-kernel-upgrade`,
                 {
                     host: hosts[h.name],
-                    modules: modulesOf(h.name).length > 0 ? modulesOf(h.name) : MODULES_FOR_IPPROTO[4],
+                    modules: modulesOf(h.name).length > 0 ? modulesOf(h.name) : MODULES.ipip,
                     package: k.package,
                     repository: k.repository,
                     key: k.key,
@@ -163,7 +164,7 @@ export class FouTopology extends pulumi.ComponentResource {
                     ifname: e.ifname,
                     routes: e.routes,
                     prepared: this.preps[e.host].ready,
-                    fouPort: portByKey.get(portKey(e.host, t.port, t.encap, t.encap === "gue" ? undefined : t.ipproto)),
+                    fouPort: portByKey.get(portKey(e.host, t.port, t.encap, portIpproto(t.encap, t.protocol))),
                 };
             };
             const tunnel = new FouTunnel(
@@ -172,7 +173,7 @@ export class FouTopology extends pulumi.ComponentResource {
                     a: end(0),
                     b: end(1),
                     port: t.port,
-                    mode: t.protocol,
+                    protocol: t.protocol,
                     encap: t.encap,
                     sport: t.sport,
                     csum: t.csum,

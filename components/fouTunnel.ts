@@ -3,13 +3,13 @@ import { BootUnit } from "./bootUnit";
 import { FouPort } from "./fouPort";
 import { Gwip, gwipObject } from "./gwip";
 import { TunnelHost } from "./host";
-import { MODULES_FOR_IPPROTO } from "./hostPrep";
-import { checkCidr, checkIp, Family } from "../lib/inet";
-import { IPPROTO, IpipFouLink, TunnelMode, TunnelOptions } from "./ipipFouLink";
+import { checkCidr, checkIp } from "../lib/inet";
+import { IpipFouLink, TunnelOptions } from "./ipipFouLink";
 import { Route, routeObject } from "./route";
 import { sh } from "./shell";
 import { TunnelCheck, TunnelCheckResult } from "./tunnelCheck";
-import { checkHostName, checkIfname, checkInt, checkPort, throwIfInvalid } from "../lib/validate";
+import { checkHostName, checkIfname, throwIfInvalid } from "../lib/validate";
+import { IPPROTO, MODULES, TUNNEL_OPTION_DEFAULTS, defaultIfname, innerFamily, portIpproto, problemText, tunnelOptionProblems } from "../lib/vocabulary";
 
 /** One end of a tunnel. */
 export interface TunnelEndArgs {
@@ -52,16 +52,6 @@ export interface TunnelEndInfo {
     readonly mtu: pulumi.Output<number>;
 }
 
-/** Default interface name: `fto` + the peer's name, as the guide's `ftok2`. */
-export function defaultIfname(peerName: string): string {
-    return `fto${peerName}`;
-}
-
-/** Inner address family of a mode: sit carries IPv6, the others IPv4. */
-export function familyOfMode(mode: TunnelMode): Family {
-    return mode === "sit" ? 6 : 4;
-}
-
 /**
  * A FOU tunnel between two hosts, declared once and mirrored as the guide does by hand: on each
  * host `ip fou add port P ipproto 4`, `ip link add fto<peer> type ipip remote <peer> local
@@ -84,12 +74,12 @@ export class FouTunnel extends pulumi.ComponentResource {
             [args.a, args.b],
             [args.b, args.a],
         ];
-        const ttl = args.ttl ?? 255;
-        const mode = args.mode ?? "ipip";
-        const encap = args.encap ?? "fou";
+        const ttl = args.ttl ?? TUNNEL_OPTION_DEFAULTS.ttl;
+        const protocol = args.protocol ?? TUNNEL_OPTION_DEFAULTS.protocol;
+        const encap = args.encap ?? TUNNEL_OPTION_DEFAULTS.encap;
         throwIfInvalid(validateTunnel(name, args, ttl));
         super("fou:index:FouTunnel", name, {}, opts);
-        const v6 = familyOfMode(mode) === 6;
+        const v6 = innerFamily(protocol) === 6;
 
         const built = sides.map(([self, peer]) => {
             const prefix = `${name}-${self.host.name}`;
@@ -101,7 +91,7 @@ export class FouTunnel extends pulumi.ComponentResource {
                 self.fouPort ??
                 new FouPort(
                     prefix,
-                    { host: self.host, port: args.port, encap, ipproto: IPPROTO[mode], persist: args.persist, dependsOn: after },
+                    { host: self.host, port: args.port, encap, ipproto: IPPROTO[protocol], persist: args.persist, dependsOn: after },
                     { parent: this },
                 );
             const link = new IpipFouLink(
@@ -112,7 +102,7 @@ export class FouTunnel extends pulumi.ComponentResource {
                     remote: peer.host.underlayAddress,
                     local: self.host.underlayAddress,
                     port: args.port,
-                    mode,
+                    protocol,
                     encap,
                     sport: args.sport,
                     csum: args.csum,
@@ -144,7 +134,7 @@ export class FouTunnel extends pulumi.ComponentResource {
             );
             if (args.persist) {
                 // The same idempotent steps, replayed at boot in the same order.
-                const modules = MODULES_FOR_IPPROTO[IPPROTO[mode]].map((m) => sh`modprobe ${m}`).join("; ");
+                const modules = MODULES[protocol].map((m) => sh`modprobe ${m}`).join("; ");
                 new BootUnit(
                     prefix,
                     {
@@ -211,22 +201,13 @@ export class FouTunnel extends pulumi.ComponentResource {
 /** Checks across both ends: names, addresses and routes that cannot work together. */
 export function validateTunnel(name: string, args: FouTunnelArgs, ttl: number): (string | undefined)[] {
     const p = `FouTunnel ${name}`;
-    const mode = args.mode ?? "ipip";
-    const problems: (string | undefined)[] = [checkPort(`${p}: port`, args.port), checkInt(`${p}: ttl`, ttl, 1, 255)];
-    if (!(mode in IPPROTO)) {
-        problems.push(`${p}: mode must be "ipip", "sit" or "gre" (got ${JSON.stringify(mode)})`);
-    }
-    const encap = args.encap ?? "fou";
-    if (encap !== "fou" && encap !== "gue") {
-        problems.push(`${p}: encap must be "fou" or "gue" (got ${JSON.stringify(encap)})`);
-    }
-    if (args.sport !== undefined && args.sport !== "auto") {
-        problems.push(checkPort(`${p}: sport`, args.sport));
-    }
-    if (args.mtu !== undefined) {
-        problems.push(checkInt(`${p}: mtu`, args.mtu, mode === "sit" ? 1280 : 68, 65535));
-    }
-    const family = familyOfMode(mode);
+    const protocol = args.protocol ?? TUNNEL_OPTION_DEFAULTS.protocol;
+    const encap = args.encap ?? TUNNEL_OPTION_DEFAULTS.encap;
+    const problems: (string | undefined)[] = tunnelOptionProblems(
+        { protocol, encap, port: args.port, sport: args.sport, mtu: args.mtu, ttl },
+        (f) => `${p}: ${f}`,
+    ).map(problemText);
+    const family = innerFamily(protocol);
     for (const [self, peer, side] of [
         [args.a, args.b, "a"],
         [args.b, args.a, "b"],
@@ -238,9 +219,10 @@ export function validateTunnel(name: string, args: FouTunnelArgs, ttl: number): 
             ...(self.routes ?? []).map((r, i) => checkCidr(`${p}: ${side}.routes[${i}]`, r, family)),
         );
         const fp = self.fouPort;
-        if (fp && (fp.port !== args.port || fp.encap !== (args.encap ?? "fou") || (fp.encap === "fou" && fp.ipproto !== IPPROTO[mode]))) {
+        const needs = portIpproto(encap, protocol);
+        if (fp && (fp.port !== args.port || fp.encap !== encap || fp.ipproto !== needs)) {
             problems.push(
-                `${p}: ${side}.fouPort is ${fp.encap} port ${fp.port}${fp.ipproto === undefined ? "" : ` ipproto ${fp.ipproto}`}; this tunnel needs ${args.encap ?? "fou"} port ${args.port}${(args.encap ?? "fou") === "fou" ? ` ipproto ${IPPROTO[mode] ?? "?"}` : ""}`,
+                `${p}: ${side}.fouPort is ${fp.encap} port ${fp.port}${fp.ipproto === undefined ? "" : ` ipproto ${fp.ipproto}`}; this tunnel needs ${encap} port ${args.port}${needs === undefined ? "" : ` ipproto ${needs}`}`,
             );
         }
     }

@@ -4,18 +4,12 @@ import { CommandScripts, hostCommand, TunnelHost } from "./host";
 import { expect, labelLine, removeEmptyStateDirs, STATE_ROOT, stateFile, undoOnFailure } from "./hostState";
 import { contains, fileHolds, KERNEL_RELEASE, script, sh, shq } from "./shell";
 import { throwIfInvalid } from "../lib/validate";
-
-/** Kernel modules a FOU tunnel of each inner protocol needs, in load order. */
-export const MODULES_FOR_IPPROTO: Record<number, string[]> = {
-    4: ["fou", "ipip"],
-    41: ["fou", "sit"],
-    47: ["fou", "ip_gre"],
-};
+import { MODULES } from "../lib/vocabulary";
 
 export interface HostPrepArgs {
     readonly host: TunnelHost;
     /** Modules to load after the kernel check; default `fou`, `ipip`. */
-    readonly modules?: string[];
+    readonly modules?: readonly string[];
     /** Turn on `net.ipv4.ip_forward` (persisted in /etc/sysctl.conf); default true. */
     readonly ipForward?: boolean;
 }
@@ -116,7 +110,7 @@ const DISTRIBUTION_FIX = [
  * that fails once it has loaded a module unloads what it loaded (unless something uses it) and
  * forgets it: Pulumi records nothing for a failed create. LABEL names the host in messages.
  */
-export function kernelScripts(modules: string[], stateFile: string, label?: string): CommandScripts {
+export function kernelScripts(modules: readonly string[], stateFile: string, label?: string): CommandScripts {
     const list = modules.map((m) => sh`${m}`).join(" ");
     return {
         create: script(
@@ -247,7 +241,7 @@ export function ipForwardScripts(claimFile: string, label?: string): CommandScri
 }
 
 /** The drift check of the kernel step: every module is loaded. */
-export function modulesLoaded(modules: string[]): string {
+export function modulesLoaded(modules: readonly string[]): string {
     return modules.map((m) => expect(sh`[ -d /sys/module/${m} ]`, `module ${m} is not loaded`)).join("\n");
 }
 
@@ -272,7 +266,7 @@ export class HostPrep extends pulumi.ComponentResource {
     public readonly ipForward?: command.remote.Command;
 
     constructor(name: string, args: HostPrepArgs, opts: pulumi.ComponentResourceOptions = {}) {
-        const modules = args.modules ?? MODULES_FOR_IPPROTO[4];
+        const modules = args.modules ?? MODULES.ipip;
         throwIfInvalid([
             modules.length === 0 ? `HostPrep ${name}: modules must not be empty` : undefined,
             ...modules.map((m) =>

@@ -19,6 +19,7 @@ export * from "./route";
 export * from "./shell";
 export * from "./sshHost";
 export * from "./tunnelCheck";
+export * from "../lib/vocabulary";
 export type { HostObject } from "./hostState";
 export type { HostSpec, KernelSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "./topologySpec";
 export { FouInputError } from "../lib/validate";

@@ -1,22 +1,16 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { Encap } from "./fouPort";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
 import { contains, fileHolds, sh, shq, someLineStarts } from "./shell";
 import { checkIpv4 } from "../lib/inet";
-import { checkIfname, checkInt, checkPort, throwIfInvalid } from "../lib/validate";
-
-/** The tunnel kinds FOU can carry: IPIP (the guide), sit (IPv6 in IPv4), GRE. */
-export type TunnelMode = "ipip" | "sit" | "gre";
-
-/** IP protocol number of each mode's packets, what a FOU port is bound to (`ipproto 4`). */
-export const IPPROTO: Record<TunnelMode, 4 | 41 | 47> = { ipip: 4, sit: 41, gre: 47 };
+import { checkIfname, throwIfInvalid } from "../lib/validate";
+import { Encap, TUNNEL_OPTION_DEFAULTS, TunnelProtocol, isEncap, isProtocol, problemText, tunnelOptionProblems } from "../lib/vocabulary";
 
 /** How a tunnel is built, beyond its ends and port; shared by IpipFouLink and FouTunnel. */
 export interface TunnelOptions {
     /** `ipip` (default, the guide), `sit` or `gre`. */
-    readonly mode?: TunnelMode;
+    readonly protocol?: TunnelProtocol;
     /** `fou` (default) or `gue`, matching the peer's port. */
     readonly encap?: Encap;
     /** `encap-sport`: a fixed source port, or "auto" (default: a hash of the inner flow). */
@@ -55,7 +49,7 @@ export interface LinkSettings {
     readonly device: string;
     readonly port: number;
     readonly ttl: number;
-    readonly mode?: TunnelMode;
+    readonly protocol?: TunnelProtocol;
     readonly encap?: Encap;
     readonly sport?: number | "auto";
     readonly csum?: boolean;
@@ -64,19 +58,28 @@ export interface LinkSettings {
 }
 
 /**
- * The `ip link add` line of a tunnel end. Mode, encap and `auto` are checked words from a fixed
- * set, written bare as in the guide; every other value is quoted.
+ * A link's trigger: its settings as JSON. Stacks hold this text, and a changed one replaces the
+ * link, so it keeps the keys and order they hold: the protocol goes under the key `mode`.
+ */
+export function linkTrigger(s: LinkSettings): string {
+    const { ifname, remote, local, device, port, ttl, protocol, ...options } = s;
+    return JSON.stringify({ ifname, remote, local, device, port, ttl, ...(protocol === undefined ? {} : { mode: protocol }), ...options });
+}
+
+/**
+ * The `ip link add` line of a tunnel end. Protocol, encap and `auto` are checked words from a
+ * fixed set, written bare as in the guide; every other value is quoted.
  */
 export function linkAddCommand(s: LinkSettings): string {
-    const mode = s.mode ?? "ipip";
-    const encap = s.encap ?? "fou";
-    if (!(mode in IPPROTO) || (encap !== "fou" && encap !== "gue")) {
-        throw new Error(`unknown tunnel mode ${JSON.stringify(mode)} or encap ${JSON.stringify(encap)}`);
+    const protocol = s.protocol ?? TUNNEL_OPTION_DEFAULTS.protocol;
+    const encap = s.encap ?? TUNNEL_OPTION_DEFAULTS.encap;
+    if (!isProtocol(protocol) || !isEncap(encap)) {
+        throw new Error(`unknown tunnel protocol ${JSON.stringify(protocol)} or encap ${JSON.stringify(encap)}`);
     }
     const sport = s.sport === undefined || s.sport === "auto" ? "auto" : sh`${s.sport}`;
     return (
         sh`ip link add ${s.ifname} type ` +
-        mode +
+        protocol +
         sh` remote ${s.remote} local ${s.local} ttl ${s.ttl} dev ${s.device} encap ` +
         encap +
         ` encap-sport ${sport}` +
@@ -87,19 +90,19 @@ export function linkAddCommand(s: LinkSettings): string {
 
 /**
  * `ip link add ftok2 type ipip remote R local L ttl 255 dev eth0 encap fou encap-sport auto
- * encap-dport 5555` then `ip link set ftok2 up`; remove is `ip link del ftok2`. Other modes and
- * options change only that line (`type sit`, `encap gue`, `encap-sport 5600`, `encap-csum`,
+ * encap-dport 5555` then `ip link set ftok2 up`; remove is `ip link del ftok2`. Other protocols
+ * and options change only that line (`type sit`, `encap gue`, `encap-sport 5600`, `encap-csum`,
  * `ip link set ftok2 mtu 1400`). A link that already is exactly this one is kept as it is (it
  * may be carrying traffic); a tunnel of the same name and kind but other settings is replaced;
  * any other interface with that name is an error.
  */
 export function ipipFouLinkObject(s: LinkSettings): HostObject {
-    const mode = s.mode ?? "ipip";
-    const encap = s.encap ?? "fou";
+    const protocol = s.protocol ?? TUNNEL_OPTION_DEFAULTS.protocol;
+    const encap = s.encap ?? TUNNEL_OPTION_DEFAULTS.encap;
     const sport = s.sport === undefined || s.sport === "auto" ? "auto" : String(s.sport);
     const exists = sh`ip link show dev ${s.ifname} >/dev/null 2>&1`;
     // `ip -d link show` names the kind first on a line of its own: "    ipip any remote …", "    sit …".
-    const sameKind = someLineStarts(sh`ip -d link show dev ${s.ifname}`, [mode]);
+    const sameKind = someLineStarts(sh`ip -d link show dev ${s.ifname}`, [protocol]);
     // `ip -d link show` text in $d, its first line (flags, mtu) in $d1; tested by the shell.
     const has = (text: string) => contains('"$d"', text);
     const first = (text: string) => contains('"$d1"', text);
@@ -109,18 +112,18 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
         apply: [
             `if ${exists}; then`,
             `  if ${sameKind}; then ${sh`ip link del dev ${s.ifname}`}; else`,
-            `    echo ${shq(`fou-tunnel: interface ${s.ifname} already exists and is not a ${mode} tunnel; choose another name`)} >&2; exit 1`,
+            `    echo ${shq(`fou-tunnel: interface ${s.ifname} already exists and is not a ${protocol} tunnel; choose another name`)} >&2; exit 1`,
             "  fi",
             "fi",
             // The kernel keeps one tunnel of a kind per pair of addresses (and device); a second
             // `ip link add` fails with a bare "File exists". Say which interface holds the pair.
             // "7: ftok3@eth0: <…> … ipip remote R local L …": the name is between "N: " and "@" or ":".
-            "other=$(" + sh`ip -o -d link show type ${mode} 2>/dev/null` + " | while IFS= read -r l; do",
+            "other=$(" + sh`ip -o -d link show type ${protocol} 2>/dev/null` + " | while IFS= read -r l; do",
             `  case $l in *${shq(` remote ${s.remote} local ${s.local} `)}*) n=\${l#*: }; n=\${n%%[@:]*}` +
                 sh`; if [ "$n" != ${s.ifname} ]; then printf '%s\n' "$n"; break; fi ;; esac`,
             "done || true)",
             'if [ -n "$other" ]; then',
-            sh`  printf 'fou-tunnel: %s: %s tunnel %s already joins %s to %s; the kernel takes one %s tunnel per pair of addresses: remove it, or carry this tunnel as another protocol\\n' "$(hostname)" ${mode} "$other" ${s.local} ${s.remote} ${mode} >&2; exit 1`,
+            sh`  printf 'fou-tunnel: %s: %s tunnel %s already joins %s to %s; the kernel takes one %s tunnel per pair of addresses: remove it, or carry this tunnel as another protocol\\n' "$(hostname)" ${protocol} "$other" ${s.local} ${s.remote} ${protocol} >&2; exit 1`,
             "fi",
             linkAddCommand(s),
             s.mtu === undefined ? sh`ip link set dev ${s.ifname} up` : sh`ip link set dev ${s.ifname} mtu ${s.mtu} up`,
@@ -129,7 +132,7 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
         check: [
             sh`d=$(ip -d link show dev ${s.ifname} 2>/dev/null) || { echo ${`link ${s.ifname} is missing`}; exit 1; }`,
             'd1=${d%%"\n"*}',
-            expect(someLineStarts(`printf '%s\n' "$d"`, [mode]), `link ${s.ifname} is not a ${mode} tunnel`),
+            expect(someLineStarts(`printf '%s\n' "$d"`, [protocol]), `link ${s.ifname} is not a ${protocol} tunnel`),
             expect(has(ends), `link ${s.ifname} is not${ends}`),
             expect(has(encapLine), `link ${s.ifname} is not${encapLine}`),
             expect(contains('"$d1"', "<UP,", ",UP,", ",UP>", "<UP>"), `link ${s.ifname} is down`),
@@ -157,18 +160,13 @@ export class IpipFouLink extends pulumi.ComponentResource {
     public readonly command: command.remote.Command;
 
     constructor(name: string, args: IpipFouLinkArgs, opts: pulumi.ComponentResourceOptions = {}) {
-        const ttl = args.ttl ?? 255;
-        const mode = args.mode ?? "ipip";
-        const encap = args.encap ?? "fou";
-        const sport = args.sport ?? "auto";
+        const ttl = args.ttl ?? TUNNEL_OPTION_DEFAULTS.ttl;
+        const protocol = args.protocol ?? TUNNEL_OPTION_DEFAULTS.protocol;
+        const encap = args.encap ?? TUNNEL_OPTION_DEFAULTS.encap;
+        const sport = args.sport ?? TUNNEL_OPTION_DEFAULTS.sport;
         throwIfInvalid([
             checkIfname(`IpipFouLink ${name}: ifname`, args.ifname),
-            checkPort(`IpipFouLink ${name}: port`, args.port),
-            checkInt(`IpipFouLink ${name}: ttl`, ttl, 1, 255),
-            mode in IPPROTO ? undefined : `IpipFouLink ${name}: mode must be "ipip", "sit" or "gre" (got ${JSON.stringify(mode)})`,
-            encap === "fou" || encap === "gue" ? undefined : `IpipFouLink ${name}: encap must be "fou" or "gue" (got ${JSON.stringify(encap)})`,
-            sport === "auto" ? undefined : checkPort(`IpipFouLink ${name}: sport`, sport),
-            args.mtu === undefined ? undefined : checkInt(`IpipFouLink ${name}: mtu`, args.mtu, mode === "sit" ? 1280 : 68, 65535),
+            ...tunnelOptionProblems({ protocol, encap, port: args.port, sport, mtu: args.mtu, ttl }, (f) => `IpipFouLink ${name}: ${f}`).map(problemText),
         ]);
         super("fou:index:IpipFouLink", name, {}, opts);
         this.ifname = args.ifname;
@@ -186,7 +184,7 @@ export class IpipFouLink extends pulumi.ComponentResource {
                 device,
                 port: args.port,
                 ttl,
-                ...(mode === "ipip" ? {} : { mode }),
+                ...(protocol === "ipip" ? {} : { protocol }),
                 ...(encap === "fou" ? {} : { encap }),
                 ...(sport === "auto" ? {} : { sport }),
                 ...(args.csum ? { csum: true } : {}),
@@ -197,7 +195,7 @@ export class IpipFouLink extends pulumi.ComponentResource {
         const object = settings.apply(ipipFouLinkObject);
         const step = objectCommand(
             `${name}-link`,
-            { host: args.host, object, triggers: [settings.apply((s) => JSON.stringify(s))], what: `link ${args.ifname}` },
+            { host: args.host, object, triggers: [settings.apply(linkTrigger)], what: `link ${args.ifname}` },
             { parent: this, dependsOn: args.dependsOn },
         );
         this.command = step.command;

@@ -74,11 +74,6 @@ export const ELREPO = {
     release: (major: number) => `https://www.elrepo.org/elrepo-release-${major}.el${major}.elrepo.noarch.rpm`,
 } as const;
 
-/** Seconds the verify step waits for SSH after the reboot: the default and the bounds. */
-export const DEFAULT_REBOOT_TIMEOUT = 600;
-export const MIN_REBOOT_TIMEOUT = 60;
-export const MAX_REBOOT_TIMEOUT = 3600;
-
 /** The default kernel package on Debian 12 (bookworm): its 6.12 kernel, which has fou. */
 export const BOOKWORM_KERNEL = "linux-image-6.12";
 

@@ -1,6 +1,5 @@
 import type { Family } from "../lib/inet";
-import type { Encap } from "./fouPort";
-import type { TunnelMode } from "./ipipFouLink";
+import type { Encap, TunnelIpproto, TunnelProtocol } from "../lib/vocabulary";
 
 /**
  * What FouTopology builds, as plain data: the hosts by name, each tunnel with its two ends, and
@@ -52,9 +51,9 @@ export interface TunnelEndSpec {
 
 export interface TunnelSpec {
     readonly name: string;
-    readonly protocol: TunnelMode;
-    /** 4 for ipip, 41 for sit, 47 for gre. */
-    readonly ipproto: 4 | 41 | 47;
+    readonly protocol: TunnelProtocol;
+    /** 4 for ipip, 41 for sit, 47 for gre (lib/vocabulary.ts IPPROTO). */
+    readonly ipproto: TunnelIpproto;
     /** Inner address family: 6 for sit, else 4. */
     readonly family: Family;
     readonly encap: Encap;
@@ -78,7 +77,7 @@ export interface PortSpec {
     readonly port: number;
     readonly encap: Encap;
     /** The inner protocol a FOU port delivers to; undefined for GUE (its header names the protocol). */
-    readonly ipproto?: 4 | 41 | 47;
+    readonly ipproto?: TunnelIpproto;
     /** True when any tunnel using the port persists. */
     readonly persist: boolean;
     /** Names of the tunnels using the port, in file order. */

@@ -1,4 +1,5 @@
 import { Cidr, Ip, parseCidr } from "../lib/inet";
+import { TUNNEL_OPTION_DEFAULTS } from "../lib/vocabulary";
 import type { TunnelValues } from "./model";
 
 /**
@@ -12,7 +13,7 @@ export const DEFAULT_GWIP_POOL = "10.10.10.0/24";
 export const DEFAULT_GWIP_POOL6 = "fd00:10:10:10::/64";
 
 /** What a tunnel is when neither it nor `defaults` says otherwise: the guide's IPIP over FOU. */
-export const TUNNEL_DEFAULTS: TunnelValues = { protocol: "ipip", encap: "fou", port: DEFAULT_PORT, sport: "auto", csum: false, mtu: undefined, ttl: 255, persist: false };
+export const TUNNEL_DEFAULTS: TunnelValues = { ...TUNNEL_OPTION_DEFAULTS, port: DEFAULT_PORT, mtu: undefined, persist: false };
 
 /** The local bridge network with this machine's address on it (the gateway of the VMs). */
 export const DEFAULT_UNDERLAY = "198.51.100.1/24";

@@ -1,4 +1,4 @@
-import { defaultIfname } from "../components/fouTunnel";
+import { defaultIfname } from "../lib/vocabulary";
 import { TUNNEL_DEFAULTS } from "./defaults";
 import { Topology, TopologyHost, defaultTunnelName, tunnelSpec } from "./model";
 import { portsOf } from "./ports";

@@ -1,6 +1,6 @@
 import type { KernelSpec } from "../components/topologySpec";
-import { DEFAULT_REBOOT_TIMEOUT, MAX_REBOOT_TIMEOUT, MIN_REBOOT_TIMEOUT } from "../components/kernelUpgradeScripts";
 import { checkInt } from "../lib/validate";
+import { DEFAULT_REBOOT_TIMEOUT, MAX_REBOOT_TIMEOUT, MIN_REBOOT_TIMEOUT } from "../lib/vocabulary";
 import { KERNEL_KEYS, checkKeys, readBool } from "./schema";
 import { Report, YMap, got, str } from "./yaml";
 

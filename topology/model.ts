@@ -1,7 +1,5 @@
-import { familyOfMode } from "../components/fouTunnel";
-import { IPPROTO, TunnelMode } from "../components/ipipFouLink";
-import type { Encap as PortEncap } from "../components/fouPort";
 import type { HostSpec, KernelSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "../components/topologySpec";
+import { Encap, IPPROTO, TunnelProtocol, innerFamily } from "../lib/vocabulary";
 
 /**
  * The topology model: what a topology file (or the stack's guide keys) describes, validated,
@@ -9,9 +7,7 @@ import type { HostSpec, KernelSpec, PortSpec, TopologySpec, TunnelEndSpec, Tunne
  * FouTopology takes (components/topologySpec.ts), plus what only the hosts need to know.
  */
 
-export type { KernelSpec, PortSpec, TunnelEndSpec, TunnelSpec };
-export type TunnelProtocol = TunnelMode;
-export type Encap = PortEncap;
+export type { Encap, KernelSpec, PortSpec, TunnelEndSpec, TunnelProtocol, TunnelSpec };
 
 export interface TopologyHost extends HostSpec {
     /**
@@ -79,7 +75,7 @@ export function tunnelSpec(name: string, v: TunnelValues, ends: readonly [Tunnel
         name,
         protocol: v.protocol,
         ipproto: IPPROTO[v.protocol],
-        family: familyOfMode(v.protocol),
+        family: innerFamily(v.protocol),
         encap: v.encap,
         port: v.port,
         sport: v.sport,

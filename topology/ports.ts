@@ -1,5 +1,5 @@
-import { IPPROTO } from "../components/ipipFouLink";
-import type { Encap, PortSpec, TunnelProtocol, TunnelSpec } from "./model";
+import { Encap, IPPROTO, TunnelIpproto, TunnelProtocol, portIpproto } from "../lib/vocabulary";
+import type { PortSpec, TunnelSpec } from "./model";
 import type { TunnelRec } from "./records";
 import type { Report } from "./yaml";
 
@@ -14,7 +14,7 @@ export interface PortUse<T> {
     readonly port: number;
     readonly encap: Encap;
     /** The inner protocol of a FOU port; undefined for GUE. */
-    readonly ipproto?: 4 | 41 | 47;
+    readonly ipproto?: TunnelIpproto;
     persist: boolean;
     /** The tunnels using the port, in file order. */
     readonly users: T[];
@@ -26,7 +26,7 @@ export class PortTable<T> {
 
     /** Adds `user` to its port; returns the port it cannot share (same number, another binding), else undefined. */
     use(host: string, port: number, encap: Encap, protocol: TunnelProtocol, persist: boolean, user: T): PortUse<T> | undefined {
-        const ipproto = encap === "fou" ? IPPROTO[protocol] : undefined;
+        const ipproto = portIpproto(encap, protocol);
         const key = portKey(host, port);
         const p = this.ports.get(key);
         if (!p) {

@@ -1,7 +1,7 @@
 import { Cidr, Family, checkCidr, cidrContains, cidrsOverlap, formatCidr, formatIp, parseCidr } from "../lib/inet";
+import { TunnelOptionKey, tunnelOptionProblems } from "../lib/vocabulary";
 import type { HostAddress } from "./records";
-import { checkInt, checkPort } from "../lib/validate";
-import type { Encap, TunnelProtocol, TunnelValues } from "./model";
+import type { TunnelValues } from "./model";
 import { Report, YEntry, YMap, YNode, child, got, str } from "./yaml";
 
 /**
@@ -10,8 +10,6 @@ import { Report, YEntry, YMap, YNode, child, got, str } from "./yaml";
  * tunnels.ts) apply these field by field.
  */
 
-export const PROTOCOLS: readonly TunnelProtocol[] = ["ipip", "sit", "gre"];
-export const ENCAPS: readonly Encap[] = ["fou", "gue"];
 export const TUNNEL_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
 export const TOP_KEYS = ["hosts", "gwipPool", "gwipPool6", "defaults", "tunnels", "firewall"];
@@ -68,21 +66,17 @@ export function checkKeys(r: Report, map: YMap, path: string, what: string, allo
 export type ValueKey = keyof TunnelValues;
 type Read<T> = { value: T } | { error: string };
 
-function readEnum<T extends string>(n: YNode, allowed: readonly T[]): Read<T> {
-    const s = str(n);
-    return s !== undefined && (allowed as readonly string[]).includes(s) ? { value: s as T } : { error: `must be one of ${allowed.join(", ")} (got ${got(n)})` };
-}
-
-function readPort(n: YNode, path: string): Read<number> {
-    const v = n.kind === "scalar" ? n.value : got(n);
-    const e = checkPort(path, v);
-    return e === undefined ? { value: v as number } : { error: e.slice(path.length + 1) };
-}
-
-function readInt(n: YNode, path: string, min: number, max: number): Read<number> {
-    const v = n.kind === "scalar" ? n.value : got(n);
-    const e = checkInt(path, v, min, max);
-    return e === undefined ? { value: v as number } : { error: e.slice(path.length + 1) };
+/**
+ * A tunnel option, held to its rule in lib/vocabulary.ts. A node that is no scalar (a list, a
+ * mapping) fails every rule; any value is shown as the file has it (`got`). The MTU's bound for
+ * sit is checked once the protocol is known (tunnels.ts).
+ */
+function readOption<K extends TunnelOptionKey>(k: K): (n: YNode, path: string) => Read<TunnelValues[K]> {
+    return (n, path) => {
+        const value = n.kind === "scalar" ? (n.value ?? null) : n;
+        const problem = tunnelOptionProblems({ [k]: value }, () => path, () => got(n))[0];
+        return problem ? { error: problem.message } : { value: value as TunnelValues[K] };
+    };
 }
 
 export function readBool(n: YNode): Read<boolean> {
@@ -96,20 +90,13 @@ export function readBool(n: YNode): Read<boolean> {
 
 /** How each tunnel value is read, in a tunnel or in `defaults`. */
 export const READ: { [K in ValueKey]: (n: YNode, path: string) => Read<TunnelValues[K]> } = {
-    protocol: (n) => readEnum(n, PROTOCOLS),
-    encap: (n) => readEnum(n, ENCAPS),
-    port: readPort,
-    sport: (n, path) => {
-        if (str(n) === "auto") {
-            return { value: "auto" };
-        }
-        const p = readPort(n, path);
-        return "error" in p ? { error: `must be "auto" or a UDP port number from 1 to 65535 (got ${got(n)})` } : p;
-    },
+    protocol: readOption("protocol"),
+    encap: readOption("encap"),
+    port: readOption("port"),
+    sport: readOption("sport"),
     csum: readBool,
-    // The lower bound for sit (1280) is checked once the protocol is known.
-    mtu: (n, path) => readInt(n, path, 68, 65535),
-    ttl: (n, path) => readInt(n, path, 1, 255),
+    mtu: readOption("mtu"),
+    ttl: readOption("ttl"),
     persist: readBool,
 };
 

@@ -1,6 +1,6 @@
-import { defaultIfname, familyOfMode } from "../components/fouTunnel";
 import { cidrContains, formatIp, notUnicast, parseIp } from "../lib/inet";
 import { checkIfname } from "../lib/validate";
+import { defaultIfname, innerFamily, tunnelOptionProblems } from "../lib/vocabulary";
 import type { Claims } from "./checks";
 import { TUNNEL_DEFAULTS } from "./defaults";
 import { defaultTunnelName, TunnelValues } from "./model";
@@ -117,10 +117,13 @@ function tunnelValues({ cx: { r }, defaults }: Known, t: TunnelRec, item: YMap):
         fields[k] = field(k);
     }
     const protocol = t.fields.protocol?.value;
-    t.family = protocol ? familyOfMode(protocol) : undefined;
+    t.family = protocol ? innerFamily(protocol) : undefined;
+    // Each value passed its own rule as it was read; what is left is the MTU's bound for the protocol.
     const mtu = t.fields.mtu;
-    if (protocol === "sit" && mtu && mtu.value !== undefined && mtu.value < 1280) {
-        r.add(mtu.pos, mtu.path, `${mtu.value}${mtu.from} is below 1280, the smallest MTU IPv6 allows, and a sit tunnel carries IPv6; use 1280 to 65535`);
+    if (protocol && mtu && mtu.value !== undefined) {
+        for (const p of tunnelOptionProblems({ protocol, mtu: mtu.value }, () => mtu.path, () => `${mtu.value}${mtu.from}`)) {
+            r.add(mtu.pos, p.path, p.message);
+        }
     }
 }
 

@@ -82,6 +82,23 @@ test("importing the library declares nothing and reads no configuration", () => 
     assert.deepEqual(JSON.parse(out.trim().split("\n").pop()!), { reads: 0, resources: 0, FouTopology: "function", SshHost: "function", FouTunnel: "function" });
 });
 
+test("requiring the topology parser loads neither @pulumi/pulumi nor @pulumi/command", () => {
+    // A fresh process: this one has loaded the SDK.
+    const program = [
+        'require("./topology");',
+        'const sdk = Object.keys(require.cache).filter((k) => /[\\\\/]node_modules[\\\\/]@pulumi[\\\\/]/.test(k));',
+        "process.stdout.write(JSON.stringify({ sdk, topology: Object.keys(require.cache).some((k) => k.endsWith('topology/index.ts')) }));",
+    ].join("\n");
+    const out = execFileSync(process.execPath, ["--require", "ts-node/register", "-e", program], {
+        cwd: REPO,
+        env: { ...process.env, TS_NODE_TRANSPILE_ONLY: "true" },
+        encoding: "utf8",
+    });
+    const { sdk, topology } = JSON.parse(out) as { sdk: string[]; topology: boolean };
+    assert.ok(topology, "the topology module was loaded");
+    assert.deepEqual(sdk, []);
+});
+
 test("the library depends on what it imports, and no more: @pulumi/aws and @pulumi/tls are the program's (hosts/), not the package's", () => {
     const pkg = JSON.parse(readFileSync(path.join(REPO, "package.json"), "utf8"));
     const imported = new Set<string>();

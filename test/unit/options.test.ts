@@ -11,7 +11,7 @@ import { FouPort, fouPortObject } from "../../components/fouPort";
 import { FouTunnel } from "../../components/fouTunnel";
 import { gwipObject } from "../../components/gwip";
 import { TunnelHost } from "../../components/host";
-import { ipipFouLinkObject, linkAddCommand } from "../../components/ipipFouLink";
+import { ipipFouLinkObject, linkAddCommand, linkTrigger } from "../../components/ipipFouLink";
 import { routeObject } from "../../components/route";
 import { FouInputError } from "../../lib/validate";
 
@@ -52,11 +52,11 @@ before(async () => {
     // sit over FOU: IPv6 GWIPs and an IPv6 prefix routed from k2.
     const sit = new FouTunnel(
         "s",
-        { a: { host: k2, gwip: "fd00:10:10:10::1", routes: ["fd00:20::/64"] }, b: { host: k3, gwip: "fd00:10:10:10::2" }, port: 5557, mode: "sit", check: false },
+        { a: { host: k2, gwip: "fd00:10:10:10::1", routes: ["fd00:20::/64"] }, b: { host: k3, gwip: "fd00:10:10:10::2" }, port: 5557, protocol: "sit", check: false },
         { parent: root },
     );
     // GRE over FOU.
-    new FouTunnel("r", { a: { host: k1, gwip: "10.10.10.9" }, b: { host: k2, gwip: "10.10.10.10" }, port: 5558, mode: "gre", check: false }, { parent: root });
+    new FouTunnel("r", { a: { host: k1, gwip: "10.10.10.9" }, b: { host: k2, gwip: "10.10.10.10" }, port: 5558, protocol: "gre", check: false }, { parent: root });
     await valueOf(gue.checks);
     await valueOf(sit.checks);
     await settle();
@@ -94,6 +94,21 @@ test("sit: a FOU port for ipproto 41, `type sit`, IPv6 GWIPs as /128, routes wit
 test("GRE: ipproto 47 and `type gre`", () => {
     assert.match(cmd("r-k1-fou").inputs.create, /ip fou add port '5558' ipproto '47'/);
     assert.match(cmd("r-k1-link").inputs.create, /^ip link add 'ftok2' type gre remote '198\.51\.100\.152' /m);
+});
+
+test("a link's trigger is the JSON stacks hold: the protocol under the key mode, the keys in their order", () => {
+    // A changed text would replace every link of an existing stack.
+    assert.deepEqual(cmd("s-k2-link").inputs.triggers, [
+        '{"ifname":"ftok3","remote":"198.51.100.153","local":"198.51.100.152","device":"eth0","port":5557,"ttl":255,"mode":"sit","looseRpFilter":true}',
+    ]);
+    assert.deepEqual(cmd("r-k1-link").inputs.triggers, ['{"ifname":"ftok2","remote":"198.51.100.152","local":"198.51.100.151","device":"eth0","port":5558,"ttl":255,"mode":"gre"}']);
+    assert.deepEqual(cmd("g-k1-link").inputs.triggers, [
+        '{"ifname":"ftok3","remote":"198.51.100.153","local":"198.51.100.151","device":"eth0","port":5556,"ttl":255,"encap":"gue","sport":5600,"csum":true,"mtu":1400}',
+    ]);
+    assert.equal(
+        linkTrigger({ ifname: "a", remote: "r", local: "l", device: "d", port: 1, ttl: 9, protocol: "sit", encap: "gue", sport: 2, csum: true, mtu: 1400, looseRpFilter: true }),
+        '{"ifname":"a","remote":"r","local":"l","device":"d","port":1,"ttl":9,"mode":"sit","encap":"gue","sport":2,"csum":true,"mtu":1400,"looseRpFilter":true}',
+    );
 });
 
 test("persistence: one boot unit per end replays modules, link, address and routes in order", () => {
@@ -181,12 +196,12 @@ test("linkAddCommand writes the guide's line for the defaults", () => {
 });
 
 const INVALID: [string, () => unknown, RegExp][] = [
-    ["an IPv4 GWIP on sit", () => new FouTunnel("v1", { a: { host: k1, gwip: "10.0.0.1" }, b: { host: k2, gwip: "fd00::2" }, port: 1, mode: "sit" }), /FouTunnel v1: a\.gwip must be an IPv6 address/],
+    ["an IPv4 GWIP on sit", () => new FouTunnel("v1", { a: { host: k1, gwip: "10.0.0.1" }, b: { host: k2, gwip: "fd00::2" }, port: 1, protocol: "sit" }), /FouTunnel v1: a\.gwip must be an IPv6 address/],
     ["an IPv6 route on ipip", () => new FouTunnel("v2", { a: { host: k1, gwip: "10.0.0.1", routes: ["fd00::/64"] }, b: { host: k2, gwip: "10.0.0.2" }, port: 1 }), /FouTunnel v2: a\.routes\[0\] must be an IPv4 prefix/],
-    ["an unknown mode", () => new FouTunnel("v3", { a: { host: k1, gwip: "10.0.0.1" }, b: { host: k2, gwip: "10.0.0.2" }, port: 1, mode: "vxlan" as "gre" }), /FouTunnel v3: mode must be "ipip", "sit" or "gre"/],
-    ["sport 0", () => new FouTunnel("v4", { a: { host: k1, gwip: "10.0.0.1" }, b: { host: k2, gwip: "10.0.0.2" }, port: 1, sport: 0 }), /FouTunnel v4: sport must be a UDP port number/],
-    ["a small sit MTU", () => new FouTunnel("v5", { a: { host: k1, gwip: "fd00::1" }, b: { host: k2, gwip: "fd00::2" }, port: 1, mode: "sit", mtu: 1200 }), /FouTunnel v5: mtu must be an integer from 1280 to 65535/],
-    ["an unknown encap", () => new FouPort("v6", { host: k1, port: 1, encap: "vxlan" as "gue" }), /FouPort v6: encap must be "fou" or "gue"/],
+    ["an unknown protocol", () => new FouTunnel("v3", { a: { host: k1, gwip: "10.0.0.1" }, b: { host: k2, gwip: "10.0.0.2" }, port: 1, protocol: "vxlan" as "gre" }), /FouTunnel v3: protocol must be one of ipip, sit, gre \(got "vxlan"\)/],
+    ["sport 0", () => new FouTunnel("v4", { a: { host: k1, gwip: "10.0.0.1" }, b: { host: k2, gwip: "10.0.0.2" }, port: 1, sport: 0 }), /FouTunnel v4: sport must be "auto" or a UDP port number from 1 to 65535 \(got 0\)/],
+    ["a small sit MTU", () => new FouTunnel("v5", { a: { host: k1, gwip: "fd00::1" }, b: { host: k2, gwip: "fd00::2" }, port: 1, protocol: "sit", mtu: 1200 }), /FouTunnel v5: mtu 1200 is below 1280, the smallest MTU IPv6 allows, and a sit tunnel carries IPv6; use 1280 to 65535/],
+    ["an unknown encap", () => new FouPort("v6", { host: k1, port: 1, encap: "vxlan" as "gue" }), /FouPort v6: encap must be one of fou, gue \(got "vxlan"\)/],
 ];
 
 for (const [what, make, message] of INVALID) {
