@@ -99,7 +99,7 @@ test("GRE: ipproto 47 and `type gre`", () => {
 test("persistence: one boot unit per end replays modules, link, address and routes in order", () => {
     const unit = cmd("g-k1-boot").inputs;
     // Units and scripts are the stack's own (stack "unit" of project "fou-tunnel" in the mocks).
-    assert.match(unit.create, /systemctl enable --quiet 'fou-tunnel-unit-ftok3\.service'/);
+    assert.match(unit.create, /systemctl enable --no-reload --quiet 'fou-tunnel-unit-ftok3\.service'/);
     assert.match(unit.delete, /systemctl disable --quiet 'fou-tunnel-unit-ftok3\.service'/);
     assert.match(unit.delete, /rm -f '\/etc\/systemd\/system\/fou-tunnel-unit-ftok3\.service' '\/etc\/fou-tunnel\/fou-tunnel\.unit\/ftok3\.sh'/);
     // The unit comes after the end is complete, and so goes first on destroy.
