@@ -107,7 +107,7 @@ test("persistence: one boot unit per end replays modules, link, address and rout
     assert.match(unit.create, /modprobe/);
     assert.equal(cmd("g-k1-boot").parent, "g-k1");
     // The receive port has a unit of its own.
-    assert.match(cmd("g-k1-port-boot").inputs.create, /systemctl enable --quiet 'fou-tunnel-unit-port-5556\.service'/);
+    assert.match(cmd("g-k1-port-boot").inputs.create, /systemctl enable --no-reload --quiet 'fou-tunnel-unit-port-5556\.service'/);
     assert.deepEqual(cmd("g-k1-port-boot").dependsOn, ["g-k1-fou"]);
     // Tunnels without persist write nothing.
     assert.ok(!recorded.some((r) => r.name === "s-k2-boot"));
