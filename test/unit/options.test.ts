@@ -100,7 +100,7 @@ test("persistence: one boot unit per end replays modules, link, address and rout
     const unit = cmd("g-k1-boot").inputs;
     // Units and scripts are the stack's own (stack "unit" of project "fou-tunnel" in the mocks).
     assert.match(unit.create, /systemctl enable --no-reload --quiet 'fou-tunnel-unit-ftok3\.service'/);
-    assert.match(unit.delete, /systemctl disable --quiet 'fou-tunnel-unit-ftok3\.service'/);
+    assert.match(unit.delete, /systemctl disable --no-reload --quiet 'fou-tunnel-unit-ftok3\.service'/);
     assert.match(unit.delete, /rm -f '\/etc\/systemd\/system\/fou-tunnel-unit-ftok3\.service' '\/etc\/fou-tunnel\/fou-tunnel\.unit\/ftok3\.sh'/);
     // The unit comes after the end is complete, and so goes first on destroy.
     assert.deepEqual(cmd("g-k1-boot").dependsOn, ["g-k1-route"]);
