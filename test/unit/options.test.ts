@@ -114,15 +114,15 @@ test("a link's trigger is the JSON stacks hold: the protocol under the key mode,
 test("persistence: one boot unit per end replays modules, link, address and routes in order", () => {
     const unit = cmd("g-k1-boot").inputs;
     // Units and scripts are the stack's own (stack "unit" of project "fou-tunnel" in the mocks).
-    assert.match(unit.create, /systemctl enable --quiet 'fou-tunnel-unit-ftok3\.service'/);
-    assert.match(unit.delete, /systemctl disable --quiet 'fou-tunnel-unit-ftok3\.service'/);
+    assert.match(unit.create, /systemctl enable --no-reload --quiet 'fou-tunnel-unit-ftok3\.service'/);
+    assert.match(unit.delete, /systemctl disable --no-reload --quiet 'fou-tunnel-unit-ftok3\.service'/);
     assert.match(unit.delete, /rm -f '\/etc\/systemd\/system\/fou-tunnel-unit-ftok3\.service' '\/etc\/fou-tunnel\/fou-tunnel\.unit\/ftok3\.sh'/);
     // The unit comes after the end is complete, and so goes first on destroy.
     assert.deepEqual(cmd("g-k1-boot").dependsOn, ["g-k1-route"]);
     assert.match(unit.create, /modprobe/);
     assert.equal(cmd("g-k1-boot").parent, "g-k1");
     // The receive port has a unit of its own.
-    assert.match(cmd("g-k1-port-boot").inputs.create, /systemctl enable --quiet 'fou-tunnel-unit-port-5556\.service'/);
+    assert.match(cmd("g-k1-port-boot").inputs.create, /systemctl enable --no-reload --quiet 'fou-tunnel-unit-port-5556\.service'/);
     assert.deepEqual(cmd("g-k1-port-boot").dependsOn, ["g-k1-fou"]);
     // Tunnels without persist write nothing.
     assert.ok(!recorded.some((r) => r.name === "s-k2-boot"));
