@@ -26,7 +26,7 @@ export interface FirewallArgs {
 }
 
 /** nf_tables is loaded, or built into the kernel. */
-// The release is read by the shell, not from `uname -r`: each process is ~50 ms under TCG.
+// The release is read by the shell, not from `uname -r` (a builtin, no process).
 const NFT_PRESENT = `{ [ -d /sys/module/nf_tables ] || { read -r fou_rel < ${KERNEL_RELEASE} && grep -qs "/nf_tables\\.ko" "/lib/modules/$fou_rel/modules.builtin"; }; }`;
 /** Present when a fou-tunnel table loaded nf_tables (it was not there before). */
 export const NFT_LOADED = `${STATE_ROOT}/nf_tables.loaded`;

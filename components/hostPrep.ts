@@ -117,7 +117,7 @@ export function kernelScripts(modules: readonly string[], stateFile: string, lab
             // uname -r, read by the shell (no process).
             `read -r rel < ${KERNEL_RELEASE}`,
             // The checks run once quietly; only a host that fails them pays for the messages (the
-            // distribution's fix reads os-release with a few processes, each ~50 ms under TCG).
+            // distribution's fix reads os-release with a few processes).
             'host=; kfix=; ipfix=; quiet=1',
             'say() { bad=1; if [ -z "$quiet" ]; then echo "fou-tunnel: $host$1" >&2; fi; }',
             "problems() {",
@@ -127,8 +127,7 @@ export function kernelScripts(modules: readonly string[], stateFile: string, lab
             "elif ! command -v modprobe >/dev/null 2>&1 || ! command -v modinfo >/dev/null 2>&1; then",
             '  say " has no modprobe or modinfo: install kmod"',
             "else",
-            // fou's modinfo once, for whether it is there and for its fields (filename, depends):
-            // each modinfo run is ~0.15 s under TCG.
+            // fou's modinfo once, for whether it is there and for its fields (filename, depends).
             "  nl='\n'",
             '  if info=$(modinfo fou 2>/dev/null); then info="$nl$info$nl"; else info=; fi',
             // One field of that output: the rest of the line after `<field>:`, without the padding.

@@ -102,7 +102,7 @@ export function objectScripts(obj: HostObject, idFile: string, label?: string): 
                       'if [ -n "$owner" ] && [ "$owner" != "$f" ] && [ -e "$owner" ]; then',
                       sh`  printf 'fou-tunnel: %s: %s belongs to another stack (its state: %s); not taking it over\\n' "$fou_at" ${ex.what} "$owner" >&2; exit 1`,
                       "fi",
-                      'if [ ! -e "$f" ] && [ "$owner" != "$f" ] && fou_present >/dev/null 2>&1; then',
+                      'if [ "$owner" != "$f" ] && fou_present >/dev/null 2>&1; then',
                       sh`  printf 'fou-tunnel: %s: %s exists already and this stack did not make it (by hand, or another tool); remove it or choose another name\\n' "$fou_at" ${ex.what} >&2; exit 1`,
                       "fi",
                   ]
@@ -126,10 +126,9 @@ export function objectScripts(obj: HostObject, idFile: string, label?: string): 
             '  if ! why=$(fou_check 2>&1); then echo "fou-tunnel: $fou_at: applied, but the host does not show it: $why" >&2; exit 1; fi',
             "  fresh=1",
             "fi",
-            // A rebuilt object gets a new id. Builtins where a process is not needed (read, printf,
-            // [ -d ]): each exec is ~50 ms under TCG. The id is written in place, not renamed into
-            // it: one line is one write, and an id file left empty by a kill reads as none (-s),
-            // so the next create gives it an id.
+            // A rebuilt object gets a new id. The id is written in place, not renamed into it: one
+            // line is one write, and an id file left empty by a kill reads as none (-s), so the
+            // next create gives it an id.
             'if [ -n "$fresh" ] || [ ! -s "$f" ]; then [ -d "${f%/*}" ] || mkdir -p "${f%/*}"; read -r u < /proc/sys/kernel/random/uuid; printf \'%s\\n\' "$u" > "$f"; fi',
             ...(claim ? [sh`[ -d ${shared!} ] || mkdir -p ${shared!}; [ -e ${claim} ] || : > ${claim}`] : []),
             'read -r id < "$f"; echo "instance=$id"',
@@ -140,10 +139,9 @@ export function objectScripts(obj: HostObject, idFile: string, label?: string): 
             ...(owner
                 ? [
                       sh`f=${idFile}; o=${owner}`,
-                      // Only the owner removes it; with no owner file, a stack whose id file says it
-                      // made the object before owners were kept.
+                      // Only the owner removes it.
                       READ_OWNER,
-                      'if [ "$owner" = "$f" ] || { [ -z "$owner" ] && [ -e "$f" ]; }; then',
+                      'if [ "$owner" = "$f" ]; then',
                       ...remove,
                       '  rm -f "$o"; rmdir "${o%/*}" 2>/dev/null || true',
                       "fi",

@@ -4,6 +4,10 @@
  * `sh\`ip link del dev ${name}\`` gives `ip link del dev 'ftok2'`; a hostile value such as
  * `x; rm -rf /` stays one literal argument. Script text written in the template itself is
  * trusted; everything interpolated is data.
+ *
+ * Host scripts prefer the shell's builtins (`read`, `case`, `printf`, `[`) to processes where
+ * either would do: on a slow host (an emulated VM, a small board) each process a script starts
+ * costs ~50 ms, and every step runs its check before and after it applies.
  */
 
 /** Quotes one value for a POSIX shell: `it's` → `'it'\''s'`. */
@@ -39,9 +43,8 @@ export function fileHolds(file: string, value: string | number): string {
 }
 
 /**
- * A shell test that SUBJECT (a word such as `"$d"`) contains TEXT (or any of TEXTS), as `case`
- * does it rather than `printf | grep -F`: under TCG every process a script starts costs ~50 ms,
- * and a step's check runs several of these before and after it applies.
+ * A shell test that SUBJECT (a word such as `"$d"`) contains TEXT (or any of TEXTS), told by
+ * `case` (a builtin) rather than `printf | grep -F`.
  */
 export function contains(subject: string, ...texts: [string, ...string[]]): string {
     return `case ${subject} in ${texts.map((t) => `*${shq(t)}*`).join("|")}) ;; *) false ;; esac`;

@@ -70,8 +70,7 @@ export function tunnelCheckScript(s: CheckSettings): string {
         // Only this tunnel's packets: a port may be shared with tunnels to other peers.
         sh`timeout 50 tcpdump -nn -l -i ${s.device} -c 6 udp port ${s.port} and host ${s.remote} >"$d/cap" 2>"$d/err" &`,
         "tp=$!",
-        // The output is read by the shell's read and case, not grep or sed: under TCG each process
-        // costs ~50 ms, and this check is the last step of every tunnel end.
+        // The output is read by the shell's read and case, not grep or sed (builtins; see shell.ts).
         'listening() { while IFS= read -r l; do case $l in *listening*) return 0 ;; esac; done <"$d/err"; return 1; }',
         // "3 packets transmitted, 3 received, …" (busybox: "3 packets received")
         'count_pings() {',
@@ -116,9 +115,8 @@ export function tunnelCheckScript(s: CheckSettings): string {
  * What a refresh runs for a tunnel end (its drift probe): `ping -c 3 -I GWIP PEER_GWIP`, up to
  * three rounds a second apart. A healthy tunnel answers the first; a refresh soon after a repair
  * may meet the kernel still failing sends locally after ICMP errors from the peer (see
- * {@link tunnelCheckScript}), which ping counts as three errors at once. Seen once in the drift
- * test: the probe reported the tunnel broken, and the check run right after passed in its first
- * round. A tunnel that stays silent for three rounds (~9 s) is reported.
+ * {@link tunnelCheckScript}), which ping counts as three errors at once and which passes within
+ * a round or two. A tunnel that stays silent for three rounds (~9 s) is reported.
  */
 export function tunnelProbeCheck(gwip: string, peerGwip: string): string {
     return expect(

@@ -171,19 +171,6 @@ function suite(shell: HostShell): void {
         assert.ok(!existsSync(objFile) && !existsSync(root));
     });
 
-    test(`${shell.name}: legacy: an object made before owners were kept (its id file, no owner file) is adopted, and then owned`, () => {
-        const plain = objectScripts(object(), idFile);
-        const exclusive = objectScripts({ ...object(), exclusive: { key: "thing-x", present: `[ -e '${objFile}' ]`, what: "thing x" } }, idFile);
-        rmSync(objFile, { force: true });
-        const id = instance(run(plain.create).out);
-        const up = run(exclusive.create);
-        assert.equal(up.code, 0, up.out);
-        assert.equal(instance(up.out), id, "same instance: nothing on it is rebuilt");
-        assert.ok(existsSync(path.join(root, "owners", "thing-x")));
-        assert.equal(run(exclusive.delete!).code, 0);
-        assert.ok(!existsSync(objFile) && !existsSync(root));
-    });
-
     test(`${shell.name}: an exclusive object whose create fails leaves no claim and no object: what it made is put back`, () => {
         const present = `[ -e '${objFile}' ]`;
         const failing = (half: boolean): HostObject => ({
