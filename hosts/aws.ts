@@ -4,9 +4,11 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { TunnelHost } from "../components/host";
 import { script, sh } from "../components/shell";
+import { SSH_DIALS } from "../lib/sshLogin";
 import { checkHostName, checkIfname, checkPort, throwIfInvalid } from "../lib/validate";
 import YAML from "yaml";
 import { AwsSettings } from "./awsConfig";
+import { FleetFactory, byName } from "./fleet";
 
 export interface AwsHostsArgs {
     readonly settings: AwsSettings;
@@ -87,11 +89,11 @@ export function checkAwsHostsArgs(name: string, hostNames: unknown, udpRules: un
 }
 
 /**
- * SSH dials of the tunnel commands, and seconds per dial: the poll has waited for the host, so
- * a few are enough, and a host that stopped answering fails a step in about a minute instead of
- * hanging the deployment.
+ * SSH dials of the tunnel commands, and seconds per dial: the login model's. The poll has waited
+ * for the host, so a few are enough, and a host that stopped answering fails a step in about a
+ * minute instead of hanging the deployment.
  */
-export const AWS_DIALS = { dialErrorLimit: 5, perDialTimeout: 10 } as const;
+export const AWS_DIALS = SSH_DIALS;
 
 /** The poll's dials: boot and cloud-init take a few minutes (40 dials of up to 15 s, plus back-off). */
 export const AWS_POLL_DIALS = { dialErrorLimit: 40, perDialTimeout: 15 } as const;
@@ -438,3 +440,27 @@ export class AwsHosts extends pulumi.ComponentResource {
         this.registerOutputs({ amiId: this.amiId, publicIps: this.publicIps, privateIps: this.privateIps, sshCommands: this.sshCommands });
     }
 }
+
+/**
+ * The aws fleet: an instance per host of the topology, each admitting the UDP of its tunnel
+ * ends from its peers, with EC2's source/destination check off when routes reach beyond the
+ * GWIPs (EC2 drops forwarded packets otherwise).
+ */
+export const awsFleet: FleetFactory = (s) => {
+    if (!s.aws) {
+        throw new Error("fleet: an aws stack without aws settings");
+    }
+    const routed = s.topology.tunnels.some((t) => t.ends.some((e) => e.routes.length > 0));
+    const ec2 = new AwsHosts("aws", {
+        settings: { ...s.aws, routesBeyondGwips: s.aws.routesBeyondGwips || routed },
+        hostNames: s.topology.hosts.map((h) => h.name),
+        udpRules: s.topology.tunnels.flatMap((t) => [
+            { to: t.ends[0].host, from: t.ends[1].host, port: t.port },
+            { to: t.ends[1].host, from: t.ends[0].host, port: t.port },
+        ]),
+    });
+    return {
+        hosts: byName(ec2.hosts),
+        outputs: { underlay: ec2.privateIps, publicIps: ec2.publicIps, sshCommands: ec2.sshCommands, vms: [], sshPrivateKey: ec2.privateKey },
+    };
+};
