@@ -49,7 +49,7 @@ export interface SshLogin<Key = pulumi.Output<string>> {
     readonly privateKey?: Key;
     /** An SSH agent's socket, used in addition to the key. A jump host's: the host's. */
     readonly agentSocketPath?: string;
-    /** A jump host the connection goes through (one at most: its own proxy and dials are ignored). */
+    /** A jump host the connection goes through: one at most, so it has no proxy (nor dials) of its own. */
     readonly proxy?: SshJump<Key>;
     /** Of the host and its jump host alike; default {@link SSH_DIALS}. */
     readonly dials?: Partial<SshDials>;
