@@ -8,7 +8,7 @@ import { NOT_KNOWN, SSH_PORT, SSH_USER, SshLogin, SshLoginArgs, resolveSshLogin,
 import { checkHostName, checkIfname, throwIfInvalid } from "../lib/validate";
 
 export { SSH_DIALS } from "../lib/sshLogin";
-export type { SshDials, SshLoginArgs } from "../lib/sshLogin";
+export type { SshDials, SshJump, SshLogin, SshLoginArgs } from "../lib/sshLogin";
 
 /** A machine that exists already: how to log in to it (the login model's), and what the tunnel uses on it. */
 export interface SshHostArgs extends SshLoginArgs {

@@ -88,13 +88,6 @@ export function checkAwsHostsArgs(name: string, hostNames: unknown, udpRules: un
     return { problems: problems.filter((p): p is string => p !== undefined), rules: [...rules.values()] };
 }
 
-/**
- * SSH dials of the tunnel commands, and seconds per dial: the login model's. The poll has waited
- * for the host, so a few are enough, and a host that stopped answering fails a step in about a
- * minute instead of hanging the deployment.
- */
-export const AWS_DIALS = SSH_DIALS;
-
 /** The poll's dials: boot and cloud-init take a few minutes (40 dials of up to 15 s, plus back-off). */
 export const AWS_POLL_DIALS = { dialErrorLimit: 40, perDialTimeout: 15 } as const;
 
@@ -404,7 +397,8 @@ export class AwsHosts extends pulumi.ComponentResource {
                 privateKey,
                 hostKey,
             }));
-            const connection = pulumi.secret(login.apply((c) => ({ ...c, ...AWS_DIALS })));
+            // The poll has waited for the host: the tunnel steps need the login model's few dials.
+            const connection = pulumi.secret(login.apply((c) => ({ ...c, ...SSH_DIALS })));
             // The poll waits out boot and cloud-init; after it, the host answers at once.
             const poll = new command.remote.Command(
                 `${name}-${host}-poll`,

@@ -66,12 +66,6 @@ export class LocalVm extends TextDynamicResource {
 }
 
 /**
- * SSH dials per command and seconds per dial: the login model's. `vm.sh start` returns only once
- * the VM's sshd answers, so a live VM needs one dial; a dead one fails a command in about a minute.
- */
-export const LOCAL_DIALS = SSH_DIALS;
-
-/**
  * Two (or more) qemu VMs on this machine that boot Debian's kernel, which has fou and ipip, on a
  * bridge with TEST-NET addresses, reachable over SSH with a key made for this stack and a host
  * key made for each VM (both kept secret in the state; the host key is pinned). The bridge and
@@ -161,7 +155,8 @@ export class LocalVms extends pulumi.ComponentResource {
                     privateKey: this.privateKey,
                     // Known before the VM boots, and the same for every VM booted under this name.
                     hostKey: hostKeys[i].publicKey,
-                    ...LOCAL_DIALS,
+                    // `vm.sh start` returns once sshd answers: a live VM needs one dial, a dead one fails fast.
+                    ...SSH_DIALS,
                 },
                 readyAfter: [machine],
                 identity: machine.id,

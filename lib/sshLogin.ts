@@ -125,14 +125,20 @@ export interface SshLoginDraft {
 }
 
 /** Why a required field is needed, with how to get it; the caller frames it (`is required: …`, `required: …`). */
-export function requiredReason(field: "address" | "hostKey", role: LoginRole, e: SshEndpoint): string {
+export function requiredReason(field: "address" | "hostKey", role: LoginRole, e: SshEndpoint = { address: "ADDRESS" }): string {
     return field === "address"
         ? `the ${role}'s IP address or DNS name, like ${role === "host" ? "198.51.100.151" : "192.0.2.10"}`
         : `the ${role}'s SSH public key, pinned so that no other machine can pose as it; ${hostKeyHint(e)}`;
 }
 
 /** One field of a login as written, named `key`: undefined when valid (or not known yet, or defaulted). */
-export function checkLoginField(field: "address" | "port" | "user" | "hostKey", key: string, value: unknown, role: LoginRole, e: SshEndpoint): string | undefined {
+export function checkLoginField(
+    field: "address" | "port" | "user" | "hostKey",
+    key: string,
+    value: unknown,
+    role: LoginRole = "host",
+    e: SshEndpoint = { address: "ADDRESS" },
+): string | undefined {
     if (value === NOT_KNOWN) {
         return undefined;
     }
@@ -150,7 +156,7 @@ export function checkLoginField(field: "address" | "port" | "user" | "hostKey", 
 }
 
 /** Where a draft goes, for the hint of how to get its host key (unknown parts written as placeholders). */
-export function endpointOf(d: SshLoginDraft, placeholder: string, via?: SshLoginDraft & { user?: unknown }): SshEndpoint {
+export function endpointOf(d: SshLoginDraft, placeholder: string, via?: SshLoginDraft): SshEndpoint {
     const known = (v: unknown) => (v === NOT_KNOWN ? undefined : v);
     const port = typeof known(d.port) === "number" ? (d.port as number) : undefined;
     const proxy = via && typeof known(via.address) === "string" ? endpointOf(via, "PROXY") : undefined;
@@ -203,9 +209,8 @@ export function selfProxyProblem(d: SshLoginDraft, key: string): string | undefi
 }
 
 /**
- * A resolved login, checked (every problem at once, as a {@link FouInputError}-style list) and
- * with every default filled in and its host keys in the command plugin's form. `key` names the
- * fields in messages.
+ * A resolved login, checked (every problem at once) and with every default filled in and its
+ * host keys in the command plugin's form. `key` names the fields in messages.
  */
 export function resolveSshLogin<Key>(l: SshLogin<Key>, key: FieldKey): { login?: FullSshLogin<Key>; problems: string[] } {
     const problems = sshLoginProblems(l, key);

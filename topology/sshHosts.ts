@@ -102,7 +102,7 @@ function readUser(r: Report, m: YMap, at: string): string | undefined | null {
         return undefined;
     }
     const v = e.value.kind === "scalar" ? e.value.value : got(e.value);
-    return r.check(e.value.pos, `${at}.user`, checkLoginField("user", `${at}.user`, v, "host", { address: "" })) ? (v as string) : null;
+    return r.check(e.value.pos, `${at}.user`, checkLoginField("user", `${at}.user`, v)) ? (v as string) : null;
 }
 
 /** address, port (null: invalid) and hostKey as written; undefined when missing or invalid (reported). */
@@ -129,10 +129,10 @@ function readLogin(r: Report, m: YMap, at: string, role: LoginRole, via?: SshJum
     let address: string | undefined;
     const a = m.entries.get("address");
     if (!a) {
-        r.add(m.pos, `${at}.address`, `required: ${requiredReason("address", role, { address: "" })}`);
+        r.add(m.pos, `${at}.address`, `required: ${requiredReason("address", role)}`);
     } else {
         const v = a.value.kind === "scalar" ? a.value.value : got(a.value);
-        if (r.check(a.value.pos, `${at}.address`, checkLoginField("address", `${at}.address`, v, role, { address: "" }))) {
+        if (r.check(a.value.pos, `${at}.address`, checkLoginField("address", `${at}.address`, v, role))) {
             address = v as string;
         }
     }
@@ -140,7 +140,7 @@ function readLogin(r: Report, m: YMap, at: string, role: LoginRole, via?: SshJum
     const p = m.entries.get("port");
     if (p) {
         const v = p.value.kind === "scalar" ? p.value.value : got(p.value);
-        port = r.check(p.value.pos, `${at}.port`, checkLoginField("port", `${at}.port`, v, role, { address: "" })) ? (v as number) : null;
+        port = r.check(p.value.pos, `${at}.port`, checkLoginField("port", `${at}.port`, v, role)) ? (v as number) : null;
     }
     const endpoint = endpointOf({ address, port: port ?? undefined }, "ADDRESS", via);
     let hostKey: string | undefined;
@@ -178,11 +178,8 @@ function readProxy(r: Report, m: YMap, at: string): SshJump<never> | undefined |
               : secretKeyMessage(key),
     );
     const user = readUser(r, e.value, path);
-    if (user === null) {
-        return null;
-    }
     const read = readLogin(r, e.value, path, "jump host");
-    return read.address !== undefined && read.port !== null && read.hostKey !== undefined
+    return user !== null && read.address !== undefined && read.port !== null && read.hostKey !== undefined
         ? { address: read.address, ...(read.port === undefined ? {} : { port: read.port }), ...(user === undefined ? {} : { user }), hostKey: read.hostKey }
         : null;
 }
