@@ -2,7 +2,8 @@ import { statSync } from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { AwsSettings, parseAwsSettings } from "./hosts/awsConfig";
 import { LocalSettings, LocalVmSettings } from "./hosts/localConfig";
-import { SshEnvironment, SshHostSettings, SshSettings, parseSshLogin } from "./hosts/sshConfig";
+import { SshCredentials, SshEnvironment, SshHostSettings, SshSettings, parseSshCredentials } from "./hosts/sshConfig";
+import { sshLoginDefaults } from "./lib/sshLogin";
 import { checkIpv4, cidrContains, formatCidr, formatIp, lastAddress, notUnicast, parseCidr, parseIp } from "./lib/inet";
 import { checkHostName, checkInt, checkPort, parseBool, throwIfInvalid, FouInputError } from "./lib/validate";
 import {
@@ -32,7 +33,7 @@ export interface Settings {
     readonly local: LocalSettings;
     /** Set when hosts is "aws". */
     readonly aws?: AwsSettings;
-    /** Set when hosts is "ssh": the machines of the topology file, and the stack's key or agent. */
+    /** Set when hosts is "ssh": the machines of the topology file, each logging in with the stack's key or agent. */
     readonly ssh?: SshSettings;
 }
 
@@ -86,7 +87,7 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel", 
     if (hosts !== "local" && hosts !== "aws" && hosts !== "ssh") {
         problems.push(`${key("hosts")} must be "local", "aws" or "ssh" (got ${JSON.stringify(hosts)})`);
     }
-    const login = hosts === "ssh" ? parseSshLogin(get, ns, env, problems) : undefined;
+    const credentials = hosts === "ssh" ? parseSshCredentials(get, ns, env, problems) : undefined;
     if (hosts !== "ssh") {
         const sshOnly = ["sshPrivateKey", "sshAgentSocket"].filter((k) => get(k) !== undefined);
         if (sshOnly.length > 0) {
@@ -147,7 +148,7 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel", 
         }
     }
     throwIfInvalid(problems);
-    const ssh = login && topology ? { ...login, hosts: topology.hosts.map(sshHostOf) } : undefined;
+    const ssh = credentials && topology ? { hosts: topology.hosts.map((h) => sshHostOf(h, credentials, sshDialTimeout as number | undefined)) } : undefined;
     return {
         forgetHosts: forgetHosts as string[],
         hosts: hosts as "local" | "aws" | "ssh",
@@ -209,12 +210,23 @@ function parseGuide(
     return { topology, local };
 }
 
-/** A host of an ssh topology, as hosts/ssh.ts takes it (the parser has filled every value). */
-function sshHostOf(h: TopologyHost): SshHostSettings {
+/**
+ * A host of an ssh topology, as hosts/ssh.ts takes it: the file's login (the parser has filled
+ * every value) joined by the stack's key, agent and dial timeout, which reach its jump host too.
+ */
+function sshHostOf(h: TopologyHost, credentials: SshCredentials, perDialTimeout: number | undefined): SshHostSettings {
     if (!h.ssh || h.address === undefined) {
         throw new Error(`topology: host ${h.name} has no ssh login after validation`);
     }
-    return { name: h.name, ...h.ssh, underlayAddress: h.address, ...(h.device === undefined ? {} : { device: h.device }) };
+    const { sudo, ...login } = h.ssh;
+    const dials = perDialTimeout === undefined ? login.dials : { ...login.dials, perDialTimeout };
+    return {
+        name: h.name,
+        ...sshLoginDefaults({ ...login, ...credentials, dials }),
+        sudo,
+        underlayAddress: h.address,
+        ...(h.device === undefined ? {} : { device: h.device }),
+    };
 }
 
 /** A GWIP of the guide: a unicast IPv4 address (not in 0.0.0.0/8 either, as in a topology file). */

@@ -7,46 +7,15 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { FouTopology } from "./components/fouTopology";
-import { withConnection } from "./components/host";
 import { loadSettings } from "./config";
-import { LocalVms } from "./hosts/local";
-import { SshHosts } from "./hosts/ssh";
+import { fleetFor } from "./hosts/fleet";
 
 const settings = loadSettings(new pulumi.Config());
 const topo = settings.topology;
+// The machines of the stack's kind (local VMs, EC2 instances or the user's own), alike from here on.
+const fleet = fleetFor(settings, `${pulumi.getProject()}/${pulumi.getStack()}`);
 
-// Loaded only for an aws stack: @pulumi/aws takes ~0.3 s to load, on every run of the program.
-const awsHosts = (): typeof import("./hosts/aws") => require("./hosts/aws");
-const ec2 = settings.aws
-    ? new (awsHosts().AwsHosts)("aws", {
-          // EC2 drops forwarded packets unless the source/destination check is off.
-          settings: { ...settings.aws, routesBeyondGwips: settings.aws.routesBeyondGwips || topo.tunnels.some((t) => t.ends.some((e) => e.routes.length > 0)) },
-          hostNames: topo.hosts.map((h) => h.name),
-          udpRules: topo.tunnels.flatMap((t) => [
-              { to: t.ends[0].host, from: t.ends[1].host, port: t.port },
-              { to: t.ends[1].host, from: t.ends[0].host, port: t.port },
-          ]),
-      })
-    : undefined;
-// Machines that exist already: the stack logs in to them, and owns none of them.
-const ssh = settings.ssh
-    ? new SshHosts("ssh", {
-          settings: settings.ssh,
-          privateKey: settings.ssh.privateKey === undefined ? undefined : pulumi.secret(settings.ssh.privateKey),
-          perDialTimeout: settings.sshDialTimeout,
-      })
-    : undefined;
-const local = ec2 || ssh
-    ? undefined
-    : new LocalVms("local", { settings: settings.local, stackId: `${pulumi.getProject()}/${pulumi.getStack()}` });
-const dialTimeout = settings.sshDialTimeout;
-const hostList = (ec2?.hosts ?? ssh?.hosts ?? local!.hosts)
-    .map((h) => (dialTimeout === undefined ? h : withConnection(h, { perDialTimeout: dialTimeout })))
-    // An explicit opt-in for unreachable hosts: their objects are forgotten, not undone, on removal.
-    .map((h) => (settings.forgetHosts.includes(h.name) ? { ...h, retainOnDelete: true } : h));
-const hosts = Object.fromEntries(hostList.map((h) => [h.name, h]));
-
-const tunnels = settings.tunnel ? new FouTopology("fou", { topology: topo, hosts, check: settings.check }) : undefined;
+const tunnels = settings.tunnel ? new FouTopology("fou", { topology: topo, hosts: fleet.hosts, check: settings.check }) : undefined;
 
 /** Per tunnel, per host: one value of each end. */
 function perEnd<T>(pick: (e: { host: string; ifname: string; gwip: string }) => T): Record<string, Record<string, T>> {
@@ -58,12 +27,11 @@ function perEnd<T>(pick: (e: { host: string; ifname: string; gwip: string }) => 
 /** Where the hosts and tunnels came from. */
 export const topology = topo.source;
 /** Host name → underlay address. */
-export const underlay = ec2 ? ec2.privateIps : ssh ? ssh.underlay : Object.fromEntries(settings.local.vms.map((vm) => [vm.name, vm.address]));
+export const underlay = fleet.outputs.underlay;
 /** Host name → public address (aws stacks). */
-export const publicIps = ec2?.publicIps ?? {};
+export const publicIps = fleet.outputs.publicIps;
 /** How to log in to each host, with the key from `sshPrivateKey` saved to the file named. */
-export const sshCommands =
-    ec2?.sshCommands ?? ssh?.sshCommands ?? Object.fromEntries(settings.local.vms.map((vm) => [vm.name, `ssh -i fou-key.pem root@${vm.address}`]));
+export const sshCommands = fleet.outputs.sshCommands;
 /** Tunnel → host → GWIP (`k1-k2`: 10.10.10.1 on k1, 10.10.10.2 on k2 by default). */
 export const gwips = tunnels ? perEnd((e) => e.gwip) : {};
 /** Tunnel → host → tunnel interface (`ftok2` on k1, `ftok1` on k2). */
@@ -94,6 +62,6 @@ export const verification = tunnels?.checks ?? [];
 /** Host name → kernel release before and after its upgrade (hosts with `kernel: {upgrade: true}`). */
 export const kernels = tunnels?.kernels ?? {};
 /** The VMs as vm.sh reported them (pid, boot time). */
-export const vms = local?.vms ?? [];
-/** SSH key for the hosts (secret): `pulumi stack output sshPrivateKey --show-secrets`. */
-export const sshPrivateKey = ec2 ? ec2.privateKey : local?.privateKey; // ssh stacks: the key is the user's own
+export const vms = fleet.outputs.vms;
+/** SSH key for the hosts (secret): `pulumi stack output sshPrivateKey --show-secrets`; none on ssh stacks, whose key is the user's own. */
+export const sshPrivateKey = fleet.outputs.sshPrivateKey;

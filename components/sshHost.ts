@@ -3,36 +3,19 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostCommand, TunnelHost, withSudo } from "./host";
 import { sh } from "./shell";
 import { checkIpv4, parseIp } from "../lib/inet";
-import { checkHostKey, checkSshAddress, checkSshPort, checkSshUser, normalizeHostKey } from "../lib/ssh";
-import { checkHostName, checkIfname, checkInt, FouInputError, throwIfInvalid } from "../lib/validate";
+import { checkSshAddress } from "../lib/ssh";
+import { NOT_KNOWN, SSH_PORT, SSH_USER, SshLogin, SshLoginArgs, resolveSshLogin, sshConnection, sshLoginProblems, sudoByDefault } from "../lib/sshLogin";
+import { checkHostName, checkIfname, throwIfInvalid } from "../lib/validate";
 
-/** How to log in to one machine (the host itself, or the jump host in front of it). */
-export interface SshLoginArgs {
-    /** Address or DNS name of the machine; for a host behind a proxy, as the proxy reaches it. */
-    readonly address: pulumi.Input<string>;
-    /** Default 22. */
-    readonly port?: pulumi.Input<number>;
-    /** Default root (a proxy: the host's user). */
-    readonly user?: pulumi.Input<string>;
-    /** OpenSSH or PEM private key (pass a secret); with neither key nor agent, the plugin uses `SSH_AUTH_SOCK`. */
-    readonly privateKey?: pulumi.Input<string>;
-    /** An SSH agent's socket, used in addition to the key. */
-    readonly agentSocketPath?: pulumi.Input<string>;
-    /**
-     * The machine's SSH public key, pinned: `ssh-ed25519 AAAA…` (a comment may follow, and a line
-     * of `ssh-keyscan` output is taken as well). Required: without it any machine could pose as
-     * the host and be sent every script.
-     */
-    readonly hostKey: pulumi.Input<string>;
-}
+export { SSH_DIALS } from "../lib/sshLogin";
+export type { SshDials, SshJump, SshLogin, SshLoginArgs } from "../lib/sshLogin";
 
+/** A machine that exists already: how to log in to it (the login model's), and what the tunnel uses on it. */
 export interface SshHostArgs extends SshLoginArgs {
     /** The host's name in the topology: resource names and default interface names (`fto<peer>`). */
     readonly name: string;
     /** Login user, default root. Plain: it decides whether the steps go through sudo. */
     readonly user?: string;
-    /** A jump host the connection goes through; its key and agent default to the host's. */
-    readonly proxy?: SshLoginArgs;
     /** The tunnel's local address on this host; default `address`, which must then be IPv4. */
     readonly underlayAddress?: pulumi.Input<string>;
     /** The underlay device; default: the one holding the underlay address, as the host reports it. */
@@ -42,15 +25,7 @@ export interface SshHostArgs extends SshLoginArgs {
      * root (modprobe, sysctl, `ip link`, files in /etc); sudo must not ask for a password.
      */
     readonly sudo?: boolean;
-    /** Dials per command and seconds per dial, of the host and its jump host; default {@link SSH_HOST_DIALS}. */
-    readonly dials?: { readonly dialErrorLimit?: number; readonly perDialTimeout?: number };
 }
-
-/**
- * SSH dials per command and seconds per dial: an existing machine answers at once or not at all,
- * so a dead one fails a step in about a minute instead of hanging the deployment.
- */
-export const SSH_HOST_DIALS = { dialErrorLimit: 5, perDialTimeout: 10 } as const;
 
 /** What {@link reachScript} needs: the host as messages name it, the underlay address, the device if given. */
 export interface ReachSettings {
@@ -114,7 +89,8 @@ export function parseReachDevice(label: string, stdout: string): string {
  * destroy undoes every step on it, and the machine itself is left alone. A first command
  * (`<name>-reachable`) checks that the host answers with the pinned key, that the user is root
  * or sudo works without a password, and that the underlay address is the host's, and detects the
- * underlay device; every step on the host waits for it. Dials are bounded ({@link SSH_HOST_DIALS}).
+ * underlay device; every step on the host waits for it. Dials are bounded (the login's, default
+ * {@link SSH_DIALS}).
  * A different address or port means a different machine: every step is replaced (the old one's
  * undone through its stored connection). A library piece: it reads no configuration.
  */
@@ -128,36 +104,19 @@ export class SshHost extends pulumi.ComponentResource {
 
     constructor(name: string, args: SshHostArgs, opts: pulumi.ComponentResourceOptions = {}) {
         const at = `SshHost ${name}`;
-        const user = args.user ?? "root";
-        const sudo = args.sudo ?? user !== "root";
+        const user = args.user ?? SSH_USER;
+        const sudo = args.sudo ?? sudoByDefault(user);
         throwIfInvalid(plainProblems(at, args, user));
-        const dials = { ...SSH_HOST_DIALS, ...args.dials };
         super("fou:index:SshHost", name, {}, opts);
 
-        const port = pulumi.output(args.port ?? 22);
+        const port = pulumi.output(args.port ?? SSH_PORT);
         const address = pulumi.output(args.address);
         const label = pulumi.interpolate`${args.name} (${user}@${address} port ${port})`;
         this.underlayAddress = pulumi.all([address, args.underlayAddress]).apply(([a, u]) => {
             throwIfInvalid([underlayProblem(at, a, u)]);
             return u ?? a;
         });
-        const connection = pulumi.secret(
-            pulumi
-                .all([address, port, args.hostKey, args.privateKey, args.agentSocketPath])
-                .apply(([a, p, hostKey, privateKey, agentSocketPath]) => {
-                    throwIfInvalid([checkSshAddress(`${at}: address`, a), checkSshPort(`${at}: port`, p)]);
-                    return {
-                        host: a,
-                        port: p,
-                        user,
-                        hostKey: pinned(`${at}: hostKey`, hostKey, { address: a, port: p }),
-                        ...(privateKey === undefined ? {} : { privateKey }),
-                        ...(agentSocketPath === undefined ? {} : { agentSocketPath }),
-                        ...dials,
-                    };
-                })
-                .apply((c) => (args.proxy ? proxyOf(at, args.proxy, c, dials) : pulumi.output(c))),
-        );
+        const connection = pulumi.secret(resolvedLogin(args, user).apply((l) => connectionOf(at, l)));
         this.reachable = hostCommand(
             `${name}-reachable`,
             {
@@ -192,42 +151,42 @@ export class SshHost extends pulumi.ComponentResource {
     }
 }
 
-type Connection = command.types.input.remote.ConnectionArgs;
+/** The login of the arguments, every Input resolved (the key only inside this Output, which is secret when it is). */
+function resolvedLogin(args: SshHostArgs, user: string): pulumi.Output<SshLogin<string>> {
+    const { address, port, hostKey, privateKey, agentSocketPath, proxy, dials } = args;
+    return pulumi.output({ address, port, user, hostKey, privateKey, agentSocketPath, proxy, dials }) as pulumi.Output<SshLogin<string>>;
+}
+
+/** The command plugin's connection for a resolved login; a deployment error names each bad value. */
+function connectionOf(at: string, l: SshLogin<string>): command.types.input.remote.ConnectionArgs {
+    const { login, problems } = resolveSshLogin(l, (f) => `${at}: ${f}`);
+    throwIfInvalid(problems);
+    return sshConnection(login!);
+}
 
 /** The problems with the arguments known now; the rest are checked once resolved. */
 function plainProblems(at: string, args: SshHostArgs, user: string): (string | undefined)[] {
     const plain = <T>(v: pulumi.Input<T> | undefined): v is T => v !== undefined && !pulumi.Output.isInstance(v) && !(v instanceof Promise);
-    const port = plain(args.port) ? args.port : undefined;
-    const endpoint = { address: plain(args.address) ? args.address : "HOST", port };
+    const now = (v: pulumi.Input<unknown> | undefined): unknown => (v === undefined || plain(v) ? v : NOT_KNOWN);
+    const p = args.proxy;
+    const draft = {
+        address: now(args.address),
+        port: now(args.port),
+        user,
+        hostKey: now(args.hostKey),
+        dials: args.dials,
+        ...(p ? { proxy: { address: now(p.address), port: now(p.port), user: now(p.user), hostKey: now(p.hostKey) } } : {}),
+    };
     return [
         checkHostName(`${at}: name`, args.name),
-        checkSshUser(`${at}: user`, user),
-        plain(args.address) ? checkSshAddress(`${at}: address`, args.address) : undefined,
-        port !== undefined ? checkSshPort(`${at}: port`, port) : undefined,
-        args.hostKey === undefined || plain(args.hostKey) ? checkHostKey(`${at}: hostKey`, args.hostKey, endpoint) : undefined,
+        ...sshLoginProblems(draft, (f) => `${at}: ${f}`),
         plain(args.underlayAddress) || (args.underlayAddress === undefined && plain(args.address) && checkSshAddress("", args.address) === undefined)
             ? underlayProblem(at, args.address as string, args.underlayAddress as string | undefined)
             : undefined,
         plain(args.device) ? checkIfname(`${at}: device`, args.device) : undefined,
-        args.dials?.dialErrorLimit === undefined ? undefined : checkInt(`${at}: dials.dialErrorLimit`, args.dials.dialErrorLimit, -1, 1000),
-        args.dials?.perDialTimeout === undefined ? undefined : checkInt(`${at}: dials.perDialTimeout`, args.dials.perDialTimeout, 1, 300),
-        args.sudo === false && user !== "root"
+        args.sudo === false && sudoByDefault(user)
             ? `${at}: sudo is false but user ${user} is not root: the steps need root (modprobe, sysctl, ip, files in /etc); leave sudo unset or connect as root`
             : undefined,
-        ...(args.proxy ? proxyProblems(`${at}: proxy`, args.proxy, endpoint) : []),
-    ];
-}
-
-function proxyProblems(at: string, p: SshLoginArgs, host: { address: string; port?: number }): (string | undefined)[] {
-    const plain = <T>(v: pulumi.Input<T> | undefined): v is T => v !== undefined && !pulumi.Output.isInstance(v) && !(v instanceof Promise);
-    const address = plain(p.address) ? p.address : undefined;
-    const port = plain(p.port) ? p.port : undefined;
-    return [
-        p.address === undefined ? `${at}.address is required: the jump host's address` : address !== undefined ? checkSshAddress(`${at}.address`, address) : undefined,
-        port !== undefined ? checkSshPort(`${at}.port`, port) : undefined,
-        plain(p.user) ? checkSshUser(`${at}.user`, p.user) : undefined,
-        p.hostKey === undefined || plain(p.hostKey) ? checkHostKey(`${at}.hostKey`, p.hostKey, { address: address ?? "PROXY", port }) : undefined,
-        address !== undefined && address === host.address && (port ?? 22) === (host.port ?? 22) ? `${at} is the host itself (${address} port ${port ?? 22})` : undefined,
     ];
 }
 
@@ -241,34 +200,4 @@ export function underlayProblem(at: string, address: string, underlay: string | 
         return `${at}: address ${address} is not an IPv4 address, so it cannot be the underlay address: set underlayAddress, the IPv4 address the host's peers reach it at`;
     }
     return checkIpv4(`${at}: address ${address} (the default underlayAddress)`, address);
-}
-
-/** The pinned key in the plugin's form, or a deployment error naming the key and how to get it. */
-function pinned(key: string, value: string, e: { address: string; port: number }): string {
-    const k = normalizeHostKey(value);
-    if (k === undefined) {
-        throw new FouInputError([checkHostKey(key, value, e) ?? `${key} is not valid`]);
-    }
-    return k;
-}
-
-/** The host's connection through its jump host: the proxy's own login, its key and agent defaulting to the host's. */
-function proxyOf(at: string, p: SshLoginArgs, host: Connection & { host: string; port: number; user: string }, dials: { dialErrorLimit: number; perDialTimeout: number }): pulumi.Output<Connection> {
-    return pulumi.all([p.address, p.port ?? 22, p.user ?? host.user, p.hostKey, p.privateKey ?? host.privateKey, p.agentSocketPath ?? host.agentSocketPath]).apply(
-        ([address, port, user, hostKey, privateKey, agentSocketPath]) => {
-            throwIfInvalid([checkSshAddress(`${at}: proxy.address`, address), checkSshPort(`${at}: proxy.port`, port), checkSshUser(`${at}: proxy.user`, user)]);
-            return {
-                ...host,
-                proxy: {
-                    host: address,
-                    port,
-                    user,
-                    hostKey: pinned(`${at}: proxy.hostKey`, hostKey, { address, port }),
-                    ...(privateKey === undefined ? {} : { privateKey }),
-                    ...(agentSocketPath === undefined ? {} : { agentSocketPath }),
-                    ...dials,
-                },
-            };
-        },
-    );
 }

@@ -4,9 +4,11 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import { TunnelHost } from "../components/host";
 import { script, sh } from "../components/shell";
+import { SSH_DIALS } from "../lib/sshLogin";
 import { checkHostName, checkIfname, checkPort, throwIfInvalid } from "../lib/validate";
 import YAML from "yaml";
 import { AwsSettings } from "./awsConfig";
+import { FleetFactory, byName } from "./fleet";
 
 export interface AwsHostsArgs {
     readonly settings: AwsSettings;
@@ -85,13 +87,6 @@ export function checkAwsHostsArgs(name: string, hostNames: unknown, udpRules: un
     }
     return { problems: problems.filter((p): p is string => p !== undefined), rules: [...rules.values()] };
 }
-
-/**
- * SSH dials of the tunnel commands, and seconds per dial: the poll has waited for the host, so
- * a few are enough, and a host that stopped answering fails a step in about a minute instead of
- * hanging the deployment.
- */
-export const AWS_DIALS = { dialErrorLimit: 5, perDialTimeout: 10 } as const;
 
 /** The poll's dials: boot and cloud-init take a few minutes (40 dials of up to 15 s, plus back-off). */
 export const AWS_POLL_DIALS = { dialErrorLimit: 40, perDialTimeout: 15 } as const;
@@ -402,7 +397,8 @@ export class AwsHosts extends pulumi.ComponentResource {
                 privateKey,
                 hostKey,
             }));
-            const connection = pulumi.secret(login.apply((c) => ({ ...c, ...AWS_DIALS })));
+            // The poll has waited for the host: the tunnel steps need the login model's few dials.
+            const connection = pulumi.secret(login.apply((c) => ({ ...c, ...SSH_DIALS })));
             // The poll waits out boot and cloud-init; after it, the host answers at once.
             const poll = new command.remote.Command(
                 `${name}-${host}-poll`,
@@ -438,3 +434,27 @@ export class AwsHosts extends pulumi.ComponentResource {
         this.registerOutputs({ amiId: this.amiId, publicIps: this.publicIps, privateIps: this.privateIps, sshCommands: this.sshCommands });
     }
 }
+
+/**
+ * The aws fleet: an instance per host of the topology, each admitting the UDP of its tunnel
+ * ends from its peers, with EC2's source/destination check off when routes reach beyond the
+ * GWIPs (EC2 drops forwarded packets otherwise).
+ */
+export const awsFleet: FleetFactory = (s) => {
+    if (!s.aws) {
+        throw new Error("fleet: an aws stack without aws settings");
+    }
+    const routed = s.topology.tunnels.some((t) => t.ends.some((e) => e.routes.length > 0));
+    const ec2 = new AwsHosts("aws", {
+        settings: { ...s.aws, routesBeyondGwips: s.aws.routesBeyondGwips || routed },
+        hostNames: s.topology.hosts.map((h) => h.name),
+        udpRules: s.topology.tunnels.flatMap((t) => [
+            { to: t.ends[0].host, from: t.ends[1].host, port: t.port },
+            { to: t.ends[1].host, from: t.ends[0].host, port: t.port },
+        ]),
+    });
+    return {
+        hosts: byName(ec2.hosts),
+        outputs: { underlay: ec2.privateIps, publicIps: ec2.publicIps, sshCommands: ec2.sshCommands, vms: [], sshPrivateKey: ec2.privateKey },
+    };
+};

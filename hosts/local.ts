@@ -5,6 +5,8 @@ import * as path from "path";
 import { TunnelHost } from "../components/host";
 import { sh } from "../components/shell";
 import { TextDynamicResource } from "../lib/providerModule";
+import { SSH_DIALS } from "../lib/sshLogin";
+import { FleetFactory, byName } from "./fleet";
 import { LocalSettings } from "./localConfig";
 import { NETWORK_PROVIDER_MODULE, NetworkInputs, VM_PROVIDER_MODULE, VmInputs, VmReport } from "./localProvider";
 
@@ -62,12 +64,6 @@ export class LocalVm extends TextDynamicResource {
         super(VM_PROVIDER_MODULE, "LocalVm", name, { ...args, report: undefined }, opts);
     }
 }
-
-/**
- * SSH dials per command and seconds per dial. `vm.sh start` returns only once the VM's sshd
- * answers, so a live VM needs one dial; a dead one fails a command in about a minute.
- */
-export const LOCAL_DIALS = { dialErrorLimit: 5, perDialTimeout: 10 } as const;
 
 /**
  * Two (or more) qemu VMs on this machine that boot Debian's kernel, which has fou and ipip, on a
@@ -159,7 +155,8 @@ export class LocalVms extends pulumi.ComponentResource {
                     privateKey: this.privateKey,
                     // Known before the VM boots, and the same for every VM booted under this name.
                     hostKey: hostKeys[i].publicKey,
-                    ...LOCAL_DIALS,
+                    // `vm.sh start` returns once sshd answers: a live VM needs one dial, a dead one fails fast.
+                    ...SSH_DIALS,
                 },
                 readyAfter: [machine],
                 identity: machine.id,
@@ -171,6 +168,21 @@ export class LocalVms extends pulumi.ComponentResource {
         this.registerOutputs({ publicKey: this.publicKey, vms: this.vms });
     }
 }
+
+/** The local fleet: the settings' VMs on this machine, reached with the key the stack makes. */
+export const localFleet: FleetFactory = (s, stackId) => {
+    const vms = new LocalVms("local", { settings: s.local, stackId });
+    return {
+        hosts: byName(vms.hosts),
+        outputs: {
+            underlay: Object.fromEntries(s.local.vms.map((vm) => [vm.name, vm.address])),
+            publicIps: {},
+            sshCommands: Object.fromEntries(s.local.vms.map((vm) => [vm.name, `ssh -i fou-key.pem root@${vm.address}`])),
+            vms: vms.vms,
+            sshPrivateKey: vms.privateKey,
+        },
+    };
+};
 
 /** `ssh-ed25519 AAAA…` of a public key line (its comment dropped), as `hostKey` and known_hosts take it. */
 export function publicKeyOnly(line: string): string {

@@ -1,14 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { TunnelHost } from "../components/host";
 import { SshHost } from "../components/sshHost";
-import { SshSettings } from "./sshConfig";
+import { FleetFactory, byName } from "./fleet";
+import { SshHostSettings, SshSettings } from "./sshConfig";
 
 export interface SshHostsArgs {
+    /** The machines, each with its whole login (the stack's key, agent and dials included). */
     readonly settings: SshSettings;
-    /** The private key, a secret (the settings hold it in plain text). */
-    readonly privateKey?: pulumi.Input<string>;
-    /** Seconds per SSH dial (`fou-tunnel:sshDialTimeout`); default SshHost's. */
-    readonly perDialTimeout?: number;
 }
 
 /**
@@ -26,39 +24,27 @@ export class SshHosts extends pulumi.ComponentResource {
 
     constructor(name: string, args: SshHostsArgs, opts: pulumi.ComponentResourceOptions = {}) {
         super("fou:ssh:SshHosts", name, {}, opts);
-        const { settings } = args;
-        const agent = settings.agentSocketPath === undefined ? {} : { agentSocketPath: settings.agentSocketPath };
-        const key = args.privateKey === undefined ? {} : { privateKey: args.privateKey };
-        this.machines = settings.hosts.map(
-            (h) =>
-                new SshHost(
-                    `${name}-${h.name}`,
-                    {
-                        name: h.name,
-                        address: h.address,
-                        port: h.port,
-                        user: h.user,
-                        hostKey: h.hostKey,
-                        sudo: h.sudo,
-                        underlayAddress: h.underlayAddress,
-                        ...(h.device === undefined ? {} : { device: h.device }),
-                        ...(h.proxy ? { proxy: { ...h.proxy } } : {}),
-                        ...key,
-                        ...agent,
-                        ...(args.perDialTimeout === undefined ? {} : { dials: { perDialTimeout: args.perDialTimeout } }),
-                    },
-                    { parent: this },
-                ),
-        );
+        const { hosts } = args.settings;
+        // The settings are the component's arguments as they are: one login model for both.
+        this.machines = hosts.map((h) => new SshHost(`${name}-${h.name}`, h, { parent: this }));
         this.hosts = this.machines.map((m) => m.host);
-        this.underlay = Object.fromEntries(settings.hosts.map((h) => [h.name, h.underlayAddress]));
-        this.sshCommands = Object.fromEntries(settings.hosts.map((h) => [h.name, sshCommand(h)]));
+        this.underlay = Object.fromEntries(hosts.map((h) => [h.name, h.underlayAddress]));
+        this.sshCommands = Object.fromEntries(hosts.map((h) => [h.name, sshCommand(h)]));
         this.registerOutputs({});
     }
 }
 
 /** `ssh [-p PORT] [-J user@jump:port] user@address`. */
-export function sshCommand(h: SshSettings["hosts"][number]): string {
+export function sshCommand(h: SshHostSettings): string {
     const jump = h.proxy ? ` -J ${h.proxy.user}@${h.proxy.address.includes(":") ? `[${h.proxy.address}]` : h.proxy.address}${h.proxy.port === 22 ? "" : `:${h.proxy.port}`}` : "";
     return `ssh${h.port === 22 ? "" : ` -p ${h.port}`}${jump} ${h.user}@${h.address}`;
 }
+
+/** The ssh fleet: machines that exist already, each reached with its login; the key is the user's own, not exported. */
+export const sshFleet: FleetFactory = (s) => {
+    if (!s.ssh) {
+        throw new Error("fleet: an ssh stack without ssh settings");
+    }
+    const ssh = new SshHosts("ssh", { settings: s.ssh });
+    return { hosts: byName(ssh.hosts), outputs: { underlay: ssh.underlay, publicIps: {}, sshCommands: ssh.sshCommands, vms: [] } };
+};

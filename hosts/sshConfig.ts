@@ -1,25 +1,16 @@
-import { checkPrivateKey } from "../lib/ssh";
+import { FullSshLogin, SshLogin, checkAgentSocket, readPrivateKey } from "../lib/sshLogin";
 
 /**
  * Settings of the `ssh` hosts (machines that exist already, hosts/ssh.ts), as config.ts reads
- * them: each host's login and addresses from the topology file, the key or agent from the stack
- * (`fou-tunnel:sshPrivateKey`, a secret; `fou-tunnel:sshAgentSocket`).
+ * them: each host's login from the topology file, joined by the stack's key or agent
+ * (`fou-tunnel:sshPrivateKey`, a secret; `fou-tunnel:sshAgentSocket`) and dial timeout.
  */
 
-/** One login: the host's, or its jump host's. */
-export interface SshLoginSettings {
-    readonly address: string;
-    readonly port: number;
-    readonly user: string;
-    /** Pinned, `<type> <base64>`. */
-    readonly hostKey: string;
-}
-
-export interface SshHostSettings extends SshLoginSettings {
+/** One machine: its login with every default filled in, and what the tunnel uses on it. */
+export interface SshHostSettings extends FullSshLogin {
     /** The topology's host name. */
     readonly name: string;
     readonly sudo: boolean;
-    readonly proxy?: SshLoginSettings;
     /** The tunnel's address on the host (underlayAddress, else the SSH address). */
     readonly underlayAddress: string;
     /** Unset: the host reports the device holding the underlay address. */
@@ -28,11 +19,10 @@ export interface SshHostSettings extends SshLoginSettings {
 
 export interface SshSettings {
     readonly hosts: SshHostSettings[];
-    /** The stack's private key (a secret config value; plain here, made secret again by index.ts). */
-    readonly privateKey?: string;
-    /** An SSH agent's socket on the machine running pulumi. */
-    readonly agentSocketPath?: string;
 }
+
+/** The stack's own part of every login: its key (a secret Output) and its agent. */
+export type SshCredentials = Pick<SshLogin, "privateKey" | "agentSocketPath">;
 
 /** What the checks of the login keys need to know about the machine running pulumi. */
 export interface SshEnvironment {
@@ -47,39 +37,34 @@ export interface SshEnvironment {
 /**
  * The stack's key and agent for the hosts of an ssh stack (`sshPrivateKey`, a secret;
  * `sshAgentSocket`); problems go into `problems`, each naming its key. Without either, an agent
- * in `SSH_AUTH_SOCK` must be there: otherwise nothing could log in.
+ * in `SSH_AUTH_SOCK` must be there: otherwise nothing could log in. The key leaves as a secret
+ * Output, the only form in which the program holds it.
  */
-export function parseSshLogin(
+export function parseSshCredentials(
     get: (key: string) => unknown,
     ns: string,
     env: SshEnvironment,
     problems: (string | undefined)[],
-): Pick<SshSettings, "privateKey" | "agentSocketPath"> {
+): SshCredentials {
     const key = (k: string) => `${ns}:${k}`;
-    const privateKey = get("sshPrivateKey");
+    const rawKey = get("sshPrivateKey");
     const agent = get("sshAgentSocket");
-    if (privateKey !== undefined) {
-        problems.push(checkPrivateKey(key("sshPrivateKey"), privateKey));
-        if (env.isSecret?.(key("sshPrivateKey")) === false) {
-            problems.push(
-                `${key("sshPrivateKey")} is stored in plain text in the stack's config file: set it as a secret, \`pulumi config set --secret sshPrivateKey < KEYFILE\``,
-            );
-        }
+    const privateKey = rawKey === undefined ? undefined : readPrivateKey(key("sshPrivateKey"), rawKey, problems);
+    if (rawKey !== undefined && env.isSecret?.(key("sshPrivateKey")) === false) {
+        problems.push(
+            `${key("sshPrivateKey")} is stored in plain text in the stack's config file: set it as a secret, \`pulumi config set --secret sshPrivateKey < KEYFILE\``,
+        );
     }
     if (agent !== undefined) {
-        if (typeof agent !== "string" || !agent.startsWith("/")) {
-            problems.push(`${key("sshAgentSocket")} must be the absolute path of an SSH agent's socket, like $SSH_AUTH_SOCK (got ${JSON.stringify(agent)})`);
-        } else if (env.isSocket && !env.isSocket(agent)) {
-            problems.push(`${key("sshAgentSocket")}: there is no socket at ${agent}; start an agent (\`eval "$(ssh-agent)"; ssh-add KEYFILE\`) and set its $SSH_AUTH_SOCK`);
-        }
+        problems.push(checkAgentSocket(key("sshAgentSocket"), agent, env.isSocket));
     }
-    if (privateKey === undefined && agent === undefined && !env.sshAuthSock) {
+    if (rawKey === undefined && agent === undefined && !env.sshAuthSock) {
         problems.push(
             `no way to log in to the hosts: set ${key("sshPrivateKey")} (\`pulumi config set --secret sshPrivateKey < KEYFILE\`) or ${key("sshAgentSocket")}, or run pulumi with an SSH agent (SSH_AUTH_SOCK)`,
         );
     }
     return {
-        ...(typeof privateKey === "string" ? { privateKey } : {}),
+        ...(privateKey ? { privateKey } : {}),
         ...(typeof agent === "string" ? { agentSocketPath: agent } : {}),
     };
 }

@@ -95,11 +95,8 @@ export function normalizeHostKey(value: unknown): string | undefined {
     return line;
 }
 
-/** A host key to pin; `e` names the host in the hint of how to get one. */
+/** A host key given to pin (a missing one is the login model's to report); `e` names the host in the hint of how to get one. */
 export function checkHostKey(key: string, value: unknown, e: SshEndpoint): string | undefined {
-    if (value === undefined || value === null || value === "") {
-        return `${key} is required: the host's SSH public key, pinned so that no other machine can pose as it; ${hostKeyHint(e)}`;
-    }
     if (normalizeHostKey(value) !== undefined) {
         return undefined;
     }

@@ -1,3 +1,4 @@
+import type { FullSshLogin } from "../lib/sshLogin";
 import type { HostSpec, KernelSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "../components/topologySpec";
 import { Encap, IPPROTO, TunnelProtocol, innerFamily } from "../lib/vocabulary";
 
@@ -23,22 +24,12 @@ export interface TopologyHost extends HostSpec {
     readonly device?: string;
 }
 
-/** One SSH login of an ssh stack: the host's, or its jump host's. */
-export interface TopologySshLogin {
-    /** An IP address or DNS name (of a host behind a proxy: as the proxy reaches it). */
-    readonly address: string;
-    readonly port: number;
-    readonly user: string;
-    /** The pinned host key, `<type> <base64>` (what the command plugin's hostKey takes). */
-    readonly hostKey: string;
-}
-
-/** How an ssh stack logs in to a host: its login, sudo, and the jump host in front of it. */
-export interface TopologySsh extends TopologySshLogin {
-    /** The steps run through `sudo -n` (default: when user is not root). */
-    readonly sudo: boolean;
-    readonly proxy?: TopologySshLogin;
-}
+/**
+ * How an ssh stack logs in to a host: the host's `ssh:` block as a login of the login model
+ * (lib/sshLogin.ts) with every default filled in, and whether its steps run through sudo. It
+ * holds no key: a file holds no secrets, the stack's key and agent join it in the stack settings.
+ */
+export type TopologySsh = FullSshLogin<never> & { readonly sudo: boolean };
 
 export interface Topology extends TopologySpec {
     readonly hosts: TopologyHost[];

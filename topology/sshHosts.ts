@@ -1,7 +1,8 @@
 import { Ip, checkIpv4, formatIp, parseIp } from "../lib/inet";
-import { SshEndpoint, checkHostKey, checkSshAddress, checkSshPort, checkSshUser, hostKeyHint, normalizeHostKey } from "../lib/ssh";
+import { hostKeyHint, normalizeHostKey } from "../lib/ssh";
+import { FullSshLogin, LoginRole, SSH_PORT, SshJump, checkLoginField, endpointOf, jumpDefaults, requiredReason, selfProxyProblem, sshLoginDefaults, sudoByDefault } from "../lib/sshLogin";
 import { checkIfname } from "../lib/validate";
-import type { TopologySsh, TopologySshLogin } from "./model";
+import type { TopologySsh } from "./model";
 import type { Context } from "./records";
 import { PROXY_KEYS, SSH_KEYS, checkKeys, readBool } from "./schema";
 import { Report, YMap, got, str } from "./yaml";
@@ -53,23 +54,25 @@ export function readSshHost(cx: Context, item: YMap, path: string, name: string 
     const m = e.value;
     const at = `${path}.ssh`;
     checkKeys(r, m, at, "ssh", SSH_KEYS, secretKeyMessage);
-    const user = readUser(r, m, at, "root");
-    const proxy = readProxy(r, m, at, user ?? "root");
+    const user = readUser(r, m, at);
+    const proxy = readProxy(r, m, at);
     let loginTaken = false;
-    const read = readLogin(r, m, at, "host", user, proxy ?? undefined);
-    const login = complete(read);
+    const via = proxy ? jumpDefaults(proxy, { user: user ?? undefined }) : undefined;
+    const read = readLogin(r, m, at, "host", via);
+    const login = user !== null && proxy !== null ? complete({ ...read, ...(user === undefined ? {} : { user }) }, proxy) : undefined;
     const sudo = readSudo(r, m, at, user);
-    if (read.address !== undefined && read.port !== undefined) {
+    if (read.address !== undefined && read.port !== null) {
+        const port = read.port ?? SSH_PORT;
         const pe = m.entries.get("proxy");
-        if (proxy && read.address === proxy.address && read.port === proxy.port) {
-            r.add(pe!.value.pos, `${at}.proxy`, `is the host itself (${proxy.address} port ${proxy.port}); a jump host is another machine`);
+        if (via) {
+            r.check(pe!.value.pos, `${at}.proxy`, selfProxyProblem({ address: read.address, port, proxy: via }, `${at}.proxy`));
         }
-        const key = `${proxy ? `${proxy.address.toLowerCase()}:${proxy.port}>` : ""}${read.address.toLowerCase()}:${read.port}`;
+        const key = `${via ? `${via.address.toLowerCase()}:${via.port}>` : ""}${read.address.toLowerCase()}:${port}`;
         const first = owners.login.get(key);
         const pos = m.entries.get("address")!.value.pos;
         loginTaken = first !== undefined;
         if (first) {
-            r.add(pos, `${at}.address`, `${first.name} (line ${first.line}) already logs in at ${read.address} port ${read.port}; the hosts of a file are different machines`);
+            r.add(pos, `${at}.address`, `${first.name} (line ${first.line}) already logs in at ${read.address} port ${port}; the hosts of a file are different machines`);
         } else {
             owners.login.set(key, { name: label, line: r.line(pos) });
         }
@@ -89,64 +92,75 @@ export function readSshHost(cx: Context, item: YMap, path: string, name: string 
     if (!login || sudo === undefined || proxy === null) {
         return { underlay, device };
     }
-    return { ssh: { ...login, sudo, ...(proxy ? { proxy } : {}) }, underlay, device };
+    return { ssh: { ...login, sudo }, underlay, device };
 }
 
-function readUser(r: Report, m: YMap, at: string, dflt: string): string | undefined {
+/** The user as written: undefined when absent (defaulted later), null when invalid (reported). */
+function readUser(r: Report, m: YMap, at: string): string | undefined | null {
     const e = m.entries.get("user");
     if (!e) {
-        return dflt;
+        return undefined;
     }
     const v = e.value.kind === "scalar" ? e.value.value : got(e.value);
-    return r.check(e.value.pos, `${at}.user`, checkSshUser(`${at}.user`, v)) ? (v as string) : undefined;
+    return r.check(e.value.pos, `${at}.user`, checkLoginField("user", `${at}.user`, v)) ? (v as string) : null;
 }
 
-type Partial<T> = { -readonly [K in keyof T]?: T[K] };
-
-/** The login when every part of it is valid. */
-function complete(l: Partial<TopologySshLogin>): TopologySshLogin | undefined {
-    return l.address !== undefined && l.port !== undefined && l.user !== undefined && l.hostKey !== undefined
-        ? { address: l.address, port: l.port, user: l.user, hostKey: l.hostKey }
-        : undefined;
+/** address, port (null: invalid) and hostKey as written; undefined when missing or invalid (reported). */
+interface Read {
+    readonly address?: string;
+    readonly port?: number | null;
+    readonly hostKey?: string;
 }
 
-/** address, port and hostKey of a login (the user is read beforehand), each undefined when missing or invalid (reported). */
-function readLogin(r: Report, m: YMap, at: string, what: "host" | "jump host", user: string | undefined, via?: TopologySshLogin): Partial<TopologySshLogin> {
+/** The login when every part of it is valid, with every default filled in by the login model. */
+function complete(l: Read & { user?: string }, proxy?: SshJump<never>): FullSshLogin<never> | undefined {
+    if (l.address === undefined || l.port === null || l.hostKey === undefined) {
+        return undefined;
+    }
+    const { address, port, user, hostKey } = l;
+    return sshLoginDefaults<never>({ address, hostKey, ...(port === undefined ? {} : { port }), ...(user === undefined ? {} : { user }), ...(proxy ? { proxy } : {}) });
+}
+
+/**
+ * address, port and hostKey of a login (the user is read beforehand), each checked by the login
+ * model's own checks at its node; undefined when missing or invalid (reported), port null when invalid.
+ */
+function readLogin(r: Report, m: YMap, at: string, role: LoginRole, via?: SshJump<never>): Read {
     let address: string | undefined;
     const a = m.entries.get("address");
     if (!a) {
-        r.add(m.pos, `${at}.address`, `required: the ${what}'s IP address or DNS name, like ${what === "host" ? "198.51.100.151" : "192.0.2.10"}`);
+        r.add(m.pos, `${at}.address`, `required: ${requiredReason("address", role)}`);
     } else {
         const v = a.value.kind === "scalar" ? a.value.value : got(a.value);
-        if (r.check(a.value.pos, `${at}.address`, checkSshAddress(`${at}.address`, v))) {
+        if (r.check(a.value.pos, `${at}.address`, checkLoginField("address", `${at}.address`, v, role))) {
             address = v as string;
         }
     }
-    let port: number | undefined = 22;
+    let port: number | undefined | null;
     const p = m.entries.get("port");
     if (p) {
         const v = p.value.kind === "scalar" ? p.value.value : got(p.value);
-        port = r.check(p.value.pos, `${at}.port`, checkSshPort(`${at}.port`, v)) ? (v as number) : undefined;
+        port = r.check(p.value.pos, `${at}.port`, checkLoginField("port", `${at}.port`, v, role)) ? (v as number) : null;
     }
-    const endpoint: SshEndpoint = { address: address ?? "ADDRESS", port, ...(via ? { proxy: via } : {}) };
+    const endpoint = endpointOf({ address, port: port ?? undefined }, "ADDRESS", via);
     let hostKey: string | undefined;
     const k = m.entries.get("hostKey");
     if (!k) {
-        r.add(m.pos, `${at}.hostKey`, `required: the ${what}'s SSH public key, pinned so that no other machine can pose as it; ${hostKeyHint(endpoint)}`);
+        r.add(m.pos, `${at}.hostKey`, `required: ${requiredReason("hostKey", role, endpoint)}`);
     } else {
         const v = str(k.value);
         hostKey = normalizeHostKey(v);
         if (v === undefined) {
             r.add(k.value.pos, `${at}.hostKey`, `must be a public key line like "ssh-ed25519 AAAA…" (got ${got(k.value)}); ${hostKeyHint(endpoint)}`);
         } else if (hostKey === undefined) {
-            r.check(k.value.pos, `${at}.hostKey`, checkHostKey(`${at}.hostKey`, v, endpoint));
+            r.check(k.value.pos, `${at}.hostKey`, checkLoginField("hostKey", `${at}.hostKey`, v, role, endpoint));
         }
     }
-    return { address, port, user, hostKey };
+    return { address, port, hostKey };
 }
 
-/** The jump host: undefined when there is none, null when it is invalid (reported). */
-function readProxy(r: Report, m: YMap, at: string, hostUser: string): TopologySshLogin | undefined | null {
+/** The jump host as written (defaults not filled in): undefined when there is none, null when it is invalid (reported). */
+function readProxy(r: Report, m: YMap, at: string): SshJump<never> | undefined | null {
     const e = m.entries.get("proxy");
     if (!e) {
         return undefined;
@@ -163,22 +177,25 @@ function readProxy(r: Report, m: YMap, at: string, hostUser: string): TopologySs
               ? "sudo applies to the host's steps; the jump host only forwards the connection"
               : secretKeyMessage(key),
     );
-    const user = readUser(r, e.value, path, hostUser);
-    return complete(readLogin(r, e.value, path, "jump host", user)) ?? null;
+    const user = readUser(r, e.value, path);
+    const read = readLogin(r, e.value, path, "jump host");
+    return user !== null && read.address !== undefined && read.port !== null && read.hostKey !== undefined
+        ? { address: read.address, ...(read.port === undefined ? {} : { port: read.port }), ...(user === undefined ? {} : { user }), hostKey: read.hostKey }
+        : null;
 }
 
-function readSudo(r: Report, m: YMap, at: string, user: string | undefined): boolean | undefined {
+/** sudo as written, else the login model's default for the user; undefined when invalid (reported). */
+function readSudo(r: Report, m: YMap, at: string, user: string | undefined | null): boolean | undefined {
     const e = m.entries.get("sudo");
-    const dflt = user !== "root";
     if (!e) {
-        return dflt;
+        return sudoByDefault(user ?? undefined);
     }
     const b = readBool(e.value);
     if ("error" in b) {
         r.add(e.value.pos, `${at}.sudo`, b.error);
         return undefined;
     }
-    if (!b.value && user !== undefined && user !== "root") {
+    if (!b.value && typeof user === "string" && sudoByDefault(user)) {
         r.add(e.value.pos, `${at}.sudo`, `is false, but user ${user} is not root: the steps need root (modprobe, sysctl, ip, files in /etc); remove sudo: false, or log in as root`);
         return undefined;
     }

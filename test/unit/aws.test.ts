@@ -11,7 +11,8 @@ import { decodeStep, recorded, settle, valueOf } from "./mocks";
 import { FouTunnel } from "../../components/fouTunnel";
 import { HostPrep } from "../../components/hostPrep";
 import { FouInputError } from "../../lib/validate";
-import { AWS_DIALS, AWS_POLL_DIALS, AWS_POLL_TIMEOUTS, AwsHosts, AwsHostsArgs, cloudConfig, parsePollOutput, pollScript, publicKeyLine } from "../../hosts/aws";
+import { AWS_POLL_DIALS, AWS_POLL_TIMEOUTS, AwsHosts, AwsHostsArgs, cloudConfig, parsePollOutput, pollScript, publicKeyLine } from "../../hosts/aws";
+import { SSH_DIALS } from "../../lib/sshLogin";
 import { AwsSettings, parseAwsSettings } from "../../hosts/awsConfig";
 
 // mocks.ts answers every call with its inputs; EC2 lookups need real-looking answers, so this file
@@ -491,7 +492,7 @@ test("each poll asks its own host for the device holding its private address, qu
 });
 
 test("no SSH wait is unbounded: the poll dials a bounded number of times within its timeouts, the tunnel steps a few", async () => {
-    assert.deepEqual(AWS_DIALS, { dialErrorLimit: 5, perDialTimeout: 10 });
+    assert.deepEqual(SSH_DIALS, { dialErrorLimit: 5, perDialTimeout: 10 });
     for (const h of ["k1", "k2", "k3"]) {
         const poll = plain(res(`aws-${h}-poll`).inputs.connection);
         assert.deepEqual([poll.dialErrorLimit, poll.perDialTimeout], [AWS_POLL_DIALS.dialErrorLimit, AWS_POLL_DIALS.perDialTimeout], h);

@@ -8,7 +8,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { recorded, settle, valueOf } from "./mocks";
 import { DEFAULT_LOCAL } from "../../config";
 import { HostPrep } from "../../components/hostPrep";
-import { keygenScript, LOCAL_DIALS, LocalVms, localNames, publicKeyOnly, splitKeyPair } from "../../hosts/local";
+import { keygenScript, LocalVms, localNames, publicKeyOnly, splitKeyPair } from "../../hosts/local";
+import { SSH_DIALS } from "../../lib/sshLogin";
 import { NETWORK_PROVIDER_MODULE, NetworkProvider, VM_PROVIDER_MODULE, VmInputs, VmOutputs, VmProvider, vmStartArgs } from "../../hosts/localProvider";
 
 // The providers as the dynamic provider host loads them from the state: their `__provider`
@@ -154,7 +155,7 @@ test("hosts: SSH as root with the stack's key, the VM's host key pinned before b
             ["k2", "198.51.100.152", "eth0"],
         ],
     );
-    assert.deepEqual(LOCAL_DIALS, { dialErrorLimit: 5, perDialTimeout: 10 });
+    assert.deepEqual(SSH_DIALS, { dialErrorLimit: 5, perDialTimeout: 10 });
     for (const [i, h] of vms.hosts.entries()) {
         const conn = (await valueOf(h.connection)) as unknown as Record<string, unknown>;
         assert.equal(conn.user, "root");

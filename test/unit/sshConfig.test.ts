@@ -16,6 +16,7 @@ import { parseSettings } from "../../config";
 import { SshEnvironment } from "../../hosts/sshConfig";
 import { sshCommand } from "../../hosts/ssh";
 import { FouInputError } from "../../lib/validate";
+import * as pulumi from "@pulumi/pulumi";
 import { ed25519Pair, JUMP_KEY, K1_KEY, K2_KEY } from "./sshFixtures";
 
 const REPO = path.resolve(__dirname, "..", "..");
@@ -28,6 +29,16 @@ const PUBLIC = ed25519Pair().public;
 
 /** A secret key, as `pulumi config set --secret` leaves it. */
 const ENV: SshEnvironment = { isSecret: () => true, isSocket: (p) => p === "/run/agent.sock" };
+
+/** A host's settings without its key (an Output, compared on its own). */
+function withoutKey<T extends { privateKey?: unknown }>(h: T): Omit<T, "privateKey"> {
+    const { privateKey: _, ...rest } = h;
+    return rest;
+}
+
+function resolved<T>(o: pulumi.Output<T>): Promise<T> {
+    return new Promise((resolve) => o.apply((v) => resolve(v)));
+}
 
 let files = 0;
 function topo(text: string): string {
@@ -77,14 +88,20 @@ test("the tests' keys: ssh2 reads back every pair ed25519Pair gives, with and wi
     assert.ok(!(utils.parseKey(ed25519Pair("pw").private, "pw") instanceof Error));
 });
 
-test("a valid ssh stack: each host's login with its defaults, the key, the underlay address", () => {
+test("a valid ssh stack: each host's login with its defaults, the key (a secret Output), the underlay address", async () => {
     const s = settings({ hosts: "ssh", topology: topo(TWO(GOOD_K1, GOOD_K2)), sshPrivateKey: PRIVATE });
     assert.equal(s.hosts, "ssh");
-    assert.equal(s.ssh?.privateKey, PRIVATE);
-    assert.deepEqual(s.ssh?.hosts, [
-        { name: "k1", address: "198.51.100.161", port: 22, user: "root", hostKey: K1_KEY, sudo: false, underlayAddress: "198.51.100.161" },
-        { name: "k2", address: "198.51.100.162", port: 22, user: "deploy", hostKey: K2_KEY, sudo: true, underlayAddress: "198.51.100.162" },
+    const dials = { dialErrorLimit: 5, perDialTimeout: 10 };
+    assert.deepEqual(s.ssh?.hosts.map(withoutKey), [
+        { name: "k1", address: "198.51.100.161", port: 22, user: "root", hostKey: K1_KEY, dials, sudo: false, underlayAddress: "198.51.100.161" },
+        { name: "k2", address: "198.51.100.162", port: 22, user: "deploy", hostKey: K2_KEY, dials, sudo: true, underlayAddress: "198.51.100.162" },
     ]);
+    // Every host logs in with the stack's key, held as a secret Output, never as text.
+    for (const h of s.ssh!.hosts) {
+        assert.ok(pulumi.Output.isInstance(h.privateKey), "the key is an Output");
+        assert.equal(await pulumi.isSecret(h.privateKey), true);
+        assert.equal(await resolved(h.privateKey), PRIVATE);
+    }
     assert.deepEqual(s.topology.tunnels[0].ends.map((e) => [e.host, e.gwip, e.ifname]), [
         ["k1", "10.10.10.1", "ftok2"],
         ["k2", "10.10.10.2", "ftok1"],
@@ -105,9 +122,7 @@ test("a jump host, another port, a DNS name with its underlay address, a device;
         "    device: ens5",
         "",
     ].join("\n");
-    const s = settings({ hosts: "ssh", topology: topo(TWO(k1, GOOD_K2)), sshAgentSocket: "/run/agent.sock" });
-    assert.equal(s.ssh?.privateKey, undefined);
-    assert.equal(s.ssh?.agentSocketPath, "/run/agent.sock");
+    const s = settings({ hosts: "ssh", topology: topo(TWO(k1, GOOD_K2)), sshAgentSocket: "/run/agent.sock", sshDialTimeout: 30 });
     const h = s.ssh!.hosts[0];
     assert.deepEqual(h, {
         name: "k1",
@@ -115,9 +130,12 @@ test("a jump host, another port, a DNS name with its underlay address, a device;
         port: 2222,
         user: "ops",
         hostKey: K1_KEY,
+        agentSocketPath: "/run/agent.sock",
+        // The stack's dial timeout, for the host and its jump host alike.
+        dials: { dialErrorLimit: 5, perDialTimeout: 30 },
         sudo: true,
-        // The jump host's user defaults to the host's.
-        proxy: { address: "192.0.2.10", port: 22, user: "ops", hostKey: JUMP_KEY },
+        // The jump host's user and agent default to the host's.
+        proxy: { address: "192.0.2.10", port: 22, user: "ops", hostKey: JUMP_KEY, agentSocketPath: "/run/agent.sock" },
         underlayAddress: "10.0.0.11",
         device: "ens5",
     });

@@ -232,7 +232,7 @@ test("invalid arguments are rejected before any resource, naming the argument", 
     rejects({ device: "eth0; reboot" }, /^SshHost bad: device "eth0; reboot" may only contain/);
     rejects({ name: "K1" }, /^SshHost bad: name must be 1-12 characters/);
     rejects({ user: "deploy", sudo: false }, /^SshHost bad: sudo is false but user deploy is not root: the steps need root/);
-    rejects({ proxy: { hostKey: JUMP_KEY } as never }, /^SshHost bad: proxy\.address is required: the jump host's address/);
+    rejects({ proxy: { hostKey: JUMP_KEY } as never }, /^SshHost bad: proxy\.address is required: the jump host's IP address or DNS name, like 192\.0\.2\.10$/);
     rejects({ proxy: { address: "192.0.2.10" } as never }, /^SshHost bad: proxy\.hostKey is required: .*`ssh-keyscan -t ed25519 192\.0\.2\.10`/);
     rejects({ proxy: { address: "192.0.2.10", port: 0, hostKey: JUMP_KEY } }, /^SshHost bad: proxy\.port must be a TCP port number from 1 to 65535 \(got 0\)/);
     rejects({ proxy: { address: "198.51.100.161", hostKey: JUMP_KEY } }, /^SshHost bad: proxy is the host itself \(198\.51\.100\.161 port 22\)/);
