@@ -1,4 +1,6 @@
-import { FullSshLogin, SshLogin, checkAgentSocket, readPrivateKey } from "../lib/sshLogin";
+import * as pulumi from "@pulumi/pulumi";
+import { FullSshLogin, SshLogin, checkAgentSocket } from "../lib/sshLogin";
+import { checkPrivateKey } from "../lib/ssh";
 
 /**
  * Settings of the `ssh` hosts (machines that exist already, hosts/ssh.ts), as config.ts reads
@@ -67,4 +69,15 @@ export function parseSshCredentials(
         ...(privateKey ? { privateKey } : {}),
         ...(typeof agent === "string" ? { agentSocketPath: agent } : {}),
     };
+}
+
+/**
+ * A private key's text, checked, and held from here on only as a secret Output: what a config's
+ * `getSecret` gives, made while the text is read, so that a bad key stops the program before
+ * anything is declared (never in a message: the checks do not quote it). Undefined when invalid.
+ */
+export function readPrivateKey(key: string, value: unknown, problems: (string | undefined)[]): pulumi.Output<string> | undefined {
+    const bad = checkPrivateKey(key, value);
+    problems.push(bad);
+    return bad === undefined ? pulumi.secret(value as string) : undefined;
 }

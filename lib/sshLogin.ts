@@ -1,5 +1,5 @@
-import * as pulumi from "@pulumi/pulumi";
-import { SshEndpoint, checkHostKey, checkPrivateKey, checkSshAddress, checkSshPort, checkSshUser, hostKeyHint, normalizeHostKey } from "./ssh";
+import type * as pulumi from "@pulumi/pulumi";
+import { SshEndpoint, checkHostKey, checkSshAddress, checkSshPort, checkSshUser, hostKeyHint, normalizeHostKey } from "./ssh";
 import { checkInt } from "./validate";
 
 /**
@@ -249,17 +249,6 @@ export interface SshHop extends SshDials {
 /** A connection: the host, and the jump host in front of it. */
 export interface SshConnection extends SshHop {
     readonly proxy?: SshHop;
-}
-
-/**
- * A private key's text, checked, and held from here on only as a secret Output: what a config's
- * `getSecret` gives, made while the text is read, so that a bad key stops the program before
- * anything is declared (never in a message: the checks do not quote it). Undefined when invalid.
- */
-export function readPrivateKey(key: string, value: unknown, problems: (string | undefined)[]): pulumi.Output<string> | undefined {
-    const bad = checkPrivateKey(key, value);
-    problems.push(bad);
-    return bad === undefined ? pulumi.secret(value as string) : undefined;
 }
 
 /** An SSH agent's socket: an absolute path, and (when `isSocket` can tell) a socket there. */

@@ -17,13 +17,13 @@ import {
     SSH_DIALS,
     SshLoginDraft,
     checkAgentSocket,
-    readPrivateKey,
     resolveSshLogin,
     sshConnection,
     sshLoginDefaults,
     sshLoginProblems,
     sudoByDefault,
 } from "../../lib/sshLogin";
+import { readPrivateKey } from "../../hosts/sshConfig";
 import { ed25519Pair, JUMP_KEY, K1_KEY, K2_KEY } from "./sshFixtures";
 
 const PRIVATE = ed25519Pair().private;
