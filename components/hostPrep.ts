@@ -194,10 +194,14 @@ export function kernelScripts(modules: readonly string[], stateFile: string, lab
             // What it loaded and something still uses (another stack's port, say) is handed over.
             'if [ -f "$f" ]; then unload_unused; cat "$f" >> "$h"; rm -f "$f"; fi',
             'if [ -f "$h" ]; then',
-            '  keep=; for m in $(sort -u "$h"); do',
+            // Module names are words ([a-z0-9_]): split on purpose.
+            "  keep=",
+            "  # shellcheck disable=SC2013",
+            '  for m in $(sort -u "$h"); do',
             '    [ -d "/sys/module/$m" ] || continue',
             '    if in_use "$m" || ! modprobe -r "$m"; then keep="$keep $m"; fi',
             "  done",
+            "  # shellcheck disable=SC2086",
             '  if [ -n "$keep" ]; then printf "%s\\n" $keep > "$h.tmp"; mv "$h.tmp" "$h"; else rm -f "$h"; fi',
             "fi",
             removeEmptyStateDirs(stateFile),

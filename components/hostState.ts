@@ -109,7 +109,7 @@ export function objectScripts(obj: HostObject, idFile: string, label?: string): 
                 : []),
             ...undoOnFailure({
                 undo: [
-                    ...(claim ? [sh`if ! ls -A ${shared!} 2>/dev/null | grep -q .; then`, ...remove, "fi"] : remove),
+                    ...(claim ? [`if ! ${claimed(shared!)}; then`, ...remove, "fi"] : remove),
                     // A claim made by this run goes with the object: no delete will ever drop it.
                     ...(owner ? ['if [ "$claimed" = 1 ]; then rm -f "$o"; fi', sh`rmdir ${OWNERS_DIR} ${STATE_ROOT} 2>/dev/null || true`] : []),
                 ],
@@ -150,7 +150,7 @@ export function objectScripts(obj: HostObject, idFile: string, label?: string): 
                 ? [
                       sh`rm -f ${claim}`,
                       // Another stack still uses the object: leave it to that stack's delete.
-                      sh`if ! ls -A ${shared!} 2>/dev/null | grep -q .; then`,
+                      `if ! ${claimed(shared!)}; then`,
                       ...remove,
                       sh`  rmdir ${shared!} 2>/dev/null || true; rmdir ${`${STATE_ROOT}/shared`} 2>/dev/null || true`,
                       "fi",
@@ -207,6 +207,11 @@ export function undoOnFailure(s: { undo: string[] }): string[] {
         "}",
         "trap fou_undo EXIT",
     ];
+}
+
+/** A shell test that DIR (a shared object's claims) holds a claim: a glob, no `ls | grep`. */
+function claimed(dir: string): string {
+    return `{ for fou_c in ${shq(dir)}/*; do [ -e "$fou_c" ] && break; done; [ -e "$fou_c" ]; }`;
 }
 
 /** A check line: runs TEST (a shell condition); when it fails, prints WHY and exits 1. */

@@ -56,7 +56,7 @@ test("FouPort runs the guide's ip fou add/del, guarded to be idempotent", () => 
             "set -eu",
             // The port is one kernel object whoever added it: it goes with the last stack's claim.
             "rm -f '/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4/fou-tunnel.unit.fou-k1-fou'",
-            "if ! ls -A '/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4' 2>/dev/null | grep -q .; then",
+            "if ! { for fou_c in '/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4'/*; do [ -e \"$fou_c\" ] && break; done; [ -e \"$fou_c\" ]; }; then",
             "(",
             fouPortObject(5555, 4).remove!,
             ")",

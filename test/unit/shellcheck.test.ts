@@ -1,0 +1,62 @@
+/**
+ * Every program a step sends to a host passes shellcheck as POSIX sh: the programs of whole
+ * topologies under mocks (the guide; every protocol, encap and option with routes, persistence,
+ * the firewall; sudo logins) and of a spec whose values are valid but shell-hostile (quotes,
+ * `$(…)`, backticks, spaces where a value may hold them).
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { after, before, test } from "node:test";
+import { recorded, root, settle, valueOf } from "./mocks";
+import { BootUnit } from "../../components/bootUnit";
+import { FouTopology } from "../../components/fouTopology";
+import { TunnelHost } from "../../components/host";
+import { parseTopology } from "../../topology";
+
+const dir = mkdtempSync(path.join(tmpdir(), "fou-shellcheck-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const GUIDE = ["hosts: [{name: k1}, {name: k2}]", "tunnels: [{hosts: [k1, k2]}]"].join("\n");
+const EVERYTHING = [
+    "hosts: [{name: a1}, {name: a2}, {name: a3}]",
+    "tunnels:",
+    "  - {hosts: [a1, a2], persist: true, routes: {a2: [10.20.2.0/24]}, mtu: 1400, sport: 5600, csum: true}",
+    "  - {hosts: [a1, a3], protocol: sit, encap: gue, port: 5556, persist: true}",
+    "  - {hosts: [a2, a3], protocol: gre, port: 5557, ttl: 64}",
+].join("\n");
+
+function declare(name: string, text: string, sudo: boolean): FouTopology {
+    const topology = parseTopology(text, `${name}.yaml`, { kind: "local", underlay: "198.51.100.1/24" });
+    const hosts: Record<string, TunnelHost> = Object.fromEntries(
+        topology.hosts.map((h) => [h.name, { name: h.name, underlayAddress: h.address!, device: "eth0", connection: { host: h.address! }, ...(sudo ? { sudo: true } : {}) }]),
+    );
+    return new FouTopology(name, { topology, hosts }, { parent: root });
+}
+
+before(async () => {
+    const tops = [declare("guide", GUIDE, false), declare("all", EVERYTHING, true)];
+    // Values a caller may pass that the shell must take as data.
+    const host: TunnelHost = { name: "h9", underlayAddress: "198.51.100.9", device: "eth0", connection: { host: "198.51.100.9" } };
+    new BootUnit("hostile", { host, unit: "odd-1", description: `it's "$(id)" \`x\` a b`, script: "echo 'a b' \"$(id)\"" }, { parent: root });
+    await Promise.all(tops.map((t) => valueOf(t.checks)));
+    await settle();
+});
+
+test("every step's program on stdin passes shellcheck -s sh", () => {
+    const steps = recorded.filter((r) => r.type === "command:remote:Command" && typeof r.inputs.createLine === "string");
+    assert.ok(steps.length > 40, `${steps.length} steps`);
+    const files = steps.map((s, i) => {
+        const file = path.join(dir, `${i}-${s.name}.sh`);
+        writeFileSync(file, `#!/bin/sh\n${s.inputs.stdin}`);
+        return file;
+    });
+    // SC2016 and SC1003 flag single quotes around `$`, backticks and backslashes: exactly how
+    // shq keeps a value data (`'$(id)'`, `'it'\''s'`).
+    const r = spawnSync("shellcheck", ["-s", "sh", "-f", "gcc", "-e", "SC2016,SC1003", ...files], { encoding: "utf8" });
+    assert.equal(r.error, undefined, "shellcheck is installed (scripts/test.sh installs it)");
+    assert.equal(r.stdout + r.stderr, "", `shellcheck found:\n${r.stdout}${r.stderr}`);
+    assert.equal(r.status, 0);
+});
