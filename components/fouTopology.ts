@@ -8,8 +8,8 @@ import { HostPrep } from "./hostPrep";
 import { KernelUpgrade } from "./kernelUpgrade";
 import { TunnelCheckResult } from "./tunnelCheck";
 import type { TopologySpec } from "./topologySpec";
+import { planTopology, UpgradePlan } from "./topologyPlan";
 import { throwIfInvalid } from "../lib/validate";
-import { MODULES, portIpproto } from "../lib/vocabulary";
 
 export interface FouTopologyArgs {
     /** Hosts, tunnels and ports, validated, every default filled in (topology/ makes one). */
@@ -35,6 +35,9 @@ export interface TunnelInfo {
  * not a child of one: destroying one tunnel (or deleting it from the file) leaves the port to the
  * others, and it goes only when no tunnel on the host uses it.
  *
+ * What each host gets is decided by `planTopology` (components/topologyPlan.ts), a function of
+ * the topology alone; the constructor only declares the plan's resources.
+ *
  * Every child is named `<name>-…` (`fou-k1-prep`, `fou-k1-fou-5555`, `fou-k1-k2`), so two
  * topologies in one program never collide.
  */
@@ -55,102 +58,52 @@ export class FouTopology extends pulumi.ComponentResource {
 
     constructor(name: string, args: FouTopologyArgs, opts: pulumi.ComponentResourceOptions = {}) {
         const { topology } = args;
-        let hosts = args.hosts;
         throwIfInvalid(
             topology.hosts
-                .filter((h) => hosts[h.name] === undefined)
+                .filter((h) => args.hosts[h.name] === undefined)
                 .map((h) => `FouTopology ${name}: no machine for host ${h.name} of ${topology.source}`),
         );
         super("fou:index:FouTopology", name, {}, opts);
         const child = { parent: this };
-        const modulesOf = (host: string) => [
-            ...new Set(topology.tunnels.filter((t) => t.ends.some((e) => e.host === host)).flatMap((t) => MODULES[t.protocol])),
-        ];
+        const plan = planTopology(topology);
 
-        // Hosts that asked for it get a kernel with fou first, one host at a time (each upgrade
-        // waits for the previous one's verify), so a mesh keeps most paths while one reboots.
-        // Everything else on such a host waits for its verify: nothing is made on the old boot.
-        this.kernelUpgrades = {};
-        let previous: pulumi.Resource | undefined;
-        for (const h of topology.hosts) {
-            if (!h.kernel?.upgrade) {
-                continue;
-            }
-            const k = h.kernel;
-            const upgrade = new KernelUpgrade(
-                `${name}-${h.name}-kernel-upgrade`,
-                {
-                    host: hosts[h.name],
-                    modules: modulesOf(h.name).length > 0 ? modulesOf(h.name) : MODULES.ipip,
-                    package: k.package,
-                    repository: k.repository,
-                    key: k.key,
-                    rebootTimeout: k.rebootTimeout,
-                    after: previous ? [previous] : [],
-                },
-                child,
-            );
-            this.kernelUpgrades[h.name] = upgrade;
-            previous = upgrade.verify;
-            const m = hosts[h.name];
-            hosts = { ...hosts, [h.name]: { ...m, readyAfter: [...(m.readyAfter ?? []), upgrade.verify] } };
-        }
+        const upgraded = declareUpgrades(name, plan.upgrades, args.hosts, child);
+        const hosts = upgraded.hosts;
+        this.kernelUpgrades = upgraded.upgrades;
         this.kernels = pulumi
             .all(Object.entries(this.kernelUpgrades).map(([n, u]) => pulumi.all([u.kernelBefore, u.kernelAfter]).apply(([before, after]) => [n, { before, after }] as const)))
             .apply((es) => Object.fromEntries(es));
 
         this.preps = {};
-        for (const h of topology.hosts) {
-            const mine = topology.tunnels.filter((t) => t.ends.some((e) => e.host === h.name));
-            if (mine.length === 0) {
-                continue;
-            }
-            const modules = modulesOf(h.name);
-            // Forwarding only where a tunnel carries routed prefixes: a GWIP-only tunnel ends at
-            // its hosts, and turning a host into a router is no side effect to have by default.
-            const ipForward = mine.some((t) => t.ends.some((e) => e.routes.length > 0));
-            const upgrade = this.kernelUpgrades[h.name];
-            this.preps[h.name] = new HostPrep(`${name}-${h.name}-prep`, { host: hosts[h.name], modules, ipForward }, upgrade ? { ...child, dependsOn: [upgrade] } : child);
-        }
-
-        // Each host's receive ports, closed to all but the peers of the tunnels that use them.
-        this.firewalls = {};
-        if (topology.firewall ?? true) {
-            for (const h of topology.hosts) {
-                const mine = topology.ports.filter((p) => p.host === h.name);
-                if (mine.length === 0) {
-                    continue;
-                }
-                const ports = mine.map((p) => ({
-                    port: p.port,
-                    peers: topology.tunnels
-                        .filter((t) => p.tunnels.includes(t.name))
-                        .flatMap((t) => t.ends.filter((e) => e.host !== h.name).map((e) => hosts[e.host].underlayAddress)),
-                }));
-                // A port that comes back at boot comes back closed: the rules persist with it.
-                const persist = mine.some((p) => p.persist);
-                this.firewalls[h.name] = new Firewall(
-                    `${name}-${h.name}-firewall`,
-                    { host: hosts[h.name], ports, namespace: stateNamespace(), persist },
-                    child,
-                );
-            }
-        }
-
-        const portKey = (host: string, port: number, encap: string, ipproto?: number) => `${host}/${port}/${encap}/${ipproto ?? ""}`;
-        const portByKey = new Map<string, FouPort>();
-        this.ports = topology.ports.map((p) => {
-            // Both hosts of every tunnel using the port are prepared first, as in FouTunnel.
-            const users = topology.tunnels.filter((t) => p.tunnels.includes(t.name));
-            const after = [...new Set(users.flatMap((t) => t.ends.map((e) => e.host)))].map((n) => this.preps[n].ready);
-            const port = new FouPort(
-                `${name}-${p.host}-${p.encap}-${p.port}`,
-                { host: hosts[p.host], port: p.port, encap: p.encap, ipproto: p.ipproto, persist: p.persist, dependsOn: after },
-                child,
+        for (const h of plan.hosts) {
+            const upgrade = this.kernelUpgrades[h.host];
+            this.preps[h.host] = new HostPrep(
+                `${name}-${h.host}-prep`,
+                { host: hosts[h.host], modules: h.modules, ipForward: h.ipForward },
+                upgrade ? { ...child, dependsOn: [upgrade] } : child,
             );
-            portByKey.set(portKey(p.host, p.port, p.encap, p.ipproto), port);
-            return port;
-        });
+        }
+
+        this.firewalls = {};
+        for (const h of plan.hosts) {
+            if (h.firewall) {
+                const ports = h.firewall.ports.map((p) => ({ port: p.port, peers: p.peers.map((peer) => hosts[peer].underlayAddress) }));
+                const fw = { host: hosts[h.host], ports, namespace: stateNamespace(), persist: h.firewall.persist };
+                this.firewalls[h.host] = new Firewall(`${name}-${h.host}-firewall`, fw, child);
+            }
+        }
+
+        // A port is the topology's, not a tunnel's: each end finds it by host and tunnel.
+        const portOf = new Map<string, FouPort>();
+        this.ports = plan.hosts.flatMap((h) =>
+            h.ports.map((p) => {
+                const after = p.preparedFirst.map((n) => this.preps[n].ready);
+                const portArgs = { host: hosts[h.host], port: p.port, encap: p.encap, ipproto: p.ipproto, persist: p.persist, dependsOn: after };
+                const port = new FouPort(`${name}-${h.host}-${p.encap}-${p.port}`, portArgs, child);
+                p.tunnels.forEach((t) => portOf.set(endKey(h.host, t), port));
+                return port;
+            }),
+        );
 
         this.tunnels = {};
         this.info = {};
@@ -158,32 +111,15 @@ export class FouTopology extends pulumi.ComponentResource {
         for (const t of topology.tunnels) {
             const end = (i: 0 | 1) => {
                 const e = t.ends[i];
-                return {
-                    host: hosts[e.host],
-                    gwip: e.gwip,
-                    ifname: e.ifname,
-                    routes: e.routes,
-                    prepared: this.preps[e.host].ready,
-                    fouPort: portByKey.get(portKey(e.host, t.port, t.encap, portIpproto(t.encap, t.protocol))),
-                };
+                const fouPort = portOf.get(endKey(e.host, t.name));
+                return { host: hosts[e.host], gwip: e.gwip, ifname: e.ifname, routes: e.routes, prepared: this.preps[e.host].ready, fouPort };
             };
+            // The check also proves the firewall lets the tunnel through.
+            const checkAfter = t.ends.flatMap((e) => (this.firewalls[e.host] ? [this.firewalls[e.host].command] : []));
+            const { port, protocol, encap, sport, csum, mtu, ttl, persist } = t;
             const tunnel = new FouTunnel(
                 `${name}-${t.name}`,
-                {
-                    a: end(0),
-                    b: end(1),
-                    port: t.port,
-                    protocol: t.protocol,
-                    encap: t.encap,
-                    sport: t.sport,
-                    csum: t.csum,
-                    mtu: t.mtu,
-                    ttl: t.ttl,
-                    persist: t.persist,
-                    check: args.check,
-                    // The check also proves the firewall lets the tunnel through.
-                    checkAfter: t.ends.flatMap((e) => (this.firewalls[e.host] ? [this.firewalls[e.host].command] : [])),
-                },
+                { a: end(0), b: end(1), port, protocol, encap, sport, csum, mtu, ttl, persist, check: args.check, checkAfter },
                 child,
             );
             this.tunnels[t.name] = tunnel;
@@ -193,4 +129,32 @@ export class FouTopology extends pulumi.ComponentResource {
         this.checks = pulumi.all(checks).apply((cs) => cs.flat());
         this.registerOutputs({ checks: this.checks, kernels: this.kernels });
     }
+}
+
+function endKey(host: string, tunnel: string): string {
+    return `${host}\0${tunnel}`;
+}
+
+/**
+ * The kernel upgrades, chained as planned. Everything else on an upgraded host waits for its
+ * verify (the machine's `readyAfter`): nothing is made on the old boot.
+ */
+function declareUpgrades(
+    name: string,
+    plan: readonly UpgradePlan[],
+    machines: Record<string, TunnelHost>,
+    opts: pulumi.ComponentResourceOptions,
+): { upgrades: Record<string, KernelUpgrade>; hosts: Record<string, TunnelHost> } {
+    const upgrades: Record<string, KernelUpgrade> = {};
+    let hosts = machines;
+    for (const u of plan) {
+        const { package: pkg, repository, key, rebootTimeout } = u.kernel;
+        const after = u.after === undefined ? [] : [upgrades[u.after].verify];
+        const upgradeArgs = { host: hosts[u.host], modules: u.modules, package: pkg, repository, key, rebootTimeout, after };
+        const upgrade = new KernelUpgrade(`${name}-${u.host}-kernel-upgrade`, upgradeArgs, opts);
+        upgrades[u.host] = upgrade;
+        const m = hosts[u.host];
+        hosts = { ...hosts, [u.host]: { ...m, readyAfter: [...(m.readyAfter ?? []), upgrade.verify] } };
+    }
+    return { upgrades, hosts };
 }
