@@ -116,10 +116,15 @@ function receivePort(tunnels: readonly TunnelSpec[], p: PortSpec): ReceivePortPl
     };
 }
 
-/** A port that comes back at boot comes back closed: the rules persist with any of the ports. */
+/**
+ * A port that comes back at boot comes back closed: the rules persist with any of the ports. A
+ * peer is listed once per port, however many tunnels to it share the port (two tunnels of
+ * different protocols between the same hosts may): nft refuses an element twice in one set.
+ */
 function firewallPlan(tunnels: readonly TunnelSpec[], host: string, ports: readonly ReceivePortPlan[]): FirewallPlan {
-    const peersOf = (p: ReceivePortPlan) =>
-        tunnels.filter((t) => p.tunnels.includes(t.name)).flatMap((t) => t.ends.filter((e) => e.host !== host).map((e) => e.host));
+    const peersOf = (p: ReceivePortPlan) => [
+        ...new Set(tunnels.filter((t) => p.tunnels.includes(t.name)).flatMap((t) => t.ends.filter((e) => e.host !== host).map((e) => e.host))),
+    ];
     return { ports: ports.map((p) => ({ port: p.port, peers: peersOf(p) })), persist: ports.some((p) => p.persist) };
 }
 
