@@ -5,7 +5,8 @@
  * with keys made here). Each comes up serving only the pinned host key, with the admin user
  * (the stack's key, sudo without a password) and no login for root; the aws poll script passes on
  * it as admin. Then the tunnel components run on both through admin with sudo (a `hosts: ssh`
- * stack), a ping crosses the tunnel, destroy leaves both hosts as before, and the cloud kernel
+ * stack, its tunnel with a routed prefix), each step as `sudo -n /bin/sh -s create`, the route is
+ * there and pings cross the tunnel both ways, destroy leaves both hosts as before, and the cloud kernel
  * loads fou, ipip, sit, ip_gre and nf_tables.
  *
  * Boots VMs on 198.51.100.0/24: run under `flock /tmp/fou-vm.lock`.
@@ -26,6 +27,8 @@ const HOSTS = [
     { name: "c1", address: "198.51.100.181", tap: "fci-c1", mac: "52:54:00:00:01:81" },
     { name: "c2", address: "198.51.100.182", tap: "fci-c2", mac: "52:54:00:00:01:82" },
 ];
+/** What c1 routes into the tunnel. */
+const ROUTED = "198.51.100.224/28";
 const dir = mkdtempSync(path.join(tmpdir(), "fou-cloud-init-"));
 const file = (name: string) => path.join(dir, name);
 const timings: Record<string, number> = {};
@@ -240,6 +243,10 @@ test("the tunnel components run on both VMs through admin with sudo: up, a ping 
             "  - hosts: [c1, c2]",
             "    port: 5555",
             "    gwips: [10.10.10.1, 10.10.10.2]",
+            // A routed prefix (TEST-NET-2 addresses nobody uses, clear of the SSH path): the
+            // ip_forward and loose rp_filter checks run too, under admin's sudo and dash.
+            "    routes:",
+            `      c1: [${ROUTED}]`,
             "",
         ].join("\n"),
     );
@@ -260,9 +267,18 @@ test("the tunnel components run on both VMs through admin with sudo: up, a ping 
     const c1 = hostState(HOSTS[0].address);
     assert.match(c1, /^port 5555 ipproto 4$/m);
     assert.match(c1, /^10\.10\.10\.2 via 10\.10\.10\.1 dev /m);
+    // The routed prefix goes into the tunnel on c1 (only there), with forwarding on and the
+    // link's reverse-path filter loose.
+    assert.match(c1, /^198\.51\.100\.224\/28 via 10\.10\.10\.1 dev (\S+) /m);
+    const ifname = /^198\.51\.100\.224\/28 via 10\.10\.10\.1 dev (\S+) /m.exec(c1)![1];
+    assert.match(c1, /^forward:\n1$/m);
+    assert.equal(admin(HOSTS[0].address, `cat /proc/sys/net/ipv4/conf/${ifname}/rp_filter`).trim(), "2");
+    assert.doesNotMatch(hostState(HOSTS[1].address), /198\.51\.100\.224\/28/);
+    // And the other way: from c2 to c1, whose answers go back into the tunnel.
+    assert.match(admin(HOSTS[1].address, "sudo -n ping -n -c 3 -W 2 -I 10.10.10.2 10.10.10.1"), /3 packets transmitted, 3 received/);
     assert.match(c1, /udp dport 5555 ip saddr 198\.51\.100\.182 accept/);
     // Every step went through sudo as admin: the journal shows admin's sudo sessions.
-    assert.match(admin(HOSTS[0].address, "sudo -n journalctl -q --no-pager -t sudo | grep -c 'admin : .*COMMAND=/bin/sh -c' || true"), /^[1-9]\d*$/m);
+    assert.match(admin(HOSTS[0].address, "sudo -n journalctl -q --no-pager -t sudo | grep -c 'admin : .*COMMAND=/bin/sh -s create$' || true"), /^[1-9]\d*$/m);
 
     const down = await stack.ok(["destroy", "--yes", "--skip-preview"]);
     timings.destroy = down.seconds;

@@ -1,0 +1,311 @@
+/**
+ * Host kind `ssh` where every host is reached through sudo (issue #22): two VMs started outside
+ * any stack (vm/vm.sh), each with a non-root user `deploy` that has passwordless sudo, and
+ * Debian's /bin/sh, dash, under every step (`sudo -n /bin/sh -s create`). One stack uses every
+ * check there is: tunnel a (ipip over FOU 5555, persisted, routed prefixes, so ip_forward and
+ * loose rp_filter are checked too), tunnel b (sit over GUE 5556), the firewall. Its up works,
+ * pings cross both tunnels, a refresh finds nothing changed, and its destroy leaves each host
+ * byte for byte as recorded before (harness hostSnapshot).
+ *
+ * Then each kind of step is made to fail after it changed the host: a wrapper earlier in sudo's
+ * secure_path (/usr/local/sbin) runs the real ip, nft, systemctl or modprobe and then exits 1
+ * when its arguments are the fault's. The up fails, saying which host and object and that the
+ * step put back what it changed; the destroy that follows leaves each host byte for byte as
+ * before the stacks.
+ * The test stops the VMs itself. Run under the VM lock: flock /tmp/fou-vm.lock …
+ */
+import assert from "node:assert/strict";
+import { execFile, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { after, before, test } from "node:test";
+import { shq } from "../../components/shell";
+import { PulumiResult, REPO, TestStack, hostSnapshot, pingAndCapture, routed, snapshotDiff, ssh } from "./harness";
+
+const run = promisify(execFile);
+const NET = "198.51.100.1/24";
+const BRIDGE = "fsu-br";
+const U1 = "198.51.100.171";
+const U2 = "198.51.100.172";
+const dir = mkdtempSync(path.join(tmpdir(), "fou-sudohosts-"));
+const VMS = [
+    { name: "u1", address: U1, tap: "fsu-u1", mac: "52:54:00:5e:01:71", state: path.join(dir, "vm-u1") },
+    { name: "u2", address: U2, tap: "fsu-u2", mac: "52:54:00:5e:01:72", state: path.join(dir, "vm-u2") },
+];
+const ADDRESS: Record<string, string> = { u1: U1, u2: U2 };
+/** Prefixes each host routes into tunnel a: TEST-NET-2 addresses nobody uses, clear of the SSH path (.1, .171, .172). */
+const ROUTED = { u1: "198.51.100.224/28", u2: "198.51.100.240/28" };
+const STACK = "itest-sudo";
+const timings: Record<string, number> = {};
+const stack = new TestStack(STACK);
+/** Wrappers that may be on a VM: removed in `after` whatever happened. */
+const WRAPPED = ["ip", "nft", "systemctl", "modprobe"];
+
+let key = ""; // the machines' admin key: root and deploy on both
+const hostKeys: Record<string, string> = {};
+let baseline: Record<string, string> = {};
+let bridgeUp = false;
+let stackMade = false;
+/** The stack holds nothing on the hosts (a destroy passed since its last up). */
+let clean = true;
+
+function vm(args: string[], timeoutMs = 240_000): Promise<{ stdout: string; stderr: string }> {
+    return run(path.join(REPO, "vm", "vm.sh"), args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+}
+
+/** SSH as a user other than root (the harness logs in as root). */
+function sshAs(user: string, host: string, command: string): string {
+    return execFileSync(
+        "ssh",
+        ["-i", path.join(dir, "admin-key"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", `${user}@${host}`, command],
+        { encoding: "utf8", timeout: 60_000 },
+    );
+}
+
+function topologyFile(): string {
+    const file = path.join(dir, "topology.yaml");
+    writeFileSync(
+        file,
+        [
+            "hosts:",
+            ...VMS.flatMap((v) => [`  - name: ${v.name}`, "    ssh:", `      address: ${v.address}`, "      user: deploy", `      hostKey: ${hostKeys[v.name]}`]),
+            "tunnels:",
+            "  - hosts: [u1, u2]",
+            "    name: a",
+            "    port: 5555",
+            "    gwips: [10.10.10.1, 10.10.10.2]",
+            "    interfaces: [a-u2, a-u1]",
+            "    persist: true",
+            "    routes:",
+            `      u1: [${ROUTED.u1}]`,
+            `      u2: [${ROUTED.u2}]`,
+            "  - hosts: [u1, u2]",
+            "    name: b",
+            "    protocol: sit",
+            "    encap: gue",
+            "    port: 5556",
+            "    gwips: [fd00:10:10:10::1, fd00:10:10:10::2]",
+            "    interfaces: [b-u2, b-u1]",
+            "",
+        ].join("\n"),
+    );
+    return file;
+}
+
+/** Both hosts' snapshots equal the baseline, byte for byte; the diff (and RUNS' output) on failure. */
+function assertAsBefore(runs: PulumiResult[]): void {
+    for (const v of VMS) {
+        const now = hostSnapshot(key, v.address);
+        const diff = snapshotDiff(baseline[v.name], now);
+        const shown = runs.map((r) => (r.stdout + r.stderr).slice(-6000)).join("\n----\n");
+        assert.equal(diff, "", `${v.name} differs from before the stack:\n${diff}\n\nthe runs:\n${shown}`);
+        assert.equal(now, baseline[v.name], `${v.name}: same lines, another order`);
+    }
+}
+
+before(async () => {
+    assert.ok(!routed("198.51.100.0/24"), "198.51.100.0/24 is already routed on this machine (another VM run? take the lock: flock /tmp/fou-vm.lock)");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "admin@fou-test", "-f", path.join(dir, "admin-key")]);
+    key = readFileSync(path.join(dir, "admin-key"), "utf8");
+    const pub = readFileSync(path.join(dir, "admin-key.pub"), "utf8").trim();
+    execFileSync(path.join(REPO, "vm", "net.sh"), ["up", "--bridge", BRIDGE, "--address", NET], { stdio: ["ignore", "ignore", "pipe"] });
+    bridgeUp = true;
+    const started = Date.now();
+    const reports = await Promise.all(
+        VMS.map((v) =>
+            vm(["start", "--name", v.name, "--address", `${v.address}/24`, "--bridge", BRIDGE, "--tap", v.tap, "--mac", v.mac, "--state-dir", v.state, "--authorized-key", pub]),
+        ),
+    );
+    timings.bootBoth = (Date.now() - started) / 1000;
+    reports.forEach((r, i) => (hostKeys[VMS[i].name] = JSON.parse(r.stdout.trim().split("\n").pop()!).hostKey));
+});
+
+after(async () => {
+    // Whatever happened above: no wrapper left, the stack's undo, the machines, the bridge, the files.
+    for (const v of VMS) {
+        try {
+            ssh(key, v.address, `rm -f ${WRAPPED.map((t) => `/usr/local/sbin/${t}`).join(" ")}`);
+        } catch (e) {
+            console.error(`removing wrappers on ${v.name}: ${e}`);
+        }
+    }
+    if (stackMade) {
+        await stack.pulumi(["destroy", "--yes", "--skip-preview"]);
+    }
+    await stack.remove();
+    for (const v of VMS) {
+        await vm(["stop", "--state-dir", v.state, "--tap", v.tap]).catch((e) => console.error(`vm.sh stop ${v.name}: ${e}`));
+    }
+    if (bridgeUp) {
+        execFileSync(path.join(REPO, "vm", "net.sh"), ["down", "--bridge", BRIDGE], { stdio: "ignore" });
+    }
+    rmSync(dir, { recursive: true, force: true });
+    console.log(`timings (s): ${JSON.stringify(timings)}`);
+});
+
+test("two servers reached as deploy through sudo, /bin/sh being dash; sudo's PATH starts with /usr/local/sbin", () => {
+    const t = Date.now();
+    for (const v of VMS) {
+        // Password '*' rather than useradd's '!': sshd without PAM refuses a key login to a locked account.
+        ssh(
+            key,
+            v.address,
+            [
+                "set -e",
+                "useradd -m -s /bin/sh -p '*' deploy; install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh",
+                "install -m 0600 -o deploy -g deploy /root/.ssh/authorized_keys /home/deploy/.ssh/authorized_keys",
+                "echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy; chmod 0440 /etc/sudoers.d/deploy",
+            ].join("\n"),
+        );
+        assert.equal(sshAs("deploy", v.address, "id -un; sudo -n id -u").trim(), "deploy\n0");
+        assert.match(sshAs("deploy", v.address, "readlink -f /bin/sh").trim(), /\/dash$/, `${v.name}: /bin/sh is dash`);
+        // What the wrappers below rely on: a step's commands are looked up in /usr/local/sbin first.
+        assert.match(sshAs("deploy", v.address, "sudo -n /bin/sh -c 'echo $PATH'").trim(), /^\/usr\/local\/sbin:/, v.name);
+    }
+    timings.users = (Date.now() - t) / 1000;
+    baseline = { u1: hostSnapshot(key, U1), u2: hostSnapshot(key, U2) };
+    // The snapshot itself is stable: taken again, nothing moved.
+    assert.equal(snapshotDiff(baseline.u1, hostSnapshot(key, U1)), "");
+    assert.equal(snapshotDiff(baseline.u2, hostSnapshot(key, U2)), "");
+});
+
+test("a stack using every check (routes, ip_forward, rp_filter, persist, firewall, ipip/FOU and sit/GUE) works through sudo under dash, and its destroy restores both hosts", async () => {
+    await stack.init({ hosts: "ssh", topology: topologyFile() });
+    stack.setSecret("sshPrivateKey", key);
+    stackMade = true;
+    clean = false;
+    const up = await stack.ok(["up", "--yes", "--skip-preview"]);
+    timings.up = up.seconds;
+    const out = await stack.outputs();
+    assert.deepEqual(out.sshCommands, { u1: `ssh deploy@${U1}`, u2: `ssh deploy@${U2}` });
+    assert.deepEqual(out.interfaces, { a: { u1: "a-u2", u2: "a-u1" }, b: { u1: "b-u2", u2: "b-u1" } });
+    assert.equal(out.verification.length, 4, JSON.stringify(out.verification));
+    for (const v of out.verification) {
+        assert.equal(v.received, 3, JSON.stringify(v));
+        assert.ok(v.udpToPeer >= 3 && v.udpFromPeer >= 3, JSON.stringify(v));
+    }
+    // Pings of our own, both ways across both tunnels, each seen as UDP on the peer's port.
+    for (const [from, fg, to, tg, port] of [
+        [U1, "10.10.10.1", U2, "10.10.10.2", 5555],
+        [U2, "10.10.10.2", U1, "10.10.10.1", 5555],
+        [U1, "fd00:10:10:10::1", U2, "fd00:10:10:10::2", 5556],
+        [U2, "fd00:10:10:10::2", U1, "fd00:10:10:10::1", 5556],
+    ] as const) {
+        const { ping, cap } = pingAndCapture(key, from, fg, to, tg, port);
+        assert.match(ping, /3 packets transmitted, 3 received/, `${fg} -> ${tg}`);
+        assert.ok(cap.includes(`> ${to}.${port}: UDP`), `${fg} -> ${tg}: ${cap}`);
+    }
+    for (const [name, ifname, via] of [
+        ["u1", "a-u2", "10.10.10.1"],
+        ["u2", "a-u1", "10.10.10.2"],
+    ] as const) {
+        const other = name === "u1" ? "u2" : "u1";
+        const s = ssh(key, ADDRESS[name], `ip -4 route show; echo forward=$(cat /proc/sys/net/ipv4/ip_forward); echo rp_filter=$(cat /proc/sys/net/ipv4/conf/${ifname}/rp_filter); systemctl list-unit-files 'fou-tunnel-*' --no-legend; nft list tables`);
+        // The host's routed prefix goes into the tunnel; the peer's is not routed here.
+        assert.match(s, new RegExp(`^${ROUTED[name].replace(/\./g, "\\.")} via ${via.replace(/\./g, "\\.")} dev ${ifname} `, "m"), `${name}:\n${s}`);
+        assert.ok(!s.includes(ROUTED[other]), `${name} routes ${ROUTED[other]}:\n${s}`);
+        assert.match(s, /^forward=1$/m, `${name}:\n${s}`);
+        assert.match(s, /^rp_filter=2$/m, `${name}:\n${s}`);
+        const units = s.split("\n").filter((l) => l.startsWith("fou-tunnel-"));
+        assert.ok(units.length >= 2, `${name}: boot units:\n${s}`);
+        for (const u of units) {
+            assert.match(u, new RegExp(`^fou-tunnel-${STACK}-\\S+\\.service\\s+enabled`), `${name}: ${u}`);
+        }
+        assert.match(s, /^table inet fou_[0-9a-f]{12}$/m, `${name}:\n${s}`);
+        // Every step went through deploy's sudo, as /bin/sh with its program on stdin.
+        const journal = ssh(key, ADDRESS[name], "journalctl -q --no-pager _COMM=sudo | grep 'deploy : ' || true");
+        // (The first look at a host, outside the command plugin, is a `sudo -n /bin/sh -c`; the steps are not.)
+        const steps = journal.split("\n").filter((l) => / COMMAND=\/bin\/sh -s create$/.test(l)).length;
+        assert.ok(steps >= 10, `${name}: ${steps} steps through sudo; its journal:\n${journal.slice(-3000)}`);
+    }
+    const refresh = await stack.pulumi(["up", "--refresh", "--expect-no-changes", "--yes", "--skip-preview"]);
+    timings.refreshNoChanges = refresh.seconds;
+    assert.equal(refresh.code, 0, refresh.stdout + refresh.stderr);
+    const down = await stack.ok(["destroy", "--yes", "--skip-preview"]);
+    timings.destroy = down.seconds;
+    clean = true;
+    assertAsBefore([up, refresh, down]);
+});
+
+/**
+ * One kind of step made to fail after it changed the host: TOOL (ip, nft, systemctl, modprobe)
+ * in /usr/local/sbin on HOST runs the real one, then exits 1 when its arguments match WHEN (a
+ * shell `case` pattern on "$*"). OBJECT is how the step's messages name what it makes.
+ */
+interface Fault {
+    readonly kind: string;
+    readonly host: "u1" | "u2";
+    readonly tool: string;
+    readonly when: string;
+    readonly object: string;
+    /** The step prints its own `fou-tunnel: <host>: <object>: <reason>` line (the host-object steps do). */
+    readonly reasonLine: boolean;
+}
+
+const FAULTS: Fault[] = [
+    { kind: "link", host: "u1", tool: "ip", when: "'link add '*", object: "link a-u2", reasonLine: true },
+    { kind: "address (GWIP)", host: "u2", tool: "ip", when: "'addr replace '*", object: "address 10.10.10.2 on a-u1", reasonLine: true },
+    // The routed prefix's route, made after the route to the peer's GWIP (which stays).
+    { kind: "route", host: "u1", tool: "ip", when: `'route replace to ${ROUTED.u1} '*`, object: `route to ${ROUTED.u1} on a-u2`, reasonLine: true },
+    { kind: "FOU port", host: "u2", tool: "ip", when: "'fou add '*", object: "FOU port 5555", reasonLine: true },
+    { kind: "firewall", host: "u1", tool: "nft", when: "'-f '*", object: "nftables table inet fou_", reasonLine: true },
+    { kind: "boot unit", host: "u2", tool: "systemctl", when: "'enable '*", object: `boot unit fou-tunnel-${STACK}-`, reasonLine: true },
+    // The kernel step's reason is what the failing command printed, without the `fou-tunnel:
+    // u1: kernel modules:` prefix the host-object steps give it (only its put-back line has it).
+    { kind: "HostPrep (kernel modules)", host: "u1", tool: "modprobe", when: "ipip", object: "kernel modules", reasonLine: false },
+];
+
+function escape(s: string): string {
+    return s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
+for (const f of FAULTS) {
+    test(`a ${f.kind} step that fails after it changed ${f.host} puts back what it changed; destroy then restores both hosts byte for byte`, async () => {
+        assert.ok(stackMade, "the stack was not made");
+        if (!clean) {
+            // A test before this one failed before its destroy: start from an empty stack.
+            await stack.ok(["destroy", "--yes", "--skip-preview"]);
+            clean = true;
+        }
+        const at = ADDRESS[f.host];
+        const real = sshAs("deploy", at, `sudo -n /bin/sh -c 'command -v ${f.tool}'`).trim();
+        assert.match(real, /^\/(usr\/)?s?bin\//, `${f.host}: ${f.tool} is ${real}`);
+        const wrapper = [
+            "#!/bin/sh",
+            `# sudoHosts.test.ts: the real ${f.tool}, then a failure when the arguments are the fault's.`,
+            `${real} "$@" || exit`,
+            `case "$*" in ${f.when}) echo "test fault: ${f.tool} $* made its change, then failed" >&2; exit 1 ;; esac`,
+            "",
+        ].join("\n");
+        const target = `/usr/local/sbin/${f.tool}`;
+        let up: PulumiResult;
+        ssh(key, at, `printf '%s' ${shq(wrapper)} > ${target}.tmp && chmod 0755 ${target}.tmp && mv ${target}.tmp ${target}`);
+        try {
+            assert.equal(sshAs("deploy", at, `sudo -n /bin/sh -c 'command -v ${f.tool}'`).trim(), target);
+            clean = false;
+            up = await stack.pulumi(["up", "--yes", "--skip-preview"]);
+        } finally {
+            ssh(key, at, `rm -f ${target}`);
+        }
+        timings[`up ${f.kind}`] = up.seconds;
+        const text = up.stdout + up.stderr;
+        assert.notEqual(up.code, 0, `the up passed:\n${text.slice(-6000)}`);
+        assert.ok(text.includes('running "sudo -n /bin/sh -s create":'), text.slice(-6000));
+        const label = `${f.host}: ${f.object}`;
+        if (f.reasonLine) {
+            // The host's own reason, behind the host and the object.
+            assert.match(text, new RegExp(`^\\s*fou-tunnel: ${escape(label)}\\S*: test fault: ${escape(f.tool)} `, "m"), text.slice(-6000));
+        } else {
+            assert.match(text, new RegExp(`^\\s*test fault: ${escape(f.tool)} ${escape(f.when)} made its change`, "m"), text.slice(-6000));
+        }
+        assert.match(text, new RegExp(`^\\s*fou-tunnel: ${escape(label)}\\S*: put back what this step changed$`, "m"), text.slice(-6000));
+        assert.doesNotMatch(text, /could not put back/, text.slice(-6000));
+        const down = await stack.pulumi(["destroy", "--yes", "--skip-preview"]);
+        timings[`destroy ${f.kind}`] = down.seconds;
+        assert.equal(down.code, 0, down.stdout + down.stderr);
+        clean = true;
+        assertAsBefore([up, down]);
+    });
+}
