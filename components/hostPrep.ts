@@ -182,7 +182,12 @@ export function kernelScripts(modules: readonly string[], stateFile: string, lab
             '[ -d "${f%/*}" ] || mkdir -p "${f%/*}"; [ -e "$f" ] || : > "$f"',
             'listed() { while read -r x; do [ "$x" != "$1" ] || return 0; done < "$f"; return 1; }',
             `for m in ${list}; do`,
-            '  if [ ! -d "/sys/module/$m" ]; then fou_changing=1; fou_new="$m $fou_new"; modprobe "$m"; listed "$m" || echo "$m" >> "$f"; fi',
+            // A failing modprobe's words behind the host and step, as every step's reason is printed.
+            '  if [ ! -d "/sys/module/$m" ]; then',
+            '    fou_changing=1; fou_new="$m $fou_new"',
+            '    if ! fou_err=$(modprobe "$m" 2>&1); then printf \'fou-tunnel: %s: %s\\n\' "$fou_at" "$fou_err" >&2; exit 1; fi',
+            '    listed "$m" || echo "$m" >> "$f"',
+            "  fi",
             "done",
             `unload_unused ${list}`,
             'echo "kernel=$rel"',
