@@ -217,7 +217,7 @@ cmd_start() {
 		die "$ip is not routed via $VM_BRIDGE: refusing to put a VM where its traffic would leave"
 	[[ -n $VM_IMAGE ]] || VM_IMAGE=$("$DISK_DIR/build-disk-image.sh" | tail -1)
 	[[ -s $VM_IMAGE/disk.raw ]] || die "no disk image in $VM_IMAGE"
-	ensure_tools qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils ssh-keyscan:openssh-client
+	ensure_tools qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils ssh-keyscan:openssh-client jq:jq tar:tar
 	if [[ -e $VM_DIR ]]; then
 		[[ -e $VM_DIR/disk.qcow2 || -z $(ls -A "$VM_DIR") ]] || die "$VM_DIR exists and is no VM state dir"
 		if [[ -s $VM_DIR/tap ]]; then delete_tap "$(<"$VM_DIR/tap")"; fi

@@ -26,8 +26,9 @@ the last stdout line; in it:
   pool/$REPO_COMPONENT/*.deb
   key.gpg (binary keyring for signed-by=), key.asc (armored), packages (name=version lines)
 A host then uses:  deb [signed-by=/etc/apt/keyrings/fou-kernel.gpg] http://ADDRESS:PORT/ $REPO_SUITE $REPO_COMPONENT
-  --image DIR   the disk image whose packages count as present (default: build-disk-image.sh --print-dir)
-Env: FOU_CACHE. Needs root (apt-get update, if apt does not know NAME yet).
+  --image DIR   the disk image whose packages count as present (default: build-disk-image.sh's,
+                which builds it first if it is not cached yet)
+Env: FOU_CACHE. Needs root (the image build; apt-get update, if apt does not know NAME yet).
 EOF
 }
 
@@ -114,9 +115,11 @@ main() {
 		*) usage_die "unknown argument: $1" ;;
 		esac
 	done
-	[[ -n $image ]] || image=$("$DISK_DIR/build-disk-image.sh" --print-dir | tail -1)
+	# On a fresh machine (CI) the image is built here first: its dpkg status decides what to fetch.
+	[[ -n $image ]] || image=$("$DISK_DIR/build-disk-image.sh" | tail -1)
 	[[ -s $image/dpkg-status ]] || die "$image has no dpkg-status: not a disk image directory"
-	ensure_tools gpg:gnupg gpgv:gpgv apt-ftparchive:apt-utils
+	# gpg-agent too: gpg alone (a dependency of something else) cannot generate the key.
+	ensure_tools gpg:gnupg gpg-agent:gpg-agent gpgv:gpgv apt-ftparchive:apt-utils gzip:gzip
 	mkdir -p "$DISK_CACHE"
 	exec 9>"$DISK_CACHE/.kernel-repo.lock"
 	flock 9

@@ -87,6 +87,7 @@ cmd_start() {
 		stop_pid "$pid"
 	fi
 	ip -4 -o addr show | grep -qF " inet $address/" || die "$address is no address of this machine"
+	ensure_tools jq:jq setsid:util-linux
 	mkdir -p "$(dirname -- "$state")"
 	# setsid + closed descriptors: the server outlives this script and holds none of its pipes
 	(
