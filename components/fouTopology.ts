@@ -88,7 +88,8 @@ export class FouTopology extends pulumi.ComponentResource {
         for (const h of plan.hosts) {
             if (h.firewall) {
                 const ports = h.firewall.ports.map((p) => ({ port: p.port, peers: p.peers.map((peer) => hosts[peer].underlayAddress) }));
-                const fw = { host: hosts[h.host], ports, namespace: stateNamespace(), persist: h.firewall.persist };
+                // After the kernel check: a host that cannot carry the tunnels gets no rules either.
+                const fw = { host: hosts[h.host], ports, namespace: stateNamespace(), persist: h.firewall.persist, dependsOn: [this.preps[h.host].ready] };
                 this.firewalls[h.host] = new Firewall(`${name}-${h.host}-firewall`, fw, child);
             }
         }

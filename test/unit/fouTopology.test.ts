@@ -127,6 +127,8 @@ test("each host's receive ports are open to its tunnels' peers only, and the che
     assert.match(k1, /udp dport 5556 ip saddr \{ 198\.51\.100\.153 \} accept/);
     assert.ok(named("fou-k1-k3-k3-check").dependsOn.includes("fou-k3-firewall-nft"));
     assert.ok(named("fou-k1-k3-k3-check").dependsOn.includes("fou-k1-firewall-nft"));
+    // The rules wait for the host's kernel check: a host refused there is left as it was.
+    assert.ok(named("fou-k3-firewall-nft").dependsOn.includes("fou-k3-prep-kernel"), JSON.stringify(named("fou-k3-firewall-nft").dependsOn));
 });
 
 test("firewall: false declares no rules", async () => {
