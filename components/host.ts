@@ -65,10 +65,10 @@ export interface HostCommandArgs {
     /**
      * How a refresh sees whether the object is still there: a shell body that exits 0 when it is
      * as declared, and the object's name for messages. Set: a {@link DriftProbe} beside the
-     * command. Its id heads the command's `stdin` (`# drift probe <id>`, a comment), so a probe
-     * replaced after a refresh found drift changes an input that is no trigger, and the command
-     * plugin updates the command by running its create again: the idempotent create, which
-     * rebuilds what is missing and nothing else.
+     * command. Its id is an argument of the command's `update` line (`/bin/sh -s create
+     * drift-probe-<id>`, which the program does not read), so a probe replaced after a refresh
+     * found drift changes an input that is no trigger, and the command plugin updates the command
+     * by running that line: the idempotent create, which rebuilds what is missing and nothing else.
      */
     readonly probe?: { readonly check: pulumi.Input<string>; readonly object: string };
 }
@@ -106,12 +106,11 @@ export function stepCommandLine(action: StepAction, sudo: boolean): string {
  * The text a step's shell reads on stdin: the create and the delete as two functions, then a
  * dispatch on the action. The shell runs nothing until it has read the dispatch, the last
  * line, so a connection lost mid-text runs no part of it; the functions read nothing from stdin.
- * HEADER (a comment) goes first: the drift probe's id, so a new probe changes the input.
+ * Arguments after the action are not read (a drift probe's id rides there).
  */
-export function stepProgram(scripts: CommandScripts, header?: string): string {
+export function stepProgram(scripts: CommandScripts): string {
     const hasDelete = scripts.delete !== undefined;
     return [
-        ...(header === undefined ? [] : [header]),
         `fou_create() {\n${scripts.create}\n}`,
         ...(hasDelete ? [`fou_delete() {\n${scripts.delete}\n}`] : []),
         "case ${1-} in",
@@ -150,15 +149,17 @@ export function hostStep(name: string, args: HostCommandArgs, opts: pulumi.Custo
         : undefined;
     const triggers = args.host.identity === undefined ? args.triggers : [...args.triggers, args.host.identity];
     const sudo = args.host.sudo ?? false;
-    const stdin = probe
-        ? pulumi.all([scripts, probe.id]).apply(([s, id]) => stepProgram(s, `# drift probe ${id}`))
-        : scripts.apply((s) => stepProgram(s));
     const cmd = new command.remote.Command(
         name,
         {
             connection: args.host.connection,
             create: stepCommandLine("create", sudo),
-            stdin,
+            // The program is known at preview whenever its scripts are: a preview shows it.
+            stdin: scripts.apply(stepProgram),
+            // The probe's id, an argument the program does not read: a probe replaced after a
+            // refresh found drift changes this input (no trigger), and the plugin runs it: the
+            // same create.
+            ...(probe ? { update: pulumi.interpolate`${stepCommandLine("create", sudo)} drift-probe-${probe.id}` } : {}),
             // Resolving to undefined leaves `delete` unset: nothing to run at destroy. A delete
             // runs with the stdin stored at the last create, so it reads the delete of that create.
             delete: scripts.apply((s) => (s.delete === undefined ? undefined : stepCommandLine("delete", sudo))) as pulumi.Output<string>,

@@ -47,8 +47,10 @@ test("pulumi preview of the program loads the engine, language host and command 
     // The plan carries the real commands, and the connection (it holds the key) stays secret.
     const link = steps.find((s) => s.newState.urn.endsWith("::fou-k1-k2-k1-link"));
     assert.ok(link, "k1's link command is planned");
+    // The step's command line, and its program on stdin, known in a preview of a new stack.
+    assert.equal(link.newState.inputs.create, "/bin/sh -s create");
     assert.match(
-        link.newState.inputs.create,
+        link.newState.inputs.stdin,
         /^ip link add 'ftok2' type ipip remote '198\.51\.100\.152' local '198\.51\.100\.151' ttl '255' dev 'eth0' encap fou encap-sport auto encap-dport '5555'$/m,
     );
     assert.ok(!r.stdout.includes("PRIVATE KEY"), "no private key in the preview");
@@ -140,7 +142,7 @@ test("the library installs into another program, and `pulumi preview` of example
         assert.ok(steps.every((s) => s.op === "create"));
         const link = steps.find((s) => s.newState.urn.endsWith("::k1-k2-k1-link"));
         assert.ok(link, "k1's link command is planned");
-        assert.match(link.newState.inputs.create, /^ip link add 'ftok2' type ipip remote '198\.51\.100\.162' local '198\.51\.100\.161' ttl '255' dev 'eth0' encap fou encap-sport auto encap-dport '5555'$/m);
+        assert.match(link.newState.inputs.stdin, /^ip link add 'ftok2' type ipip remote '198\.51\.100\.162' local '198\.51\.100\.161' ttl '255' dev 'eth0' encap fou encap-sport auto encap-dport '5555'$/m);
         assert.ok(!r.stdout.includes("PRIVATE KEY"), "no private key in the preview");
 
         // Its own config is checked before anything is declared.

@@ -227,7 +227,7 @@ test("a host's identity is in every command's triggers, so a replaced machine is
     assert.deepEqual(cmd("idp-fou").inputs.triggers, [6000, 4, "host-key-of-this-boot"]);
 });
 
-test("every tunnel object has a drift probe that checks it on refresh; its id heads the command's stdin", () => {
+test("every tunnel object has a drift probe that checks it on refresh; its id is an argument of the command's update line", () => {
     for (const [name, pattern] of [
         ["fou-k1-fou", /ip fou show .*= 'port 5555 ipproto 4' ]/],
         ["fou-k1-link", /link ftok2 is missing/],
@@ -242,12 +242,12 @@ test("every tunnel object has a drift probe that checks it on refresh; its id he
         assert.match(probe.inputs.check, pattern, name);
         assert.match(probe.inputs.what, /^k1: /);
         assert.equal(probe.parent, cmd(name).parent, name);
-        // A replaced probe changes `stdin`, no trigger: the plugin runs the (idempotent) create
-        // again. No `update` repeats the create script in the state.
+        // A replaced probe changes `update`, no trigger: the plugin runs it, the (idempotent)
+        // create again. The program on stdin is the same, known at preview, held once.
         const c = cmd(name).inputs;
-        assert.ok(c.stdin.startsWith(`# drift probe ${name}-probe-id\nfou_create() {\n`), name);
+        assert.ok(c.stdin.startsWith("fou_create() {\n"), name);
         assert.equal(c.createLine, "/bin/sh -s create", name);
-        assert.equal(c.update, undefined, name);
+        assert.equal(c.update, `/bin/sh -s create drift-probe-${name}-probe-id`, name);
         assert.ok(!cmd(name).inputs.triggers.includes(`${name}-probe-id`), name);
     }
 });

@@ -111,8 +111,12 @@ test("a step's program: the command line is short, the action picks create or de
     assert.equal(stepCommandLine("create", false), "/bin/sh -s create");
     assert.equal(stepCommandLine("delete", true), "sudo -n /bin/sh -s delete");
     // `cat` would print the rest of the program if the functions read the shell's stdin.
-    const program = stepProgram({ create: "set -eu\necho made; cat", delete: "set -eu\necho undone; cat" }, "# drift probe 1234");
-    assert.match(program, /^# drift probe 1234\n/);
+    const program = stepProgram({ create: "set -eu\necho made; cat", delete: "set -eu\necho undone; cat" });
+    // An argument after the action (a drift probe's id) is not read.
+    for (const shell of HOST_SHELLS) {
+        const r = runStdin(shell, "create", program, ["drift-probe-1234"]);
+        assert.equal(r.stdout, "made\n", shell.name);
+    }
     for (const shell of HOST_SHELLS) {
         for (const [action, out] of [["create", "made\n"], ["delete", "undone\n"]] as const) {
             const r = runStdin(shell, action, program);
@@ -131,7 +135,7 @@ test("a step's program: the command line is short, the action picks create or de
 });
 
 /** `SHELL -s ACTION` with PROGRAM on stdin, as the command plugin runs a step. */
-function runStdin(shell: (typeof HOST_SHELLS)[number], action: string, program: string) {
-    const r = spawnSync(shell.argv[0], [...shell.argv.slice(1), "-s", action], { input: program, encoding: "utf8", timeout: 30_000 });
+function runStdin(shell: (typeof HOST_SHELLS)[number], action: string, program: string, more: string[] = []) {
+    const r = spawnSync(shell.argv[0], [...shell.argv.slice(1), "-s", action, ...more], { input: program, encoding: "utf8", timeout: 30_000 });
     return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
