@@ -192,7 +192,7 @@ test("changing the port replaces the port-bound objects and the tunnel works on 
         newState?: { type: string; inputs?: Record<string, unknown> };
     }[];
     const changed = plan.filter((s) => s.op !== "same");
-    const created = changed.map((s) => String(s.newState?.inputs?.create ?? "")).join("\n");
+    const created = changed.map((s) => String(s.newState?.inputs?.stdin ?? s.newState?.inputs?.create ?? "")).join("\n");
     assert.match(created, /ip fou add port '5556' ipproto '4'/);
     assert.match(created, /^ip link add 'ftok2' .* encap-dport '5556'$/m);
     assert.ok(changed.some((s) => s.op === "replace" && s.urn.endsWith("::fou-k1-k2-k1-link")), "the link is replaced");

@@ -74,7 +74,7 @@ test("three VMs come up; their clean state is recorded", async () => {
 test("up builds the mesh: three tunnels, each end's check passes", async () => {
     await stack.setConfig({ tunnel: true });
     // The plan carries the real commands: GUE ports, sit, the fixed source port and checksums.
-    const planned = (await planSteps()).map((s) => String(s.newState?.inputs?.create ?? "")).join("\n");
+    const planned = (await planSteps()).map((s) => String(s.newState?.inputs?.stdin ?? s.newState?.inputs?.create ?? "")).join("\n");
     assert.match(planned, /ip fou add port '5556' gue/);
     assert.match(planned, /type sit remote/);
     assert.match(planned, /encap gue encap-sport '5600' encap-dport '5556' encap-csum/);
