@@ -163,9 +163,9 @@ export function hostStep(name: string, args: HostCommandArgs, opts: pulumi.Custo
             // Resolving to undefined leaves `delete` unset: nothing to run at destroy. A delete
             // runs with the stdin stored at the last create, so it reads the delete of that create.
             delete: scripts.apply((s) => (s.delete === undefined ? undefined : stepCommandLine("delete", sudo))) as pulumi.Output<string>,
-            // No script reads PULUMI_COMMAND_STDOUT/_STDERR (what a delete needs is on the host),
-            // and the plugin sends them as SSH env requests that sshd refuses unless AcceptEnv
-            // lists them, warning on every update and delete: don't send them.
+            // No script reads the previous output (the plugin's PULUMI_COMMAND_* variables; what a
+            // delete needs is on the host), and the plugin sends it as SSH env requests that sshd
+            // refuses unless AcceptEnv lists them, warning on every update and delete: don't.
             addPreviousOutputInEnv: false,
             triggers,
         },
