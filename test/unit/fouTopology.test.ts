@@ -6,17 +6,14 @@
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { before, test } from "node:test";
-import { recorded, root, settle, valueOf } from "./mocks";
+import { named, recorded, root, settle, tunnelHostsOf, valueOf } from "./mocks";
 import { FouTopology } from "../../components/fouTopology";
-import { TunnelHost } from "../../components/host";
 import { FouInputError } from "../../lib/validate";
 import { loadTopology } from "../../topology";
 
 const REPO = path.resolve(__dirname, "..", "..");
 const topology = loadTopology(path.join(REPO, "topologies", "mesh3.yaml"), { kind: "local", underlay: "198.51.100.1/24" });
-const hosts: Record<string, TunnelHost> = Object.fromEntries(
-    topology.hosts.map((h) => [h.name, { name: h.name, underlayAddress: h.address!, device: "eth0", connection: { host: h.address! } }]),
-);
+const hosts = tunnelHostsOf(topology);
 
 let mesh: FouTopology;
 before(async () => {
@@ -25,11 +22,6 @@ before(async () => {
     await settle();
 });
 
-const named = (name: string) => {
-    const r = recorded.find((x) => x.name === name);
-    assert.ok(r, `no resource named ${name}; have ${recorded.map((x) => x.name).join(", ")}`);
-    return r;
-};
 const commands = () => recorded.filter((r) => r.type === "command:remote:Command");
 
 test("each host is prepared once, loading the modules of its tunnels' protocols", () => {

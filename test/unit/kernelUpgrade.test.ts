@@ -11,11 +11,11 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { recorded, root, settle, valueOf } from "./mocks";
+import { named, recorded, root, settle, tunnelHostsOf, valueOf } from "./mocks";
 import { HOST_SHELLS, HostShell, runIn } from "./hostShells";
 import { JUMP_KEY, K1_KEY, K2_KEY } from "./sshFixtures";
 import { FouTopology } from "../../components/fouTopology";
-import { stepProgram, TunnelHost } from "../../components/host";
+import { stepProgram } from "../../components/host";
 import { ELREPO, KernelPaths, fouUsableCheck, kernelInstallScripts, kernelPaths, kernelVerifyScript, verifyDials } from "../../components/kernelUpgrade";
 import { FouInputError } from "../../lib/validate";
 import { Topology, TopologyOptions, parseTopology } from "../../topology";
@@ -145,9 +145,7 @@ let topology: Topology;
 let mesh: FouTopology;
 before(async () => {
     topology = parseTopology(MESH, "mesh.yaml", SSH);
-    const hosts: Record<string, TunnelHost> = Object.fromEntries(
-        topology.hosts.map((h) => [h.name, { name: h.name, underlayAddress: h.address!, device: "eth0", connection: { host: h.ssh!.address, user: h.ssh!.user }, sudo: h.ssh!.sudo }]),
-    );
+    const hosts = tunnelHostsOf(topology, (h, t) => ({ ...t, connection: { host: h.ssh!.address, user: h.ssh!.user }, sudo: h.ssh!.sudo }));
     const mine = new pulumi.ComponentResource("test:index:KernelRoot", "kernel-root", {}, { parent: root, transformations: [recordOptions] });
     mesh = new FouTopology("fou", { topology, hosts }, { parent: mine });
     await valueOf(mesh.kernels);
@@ -155,11 +153,6 @@ before(async () => {
     await settle();
 });
 
-const named = (name: string) => {
-    const r = recorded.find((x) => x.name === name);
-    assert.ok(r, `no resource named ${name}; have ${recorded.map((x) => x.name).join(", ")}`);
-    return r;
-};
 
 test("only hosts with upgrade: true get a KernelUpgrade, named <topology>-<host>-kernel-upgrade, of two steps", () => {
     const ups = recorded.filter((r) => r.type === "fou:index:KernelUpgrade").map((r) => r.name);

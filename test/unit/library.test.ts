@@ -9,9 +9,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { settle, valueOf } from "./mocks";
+import { settle, tunnelHostsOf, valueOf } from "./mocks";
 import { FouTopology } from "../../components/fouTopology";
-import { TunnelHost } from "../../components/host";
 import { loadTopology } from "../../topology";
 
 const REPO = path.resolve(__dirname, "..", "..");
@@ -28,9 +27,7 @@ interface Seen {
 /** Builds a topology file's FouTopology under mocks; every resource under it, as registered. */
 async function build(file: string, name: string): Promise<Map<pulumi.Resource, Seen>> {
     const topology = loadTopology(path.join(REPO, "topologies", file), { kind: "local", underlay: "198.51.100.1/24" });
-    const hosts: Record<string, TunnelHost> = Object.fromEntries(
-        topology.hosts.map((h) => [h.name, { name: h.name, underlayAddress: h.address!, device: "eth0", connection: { host: h.address! } }]),
-    );
+    const hosts = tunnelHostsOf(topology);
     const seen = new Map<pulumi.Resource, Seen>();
     // Runs after FouTopology's own transformation: what it records is what reaches the engine.
     const record: pulumi.ResourceTransformation = (t) => {

@@ -1,4 +1,7 @@
+import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
+import type { TunnelHost } from "../../components/host";
+import type { Topology } from "../../topology";
 
 /** A resource as the mocked engine saw it, with the dependencies its options named. */
 export interface Recorded {
@@ -91,4 +94,21 @@ export function valueOf<T>(o: pulumi.Input<T>): Promise<T> {
 /** Lets pending registrations reach the mocks. */
 export function settle(): Promise<void> {
     return new Promise((r) => setTimeout(r, 50));
+}
+
+/**
+ * A TunnelHost for each host of a topology, on eth0 at its underlay address, as the tests'
+ * topologies declare them; HOST adjusts one (an ssh login, sudo).
+ */
+export function tunnelHostsOf(topology: Topology, host: (h: Topology["hosts"][number], t: TunnelHost) => TunnelHost = (_, t) => t): Record<string, TunnelHost> {
+    return Object.fromEntries(
+        topology.hosts.map((h) => [h.name, host(h, { name: h.name, underlayAddress: h.address!, device: "eth0", connection: { host: h.address! } })]),
+    );
+}
+
+/** The recorded resource of that name; a test fails naming the ones there are. */
+export function named(name: string): Recorded {
+    const r = recorded.find((x) => x.name === name);
+    assert.ok(r, `no resource named ${name}; have ${recorded.map((x) => x.name).join(", ")}`);
+    return r;
 }

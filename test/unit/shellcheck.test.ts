@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
-import { recorded, root, settle, valueOf } from "./mocks";
+import { recorded, root, settle, tunnelHostsOf, valueOf } from "./mocks";
 import { BootUnit } from "../../components/bootUnit";
 import { FouTopology } from "../../components/fouTopology";
 import { TunnelHost } from "../../components/host";
@@ -30,9 +30,7 @@ const EVERYTHING = [
 
 function declare(name: string, text: string, sudo: boolean): FouTopology {
     const topology = parseTopology(text, `${name}.yaml`, { kind: "local", underlay: "198.51.100.1/24" });
-    const hosts: Record<string, TunnelHost> = Object.fromEntries(
-        topology.hosts.map((h) => [h.name, { name: h.name, underlayAddress: h.address!, device: "eth0", connection: { host: h.address! }, ...(sudo ? { sudo: true } : {}) }]),
-    );
+    const hosts = tunnelHostsOf(topology, (_, t) => (sudo ? { ...t, sudo: true } : t));
     return new FouTopology(name, { topology, hosts }, { parent: root });
 }
 
