@@ -159,7 +159,7 @@ export function hostStep(name: string, args: HostCommandArgs, opts: pulumi.Custo
             // The probe's id, an argument the program does not read: a probe replaced after a
             // refresh found drift changes this input (no trigger), and the plugin runs it: the
             // same create.
-            ...(probe ? { update: pulumi.interpolate`${stepCommandLine("create", sudo)} drift-probe-${probe.id}` } : {}),
+            ...(probe ? { update: probe.id.apply((id) => `${stepCommandLine("create", sudo)} ${shq(`drift-probe-${id}`)}`) } : {}),
             // Resolving to undefined leaves `delete` unset: nothing to run at destroy. A delete
             // runs with the stdin stored at the last create, so it reads the delete of that create.
             delete: scripts.apply((s) => (s.delete === undefined ? undefined : stepCommandLine("delete", sudo))) as pulumi.Output<string>,

@@ -247,7 +247,7 @@ test("every tunnel object has a drift probe that checks it on refresh; its id is
         const c = cmd(name).inputs;
         assert.ok(c.stdin.startsWith("fou_create() {\n"), name);
         assert.equal(c.createLine, "/bin/sh -s create", name);
-        assert.equal(c.update, `/bin/sh -s create drift-probe-${name}-probe-id`, name);
+        assert.equal(c.update, `/bin/sh -s create 'drift-probe-${name}-probe-id'`, name);
         assert.ok(!cmd(name).inputs.triggers.includes(`${name}-probe-id`), name);
     }
 });

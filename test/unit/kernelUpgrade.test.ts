@@ -168,7 +168,7 @@ test("only hosts with upgrade: true get a KernelUpgrade, named <topology>-<host>
 test("the install goes through stdin and sudo; its delete removes only its files; the verify has no delete", () => {
     const install = named("fou-k1-kernel-upgrade-install").inputs;
     assert.equal(install.createLine, "sudo -n /bin/sh -s create");
-    assert.equal(install.update, "sudo -n /bin/sh -s create drift-probe-fou-k1-kernel-upgrade-install-probe-id");
+    assert.equal(install.update, "sudo -n /bin/sh -s create 'drift-probe-fou-k1-kernel-upgrade-install-probe-id'");
     assert.match(install.create, /\n {2}modinfo ipip >\/dev\/null 2>&1 \|\| kmiss="\$kmiss ipip"\n/);
     assert.match(install.delete, /^set -eu\nrm -f '\/var\/lib\/fou-tunnel\/fou-tunnel\.unit\/fou-k1-kernel-upgrade-install\.kernel' '\/var\/lib\/fou-tunnel\/fou-tunnel\.unit\/fou-k1-kernel-upgrade-install\.log'\n/);
     assert.doesNotMatch(install.delete, /reboot|apt-get|yum|dnf|grub/);
