@@ -36,12 +36,14 @@ export const PROBE_PROVIDER_MODULE = providerModule(probeProvider);
  *
  * `runOnHost` runs one script over SSH and reports its exit status and output. It dials as the
  * command plugin does (user root and port 22 by default, the pinned host key, one jump host)
- * within `perDialTimeout`, once: a probe that cannot reach its host says so instead of waiting.
- * A refresh reads many probes of a host at once, so they share one connection per host (kept on
- * `globalThis`, as the host loads the provider anew for each distinct text), with a few sessions
- * at a time (sshd's MaxSessions is 10). As the plugin: the agent is agentSocketPath's, else
- * SSH_AUTH_SOCK's (here only without a key); a pinned host key must match, and without one any
- * key is accepted.
+ * within `perDialTimeout`, up to three times (a host key that does not match, once): a probe
+ * that cannot reach its host says so instead of waiting. A refresh reads many probes of a host
+ * at once, so they share one connection per host (kept on `globalThis`, as the host loads the
+ * provider anew for each distinct text), with four sessions at a time: sshd's MaxSessions is 10,
+ * and it frees a closed session's slot only on its next pass, so a session the server refuses
+ * to open (or to exec in) is asked again, with a short backoff — the check never ran, which
+ * is no verdict on the host. As the plugin: the agent is agentSocketPath's, else SSH_AUTH_SOCK's
+ * (here only without a key); a pinned host key must match, and without one any key is accepted.
  */
 function probeProvider(): pulumi.dynamic.ResourceProvider {
     type Connection = {
@@ -64,11 +66,40 @@ function probeProvider(): pulumi.dynamic.ResourceProvider {
                 hostVerifier: (key: Buffer) => want === undefined || key.toString("base64") === want,
             });
         });
-        const dial = async () => {
+        const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+        const dialOnce = async () => {
             if (!conn.proxy) return connect(conn);
             const jump = await connect(conn.proxy);
             return connect(conn, await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
                 jump.forwardOut("127.0.0.1", 0, conn.host, conn.port ?? 22, (e, ch) => (e ? reject(e) : resolve(ch)))));
+        };
+        const dial = async () => {
+            for (let attempt = 1; ; attempt++) {
+                try {
+                    return await dialOnce();
+                } catch (e) {
+                    if (attempt >= 3 || /verification failed/.test((e as Error).message)) throw e;
+                    await sleep(500 * attempt);
+                }
+            }
+        };
+        // The server refused the session or its exec: the check did not run, so it is asked again.
+        const exec = (client: Client) => new Promise<{ code: number; out: string }>((resolve, reject) => client.exec(script, (e, ch) => {
+            if (e) return reject(e);
+            let out = "";
+            const timer = setTimeout(() => ch.close(), 120_000);
+            ch.on("data", (d: Buffer) => (out += d)).stderr.on("data", (d: Buffer) => (out += d));
+            ch.on("close", (code: number | null) => (clearTimeout(timer), resolve({ code: code ?? 255, out })));
+        }));
+        const execAgain = async (client: Client) => {
+            for (let attempt = 1; ; attempt++) {
+                try {
+                    return await exec(client);
+                } catch (e) {
+                    if (attempt >= 6 || !/Channel open failure|Unable to exec/.test((e as Error).message)) throw e;
+                    await sleep(Math.min(1000, 100 * 2 ** attempt));
+                }
+            }
         };
         const key = JSON.stringify([conn.host, conn.port, conn.user, conn.hostKey, conn.proxy?.host, conn.privateKey, conn.agentSocketPath]);
         let s = pool.get(key);
@@ -80,16 +111,10 @@ function probeProvider(): pulumi.dynamic.ResourceProvider {
         }
         const shared = s;
         const client = await shared.client;
-        if (shared.busy >= 8) await new Promise<void>((resolve) => shared.queue.push(resolve));
+        if (shared.busy >= 4) await new Promise<void>((resolve) => shared.queue.push(resolve));
         shared.busy++;
         try {
-            return await new Promise((resolve, reject) => client.exec(script, (e, ch) => {
-                if (e) return reject(e);
-                let out = "";
-                const timer = setTimeout(() => ch.close(), 120_000);
-                ch.on("data", (d: Buffer) => (out += d)).stderr.on("data", (d: Buffer) => (out += d));
-                ch.on("close", (code: number | null) => (clearTimeout(timer), resolve({ code: code ?? 255, out })));
-            }));
+            return await execAgain(client);
         } finally {
             shared.busy--;
             shared.queue.shift()?.();

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import { routed, ssh, TestStack } from "./harness";
+import { explain, routed, ssh, TestStack } from "./harness";
 import {
     assertConverged,
     backendProcesses,
@@ -108,7 +108,7 @@ test("an up interrupted by SIGINT while the VMs boot: scripts/up.sh converges, n
     timings.sigintAt = sentAt;
     timings.sigintPending = (await pendingOperations(interrupted)).length;
     const r = await upSh(interrupted);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.code, 0, explain(r));
     timings.sigintRecovery = r.seconds;
     await assertConverged(interrupted);
 });
@@ -124,7 +124,7 @@ test("an up interrupted by SIGKILL while the VMs boot (lock and pending creates 
     assert.ok(pending.some((p) => p.type === "creating"), `pending: ${JSON.stringify(pending)}`);
     assert.equal(locks(interrupted).length, 1, "the killed run's lock");
     const r = await upSh(interrupted);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.code, 0, explain(r));
     assert.match(r.stdout + r.stderr, /pulumi cancel/);
     assert.match(r.stdout + r.stderr, /clear-pending-creates/);
     timings.sigkillRecovery = r.seconds;
@@ -148,7 +148,7 @@ test("an up whose every process is killed with SIGKILL while the VMs boot (vm.sh
     assert.ok(booting.k2, "k2's qemu outlived its vm.sh");
     const r = await upSh(interrupted);
     assert.equal(qemuPids(namesOf(interrupted).runDir).k2, booting.k2, "the qemu the killed run started was adopted, not started again");
-    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(r.code, 0, explain(r));
     timings.killAllRecovery = r.seconds;
     await assertConverged(interrupted);
 });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { pingAndCapture, routed, ssh, TestStack } from "./harness";
+import { explain, pingAndCapture, routed, ssh, TestStack } from "./harness";
 
 const K1 = "198.51.100.151";
 const K2 = "198.51.100.152";
@@ -86,7 +86,7 @@ async function repairAndVerify(label: string): Promise<void> {
         assert.match(pingAndCapture(key, from, fg, to, tg, 5555).ping, /3 packets transmitted, 3 received/);
     }
     const again = await stack.pulumi(["up", "--refresh", "--yes", "--skip-preview", "--expect-no-changes"]);
-    assert.equal(again.code, 0, `after the repair, a refresh finds nothing more:\n${again.stdout}\n${again.stderr}`);
+    assert.equal(again.code, 0, `after the repair, a refresh finds nothing more:\n${explain(again)}`);
 }
 
 test("the test network is free", () => {
@@ -100,7 +100,7 @@ test("up, then up --refresh --expect-no-changes: a refresh of a correct stack fi
     key = (await stack.outputs()).sshPrivateKey;
     const again = await stack.pulumi(["up", "--refresh", "--yes", "--skip-preview", "--expect-no-changes"]);
     timings.upRefreshNoChange = again.seconds;
-    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.equal(again.code, 0, explain(again));
 });
 
 test("k1: route deleted, ip_forward off, boot unit disabled — each named, each rebuilt in place", async () => {

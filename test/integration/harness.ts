@@ -62,7 +62,7 @@ export class TestStack {
     async ok(args: string[]): Promise<PulumiResult> {
         const r = await this.pulumi(args);
         if (r.code !== 0) {
-            throw new Error(`pulumi ${args.join(" ")} failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+            throw new Error(`pulumi ${args.join(" ")} failed (${r.code}):\n${explain(r)}`);
         }
         return r;
     }
@@ -106,6 +106,26 @@ export class TestStack {
         await this.pulumi(["stack", "rm", "--yes", "--force"]);
         rmSync(this.dir, { recursive: true, force: true });
     }
+}
+
+/**
+ * A run's output for an assertion message, what matters first: the steps that changed something
+ * (with their `[diff: …]`), every error line and the diagnostics, then the whole output. A CI log
+ * keeps only the head and tail of a long message; the middle of a refresh is hundreds of
+ * "refreshing" lines.
+ */
+export function explain(r: PulumiResult): string {
+    const text = `${r.stdout}\n${r.stderr}`;
+    const lines = text.split("\n");
+    const changes = lines.filter((l) =>
+        /^\s*(\+-|-\+|\+\+|--|[+~-])\s+\S+:\S+ /.test(l) &&
+        !/ (refreshing|refresh|creating|updating|deleting|replacing|reading)( \(|$)/.test(l));
+    const start = lines.findIndex((l) => /^Diagnostics:/.test(l));
+    const end = lines.findIndex((l, i) => i > start && /^(Outputs|Resources):/.test(l));
+    const diagnostics = start < 0 ? [] : lines.slice(start, end < 0 ? undefined : end);
+    const errors = lines.filter((l) => /error:|Error:|failed/.test(l) && !diagnostics.includes(l));
+    const head = [...changes, ...errors, ...diagnostics].join("\n");
+    return `(code ${r.code}; what changed, errors, diagnostics:)\n${head.slice(0, 6000)}\n(the whole output:)\n${text}`;
 }
 
 /** Runs a command on a VM as root with the stack's key; returns stdout, throws on failure. */

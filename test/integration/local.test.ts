@@ -16,7 +16,7 @@ import { objectScripts, stateFile } from "../../components/hostState";
 import { ipipFouLinkObject } from "../../components/ipipFouLink";
 import { routeObject } from "../../components/route";
 import { localNames } from "../../hosts/local";
-import { pingAndCapture as pingAndCaptureWith, routed, ssh, hostState as stateOf, TestStack } from "./harness";
+import { explain, pingAndCapture as pingAndCaptureWith, routed, ssh, hostState as stateOf, TestStack } from "./harness";
 
 // The guide's addresses on TEST-NET-2, on a bridge of the test stack's own (the dev stack must be down:
 // two bridges cannot route one subnet). TEST-NET-3 is no good here: the apt mirror resolves into it.
@@ -174,7 +174,7 @@ test("firewall: false removes the stack's table from both hosts, and the tunnel 
 
 test("a second up changes nothing", async () => {
     const preview = await stack.pulumi(["preview", "--expect-no-changes"]);
-    assert.equal(preview.code, 0, preview.stdout + preview.stderr);
+    assert.equal(preview.code, 0, explain(preview));
     const r = await stack.ok(["up", "--yes", "--skip-preview", "--expect-no-changes"]);
     timings.upNoChange = r.seconds;
     assert.match(r.stdout, /\d+ unchanged/);

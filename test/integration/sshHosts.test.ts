@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
-import { REPO, TestStack, hostSnapshot, pingAndCapture, routed, snapshotDiff, ssh } from "./harness";
+import { explain, REPO, TestStack, hostSnapshot, pingAndCapture, routed, snapshotDiff, ssh } from "./harness";
 
 const run = promisify(execFile);
 const NET = "198.51.100.1/24";
@@ -189,7 +189,7 @@ test("stack A (ssh): up builds its tunnel on both servers, s2's steps through de
     assert.match(s1, /encap fou encap-sport auto encap-dport 7777/);
     assert.match(s1, /^port 7777 ipproto 4$/m);
     const preview = await stacks.a.pulumi(["preview", "--expect-no-changes"]);
-    assert.equal(preview.code, 0, preview.stdout + preview.stderr);
+    assert.equal(preview.code, 0, explain(preview));
 });
 
 test("stack B (ssh) on the same two servers: its own tunnel, and both work", async () => {

@@ -22,7 +22,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
 import { shq } from "../../components/shell";
-import { PulumiResult, REPO, TestStack, hostSnapshot, pingAndCapture, routed, snapshotDiff, ssh } from "./harness";
+import { explain, PulumiResult, REPO, TestStack, hostSnapshot, pingAndCapture, routed, snapshotDiff, ssh } from "./harness";
 
 const run = promisify(execFile);
 const NET = "198.51.100.1/24";
@@ -222,7 +222,7 @@ test("a stack using every check (routes, ip_forward, rp_filter, persist, firewal
     }
     const refresh = await stack.pulumi(["up", "--refresh", "--expect-no-changes", "--yes", "--skip-preview"]);
     timings.refreshNoChanges = refresh.seconds;
-    assert.equal(refresh.code, 0, refresh.stdout + refresh.stderr);
+    assert.equal(refresh.code, 0, explain(refresh));
     const down = await stack.ok(["destroy", "--yes", "--skip-preview"]);
     timings.destroy = down.seconds;
     clean = true;
@@ -232,7 +232,8 @@ test("a stack using every check (routes, ip_forward, rp_filter, persist, firewal
 /**
  * One kind of step made to fail after it changed the host: TOOL (ip, nft, systemctl, modprobe)
  * in /usr/local/sbin on HOST runs the real one, then exits 1 when its arguments match WHEN (a
- * shell `case` pattern on "$*"). OBJECT is how the step's messages name what it makes.
+ * shell `case` pattern on "$*"). OBJECT is how the step's messages name what it makes. WHEN
+ * names that one object: the two tunnels' steps run side by side, in no fixed order.
  */
 interface Fault {
     readonly kind: string;
@@ -243,11 +244,11 @@ interface Fault {
 }
 
 const FAULTS: Fault[] = [
-    { kind: "link", host: "u1", tool: "ip", when: "'link add '*", object: "link a-u2" },
-    { kind: "address (GWIP)", host: "u2", tool: "ip", when: "'addr replace '*", object: "address 10.10.10.2 on a-u1" },
+    { kind: "link", host: "u1", tool: "ip", when: "'link add a-u2 '*", object: "link a-u2" },
+    { kind: "address (GWIP)", host: "u2", tool: "ip", when: "'addr replace 10.10.10.2/'*", object: "address 10.10.10.2 on a-u1" },
     // The routed prefix's route, made after the route to the peer's GWIP (which stays).
     { kind: "route", host: "u1", tool: "ip", when: `'route replace to ${ROUTED.u1} '*`, object: `route to ${ROUTED.u1} on a-u2` },
-    { kind: "FOU port", host: "u2", tool: "ip", when: "'fou add '*", object: "FOU port 5555" },
+    { kind: "FOU port", host: "u2", tool: "ip", when: "'fou add port 5555 '*", object: "FOU port 5555" },
     { kind: "firewall", host: "u1", tool: "nft", when: "'-f '*", object: "nftables table inet fou_" },
     { kind: "boot unit", host: "u2", tool: "systemctl", when: "'enable '*", object: `boot unit fou-tunnel-${STACK}-` },
     { kind: "HostPrep (kernel modules)", host: "u1", tool: "modprobe", when: "ipip", object: "kernel modules" },
@@ -296,7 +297,7 @@ for (const f of FAULTS) {
         assert.doesNotMatch(text, /could not put back/, text.slice(-6000));
         const down = await stack.pulumi(["destroy", "--yes", "--skip-preview"]);
         timings[`destroy ${f.kind}`] = down.seconds;
-        assert.equal(down.code, 0, down.stdout + down.stderr);
+        assert.equal(down.code, 0, explain(down));
         clean = true;
         assertAsBefore([up, down]);
     });

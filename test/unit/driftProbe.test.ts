@@ -40,13 +40,19 @@ const otherKey = ed25519Pair();
 let server: Server;
 let port = 0;
 const execs: string[] = [];
+/** How many of the next sessions the server refuses to open, as sshd does when its slots are full. */
+let refuseSessions = 0;
 
 before(async () => {
     // Any login is accepted; `true` exits 0, anything else reports on stderr and exits 1.
     server = new Server({ hostKeys: [hostKey.private] }, (client) => {
         client.on("authentication", (ctx) => ctx.accept());
         client.on("ready", () =>
-            client.on("session", (acceptSession) =>
+            client.on("session", (acceptSession, rejectSession) => {
+                if (refuseSessions > 0) {
+                    refuseSessions--;
+                    return rejectSession();
+                }
                 acceptSession().on("exec", (accept, _reject, info) => {
                     execs.push(info.command);
                     const ch = accept();
@@ -58,8 +64,8 @@ before(async () => {
                         ch.exit(1);
                     }
                     ch.end();
-                }),
-            ),
+                });
+            }),
         );
         client.on("error", () => undefined);
     });
@@ -115,6 +121,21 @@ for (const [how, text] of [
         const bad = await p.read("id2", { connection, check: "ip link show ftok2", what: "k1: link ftok2", observed: "ok" });
         assert.equal(bad.props.observed, "k1: link ftok2: k1: link ftok2 is missing");
         assert.ok(execs.includes("ip link show ftok2"));
+    });
+
+    test(`${how}: a session the server refuses to open is asked again: the check had not run, which says nothing of the host`, async () => {
+        endPool();
+        const p = load();
+        const connection = { host: "127.0.0.1", port, user: "probe", password: "x", hostKey: hostKey.public, perDialTimeout: 5 };
+        refuseSessions = 3;
+        const ok = await p.read("id5", { connection, check: "true", what: "k1: port 5555", observed: "ok" });
+        assert.equal(ok.props.observed, "ok");
+        assert.equal(refuseSessions, 0);
+        // A server that never opens one: the look fails, saying why.
+        refuseSessions = 100;
+        const bad = await p.read("id6", { connection, check: "true", what: "k1: port 5555", observed: "ok" });
+        assert.match(String(bad.props.observed), /^k1: port 5555: host unreachable \(\(SSH\) Channel open failure: /);
+        refuseSessions = 0;
     });
 
     test(`${how}: read of a host that cannot be reached, or shows another host key, says so`, async () => {
