@@ -4,7 +4,7 @@
  * the stack's config in a file outside the repository. Every command's wall clock is timed from
  * spawn to exit.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -66,15 +66,15 @@ export class BenchStack {
         return out;
     }
 
-    /** Runs `scripts/pulumi ARGS` (stack arguments added); never throws. */
-    run(cmd: string[], timeoutMs = 30 * 60_000): Promise<CommandResult> {
+    /** Runs `scripts/pulumi ARGS` (stack arguments added), its stdout also to ON_STDOUT as it comes; never throws. */
+    run(cmd: string[], timeoutMs = 30 * 60_000, onStdout?: (chunk: string) => void): Promise<CommandResult> {
         const argv = this.args(cmd);
         return new Promise((resolve) => {
             const out: Buffer[] = [];
             const err: Buffer[] = [];
             const started = performance.now();
             const child = spawn(PULUMI, argv, { cwd: REPO, env: this.env, stdio: ["ignore", "pipe", "pipe"] });
-            child.stdout.on("data", (d: Buffer) => out.push(d));
+            child.stdout.on("data", (d: Buffer) => (out.push(d), onStdout?.(d.toString("utf8"))));
             child.stderr.on("data", (d: Buffer) => err.push(d));
             const timer = setTimeout(() => child.kill("SIGINT"), timeoutMs);
             const done = (code: number, extra = "") => {
@@ -103,6 +103,11 @@ export class BenchStack {
     async init(config: Record<string, unknown>): Promise<void> {
         await this.ok(["stack", "init", "--secrets-provider", "passphrase"]);
         writeFileSync(this.configFile, YAML.stringify({ config: Object.fromEntries(Object.entries(config).map(([k, v]) => [`fou-tunnel:${k}`, v])) }));
+    }
+
+    /** `pulumi config set --secret fou-tunnel:KEY` with the value on stdin, as a user sets a key file. */
+    setSecret(key: string, value: string): void {
+        execFileSync(PULUMI, this.args(["config", "set", "--secret", `fou-tunnel:${key}`]), { cwd: REPO, env: this.env, input: value, stdio: ["pipe", "ignore", "pipe"] });
     }
 
     async outputs(): Promise<Record<string, any>> {
