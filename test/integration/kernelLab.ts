@@ -80,8 +80,8 @@ export class KernelLab {
     private pub = "";
 
     private vm(name: "k1" | "k2", address: string, round: number): LabVm {
-        const n = address.split(".").pop();
-        return { name, address, tap: `fku-${name}`, mac: `52:54:00:fc:01:${n}`, state: path.join(this.dir, `vm-${name}-${round}`) };
+        const n = address.split(".").pop()!;
+        return { name, address, tap: `fku-${name}`, mac: `52:54:00:fc:01:${n.slice(-2)}`, state: path.join(this.dir, `vm-${name}-${round}`) };
     }
 
     /** Builds (or takes from the cache) the disk image and the repository; brings up the bridge and the repository's server. */
