@@ -20,6 +20,18 @@ interface ProbeState {
     readonly __provider?: string;
 }
 
+// probeProvider's types live out here: the emitted code has no types, so its stored text and
+// what it names at run time are the same as with them inside it.
+
+/** A connection as the command plugin stores it: the host, its login, one jump host. */
+type Connection = {
+    host: string; port?: number; user?: string; privateKey?: string; password?: string;
+    agentSocketPath?: string; hostKey?: string; perDialTimeout?: number; proxy?: Connection;
+};
+type Client = import("ssh2").Client;
+/** One connection a host's probes share, with its sessions in use and those waiting for one. */
+type Shared = { client: Promise<Client>; busy: number; queue: (() => void)[] };
+
 /**
  * The probe's provider as its dynamic resource stores it (`__provider`): `probeProvider`'s own
  * source, taken once, not a closure serialized on every program run ({@link providerModule}).
@@ -46,12 +58,6 @@ export const PROBE_PROVIDER_MODULE = providerModule(probeProvider);
  * (here only without a key); a pinned host key must match, and without one any key is accepted.
  */
 function probeProvider(): pulumi.dynamic.ResourceProvider {
-    type Connection = {
-        host: string; port?: number; user?: string; privateKey?: string; password?: string;
-        agentSocketPath?: string; hostKey?: string; perDialTimeout?: number; proxy?: Connection;
-    };
-    type Client = import("ssh2").Client;
-    type Shared = { client: Promise<Client>; busy: number; queue: (() => void)[] };
     const runOnHost = async (conn: Connection, script: string): Promise<{ code: number; out: string }> => {
         const ssh2 = require("ssh2") as typeof import("ssh2");
         const g = globalThis as unknown as { __fouProbeSsh?: Map<string, Shared> };

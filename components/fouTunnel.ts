@@ -1,15 +1,12 @@
 import * as pulumi from "@pulumi/pulumi";
-import { BootUnit } from "./bootUnit";
 import { FouPort } from "./fouPort";
-import { Gwip, gwipObject } from "./gwip";
+import { BuiltEnd, declareEnd, TunnelSettings } from "./fouTunnelEnd";
 import { TunnelHost } from "./host";
 import { checkCidr, checkIp } from "../lib/inet";
-import { IpipFouLink, TunnelOptions } from "./ipipFouLink";
-import { Route, routeObject } from "./route";
-import { sh } from "./shell";
+import { TunnelOptions } from "./ipipFouLink";
 import { TunnelCheck, TunnelCheckResult } from "./tunnelCheck";
 import { checkHostName, checkIfname, throwIfInvalid } from "../lib/validate";
-import { IPPROTO, MODULES, TUNNEL_OPTION_DEFAULTS, defaultIfname, innerFamily, portIpproto, problemText, tunnelOptionProblems } from "../lib/vocabulary";
+import { TUNNEL_OPTION_DEFAULTS, defaultIfname, innerFamily, portIpproto, problemText, tunnelOptionProblems } from "../lib/vocabulary";
 
 /** One end of a tunnel. */
 export interface TunnelEndArgs {
@@ -70,118 +67,15 @@ export class FouTunnel extends pulumi.ComponentResource {
     public readonly checks: pulumi.Output<TunnelCheckResult[]>;
 
     constructor(name: string, args: FouTunnelArgs, opts: pulumi.ComponentResourceOptions = {}) {
-        const sides: [TunnelEndArgs, TunnelEndArgs][] = [
-            [args.a, args.b],
-            [args.b, args.a],
-        ];
         const ttl = args.ttl ?? TUNNEL_OPTION_DEFAULTS.ttl;
         const protocol = args.protocol ?? TUNNEL_OPTION_DEFAULTS.protocol;
         const encap = args.encap ?? TUNNEL_OPTION_DEFAULTS.encap;
         throwIfInvalid(validateTunnel(name, args, ttl));
         super("fou:index:FouTunnel", name, {}, opts);
-        const v6 = innerFamily(protocol) === 6;
 
-        const built = sides.map(([self, peer]) => {
-            const prefix = `${name}-${self.host.name}`;
-            const ifname = self.ifname ?? defaultIfname(peer.host.name);
-            // Both hosts must pass preparation before either is touched: a host that fails its
-            // kernel check leaves its peer unconfigured, not half a tunnel.
-            const after = [args.a.prepared, args.b.prepared].filter((r): r is pulumi.Resource => r !== undefined);
-            const port =
-                self.fouPort ??
-                new FouPort(
-                    prefix,
-                    { host: self.host, port: args.port, encap, ipproto: IPPROTO[protocol], persist: args.persist, dependsOn: after },
-                    { parent: this },
-                );
-            const link = new IpipFouLink(
-                prefix,
-                {
-                    host: self.host,
-                    ifname,
-                    remote: peer.host.underlayAddress,
-                    local: self.host.underlayAddress,
-                    port: args.port,
-                    protocol,
-                    encap,
-                    sport: args.sport,
-                    csum: args.csum,
-                    mtu: args.mtu,
-                    // Routed prefixes arrive from sources the reverse path may not lead back to.
-                    looseRpFilter: [args.a, args.b].some((e) => (e.routes ?? []).length > 0),
-                    ttl,
-                    // Not after the port: `ip link add … encap-dport P` needs only the modules, and
-                    // both are in place before anything is sent (the check waits for both).
-                    dependsOn: after,
-                },
-                { parent: this },
-            );
-            const gwip = new Gwip(
-                prefix,
-                { host: self.host, ifname, address: self.gwip, linkInstance: link.instance, dependsOn: [link.command] },
-                { parent: this },
-            );
-            // IPv4 routes go via this end's GWIP as in the guide; IPv6 refuses a local gateway.
-            const via = v6 ? undefined : self.gwip;
-            const destinations = [peer.gwip, ...(self.routes ?? [])];
-            const routes = destinations.map(
-                (destination, i) =>
-                    new Route(
-                        i === 0 ? prefix : `${prefix}-${destination.replace(/[./:]/g, "-")}`,
-                        { host: self.host, ifname, destination, via, gwipInstance: gwip.instance, dependsOn: [gwip.command] },
-                        { parent: this },
-                    ),
-            );
-            if (args.persist) {
-                // The same idempotent steps, replayed at boot in the same order.
-                const modules = MODULES[protocol].map((m) => sh`modprobe ${m}`).join("; ");
-                new BootUnit(
-                    prefix,
-                    {
-                        host: self.host,
-                        unit: ifname.toLowerCase().replace(/[^a-z0-9.-]/g, "-"),
-                        description: `tunnel ${name}, ${ifname} to ${peer.host.name}`,
-                        script: pulumi.all([link.applyScript, self.host.device]).apply(([linkScript, device]) =>
-                            [
-                                "set -eu",
-                                // At boot the underlay device may still be on its way.
-                                sh`i=0; while ! ip link show dev ${device} >/dev/null 2>&1 && [ $i -lt 60 ]; do i=$((i+1)); sleep 1; done`,
-                                modules,
-                                `(\n${linkScript}\n)`,
-                                `(\n${gwipObject(ifname, self.gwip).apply}\n)`,
-                                ...destinations.map((d) => `(\n${routeObject(ifname, d, via).apply}\n)`),
-                            ].join("\n"),
-                        ),
-                        dependsOn: routes.map((r) => r.command),
-                    },
-                    { parent: this },
-                );
-            }
-            return { self, peer, ifname, port, link, gwip, routes, prefix };
-        });
-        const checks: pulumi.Output<TunnelCheckResult>[] = [];
-        if (args.check ?? true) {
-            // Each end checks after both ends are complete: the replies need the peer's route.
-            const allRoutes = built.flatMap((b) => b.routes);
-            for (const b of built) {
-                const check = new TunnelCheck(
-                    b.prefix,
-                    {
-                        host: b.self.host,
-                        gwip: b.self.gwip,
-                        peerGwip: b.peer.gwip,
-                        local: b.self.host.underlayAddress,
-                        remote: b.peer.host.underlayAddress,
-                        port: args.port,
-                        after: allRoutes.map((r) => r.instance),
-                        rerunAfter: built.flatMap((e) => [e.port.instance, e.link.instance, e.gwip.instance, ...e.routes.map((r) => r.instance)]),
-                        dependsOn: [...allRoutes.map((r) => r.command), ...built.map((e) => e.port.command), ...(args.checkAfter ?? [])],
-                    },
-                    { parent: this },
-                );
-                checks.push(check.result);
-            }
-        }
+        const settings: TunnelSettings = { name, args, protocol, encap, ttl };
+        const built = [declareEnd(settings, args.a, args.b, this), declareEnd(settings, args.b, args.a, this)];
+        const checks = (args.check ?? true) ? declareChecks(args, built, this) : [];
 
         this.ends = built.map((b) => ({
             host: b.self.host.name,
@@ -196,6 +90,32 @@ export class FouTunnel extends pulumi.ComponentResource {
         this.checks = pulumi.all(checks);
         this.registerOutputs({ gwips: this.gwips, interfaces: this.interfaces, checks: this.checks });
     }
+}
+
+/**
+ * A ping through the tunnel from each end, with a capture of the FOU packets on the underlay.
+ * Each end checks after both ends are complete: the replies need the peer's route.
+ */
+function declareChecks(args: FouTunnelArgs, built: BuiltEnd[], parent: pulumi.Resource): pulumi.Output<TunnelCheckResult>[] {
+    const allRoutes = built.flatMap((b) => b.routes);
+    return built.map(
+        (b) =>
+            new TunnelCheck(
+                b.prefix,
+                {
+                    host: b.self.host,
+                    gwip: b.self.gwip,
+                    peerGwip: b.peer.gwip,
+                    local: b.self.host.underlayAddress,
+                    remote: b.peer.host.underlayAddress,
+                    port: args.port,
+                    after: allRoutes.map((r) => r.instance),
+                    rerunAfter: built.flatMap((e) => [e.port.instance, e.link.instance, e.gwip.instance, ...e.routes.map((r) => r.instance)]),
+                    dependsOn: [...allRoutes.map((r) => r.command), ...built.map((e) => e.port.command), ...(args.checkAfter ?? [])],
+                },
+                { parent },
+            ).result,
+    );
 }
 
 /** Checks across both ends: names, addresses and routes that cannot work together. */

@@ -78,88 +78,115 @@ const READ_OWNER = 'owner=; if [ -f "$o" ]; then read -r owner < "$o" || true; f
  * host and object in messages (`k1: link ftok2`); default the host's own name.
  */
 export function objectScripts(obj: HostObject, idFile: string, label?: string): CommandScripts {
-    const check = `(\n${obj.check}\n)`;
-    const shared = obj.shared === undefined ? undefined : `${STATE_ROOT}/shared/${obj.shared}`;
+    const dir = obj.shared === undefined ? undefined : `${STATE_ROOT}/shared/${obj.shared}`;
     // The claimant: this stack's namespace and the resource, from the id file's path.
-    const claim = shared === undefined ? undefined : `${shared}/${idFile.split("/").slice(-2).join(".").replace(/\.id$/, "")}`;
-    const remove = obj.remove === undefined ? [] : [`(\n${obj.remove}\n)`];
+    const shared = dir === undefined ? undefined : { dir, claim: `${dir}/${idFile.split("/").slice(-2).join(".").replace(/\.id$/, "")}` };
     const ex = obj.exclusive;
     if (ex !== undefined && shared !== undefined) throw new Error("a host object is either shared or exclusive, not both");
     const owner = ex === undefined ? undefined : `${OWNERS_DIR}/${ex.key.replace(/[^A-Za-z0-9._-]/g, "_")}`;
-    return {
-        create: [
-            "set -eu",
-            sh`f=${idFile}`,
-            labelLine(label),
-            ...(ex && owner
-                ? [
-                      // Whether anything holds the name at all, whatever its settings.
-                      `fou_present() {\n${ex.present}\n}`,
-                      sh`o=${owner}`,
-                      "claimed=0",
-                      READ_OWNER,
-                      // An owner whose id file is gone (its stack was removed without its delete) holds nothing.
-                      'if [ -n "$owner" ] && [ "$owner" != "$f" ] && [ -e "$owner" ]; then',
-                      sh`  printf 'fou-tunnel: %s: %s belongs to another stack (its state: %s); not taking it over\\n' "$fou_at" ${ex.what} "$owner" >&2; exit 1`,
-                      "fi",
-                      'if [ "$owner" != "$f" ] && fou_present >/dev/null 2>&1; then',
-                      sh`  printf 'fou-tunnel: %s: %s exists already and this stack did not make it (by hand, or another tool); remove it or choose another name\\n' "$fou_at" ${ex.what} >&2; exit 1`,
-                      "fi",
-                  ]
-                : []),
-            ...undoOnFailure({
-                undo: [
-                    ...(claim ? [`if ! ${claimed(shared!)}; then`, ...remove, "fi"] : remove),
-                    // A claim made by this run goes with the object: no delete will ever drop it.
-                    ...(owner ? ['if [ "$claimed" = 1 ]; then rm -f "$o"; fi', sh`rmdir ${OWNERS_DIR} ${STATE_ROOT} 2>/dev/null || true`] : []),
-                ],
-            }),
-            ...(owner
-                ? ['if [ "$owner" != "$f" ]; then [ -d "${o%/*}" ] || mkdir -p "${o%/*}"; printf \'%s\\n\' "$f" > "$o.tmp"; mv "$o.tmp" "$o"; claimed=1; fou_changing=1; fi']
-                : []),
-            // Once, as a function (a subshell: the check's `exit` ends only it), for both looks.
-            `fou_check() ${check}`,
-            "fresh=",
-            "if ! fou_check >/dev/null 2>&1; then",
-            "  fou_changing=1",
-            ...applyStep(obj.apply),
-            '  if ! why=$(fou_check 2>&1); then echo "fou-tunnel: $fou_at: applied, but the host does not show it: $why" >&2; exit 1; fi',
-            "  fresh=1",
-            "fi",
-            // A rebuilt object gets a new id. The id is written in place, not renamed into it: one
-            // line is one write, and an id file left empty by a kill reads as none (-s), so the
-            // next create gives it an id.
-            'if [ -n "$fresh" ] || [ ! -s "$f" ]; then [ -d "${f%/*}" ] || mkdir -p "${f%/*}"; read -r u < /proc/sys/kernel/random/uuid; printf \'%s\\n\' "$u" > "$f"; fi',
-            ...(claim ? [sh`[ -d ${shared!} ] || mkdir -p ${shared!}; [ -e ${claim} ] || : > ${claim}`] : []),
-            'read -r id < "$f"; echo "instance=$id"',
-            ...(obj.report ? [obj.report] : []),
-        ].join("\n"),
-        delete: [
-            "set -eu",
-            ...(owner
-                ? [
-                      sh`f=${idFile}; o=${owner}`,
-                      // Only the owner removes it.
-                      READ_OWNER,
-                      'if [ "$owner" = "$f" ]; then',
-                      ...remove,
-                      '  rm -f "$o"; rmdir "${o%/*}" 2>/dev/null || true',
-                      "fi",
-                  ]
-                : claim
-                ? [
-                      sh`rm -f ${claim}`,
-                      // Another stack still uses the object: leave it to that stack's delete.
-                      `if ! ${claimed(shared!)}; then`,
-                      ...remove,
-                      sh`  rmdir ${shared!} 2>/dev/null || true; rmdir ${`${STATE_ROOT}/shared`} 2>/dev/null || true`,
-                      "fi",
-                  ]
-                : remove),
-            sh`rm -f ${idFile}`,
-            removeEmptyStateDirs(idFile),
-        ].join("\n"),
-    };
+    const files: ObjectFiles = { idFile, shared, owner };
+    const remove = obj.remove === undefined ? [] : [`(\n${obj.remove}\n)`];
+    return { create: objectCreate(obj, files, remove, label), delete: objectDelete(files, remove) };
+}
+
+/** Where an object's create and delete keep what they know on the host. */
+interface ObjectFiles {
+    readonly idFile: string;
+    /** A shared object's claims directory, and this resource's claim in it. */
+    readonly shared?: { readonly dir: string; readonly claim: string };
+    /** An exclusive object's owner file. */
+    readonly owner?: string;
+}
+
+/**
+ * The create: refuses a name someone else holds (exclusive), puts back what it changed when it
+ * fails, applies the object unless it passes its check already, then records its id (and claim).
+ */
+function objectCreate(obj: HostObject, files: ObjectFiles, remove: string[], label?: string): string {
+    const { shared, owner } = files;
+    return [
+        "set -eu",
+        sh`f=${files.idFile}`,
+        labelLine(label),
+        ...(obj.exclusive && owner ? ownerCheckLines(obj.exclusive, owner) : []),
+        ...undoOnFailure({
+            undo: [
+                ...(shared ? [`if ! ${claimed(shared.dir)}; then`, ...remove, "fi"] : remove),
+                // A claim made by this run goes with the object: no delete will ever drop it.
+                ...(owner ? ['if [ "$claimed" = 1 ]; then rm -f "$o"; fi', sh`rmdir ${OWNERS_DIR} ${STATE_ROOT} 2>/dev/null || true`] : []),
+            ],
+        }),
+        ...(owner
+            ? ['if [ "$owner" != "$f" ]; then [ -d "${o%/*}" ] || mkdir -p "${o%/*}"; printf \'%s\\n\' "$f" > "$o.tmp"; mv "$o.tmp" "$o"; claimed=1; fou_changing=1; fi']
+            : []),
+        // Once, as a function (a subshell: the check's `exit` ends only it), for both looks.
+        `fou_check() (\n${obj.check}\n)`,
+        "fresh=",
+        "if ! fou_check >/dev/null 2>&1; then",
+        "  fou_changing=1",
+        ...applyStep(obj.apply),
+        '  if ! why=$(fou_check 2>&1); then echo "fou-tunnel: $fou_at: applied, but the host does not show it: $why" >&2; exit 1; fi',
+        "  fresh=1",
+        "fi",
+        // A rebuilt object gets a new id. The id is written in place, not renamed into it: one
+        // line is one write, and an id file left empty by a kill reads as none (-s), so the
+        // next create gives it an id.
+        'if [ -n "$fresh" ] || [ ! -s "$f" ]; then [ -d "${f%/*}" ] || mkdir -p "${f%/*}"; read -r u < /proc/sys/kernel/random/uuid; printf \'%s\\n\' "$u" > "$f"; fi',
+        ...(shared ? [sh`[ -d ${shared.dir} ] || mkdir -p ${shared.dir}; [ -e ${shared.claim} ] || : > ${shared.claim}`] : []),
+        'read -r id < "$f"; echo "instance=$id"',
+        ...(obj.report ? [obj.report] : []),
+    ].join("\n");
+}
+
+/**
+ * Sets `owner` from owner file `$o` and `claimed=0`; fails when another stack owns the name, or
+ * when something this stack did not make holds it.
+ */
+function ownerCheckLines(ex: NonNullable<HostObject["exclusive"]>, owner: string): string[] {
+    return [
+        // Whether anything holds the name at all, whatever its settings.
+        `fou_present() {\n${ex.present}\n}`,
+        sh`o=${owner}`,
+        "claimed=0",
+        READ_OWNER,
+        // An owner whose id file is gone (its stack was removed without its delete) holds nothing.
+        'if [ -n "$owner" ] && [ "$owner" != "$f" ] && [ -e "$owner" ]; then',
+        sh`  printf 'fou-tunnel: %s: %s belongs to another stack (its state: %s); not taking it over\\n' "$fou_at" ${ex.what} "$owner" >&2; exit 1`,
+        "fi",
+        'if [ "$owner" != "$f" ] && fou_present >/dev/null 2>&1; then',
+        sh`  printf 'fou-tunnel: %s: %s exists already and this stack did not make it (by hand, or another tool); remove it or choose another name\\n' "$fou_at" ${ex.what} >&2; exit 1`,
+        "fi",
+    ];
+}
+
+/** The delete: removes the object only while this resource owns it, or holds the last claim on it. */
+function objectDelete(files: ObjectFiles, remove: string[]): string {
+    const { idFile, shared, owner } = files;
+    return [
+        "set -eu",
+        ...(owner
+            ? [
+                  sh`f=${idFile}; o=${owner}`,
+                  // Only the owner removes it.
+                  READ_OWNER,
+                  'if [ "$owner" = "$f" ]; then',
+                  ...remove,
+                  '  rm -f "$o"; rmdir "${o%/*}" 2>/dev/null || true',
+                  "fi",
+              ]
+            : shared
+            ? [
+                  sh`rm -f ${shared.claim}`,
+                  // Another stack still uses the object: leave it to that stack's delete.
+                  `if ! ${claimed(shared.dir)}; then`,
+                  ...remove,
+                  sh`  rmdir ${shared.dir} 2>/dev/null || true; rmdir ${`${STATE_ROOT}/shared`} 2>/dev/null || true`,
+                  "fi",
+              ]
+            : remove),
+        sh`rm -f ${idFile}`,
+        removeEmptyStateDirs(idFile),
+    ].join("\n");
 }
 
 /** `fou_at=<label>`: how a step's messages name the host and object; default the host's own name. */

@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { localNames } from "../../hosts/local";
 import { routed } from "../integration/harness";
 import { leftovers, qemuPeakMiB, quiet, SessionWatch } from "./observe";
-import { BenchStack, tail } from "./stack";
+import { BenchStack, CommandResult, tail } from "./stack";
 import { changedResources, pulumiSummary } from "./stats";
 
 /** The steps, as a user types them (the stack, --non-interactive and --config-file are added). */
@@ -73,15 +73,20 @@ export interface RunOptions {
 
 export const TEST_NET = "198.51.100.0/24";
 
+/** The `vms` stack output: one report per VM. */
+interface VmReport {
+    readonly name: string;
+    readonly address: string;
+    readonly pid: number;
+    readonly bootSeconds: number;
+    readonly memoryMiB?: number;
+    readonly accel?: string;
+}
+
 /** Runs one bench run; throws (after cleaning up) when a step fails or something is left over. */
 export async function benchRun(o: RunOptions): Promise<{ steps: StepRecord[]; vms: VmRecord[] }> {
     if (o.steps[o.steps.length - 1] !== "destroy") throw new Error("a bench run must end with destroy");
-    // Another stack's bridge on the test network: give a teardown that is finishing a minute.
-    for (let waited = 0; routed(TEST_NET); waited++) {
-        if (waited === 0) console.error(`bench: ${TEST_NET} is routed on this machine (another stack's bridge); waiting up to 60 s`);
-        if (waited >= 60) throw new Error(`${TEST_NET} is already routed on this machine (another stack's bridge?); the bench needs the test network free`);
-        await new Promise((r) => setTimeout(r, 1000));
-    }
+    await waitForTestNet();
     const stack = new BenchStack(o.stackName, o.env);
     const names = localNames(`fou-tunnel/${o.stackName}`, 0);
     const keyDir = mkdtempSync(path.join(tmpdir(), "fou-bench-key-"));
@@ -89,75 +94,30 @@ export async function benchRun(o: RunOptions): Promise<{ steps: StepRecord[]; vm
     const steps: StepRecord[] = [];
     const vms: VmRecord[] = [];
     const emit = (r: StepRecord | VmRecord) => o.emit({ ...(o.tags ?? {}), ...r });
+    const recordStep = (r: CommandResult, name: StepName, sessions: Record<string, number>): void => {
+        const rec = stepRecord(o.run, name, r, sessions);
+        steps.push(rec);
+        emit(rec);
+        if (r.code !== 0) throw new Error(`scripts/pulumi ${r.argv.join(" ")} failed (${r.code}):\n${tail(r.stdout + r.stderr)}`);
+    };
 
     const step = async (name: StepName): Promise<void> => {
         if (o.stopping()) throw new Error("stopped");
         const before = Object.fromEntries(watches.map((w) => [w.host, w.count()]));
         const r = await stack.run([...STEPS[name]]);
         await quiet(watches);
-        const { resources, duration } = pulumiSummary(r.stdout);
-        const rec: StepRecord = {
-            kind: "step",
-            run: o.run,
-            step: name,
-            argv: r.argv,
-            seconds: round(r.seconds, 2),
-            code: r.code,
-            ...(resources ? { resources } : {}),
-            ...(duration ? { pulumiDuration: duration } : {}),
-            ...(NO_CHANGE.includes(name) && changedResources(resources) ? { unexpectedChanges: true as const } : {}),
-            sshSessions: Object.fromEntries(watches.map((w) => [w.host, w.count() - (before[w.host] ?? 0)])),
-        };
-        steps.push(rec);
-        emit(rec);
-        if (r.code !== 0) throw new Error(`scripts/pulumi ${r.argv.join(" ")} failed (${r.code}):\n${tail(r.stdout + r.stderr)}`);
+        recordStep(r, name, Object.fromEntries(watches.map((w) => [w.host, w.count() - (before[w.host] ?? 0)])));
     };
 
     try {
         await stack.init(o.config);
-        // `up` from nothing: its sessions are every login since the VMs booted, counted once the
-        // watches (which need the VMs and the key) are there.
-        const up = await stack.run([...STEPS.up]);
-        const out = up.code === 0 ? await stack.outputs() : {};
-        const reports = (out.vms ?? []) as { name: string; address: string; pid: number; bootSeconds: number; memoryMiB?: number; accel?: string }[];
-        if (up.code === 0) {
-            const keyFile = path.join(keyDir, "id");
-            writeFileSync(keyFile, String(out.sshPrivateKey), { mode: 0o600 });
-            for (const vm of reports) watches.push(new SessionWatch(vm.name, vm.address, keyFile));
-            await Promise.all(watches.map((w) => w.started()));
-            await quiet(watches);
-        }
-        const { resources, duration } = pulumiSummary(up.stdout);
-        const upRec: StepRecord = {
-            kind: "step",
-            run: o.run,
-            step: "up",
-            argv: up.argv,
-            seconds: round(up.seconds, 2),
-            code: up.code,
-            ...(resources ? { resources } : {}),
-            ...(duration ? { pulumiDuration: duration } : {}),
-            sshSessions: Object.fromEntries(watches.map((w) => [w.host, w.count()])),
-        };
-        steps.push(upRec);
-        emit(upRec);
-        if (up.code !== 0) throw new Error(`scripts/pulumi ${up.argv.join(" ")} failed (${up.code}):\n${tail(up.stdout + up.stderr)}`);
-
+        const { up, reports } = await upFromNothing(stack, keyDir, watches);
+        recordStep(up, "up", Object.fromEntries(watches.map((w) => [w.host, w.count()])));
         for (const name of o.steps) {
             if (name === "destroy") {
                 // qemu's high-water mark is its peak over the run so far; the VMs go next.
                 for (const vm of reports) {
-                    const peak = qemuPeakMiB(vm.pid);
-                    const rec: VmRecord = {
-                        kind: "vm",
-                        run: o.run,
-                        vm: vm.name,
-                        pid: vm.pid,
-                        bootSeconds: vm.bootSeconds,
-                        ...(peak !== undefined ? { peakMiB: round(peak, 1) } : {}),
-                        ...(vm.memoryMiB !== undefined ? { memoryMiB: vm.memoryMiB } : {}),
-                        ...(vm.accel !== undefined ? { accel: vm.accel } : {}),
-                    };
+                    const rec = vmRecord(o.run, vm);
                     vms.push(rec);
                     emit(rec);
                 }
@@ -173,6 +133,66 @@ export async function benchRun(o: RunOptions): Promise<{ steps: StepRecord[]; vm
         const problem = await stack.cleanup();
         if (problem) console.error(problem);
     }
+}
+
+/** Another stack's bridge on the test network: a teardown that is finishing gets a minute. */
+async function waitForTestNet(): Promise<void> {
+    for (let waited = 0; routed(TEST_NET); waited++) {
+        if (waited === 0) console.error(`bench: ${TEST_NET} is routed on this machine (another stack's bridge); waiting up to 60 s`);
+        if (waited >= 60) throw new Error(`${TEST_NET} is already routed on this machine (another stack's bridge?); the bench needs the test network free`);
+        await new Promise((r) => setTimeout(r, 1000));
+    }
+}
+
+/**
+ * `up` from nothing, then a session watch on each VM it booted (adding them to WATCHES). Its
+ * sessions are every login since the VMs booted, counted once the watches (which need the VMs
+ * and the key) are there.
+ */
+async function upFromNothing(stack: BenchStack, keyDir: string, watches: SessionWatch[]): Promise<{ up: CommandResult; reports: VmReport[] }> {
+    const up = await stack.run([...STEPS.up]);
+    const out = up.code === 0 ? await stack.outputs() : {};
+    const reports = (out.vms ?? []) as VmReport[];
+    if (up.code === 0) {
+        const keyFile = path.join(keyDir, "id");
+        writeFileSync(keyFile, String(out.sshPrivateKey), { mode: 0o600 });
+        for (const vm of reports) watches.push(new SessionWatch(vm.name, vm.address, keyFile));
+        await Promise.all(watches.map((w) => w.started()));
+        await quiet(watches);
+    }
+    return { up, reports };
+}
+
+/** A step's record: its command, time and exit status, Pulumi's summary, and SESSIONS per host. */
+function stepRecord(run: number, name: StepName, r: CommandResult, sessions: Record<string, number>): StepRecord {
+    const { resources, duration } = pulumiSummary(r.stdout);
+    return {
+        kind: "step",
+        run,
+        step: name,
+        argv: r.argv,
+        seconds: round(r.seconds, 2),
+        code: r.code,
+        ...(resources ? { resources } : {}),
+        ...(duration ? { pulumiDuration: duration } : {}),
+        ...(NO_CHANGE.includes(name) && changedResources(resources) ? { unexpectedChanges: true as const } : {}),
+        sshSessions: sessions,
+    };
+}
+
+/** A VM's record, taken just before destroy: its boot time and its qemu's peak memory. */
+function vmRecord(run: number, vm: VmReport): VmRecord {
+    const peak = qemuPeakMiB(vm.pid);
+    return {
+        kind: "vm",
+        run,
+        vm: vm.name,
+        pid: vm.pid,
+        bootSeconds: vm.bootSeconds,
+        ...(peak !== undefined ? { peakMiB: round(peak, 1) } : {}),
+        ...(vm.memoryMiB !== undefined ? { memoryMiB: vm.memoryMiB } : {}),
+        ...(vm.accel !== undefined ? { accel: vm.accel } : {}),
+    };
 }
 
 function round(x: number, digits: number): number {
