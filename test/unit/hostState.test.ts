@@ -12,35 +12,58 @@ import { after, test } from "node:test";
 import { HostObject, objectScripts, STATE_ROOT, stateFile } from "../../components/hostState";
 import { HOST_SHELLS, HostShell, runIn } from "./hostShells";
 
-for (const shell of HOST_SHELLS) suite(shell);
+/** A throwaway state directory and object file for one shell's tests, and how they run scripts. */
+interface Bench {
+    readonly root: string;
+    readonly objFile: string;
+    /** Runs a script with the state root moved into the test directory. */
+    run(script: string): { out: string; code: number };
+    /** Writes FILE through the shell under test. */
+    write(file: string, text: string): void;
+    /** The object is a file holding "ok"; `broken` makes apply write something the check rejects. */
+    object(broken?: boolean): HostObject;
+    readonly idFile: string;
+    instance(out: string): string | undefined;
+}
 
-function suite(shell: HostShell): void {
+function bench(shell: HostShell): Bench {
     const dir = mkdtempSync(path.join(tmpdir(), `fou-state-${shell.argv.join("-")}-`));
     after(() => rmSync(dir, { recursive: true, force: true }));
     const root = path.join(dir, "var-lib");
     const objFile = path.join(dir, "object");
+    return {
+        root,
+        objFile,
+        run(script) {
+            const text = script.split(STATE_ROOT).join(root);
+            const r = runIn(shell, `hostname() { echo k9; }\n${text}`);
+            return { out: r.code === 0 ? r.stdout : r.stdout + r.stderr, code: r.code };
+        },
+        write(file, text) {
+            assert.equal(runIn(shell, `echo ${text} > '${file}'`).code, 0);
+        },
+        object: (broken = false) => ({
+            apply: `echo ${broken ? "bad" : "ok"} > '${objFile}'; echo applied`,
+            check: `if [ "$(cat '${objFile}' 2>/dev/null)" != ok ]; then echo "object is missing"; exit 1; fi`,
+            remove: `rm -f '${objFile}'`,
+            report: "echo size=2",
+        }),
+        idFile: stateFile("k1-thing", "id", "proj.stack"),
+        instance: (out) => /^instance=(.*)$/m.exec(out)?.[1],
+    };
+}
 
-    /** Runs a script with the state root moved into the test directory. */
-    function run(script: string): { out: string; code: number } {
-        const text = script.split(STATE_ROOT).join(root);
-        const r = runIn(shell, `hostname() { echo k9; }\n${text}`);
-        return { out: r.code === 0 ? r.stdout : r.stdout + r.stderr, code: r.code };
-    }
-    /** Writes FILE through the shell under test. */
-    function write(file: string, text: string): void {
-        assert.equal(runIn(shell, `echo ${text} > '${file}'`).code, 0);
-    }
+// Each shell's tests share its bench and run in this order.
+for (const shell of HOST_SHELLS) {
+    const b = bench(shell);
+    createAndDelete(shell, b);
+    claims(shell, b);
+    exclusiveFailures(shell, b);
+    failedCreates(shell, b);
+}
 
-    // The object is a file holding "ok"; `broken` makes apply write something the check rejects.
-    const object = (broken = false): HostObject => ({
-        apply: `echo ${broken ? "bad" : "ok"} > '${objFile}'; echo applied`,
-        check: `if [ "$(cat '${objFile}' 2>/dev/null)" != ok ]; then echo "object is missing"; exit 1; fi`,
-        remove: `rm -f '${objFile}'`,
-        report: "echo size=2",
-    });
-    const idFile = stateFile("k1-thing", "id", "proj.stack");
-    const instance = (out: string) => /^instance=(.*)$/m.exec(out)?.[1];
-
+/** One stack's object: adopted, applied, given an id, checked, deleted. */
+function createAndDelete(shell: HostShell, { run, object, idFile, instance, root, objFile }: Bench): void {
     test(`${shell.name}: state files are namespaced by stack and named after the resource, hostile characters folded`, () => {
         assert.equal(idFile, "/var/lib/fou-tunnel/proj.stack/k1-thing.id");
         assert.equal(stateFile("a/b c;d", "id", "p.s"), "/var/lib/fou-tunnel/p.s/a_b_c_d.id");
@@ -98,7 +121,10 @@ function suite(shell: HostShell): void {
         assert.ok(!existsSync(objFile));
         assert.ok(!existsSync(root), `left: ${existsSync(root) ? readdirSync(root).join(",") : ""}`);
     });
+}
 
+/** Objects claimed by more than one stack: a shared one lives while any claims it; an exclusive one has one owner. */
+function claims(shell: HostShell, { run, write, object, root, objFile }: Bench): void {
     test(`${shell.name}: a shared object is removed with the last claim: two stacks, either order`, () => {
         const shared = (): HostObject => ({ ...object(), shared: "thing-1" });
         const a = objectScripts(shared(), stateFile("k1-thing", "id", "proj.a"));
@@ -148,7 +174,10 @@ function suite(shell: HostShell): void {
         rmSync(objFile, { force: true });
         assert.ok(!existsSync(root), `no state left: ${existsSync(root) ? readdirSync(root).join(",") : ""}`);
     });
+}
 
+/** An exclusive object after a crashed or a failed create. */
+function exclusiveFailures(shell: HostShell, { run, object, idFile, root, objFile }: Bench): void {
     test(`${shell.name}: an exclusive object: a crashed create (owner recorded, no id yet) is adopted; an owner whose state is gone holds nothing`, () => {
         const exclusive = (): HostObject => ({ ...object(), exclusive: { key: "thing-x", present: `[ -e '${objFile}' ]`, what: "thing x" } });
         const idA = stateFile("k1-thing", "id", "proj.a");
@@ -194,7 +223,10 @@ function suite(shell: HostShell): void {
         assert.equal(run(fixed.delete!).code, 0);
         assert.ok(!existsSync(objFile) && !existsSync(root));
     });
+}
 
+/** A failed create puts back what it changed, and only that. */
+function failedCreates(shell: HostShell, { run, object, idFile, root, objFile }: Bench): void {
     test(`${shell.name}: a create whose check cannot pass after apply puts the object back; the reason comes first, then what was done`, () => {
         rmSync(objFile, { force: true });
         const r = run(objectScripts(object(true), idFile, "k1: thing").create);
