@@ -18,15 +18,24 @@ export function stateNamespace(): string {
     return `${pulumi.getProject()}.${pulumi.getStack()}`.replace(/[^A-Za-z0-9._-]/g, "_");
 }
 
-/** `/var/lib/fou-tunnel/<namespace>/<resource>.<suffix>`. */
-export function stateFile(resource: string, suffix: string, namespace = stateNamespace()): string {
-    return `${STATE_ROOT}/${namespace}/${resource.replace(/[^A-Za-z0-9._-]/g, "_")}.${suffix}`;
+/**
+ * `/var/lib/fou-tunnel/<namespace>/<resource>.<suffix>`. ROOT is for tests, which keep the
+ * state of the scripts they run in a directory of their own: everything a script derives from
+ * its state file (the owners and shared directories beside the namespace) follows it.
+ */
+export function stateFile(resource: string, suffix: string, namespace = stateNamespace(), root = STATE_ROOT): string {
+    return `${root}/${namespace}/${resource.replace(/[^A-Za-z0-9._-]/g, "_")}.${suffix}`;
+}
+
+/** The state root a state file lives under (`<root>/<namespace>/<file>`). */
+export function stateRootOf(file: string): string {
+    return file.split("/").slice(0, -2).join("/");
 }
 
 /** Removes the namespace directory and the root when they are empty (quietly: others may use them). */
 export function removeEmptyStateDirs(file: string): string {
     const dir = file.slice(0, file.lastIndexOf("/"));
-    return sh`rmdir ${dir} 2>/dev/null || true; rmdir ${STATE_ROOT} 2>/dev/null || true`;
+    return sh`rmdir ${dir} 2>/dev/null || true; rmdir ${stateRootOf(file)} 2>/dev/null || true`;
 }
 
 /**
@@ -60,9 +69,6 @@ export interface HostObject {
     readonly exclusive?: { readonly key: string; readonly present: string; readonly what: string };
 }
 
-/** `/var/lib/fou-tunnel/owners`: one file per exclusive name, holding its owner's id file path. */
-export const OWNERS_DIR = `${STATE_ROOT}/owners`;
-
 /** `$owner`: the id file path in owner file `$o`, empty when there is none. */
 const READ_OWNER = 'owner=; if [ -f "$o" ]; then read -r owner < "$o" || true; fi';
 
@@ -78,19 +84,22 @@ const READ_OWNER = 'owner=; if [ -f "$o" ]; then read -r owner < "$o" || true; f
  * host and object in messages (`k1: link ftok2`); default the host's own name.
  */
 export function objectScripts(obj: HostObject, idFile: string, label?: string): CommandScripts {
-    const dir = obj.shared === undefined ? undefined : `${STATE_ROOT}/shared/${obj.shared}`;
+    const root = stateRootOf(idFile);
+    const dir = obj.shared === undefined ? undefined : `${root}/shared/${obj.shared}`;
     // The claimant: this stack's namespace and the resource, from the id file's path.
     const shared = dir === undefined ? undefined : { dir, claim: `${dir}/${idFile.split("/").slice(-2).join(".").replace(/\.id$/, "")}` };
     const ex = obj.exclusive;
     if (ex !== undefined && shared !== undefined) throw new Error("a host object is either shared or exclusive, not both");
-    const owner = ex === undefined ? undefined : `${OWNERS_DIR}/${ex.key.replace(/[^A-Za-z0-9._-]/g, "_")}`;
-    const files: ObjectFiles = { idFile, shared, owner };
+    const owner = ex === undefined ? undefined : `${root}/owners/${ex.key.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+    const files: ObjectFiles = { root, idFile, shared, owner };
     const remove = obj.remove === undefined ? [] : [`(\n${obj.remove}\n)`];
     return { create: objectCreate(obj, files, remove, label), delete: objectDelete(files, remove) };
 }
 
 /** Where an object's create and delete keep what they know on the host. */
 interface ObjectFiles {
+    /** The state root (`/var/lib/fou-tunnel`). */
+    readonly root: string;
     readonly idFile: string;
     /** A shared object's claims directory, and this resource's claim in it. */
     readonly shared?: { readonly dir: string; readonly claim: string };
@@ -113,7 +122,7 @@ function objectCreate(obj: HostObject, files: ObjectFiles, remove: string[], lab
             undo: [
                 ...(shared ? [`if ! ${claimed(shared.dir)}; then`, ...remove, "fi"] : remove),
                 // A claim made by this run goes with the object: no delete will ever drop it.
-                ...(owner ? ['if [ "$claimed" = 1 ]; then rm -f "$o"; fi', sh`rmdir ${OWNERS_DIR} ${STATE_ROOT} 2>/dev/null || true`] : []),
+                ...(owner ? ['if [ "$claimed" = 1 ]; then rm -f "$o"; fi', sh`rmdir ${`${files.root}/owners`} ${files.root} 2>/dev/null || true`] : []),
             ],
         }),
         ...(owner
@@ -180,7 +189,7 @@ function objectDelete(files: ObjectFiles, remove: string[]): string {
                   // Another stack still uses the object: leave it to that stack's delete.
                   `if ! ${claimed(shared.dir)}; then`,
                   ...remove,
-                  sh`  rmdir ${shared.dir} 2>/dev/null || true; rmdir ${`${STATE_ROOT}/shared`} 2>/dev/null || true`,
+                  sh`  rmdir ${shared.dir} 2>/dev/null || true; rmdir ${`${files.root}/shared`} 2>/dev/null || true`,
                   "fi",
               ]
             : remove),

@@ -9,14 +9,14 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { HostObject, objectScripts, STATE_ROOT, stateFile } from "../../components/hostState";
+import { HostObject, objectScripts, stateFile } from "../../components/hostState";
 import { HOST_SHELLS, HostShell, runIn } from "./hostShells";
 
 /** A throwaway state directory and object file for one shell's tests, and how they run scripts. */
 interface Bench {
     readonly root: string;
     readonly objFile: string;
-    /** Runs a script with the state root moved into the test directory. */
+    /** Runs a script (its state files under ROOT, as `stateFile(…, root)` gives them). */
     run(script: string): { out: string; code: number };
     /** Writes FILE through the shell under test. */
     write(file: string, text: string): void;
@@ -35,8 +35,7 @@ function bench(shell: HostShell): Bench {
         root,
         objFile,
         run(script) {
-            const text = script.split(STATE_ROOT).join(root);
-            const r = runIn(shell, `hostname() { echo k9; }\n${text}`);
+            const r = runIn(shell, `hostname() { echo k9; }\n${script}`);
             return { out: r.code === 0 ? r.stdout : r.stdout + r.stderr, code: r.code };
         },
         write(file, text) {
@@ -48,7 +47,7 @@ function bench(shell: HostShell): Bench {
             remove: `rm -f '${objFile}'`,
             report: "echo size=2",
         }),
-        idFile: stateFile("k1-thing", "id", "proj.stack"),
+        idFile: stateFile("k1-thing", "id", "proj.stack", root),
         instance: (out) => /^instance=(.*)$/m.exec(out)?.[1],
     };
 }
@@ -65,7 +64,8 @@ for (const shell of HOST_SHELLS) {
 /** One stack's object: adopted, applied, given an id, checked, deleted. */
 function createAndDelete(shell: HostShell, { run, object, idFile, instance, root, objFile }: Bench): void {
     test(`${shell.name}: state files are namespaced by stack and named after the resource, hostile characters folded`, () => {
-        assert.equal(idFile, "/var/lib/fou-tunnel/proj.stack/k1-thing.id");
+        assert.equal(stateFile("k1-thing", "id", "proj.stack"), "/var/lib/fou-tunnel/proj.stack/k1-thing.id");
+        assert.equal(idFile, path.join(root, "proj.stack", "k1-thing.id"));
         assert.equal(stateFile("a/b c;d", "id", "p.s"), "/var/lib/fou-tunnel/p.s/a_b_c_d.id");
     });
 
@@ -127,8 +127,8 @@ function createAndDelete(shell: HostShell, { run, object, idFile, instance, root
 function claims(shell: HostShell, { run, write, object, root, objFile }: Bench): void {
     test(`${shell.name}: a shared object is removed with the last claim: two stacks, either order`, () => {
         const shared = (): HostObject => ({ ...object(), shared: "thing-1" });
-        const a = objectScripts(shared(), stateFile("k1-thing", "id", "proj.a"));
-        const b = objectScripts(shared(), stateFile("k1-thing", "id", "proj.b"));
+        const a = objectScripts(shared(), stateFile("k1-thing", "id", "proj.a", root));
+        const b = objectScripts(shared(), stateFile("k1-thing", "id", "proj.b", root));
         rmSync(objFile, { force: true });
         assert.match(run(a.create).out, /applied/);
         assert.doesNotMatch(run(b.create).out, /applied/, "the second stack adopts the object");
@@ -142,8 +142,8 @@ function claims(shell: HostShell, { run, write, object, root, objFile }: Bench):
     test(`${shell.name}: an exclusive object: the stack that made it owns it; another stack and a hand-made one are refused, and nothing of theirs is touched`, () => {
         // "present": the name is taken at all, whatever the object's content (the file exists).
         const exclusive = (): HostObject => ({ ...object(), exclusive: { key: "thing-x", present: `[ -e '${objFile}' ]`, what: "thing x" } });
-        const a = objectScripts(exclusive(), stateFile("k1-thing", "id", "proj.a"));
-        const b = objectScripts(exclusive(), stateFile("k1-thing", "id", "proj.b"));
+        const a = objectScripts(exclusive(), stateFile("k1-thing", "id", "proj.a", root));
+        const b = objectScripts(exclusive(), stateFile("k1-thing", "id", "proj.b", root));
         rmSync(objFile, { force: true });
         const made = run(a.create);
         assert.equal(made.code, 0, made.out);
@@ -180,13 +180,13 @@ function claims(shell: HostShell, { run, write, object, root, objFile }: Bench):
 function exclusiveFailures(shell: HostShell, { run, object, idFile, root, objFile }: Bench): void {
     test(`${shell.name}: an exclusive object: a crashed create (owner recorded, no id yet) is adopted; an owner whose state is gone holds nothing`, () => {
         const exclusive = (): HostObject => ({ ...object(), exclusive: { key: "thing-x", present: `[ -e '${objFile}' ]`, what: "thing x" } });
-        const idA = stateFile("k1-thing", "id", "proj.a");
+        const idA = stateFile("k1-thing", "id", "proj.a", root);
         const a = objectScripts(exclusive(), idA);
-        const b = objectScripts(exclusive(), stateFile("k1-thing", "id", "proj.b"));
+        const b = objectScripts(exclusive(), stateFile("k1-thing", "id", "proj.b", root));
         rmSync(objFile, { force: true });
         assert.equal(run(a.create).code, 0);
         // The run was killed after apply, before its id was written.
-        rmSync(idA.split(STATE_ROOT).join(root));
+        rmSync(idA);
         const resumed = run(a.create);
         assert.equal(resumed.code, 0, resumed.out);
         assert.doesNotMatch(resumed.out, /applied/);
@@ -249,11 +249,11 @@ function failedCreates(shell: HostShell, { run, object, idFile, root, objFile }:
     test(`${shell.name}: a failed create of a shared object keeps it while another stack claims it`, () => {
         const shared = (broken: boolean): HostObject => ({ ...object(broken), shared: "thing-2" });
         rmSync(objFile, { force: true });
-        const a = objectScripts(shared(false), stateFile("k1-thing", "id", "proj.a"));
+        const a = objectScripts(shared(false), stateFile("k1-thing", "id", "proj.a", root));
         assert.equal(run(a.create).code, 0);
         rmSync(objFile);
         // Stack b finds it missing, applies, and fails: stack a's claim keeps the object.
-        const b = run(objectScripts(shared(true), stateFile("k1-thing", "id", "proj.b")).create);
+        const b = run(objectScripts(shared(true), stateFile("k1-thing", "id", "proj.b", root)).create);
         assert.equal(b.code, 1, b.out);
         assert.ok(existsSync(objFile), "stack a still claims it");
         assert.equal(run(a.delete!).code, 0);
