@@ -1,23 +1,15 @@
 import { statSync } from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { AwsSettings, parseAwsSettings } from "./hosts/awsConfig";
-import { LocalSettings, LocalVmSettings } from "./hosts/localConfig";
+import { LocalSettings } from "./hosts/localConfig";
 import { SshCredentials, SshEnvironment, SshHostSettings, SshSettings, parseSshCredentials } from "./hosts/sshConfig";
 import { sshLoginDefaults } from "./lib/sshLogin";
-import { checkIpv4, cidrContains, formatCidr, formatIp, lastAddress, notUnicast, parseCidr, parseIp } from "./lib/inet";
-import { checkHostName, checkInt, checkPort, parseBool, throwIfInvalid, FouInputError } from "./lib/validate";
-import {
-    DEFAULT_PORT,
-    DEFAULT_UNDERLAY,
-    GUIDE_GWIPS,
-    GUIDE_HOSTS,
-    Topology,
-    TopologyHost,
-    defaultHostAddress,
-    defaultUnderlay,
-    guideTopology,
-    loadTopology,
-} from "./topology";
+import { checkInt, parseBool, throwIfInvalid, FouInputError } from "./lib/validate";
+import { Topology, TopologyHost, loadTopology } from "./topology";
+import { DEFAULT_LOCAL, num, parseLocal } from "./configLocal";
+import { parseGuide } from "./configGuide";
+
+export { DEFAULT_LOCAL } from "./configLocal";
 
 export interface Settings {
     readonly hosts: "local" | "aws" | "ssh";
@@ -36,13 +28,6 @@ export interface Settings {
     /** Set when hosts is "ssh": the machines of the topology file, each logging in with the stack's key or agent. */
     readonly ssh?: SshSettings;
 }
-
-/** The guide's two hosts on the default bridge (topology/defaults.ts): k1 .151, k2 .152, this machine .1/24. */
-export const DEFAULT_LOCAL: LocalSettings = {
-    gateway: DEFAULT_UNDERLAY,
-    vms: GUIDE_HOSTS.map((name, i) => ({ name, address: formatIp(defaultHostAddress(defaultUnderlay(), i)), fou: true })),
-    memoryMb: 384,
-};
 
 /** Keys whose value is read as it is (never JSON), without the SDK's warning about reading a secret. */
 const RAW_KEYS = ["sshPrivateKey"];
@@ -79,6 +64,8 @@ export function loadSettings(cfg: pulumi.Config): Settings {
 }
 
 /** Parses settings from a key lookup (pure, for tests). `ns` prefixes keys in messages. */
+
+/** Parses settings from a key lookup (pure, for tests). `ns` prefixes keys in messages. */
 export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel", env: SshEnvironment = {}): Settings {
     const key = (k: string) => `${ns}:${k}`;
     const problems: (string | undefined)[] = [];
@@ -94,63 +81,19 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel", 
             problems.push(`${sshOnly.map(key).join(", ")} ${sshOnly.length > 1 ? "apply" : "applies"} to ${key("hosts")} ssh only; ${hosts} hosts are reached with a key the stack makes`);
         }
     }
-    let aws: AwsSettings | undefined;
-    if (hosts === "aws") {
-        try {
-            aws = parseAwsSettings(get, ns);
-        } catch (e) {
-            if (!(e instanceof FouInputError)) throw e;
-            problems.push(...e.problems);
-        }
-    }
+    const aws = hosts === "aws" ? collect(problems, () => parseAwsSettings(get, ns)) : undefined;
     const tunnel = parseBool(get("tunnel"), true, key("tunnel"), problems);
     const check = parseBool(get("check"), true, key("check"), problems);
     const sshDialTimeout = get("sshDialTimeout") === undefined ? undefined : num(get("sshDialTimeout"));
     if (sshDialTimeout !== undefined) {
         problems.push(checkInt(key("sshDialTimeout"), sshDialTimeout, 1, 300));
     }
-
-    const topologyPath = get("topology");
-    const legacy = ["port", "gwips", "localVms", "firewall"].filter((k) => get(k) !== undefined);
-    let topology: Topology | undefined;
-    let local: LocalSettings | undefined;
-    if (topologyPath !== undefined) {
-        // A file names the hosts and tunnels; the guide's two-host keys would contradict it.
-        if (legacy.length > 0) {
-            problems.push(`${legacy.map(key).join(", ")} cannot be combined with ${key("topology")}: set ${legacy.length > 1 ? "them" : "it"} in the topology file`);
-        }
-        const base = hosts === "local" ? parseLocal(get, key, problems, false) : undefined;
-        if (typeof topologyPath !== "string" || topologyPath.trim() === "") {
-            // Relative paths are from the project directory, where pulumi runs the program.
-            problems.push(`${key("topology")} must be the path of a topology YAML file, relative to the project directory (got ${JSON.stringify(topologyPath)})`);
-        } else if (hosts === "local" || hosts === "aws" || hosts === "ssh") {
-            topology = collect(problems, () =>
-                loadTopology(topologyPath, { kind: hosts, ...(base ? { underlay: base.gateway } : {}) }),
-            );
-        }
-        if (base && topology) {
-            local = { ...base, vms: topology.hosts.map((h) => ({ name: h.name, address: h.address as string, fou: h.fou })) };
-        }
-    } else if (hosts === "ssh") {
-        problems.push(
-            `${key("hosts")} ssh needs ${key("topology")}: a topology file whose hosts say how to log in to each machine, like {name: k1, ssh: {address: 198.51.100.151, hostKey: ssh-ed25519 AAAA…}} (docs/topology.md)`,
-        );
-    } else {
-        ({ topology, local } = parseGuide(get, key, problems, hosts, ns));
-    }
-    const forgetHosts = get("forgetHosts") ?? [];
-    if (!Array.isArray(forgetHosts) || forgetHosts.some((h) => typeof h !== "string")) {
-        problems.push(`${key("forgetHosts")} must be a list of host names (got ${JSON.stringify(forgetHosts)})`);
-    } else if (topology) {
-        const known = new Set(topology.hosts.map((h) => h.name));
-        for (const h of forgetHosts) {
-            if (!known.has(h)) problems.push(`${key("forgetHosts")} names ${JSON.stringify(h)}, which is not a host of ${topology.source}`);
-        }
-    }
+    const { topology, local } = parseTopologyKeys(get, key, problems, hosts, ns);
+    const forgetHosts = parseForgetHosts(get("forgetHosts"), key("forgetHosts"), problems, topology);
     throwIfInvalid(problems);
     const ssh = credentials && topology ? { hosts: topology.hosts.map((h) => sshHostOf(h, credentials, sshDialTimeout as number | undefined)) } : undefined;
     return {
-        forgetHosts: forgetHosts as string[],
+        forgetHosts,
         hosts: hosts as "local" | "aws" | "ssh",
         ...(aws ? { aws } : {}),
         ...(ssh ? { ssh } : {}),
@@ -163,51 +106,54 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel", 
 }
 
 /**
- * The guide without a topology file: two hosts and one tunnel from the stack's own keys (port,
- * gwips, localVms), checked under those keys and mapped to the model directly. The rules are a
- * topology file's for the same values.
+ * The topology and the local VMs: from the file `topology` names (the guide's keys would
+ * contradict it), else, but for ssh hosts, which need a file, from the guide's keys.
  */
-function parseGuide(
+function parseTopologyKeys(
     get: (key: string) => unknown,
     key: (k: string) => string,
     problems: (string | undefined)[],
     hosts: unknown,
     ns: string,
 ): { topology?: Topology; local?: LocalSettings } {
-    const port = num(get("port") ?? DEFAULT_PORT);
-    problems.push(checkPort(key("port"), port));
-    const gwips = get("gwips") ?? [...GUIDE_GWIPS];
-    if (!Array.isArray(gwips) || gwips.length !== 2) {
-        problems.push(`${key("gwips")} must be a list of two IPv4 addresses, one per host (got ${JSON.stringify(gwips)})`);
-    } else {
-        gwips.forEach((g, i) => problems.push(checkGwip(`${key("gwips")}[${i}]`, g)));
-        if (gwips[0] === gwips[1]) {
-            problems.push(`${key("gwips")} gives both hosts ${gwips[0]}; each host needs its own GWIP`);
+    const topologyPath = get("topology");
+    if (topologyPath === undefined) {
+        if (hosts === "ssh") {
+            problems.push(
+                `${key("hosts")} ssh needs ${key("topology")}: a topology file whose hosts say how to log in to each machine, like {name: k1, ssh: {address: 198.51.100.151, hostKey: ssh-ed25519 AAAA…}} (docs/topology.md)`,
+            );
+            return {};
+        }
+        return parseGuide(get, key, problems, hosts, ns);
+    }
+    const legacy = ["port", "gwips", "localVms", "firewall"].filter((k) => get(k) !== undefined);
+    if (legacy.length > 0) {
+        problems.push(`${legacy.map(key).join(", ")} cannot be combined with ${key("topology")}: set ${legacy.length > 1 ? "them" : "it"} in the topology file`);
+    }
+    const base = hosts === "local" ? parseLocal(get, key, problems, false) : undefined;
+    let topology: Topology | undefined;
+    if (typeof topologyPath !== "string" || topologyPath.trim() === "") {
+        // Relative paths are from the project directory, where pulumi runs the program.
+        problems.push(`${key("topology")} must be the path of a topology YAML file, relative to the project directory (got ${JSON.stringify(topologyPath)})`);
+    } else if (hosts === "local" || hosts === "aws" || hosts === "ssh") {
+        topology = collect(problems, () => loadTopology(topologyPath, { kind: hosts, ...(base ? { underlay: base.gateway } : {}) }));
+    }
+    const local = base && topology ? { ...base, vms: topology.hosts.map((h) => ({ name: h.name, address: h.address as string, fou: h.fou })) } : undefined;
+    return { topology, local };
+}
+
+/** `forgetHosts`: a list of the topology's host names. */
+function parseForgetHosts(value: unknown, name: string, problems: (string | undefined)[], topology: Topology | undefined): string[] {
+    const forgetHosts = value ?? [];
+    if (!Array.isArray(forgetHosts) || forgetHosts.some((h) => typeof h !== "string")) {
+        problems.push(`${name} must be a list of host names (got ${JSON.stringify(forgetHosts)})`);
+    } else if (topology) {
+        const known = new Set(topology.hosts.map((h) => h.name));
+        for (const h of forgetHosts) {
+            if (!known.has(h)) problems.push(`${name} names ${JSON.stringify(h)}, which is not a host of ${topology.source}`);
         }
     }
-    const local = hosts === "aws" ? undefined : parseLocal(get, key, problems, true);
-    if (local && Array.isArray(gwips)) {
-        const lan = parseCidr(local.gateway, true);
-        gwips.forEach((g, i) => {
-            const ip = parseIp(g);
-            if (lan && ip?.family === 4 && cidrContains(lan, ip)) {
-                problems.push(`${key("gwips")}[${i}] ${g} lies in the underlay network ${local.gateway}; GWIPs must be outside it`);
-            }
-        });
-    }
-    if (problems.some((p) => p !== undefined) || (hosts !== "local" && hosts !== "aws")) {
-        return { local };
-    }
-    const vms = local?.vms ?? DEFAULT_LOCAL.vms;
-    const host = (v: LocalVmSettings): TopologyHost => (local ? { name: v.name, address: v.address, fou: v.fou } : { name: v.name, fou: true });
-    const topology = guideTopology({
-        source: `${ns} stack settings (the guide's two hosts)`,
-        hosts: [host(vms[0]), host(vms[1])],
-        port: port as number,
-        gwips: [(gwips as string[])[0], (gwips as string[])[1]],
-        firewall: parseBool(get("firewall"), true, key("firewall"), problems),
-    });
-    return { topology, local };
+    return forgetHosts as string[];
 }
 
 /**
@@ -229,13 +175,6 @@ function sshHostOf(h: TopologyHost, credentials: SshCredentials, perDialTimeout:
     };
 }
 
-/** A GWIP of the guide: a unicast IPv4 address (not in 0.0.0.0/8 either, as in a topology file). */
-function checkGwip(key: string, value: unknown): string | undefined {
-    const bad = checkIpv4(key, value);
-    const special = bad === undefined ? notUnicast(parseIp(value)!) : undefined;
-    return special ? `${key} ${String(value)} is ${special}; a GWIP must be a unicast address` : bad;
-}
-
 /** Runs a parser, moving its FouInputError's problems into `problems`. */
 function collect<T>(problems: (string | undefined)[], parse: () => T): T | undefined {
     try {
@@ -245,60 +184,4 @@ function collect<T>(problems: (string | undefined)[], parse: () => T): T | undef
         problems.push(...e.problems);
         return undefined;
     }
-}
-
-/** The VM network and memory; with `withVms`, the two VMs of `localVms` too (else left empty). */
-function parseLocal(
-    get: (key: string) => unknown,
-    key: (k: string) => string,
-    problems: (string | undefined)[],
-    withVms: boolean,
-): LocalSettings | undefined {
-    const gateway = get("localGateway") ?? DEFAULT_LOCAL.gateway;
-    const memoryMb = num(get("localVmMemory") ?? DEFAULT_LOCAL.memoryMb);
-    problems.push(checkInt(key("localVmMemory"), memoryMb, 256, 8192));
-    const written = parseCidr(gateway);
-    const lan = written?.family === 4 ? written : undefined;
-    if (lan === undefined || lan.length < 8 || lan.length > 30) {
-        problems.push(`${key("localGateway")} must be this machine's address on the VM network with its length, like ${DEFAULT_UNDERLAY} (got ${JSON.stringify(gateway)})`);
-    } else {
-        problems.push(checkIpv4(key("localGateway"), formatIp({ family: 4, value: lan.address })));
-    }
-    if (!withVms) {
-        return lan === undefined ? undefined : { gateway: String(gateway), vms: [], memoryMb: memoryMb as number };
-    }
-    const rawVms = get("localVms") ?? DEFAULT_LOCAL.vms;
-    if (!Array.isArray(rawVms) || rawVms.length !== 2) {
-        problems.push(`${key("localVms")} must list two VMs like [{"name":"k1","address":"198.51.100.151"}, …] (got ${JSON.stringify(rawVms)})`);
-        return undefined;
-    }
-    const vms = rawVms.map((v: unknown, i): LocalVmSettings => {
-        const at = `${key("localVms")}[${i}]`;
-        const o = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
-        problems.push(checkHostName(`${at}.name`, o.name), checkIpv4(`${at}.address`, o.address));
-        const ip = parseIp(o.address);
-        if (lan && ip?.family === 4) {
-            if (!cidrContains(lan, ip)) {
-                problems.push(`${at}.address ${o.address} is outside the VM network ${gateway}`);
-            } else if (ip.value === lan.address) {
-                problems.push(`${at}.address ${o.address} is the gateway's own address`);
-            } else if (ip.value === lan.network) {
-                problems.push(`${at}.address ${o.address} is the address of the VM network ${formatCidr(lan)} itself; VMs need a host address`);
-            } else if (ip.value === lastAddress(lan)) {
-                problems.push(`${at}.address ${o.address} is the broadcast address of the VM network ${formatCidr(lan)}`);
-            }
-        }
-        return { name: String(o.name), address: String(o.address), fou: parseBool(o.fou, true, `${at}.fou`, problems) };
-    });
-    if (vms[0].name === vms[1].name) {
-        problems.push(`${key("localVms")}: both VMs are named "${vms[0].name}"`);
-    }
-    if (vms[0].address === vms[1].address) {
-        problems.push(`${key("localVms")}: both VMs have address ${vms[0].address}`);
-    }
-    return { gateway: String(gateway), vms, memoryMb: memoryMb as number };
-}
-
-function num(v: unknown): unknown {
-    return typeof v === "string" && /^-?\d+$/.test(v) ? Number(v) : v;
 }

@@ -60,44 +60,14 @@ export function parseAwsSettings(get: (key: string) => unknown, ns = "fou-tunnel
         problems.push(`${key("awsInstanceType")} must be an EC2 instance type like t3.micro (got ${JSON.stringify(instanceType)})`);
     }
 
-    const ami = get("awsAmi");
-    if (ami !== undefined && (typeof ami !== "string" || !/^ami-([0-9a-f]{8}|[0-9a-f]{17})$/.test(ami))) {
-        problems.push(`${key("awsAmi")} must be an AMI id: "ami-" and 8 or 17 hex digits (got ${JSON.stringify(ami)})`);
-    }
-
-    // Config lookups that JSON-parse values turn an account id into a number, dropping the
-    // leading zero of e.g. Canonical's 099720109477; account ids are always 12 digits.
-    const rawOwner = get("awsAmiOwner") ?? AWS_DEFAULTS.amiOwner;
-    const amiOwner = typeof rawOwner === "number" && Number.isInteger(rawOwner) && rawOwner >= 0 && rawOwner < 1e12 ? String(rawOwner).padStart(12, "0") : rawOwner;
-    if (typeof amiOwner !== "string" || !/^(\d{12}|amazon|aws-marketplace|self)$/.test(amiOwner)) {
-        problems.push(`${key("awsAmiOwner")} must be a 12-digit account id, "amazon", "aws-marketplace" or "self" (got ${JSON.stringify(amiOwner)})`);
-    }
-
-    const amiNameFilter = get("awsAmiNameFilter") ?? AWS_DEFAULTS.amiNameFilter;
-    // AMI names allow letters, digits and ( ) [ ] space . / - ' @ _; a filter adds * and ?.
-    if (typeof amiNameFilter !== "string" || !/^[A-Za-z0-9()[\] ./'@_*?-]{1,128}$/.test(amiNameFilter) || /^[*?]+$/.test(amiNameFilter)) {
-        problems.push(
-            `${key("awsAmiNameFilter")} must be an AMI name pattern like debian-12-amd64-20* (up to 128 of A-Z a-z 0-9 ( ) [ ] . / - ' @ _ space * ?, not only wildcards) (got ${JSON.stringify(amiNameFilter)})`,
-        );
-    }
+    const { ami, amiOwner, amiNameFilter } = parseAmiKeys(get, key, problems);
 
     const vpc = get("awsVpc") ?? AWS_DEFAULTS.vpc;
     if (vpc !== "default" && vpc !== "create") {
         problems.push(`${key("awsVpc")} must be "default" (the region's default VPC) or "create" (a new VPC 10.99.0.0/16) (got ${JSON.stringify(vpc)})`);
     }
 
-    const rawCidr = get("awsOperatorCidr");
-    let operatorCidr = "";
-    if (rawCidr === undefined) {
-        problems.push(`${key("awsOperatorCidr")} is required: the IPv4 prefix SSH is allowed from, like 203.0.113.0/24 (your own address as /32)`);
-    } else if (checkPrefix(key("awsOperatorCidr"), rawCidr) !== undefined) {
-        problems.push(checkPrefix(key("awsOperatorCidr"), rawCidr));
-    } else {
-        operatorCidr = String(rawCidr).includes("/") ? String(rawCidr) : `${rawCidr}/32`;
-        if (operatorCidr.endsWith("/0")) {
-            problems.push(`${key("awsOperatorCidr")} ${rawCidr} would open SSH to every address; give the network you run pulumi from`);
-        }
-    }
+    const operatorCidr = parseOperatorCidr(get("awsOperatorCidr"), key("awsOperatorCidr"), problems);
 
     if (get("awsHostNames") !== undefined) {
         problems.push(
@@ -119,12 +89,63 @@ export function parseAwsSettings(get: (key: string) => unknown, ns = "fou-tunnel
     throwIfInvalid(problems);
     return {
         instanceType: instanceType as string,
-        ...(ami === undefined ? {} : { ami: ami as string }),
-        amiOwner: amiOwner as string,
-        amiNameFilter: amiNameFilter as string,
+        ...(ami === undefined ? {} : { ami }),
+        amiOwner,
+        amiNameFilter,
         vpc: vpc as "default" | "create",
         operatorCidr,
         sshUser: sshUser as string,
         routesBeyondGwips,
     };
+}
+
+/** The image keys, `awsAmi`, `awsAmiOwner` and `awsAmiNameFilter`; their problems go to `problems`. */
+function parseAmiKeys(
+    get: (key: string) => unknown,
+    key: (k: string) => string,
+    problems: (string | undefined)[],
+): { ami?: string; amiOwner: string; amiNameFilter: string } {
+    const ami = get("awsAmi");
+    if (ami !== undefined && (typeof ami !== "string" || !/^ami-([0-9a-f]{8}|[0-9a-f]{17})$/.test(ami))) {
+        problems.push(`${key("awsAmi")} must be an AMI id: "ami-" and 8 or 17 hex digits (got ${JSON.stringify(ami)})`);
+    }
+
+    // Config lookups that JSON-parse values turn an account id into a number, dropping the
+    // leading zero of e.g. Canonical's 099720109477; account ids are always 12 digits.
+    const rawOwner = get("awsAmiOwner") ?? AWS_DEFAULTS.amiOwner;
+    const amiOwner = typeof rawOwner === "number" && Number.isInteger(rawOwner) && rawOwner >= 0 && rawOwner < 1e12 ? String(rawOwner).padStart(12, "0") : rawOwner;
+    if (typeof amiOwner !== "string" || !/^(\d{12}|amazon|aws-marketplace|self)$/.test(amiOwner)) {
+        problems.push(`${key("awsAmiOwner")} must be a 12-digit account id, "amazon", "aws-marketplace" or "self" (got ${JSON.stringify(amiOwner)})`);
+    }
+
+    const amiNameFilter = get("awsAmiNameFilter") ?? AWS_DEFAULTS.amiNameFilter;
+    // AMI names allow letters, digits and ( ) [ ] space . / - ' @ _; a filter adds * and ?.
+    if (typeof amiNameFilter !== "string" || !/^[A-Za-z0-9()[\] ./'@_*?-]{1,128}$/.test(amiNameFilter) || /^[*?]+$/.test(amiNameFilter)) {
+        problems.push(
+            `${key("awsAmiNameFilter")} must be an AMI name pattern like debian-12-amd64-20* (up to 128 of A-Z a-z 0-9 ( ) [ ] . / - ' @ _ space * ?, not only wildcards) (got ${JSON.stringify(amiNameFilter)})`,
+        );
+    }
+    return {
+        ...(ami === undefined ? {} : { ami: ami as string }),
+        amiOwner: amiOwner as string,
+        amiNameFilter: amiNameFilter as string,
+    };
+}
+
+/** `awsOperatorCidr` as a prefix (a bare address becomes /32); "" with a problem when it is missing, bad or /0. */
+function parseOperatorCidr(rawCidr: unknown, name: string, problems: (string | undefined)[]): string {
+    if (rawCidr === undefined) {
+        problems.push(`${name} is required: the IPv4 prefix SSH is allowed from, like 203.0.113.0/24 (your own address as /32)`);
+        return "";
+    }
+    const bad = checkPrefix(name, rawCidr);
+    if (bad !== undefined) {
+        problems.push(bad);
+        return "";
+    }
+    const operatorCidr = String(rawCidr).includes("/") ? String(rawCidr) : `${rawCidr}/32`;
+    if (operatorCidr.endsWith("/0")) {
+        problems.push(`${name} ${String(rawCidr)} would open SSH to every address; give the network you run pulumi from`);
+    }
+    return operatorCidr;
 }

@@ -1,16 +1,17 @@
-import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import * as path from "path";
 import { TunnelHost } from "../components/host";
-import { sh } from "../components/shell";
 import { TextDynamicResource } from "../lib/providerModule";
 import { SSH_DIALS } from "../lib/sshLogin";
 import { FleetFactory, byName } from "./fleet";
-import { LocalSettings } from "./localConfig";
+import { LocalSettings, LocalVmSettings } from "./localConfig";
+import { LocalKeyPair, stackKey, vmHostKeys } from "./localKeys";
 import { NETWORK_PROVIDER_MODULE, NetworkInputs, VM_PROVIDER_MODULE, VmInputs, VmReport } from "./localProvider";
 
-export { parseVmReport, VmReport } from "./localProvider";
+export { keygenScript, publicKeyOnly, splitKeyPair } from "./localKeys";
+export { parseVmReport } from "./localProvider";
+export type { VmReport } from "./localProvider";
 
 export interface LocalVmsArgs {
     readonly settings: LocalSettings;
@@ -31,18 +32,6 @@ export function localNames(stackId: string, vmIndex: number) {
 
 /** The repository root, where vm/ holds the image and VM scripts. */
 const REPO = path.resolve(__dirname, "..");
-
-/**
- * Prints a fresh ed25519 key pair: the private key file, then the public key line. Run by a
- * local command whose stdout is secret; the key lives in the stack's state from then on.
- */
-export function keygenScript(comment: string): string {
-    return [
-        "set -eu; umask 077; d=$(mktemp -d)",
-        sh`ssh-keygen -q -t ed25519 -N '' -C ${comment} -f "$d/id"`,
-        'cat "$d/id" "$d/id.pub"; rm -rf "$d"',
-    ].join("\n");
-}
 
 type InputsOf<T> = { readonly [K in keyof T]: pulumi.Input<T[K]> };
 
@@ -89,15 +78,9 @@ export class LocalVms extends pulumi.ComponentResource {
         const { settings } = args;
         const names0 = localNames(args.stackId, 0);
 
-        const key = new command.local.Command(
-            `${name}-ssh-key`,
-            { create: keygenScript("fou-tunnel"), logging: "none" },
-            { parent: this, additionalSecretOutputs: ["stdout"] },
-        );
-        const keyText = key.stdout;
-        this.privateKey = pulumi.secret(keyText.apply((t) => splitKeyPair(t).privateKey));
-        // The public half is no secret; leaving it secret would hide every VM command and report.
-        this.publicKey = pulumi.unsecret(keyText.apply((t) => splitKeyPair(t).publicKey));
+        const key = stackKey(this, name);
+        this.privateKey = key.privateKey;
+        this.publicKey = key.publicKey;
 
         this.network = new LocalNetwork(
             `${name}-network`,
@@ -106,20 +89,7 @@ export class LocalVms extends pulumi.ComponentResource {
         );
 
         const prefixLength = settings.gateway.split("/")[1];
-        // The host keys outlive the VMs: one booted again (its qemu died, this machine rebooted)
-        // has the same key, so the commands' stored connections still reach it.
-        const hostKeys = settings.vms.map((vm) => {
-            const keyCommand = new command.local.Command(
-                `${name}-${vm.name}-host-key`,
-                { create: keygenScript(`root@${vm.name}`), logging: "none" },
-                { parent: this, additionalSecretOutputs: ["stdout"] },
-            );
-            const pair = keyCommand.stdout.apply(splitKeyPair);
-            return {
-                publicKey: pulumi.unsecret(pair.apply((p) => publicKeyOnly(p.publicKey))),
-                privateKey: pulumi.secret(pair.apply((p) => p.privateKey)),
-            };
-        });
+        const hostKeys = vmHostKeys(this, name, settings.vms);
         this.machines = settings.vms.map((vm, i) => {
             const n = localNames(args.stackId, i);
             return new LocalVm(
@@ -143,30 +113,32 @@ export class LocalVms extends pulumi.ComponentResource {
             );
         });
 
-        this.hosts = settings.vms.map((vm, i) => {
-            const machine = this.machines[i];
-            return {
-                name: vm.name,
-                underlayAddress: vm.address,
-                device: "eth0",
-                connection: {
-                    host: vm.address,
-                    user: "root",
-                    privateKey: this.privateKey,
-                    // Known before the VM boots, and the same for every VM booted under this name.
-                    hostKey: hostKeys[i].publicKey,
-                    // `vm.sh start` returns once sshd answers: a live VM needs one dial, a dead one fails fast.
-                    ...SSH_DIALS,
-                },
-                readyAfter: [machine],
-                identity: machine.id,
-                deletedWith: machine,
-            };
-        });
+        this.hosts = settings.vms.map((vm, i) => vmTunnelHost(vm, this.machines[i], this.privateKey, hostKeys[i]));
         // The report without the host key (it is in each connection): name, pid, boot time, accel.
         this.vms = pulumi.all(this.machines.map((m) => m.report)).apply((rs) => rs.map(({ hostKey: _, ...rest }) => rest));
         this.registerOutputs({ publicKey: this.publicKey, vms: this.vms });
     }
+}
+
+/** A VM as a TunnelHost: root over SSH with the stack's key, its host key pinned, ready once its VM runs. */
+function vmTunnelHost(vm: LocalVmSettings, machine: LocalVm, privateKey: pulumi.Output<string>, hostKey: LocalKeyPair): TunnelHost {
+    return {
+        name: vm.name,
+        underlayAddress: vm.address,
+        device: "eth0",
+        connection: {
+            host: vm.address,
+            user: "root",
+            privateKey,
+            // Known before the VM boots, and the same for every VM booted under this name.
+            hostKey: hostKey.publicKey,
+            // `vm.sh start` returns once sshd answers: a live VM needs one dial, a dead one fails fast.
+            ...SSH_DIALS,
+        },
+        readyAfter: [machine],
+        identity: machine.id,
+        deletedWith: machine,
+    };
 }
 
 /** The local fleet: the settings' VMs on this machine, reached with the key the stack makes. */
@@ -184,19 +156,3 @@ export const localFleet: FleetFactory = (s, stackId) => {
     };
 };
 
-/** `ssh-ed25519 AAAA…` of a public key line (its comment dropped), as `hostKey` and known_hosts take it. */
-export function publicKeyOnly(line: string): string {
-    return line.trim().split(/\s+/).slice(0, 2).join(" ");
-}
-
-const KEY_END = "-----END OPENSSH PRIVATE KEY-----";
-
-/** Splits what the key command prints (the private key file, then the public key line). */
-export function splitKeyPair(text: string): { privateKey: string; publicKey: string } {
-    const end = text.indexOf(KEY_END);
-    if (end < 0) {
-        throw new Error("the SSH key command printed no private key");
-    }
-    const cut = end + KEY_END.length;
-    return { privateKey: text.slice(0, cut) + "\n", publicKey: text.slice(cut).trim() };
-}

@@ -11,68 +11,14 @@
  */
 import type { ChildProcess } from "child_process";
 import { providerModule } from "../lib/providerModule";
+import type { NetworkInputs, VmInputs, VmOutputs, VmReport } from "./localProviderTypes";
 
-/** The bridge this machine's VMs share, and the directory their state dirs live in. */
-export interface NetworkInputs {
-    /** The repository (vm/net.sh, vm/vm.sh), as of the last `up`. */
-    readonly repo: string;
-    readonly bridge: string;
-    /** This machine's address on the bridge, `198.51.100.1/24`. */
-    readonly address: string;
-    /** `/run/fou-tunnel/<tag>`: every VM's state dir is under it. */
-    readonly runDir: string;
-}
-
-/** One qemu VM as vm/vm.sh starts it. */
-export interface VmInputs {
-    /** The repository (vm/vm.sh), as of the last `up`. */
-    readonly repo: string;
-    readonly name: string;
-    /** `198.51.100.151/24`. */
-    readonly address: string;
-    readonly bridge: string;
-    readonly tap: string;
-    readonly mac: string;
-    readonly stateDir: string;
-    readonly memoryMb: number;
-    /** false: boot with fou/fou6 unusable (`--no-fou`). */
-    readonly fou: boolean;
-    /** root's authorized key, `ssh-ed25519 AAAA… comment`. */
-    readonly authorizedKey: string;
-    /** The host key's public half, `ssh-ed25519 AAAA…`: what the connections pin. */
-    readonly hostPublicKey: string;
-    /** The host key, OpenSSH private key format (secret; handed to vm.sh on stdin, never stored in the outputs). */
-    readonly hostPrivateKey: string;
-    /** The network's id: a bridge made again has lost its taps, so its VMs are replaced with it. */
-    readonly network: string;
-}
-
-/** What `vm.sh start` prints: one JSON line about the running VM. */
-export interface VmReport {
-    readonly name: string;
-    readonly pid: number;
-    readonly bootSeconds: number;
-    readonly accel: string;
-    readonly kernelRelease: string;
-    /** The VM's SSH host key, `ssh-ed25519 AAAA…`. */
-    readonly hostKey: string;
-    readonly address?: string;
-    readonly prefixLength?: number;
-    readonly tap?: string;
-    readonly bridge?: string;
-    readonly mac?: string;
-    readonly stateDir?: string;
-    readonly memoryMiB?: number;
-    readonly noFou?: boolean;
-    readonly persist?: boolean;
-}
-
-export type VmOutputs = Omit<VmInputs, "hostPrivateKey"> & { readonly report: VmReport };
-
+export type { NetworkInputs, VmInputs, VmOutputs, VmReport } from "./localProviderTypes";
 
 /**
  * Both providers, and the helpers they share. Its `//` comments are not stored (see
- * {@link providerModule}); nothing in it names anything outside it.
+ * {@link providerModule}); nothing in it names anything outside it, so its parts are inner
+ * functions: the script runner, the bridge's provider and delete, the VM's helpers and provider.
  */
 function localProviders() {
     const { spawn } = require("child_process") as typeof import("child_process");
@@ -82,74 +28,80 @@ function localProviders() {
 
     // What one run of a script gave.
     type RunResult = { readonly code: number; readonly stdout: string; readonly stderr: string };
+    // Runs FILE with ARGS (no shell) in CWD, feeding STDIN; never rejects for a non-zero exit.
+    type Run = (file: string, args: string[], cwd: string, stdin?: string) => Promise<RunResult>;
 
-    // The scripts under way, and whether watchEngine runs.
-    const scripts = { children: [] as ChildProcess[], watching: false };
+    // The script runner: `run`, which also starts the engine watch the first time it is called.
+    function scriptRunner(): Run {
+        // The scripts under way, and whether watchEngine runs.
+        const scripts = { children: [] as ChildProcess[], watching: false };
 
-    // A `pulumi` killed with SIGKILL cannot stop its plugins, and @pulumi/pulumi's dynamic
-    // provider does not notice its engine is gone: it would wait forever, and so would a VM it
-    // was booting. So every few seconds this provider checks that the engine (whose address is
-    // its argument) still accepts connections; once it refuses them, the scripts under way are
-    // stopped (vm.sh then stops the qemu it started and deletes its tap; the next `up` starts
-    // afresh) and the provider exits.
-    const watchEngine = (): void => {
-        const m = /^([\d.]+):(\d+)$/.exec(process.argv[2] ?? "");
-        if (scripts.watching || !m) {
-            return;
-        }
-        scripts.watching = true;
-        const timer = setInterval(() => {
-            const probe = connect({ host: m[1], port: Number(m[2]) });
-            probe.setTimeout(5000, () => probe.destroy());
-            probe.on("connect", () => probe.destroy());
-            probe.on("error", (e: NodeJS.ErrnoException) => {
-                if (e.code !== "ECONNREFUSED") {
-                    return;
-                }
-                clearInterval(timer);
-                for (const c of scripts.children) {
-                    c.kill("SIGTERM");
-                }
-                // vm.sh's cleanup takes a few seconds (it waits for its qemu to exit)
-                const deadline = Date.now() + 30_000;
-                const exit = setInterval(() => {
-                    if (scripts.children.length === 0 || Date.now() > deadline) {
-                        process.exit(1);
+        // A `pulumi` killed with SIGKILL cannot stop its plugins, and @pulumi/pulumi's dynamic
+        // provider does not notice its engine is gone: it would wait forever, and so would a VM it
+        // was booting. So every few seconds this provider checks that the engine (whose address is
+        // its argument) still accepts connections; once it refuses them, the scripts under way are
+        // stopped (vm.sh then stops the qemu it started and deletes its tap; the next `up` starts
+        // afresh) and the provider exits.
+        const watchEngine = (): void => {
+            const m = /^([\d.]+):(\d+)$/.exec(process.argv[2] ?? "");
+            if (scripts.watching || !m) {
+                return;
+            }
+            scripts.watching = true;
+            const timer = setInterval(() => {
+                const probe = connect({ host: m[1], port: Number(m[2]) });
+                probe.setTimeout(5000, () => probe.destroy());
+                probe.on("connect", () => probe.destroy());
+                probe.on("error", (e: NodeJS.ErrnoException) => {
+                    if (e.code !== "ECONNREFUSED") {
+                        return;
                     }
-                }, 200);
-                exit.unref();
-            });
-        }, 3000);
-        timer.unref();
-    };
+                    clearInterval(timer);
+                    for (const c of scripts.children) {
+                        c.kill("SIGTERM");
+                    }
+                    // vm.sh's cleanup takes a few seconds (it waits for its qemu to exit)
+                    const deadline = Date.now() + 30_000;
+                    const exit = setInterval(() => {
+                        if (scripts.children.length === 0 || Date.now() > deadline) {
+                            process.exit(1);
+                        }
+                    }, 200);
+                    exit.unref();
+                });
+            }, 3000);
+            timer.unref();
+        };
 
-    // Runs FILE with ARGS (no shell), feeding STDIN; never rejects for a non-zero exit.
-    const run = (file: string, args: string[], cwd: string, stdin = ""): Promise<RunResult> => {
-        watchEngine();
-        return new Promise((resolve, reject) => {
-            const child = spawn(file, args, { cwd, stdio: ["pipe", "pipe", "pipe"] });
-            scripts.children.push(child);
-            const done = () => {
-                const i = scripts.children.indexOf(child);
-                if (i >= 0) scripts.children.splice(i, 1);
-            };
-            let stdout = "";
-            let stderr = "";
-            child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-            child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-            child.on("error", (e) => {
-                done();
-                reject(e);
+        return (file, args, cwd, stdin = "") => {
+            watchEngine();
+            return new Promise((resolve, reject) => {
+                const child = spawn(file, args, { cwd, stdio: ["pipe", "pipe", "pipe"] });
+                scripts.children.push(child);
+                const done = () => {
+                    const i = scripts.children.indexOf(child);
+                    if (i >= 0) scripts.children.splice(i, 1);
+                };
+                let stdout = "";
+                let stderr = "";
+                child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+                child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+                child.on("error", (e) => {
+                    done();
+                    reject(e);
+                });
+                child.on("close", (code, signal) => {
+                    done();
+                    resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+                });
+                // a script that exits without reading stdin
+                child.stdin.on("error", () => undefined);
+                child.stdin.end(stdin);
             });
-            child.on("close", (code, signal) => {
-                done();
-                resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-            });
-            // a script that exits without reading stdin
-            child.stdin.on("error", () => undefined);
-            child.stdin.end(stdin);
-        });
-    };
+        };
+    }
+
+    const run = scriptRunner();
 
     // The last lines of a script's stderr, for an error message.
     const tail = (text: string, lines = 25): string => text.trim().split("\n").slice(-lines).join("\n");
@@ -167,112 +119,114 @@ function localProviders() {
     const codeChanged = (olds: object, news: object): boolean =>
         (olds as { __provider?: string }).__provider !== (news as { __provider?: string }).__provider;
 
-    const NETWORK_REPLACE_KEYS = ["bridge", "address", "runDir"] as const;
+    // The bridge's delete: stops any VM still in the run directory (one whose create was
+    // interrupted never reached the state), removes the bridge and the run directory; every
+    // failure is reported, after all of it was tried.
+    async function deleteNetwork(props: NetworkInputs): Promise<void> {
+        const problems: string[] = [];
+        let entries: string[] = [];
+        try {
+            entries = readdirSync(props.runDir);
+        } catch {
+            // no run directory (a reboot): nothing to stop
+            entries = [];
+        }
+        for (const e of entries) {
+            const dir = `${props.runDir}/${e}`;
+            if (!statSync(dir).isDirectory()) {
+                continue;
+            }
+            const r = await run(`${props.repo}/vm/vm.sh`, ["stop", "--state-dir", dir], props.repo);
+            if (r.code !== 0) {
+                problems.push(`vm/vm.sh stop --state-dir ${dir} failed (exit ${r.code}):\n${tail(r.stderr)}`);
+            }
+        }
+        const down = await run(`${props.repo}/vm/net.sh`, ["down", "--bridge", props.bridge], props.repo);
+        if (down.code !== 0) {
+            problems.push(`vm/net.sh down --bridge ${props.bridge} failed (exit ${down.code}):\n${tail(down.stderr)}`);
+        }
+        for (const d of [props.runDir, props.runDir.slice(0, props.runDir.lastIndexOf("/"))]) {
+            try {
+                rmdirSync(d);
+            } catch (e) {
+                const code = (e as NodeJS.ErrnoException).code;
+                if (code !== "ENOENT" && code !== "ENOTEMPTY") {
+                    problems.push(`cannot remove ${d}: ${String(e)}`);
+                }
+            }
+        }
+        if (problems.length > 0) {
+            throw new Error(`bridge ${props.bridge}: ${problems.join("\n")}`);
+        }
+    }
 
     // The bridge: `vm/net.sh up` (which adopts its own bridge of an interrupted run); gone when
-    // `net.sh status` finds it absent, down or without its address. Delete also stops any VM
-    // still in the run directory (one whose create was interrupted never reached the state),
-    // removes the bridge and the run directory.
-    const networkProvider = {
-        async create(inputs: NetworkInputs) {
-            const r = await run(`${inputs.repo}/vm/net.sh`, ["up", "--bridge", inputs.bridge, "--address", inputs.address], inputs.repo);
-            if (r.code !== 0) {
-                throw new Error(`bridge ${inputs.bridge} (${inputs.address}): vm/net.sh up failed (exit ${r.code}):\n${tail(r.stderr)}`);
-            }
-            return { id: freshId(inputs.bridge), outs: { ...inputs } };
-        },
-
-        async read(id: string, props: NetworkInputs) {
-            const r = await run(`${props.repo}/vm/net.sh`, ["status", "--bridge", props.bridge, "--address", props.address], props.repo);
-            if (r.code === 0) {
-                return { id, props };
-            }
-            if (r.code === 1) {
-                // gone (a reboot, or removed by hand): the next up makes it again
-                return { id: "" };
-            }
-            throw new Error(`bridge ${props.bridge}: vm/net.sh status failed (exit ${r.code}):\n${tail(r.stderr)}`);
-        },
-
-        async diff(_id: string, olds: NetworkInputs, news: NetworkInputs) {
-            const replaces = changedKeys({ ...olds }, { ...news }, NETWORK_REPLACE_KEYS);
-            return { changes: replaces.length > 0 || olds.repo !== news.repo || codeChanged(olds, news), replaces, deleteBeforeReplace: true };
-        },
-
-        async update(_id: string, _olds: NetworkInputs, news: NetworkInputs) {
-            return { outs: { ...news } };
-        },
-
-        async delete(_id: string, props: NetworkInputs) {
-            const problems: string[] = [];
-            let entries: string[] = [];
-            try {
-                entries = readdirSync(props.runDir);
-            } catch {
-                // no run directory (a reboot): nothing to stop
-                entries = [];
-            }
-            for (const e of entries) {
-                const dir = `${props.runDir}/${e}`;
-                if (!statSync(dir).isDirectory()) {
-                    continue;
-                }
-                const r = await run(`${props.repo}/vm/vm.sh`, ["stop", "--state-dir", dir], props.repo);
+    // `net.sh status` finds it absent, down or without its address; deleted by deleteNetwork.
+    function makeNetworkProvider() {
+        const NETWORK_REPLACE_KEYS = ["bridge", "address", "runDir"] as const;
+        return {
+            async create(inputs: NetworkInputs) {
+                const r = await run(`${inputs.repo}/vm/net.sh`, ["up", "--bridge", inputs.bridge, "--address", inputs.address], inputs.repo);
                 if (r.code !== 0) {
-                    problems.push(`vm/vm.sh stop --state-dir ${dir} failed (exit ${r.code}):\n${tail(r.stderr)}`);
+                    throw new Error(`bridge ${inputs.bridge} (${inputs.address}): vm/net.sh up failed (exit ${r.code}):\n${tail(r.stderr)}`);
                 }
-            }
-            const down = await run(`${props.repo}/vm/net.sh`, ["down", "--bridge", props.bridge], props.repo);
-            if (down.code !== 0) {
-                problems.push(`vm/net.sh down --bridge ${props.bridge} failed (exit ${down.code}):\n${tail(down.stderr)}`);
-            }
-            for (const d of [props.runDir, props.runDir.slice(0, props.runDir.lastIndexOf("/"))]) {
-                try {
-                    rmdirSync(d);
-                } catch (e) {
-                    const code = (e as NodeJS.ErrnoException).code;
-                    if (code !== "ENOENT" && code !== "ENOTEMPTY") {
-                        problems.push(`cannot remove ${d}: ${String(e)}`);
-                    }
+                return { id: freshId(inputs.bridge), outs: { ...inputs } };
+            },
+            async read(id: string, props: NetworkInputs) {
+                const r = await run(`${props.repo}/vm/net.sh`, ["status", "--bridge", props.bridge, "--address", props.address], props.repo);
+                if (r.code === 0) {
+                    return { id, props };
                 }
+                if (r.code === 1) {
+                    // gone (a reboot, or removed by hand): the next up makes it again
+                    return { id: "" };
+                }
+                throw new Error(`bridge ${props.bridge}: vm/net.sh status failed (exit ${r.code}):\n${tail(r.stderr)}`);
+            },
+            async diff(_id: string, olds: NetworkInputs, news: NetworkInputs) {
+                const replaces = changedKeys({ ...olds }, { ...news }, NETWORK_REPLACE_KEYS);
+                return { changes: replaces.length > 0 || olds.repo !== news.repo || codeChanged(olds, news), replaces, deleteBeforeReplace: true };
+            },
+            async update(_id: string, _olds: NetworkInputs, news: NetworkInputs) {
+                return { outs: { ...news } };
+            },
+            async delete(_id: string, props: NetworkInputs) {
+                await deleteNetwork(props);
+            },
+        };
+    }
+
+    // How `vm.sh` is called and answers, and how errors name a VM.
+    function vmHelpers() {
+        // The arguments of `vm.sh start` for these inputs (the host key comes on stdin).
+        const vmStartArgs = (v: VmInputs): string[] => [
+            "start",
+            "--name", v.name,
+            "--address", v.address,
+            "--bridge", v.bridge,
+            "--tap", v.tap,
+            "--mac", v.mac,
+            "--state-dir", v.stateDir,
+            "--memory", String(v.memoryMb),
+            "--authorized-key", v.authorizedKey,
+            "--host-key", "-",
+            ...(v.fou ? [] : ["--no-fou"]),
+        ];
+        // The report of `vm.sh start`/`status`: the last line of its stdout, as JSON.
+        const parseVmReport = (stdout: string): VmReport => {
+            const line = stdout.trim().split("\n").pop() ?? "";
+            try {
+                return JSON.parse(line) as VmReport;
+            } catch {
+                throw new Error(`vm.sh printed no report: ${JSON.stringify(line)}`);
             }
-            if (problems.length > 0) {
-                throw new Error(`bridge ${props.bridge}: ${problems.join("\n")}`);
-            }
-        },
-    };
+        };
+        // How errors name a VM: its name, address and SSH port.
+        const vmLabel = (v: { name: string; address: string }): string => `VM ${v.name} (${v.address.split("/")[0]}, SSH port 22)`;
+        return { vmStartArgs, parseVmReport, vmLabel };
+    }
 
-    // Every input but the repository path (moving the checkout keeps the VM) and the private
-    // key (its public half stands for it).
-    const VM_REPLACE_KEYS = ["name", "address", "bridge", "tap", "mac", "stateDir", "memoryMb", "fou", "authorizedKey", "hostPublicKey", "network"] as const;
-
-    // How errors name a VM: its name, address and SSH port.
-    const vmLabel = (v: { name: string; address: string }): string => `VM ${v.name} (${v.address.split("/")[0]}, SSH port 22)`;
-
-    // The arguments of `vm.sh start` for these inputs (the host key comes on stdin).
-    const vmStartArgs = (v: VmInputs): string[] => [
-        "start",
-        "--name", v.name,
-        "--address", v.address,
-        "--bridge", v.bridge,
-        "--tap", v.tap,
-        "--mac", v.mac,
-        "--state-dir", v.stateDir,
-        "--memory", String(v.memoryMb),
-        "--authorized-key", v.authorizedKey,
-        "--host-key", "-",
-        ...(v.fou ? [] : ["--no-fou"]),
-    ];
-
-    // The report of `vm.sh start`/`status`: the last line of its stdout, as JSON.
-    const parseVmReport = (stdout: string): VmReport => {
-        const line = stdout.trim().split("\n").pop() ?? "";
-        try {
-            return JSON.parse(line) as VmReport;
-        } catch {
-            throw new Error(`vm.sh printed no report: ${JSON.stringify(line)}`);
-        }
-    };
+    const { vmStartArgs, parseVmReport, vmLabel } = vmHelpers();
 
     // A VM: `vm/vm.sh start` (which waits for its sshd, and adopts or replaces what an
     // interrupted start left); gone when `vm.sh status` finds no qemu, a qemu that never
@@ -280,53 +234,54 @@ function localProviders() {
     // started anew by hand). Every change but the repository path replaces it, deleting first
     // (it keeps its address, tap and state dir). Delete is `vm.sh stop`, which is fine with a VM
     // already gone.
-    const vmProvider = {
-        async create(inputs: VmInputs) {
-            const r = await run(`${inputs.repo}/vm/vm.sh`, vmStartArgs(inputs), inputs.repo, inputs.hostPrivateKey);
-            if (r.code !== 0) {
-                throw new Error(`${vmLabel(inputs)}: vm/vm.sh start failed (exit ${r.code}):\n${tail(r.stderr)}`);
-            }
-            const report = parseVmReport(r.stdout);
-            if (report.hostKey !== inputs.hostPublicKey) {
-                throw new Error(`${vmLabel(inputs)}: booted with host key ${report.hostKey}, not the stack's ${inputs.hostPublicKey}`);
-            }
-            const { hostPrivateKey: _, ...outs } = inputs;
-            return { id: freshId(inputs.name), outs: { ...outs, report } };
-        },
+    function makeVmProvider() {
+        // Every input but the repository path (moving the checkout keeps the VM) and the private
+        // key (its public half stands for it).
+        const VM_REPLACE_KEYS = ["name", "address", "bridge", "tap", "mac", "stateDir", "memoryMb", "fou", "authorizedKey", "hostPublicKey", "network"] as const;
+        return {
+            async create(inputs: VmInputs) {
+                const r = await run(`${inputs.repo}/vm/vm.sh`, vmStartArgs(inputs), inputs.repo, inputs.hostPrivateKey);
+                if (r.code !== 0) {
+                    throw new Error(`${vmLabel(inputs)}: vm/vm.sh start failed (exit ${r.code}):\n${tail(r.stderr)}`);
+                }
+                const report = parseVmReport(r.stdout);
+                if (report.hostKey !== inputs.hostPublicKey) {
+                    throw new Error(`${vmLabel(inputs)}: booted with host key ${report.hostKey}, not the stack's ${inputs.hostPublicKey}`);
+                }
+                const { hostPrivateKey: _, ...outs } = inputs;
+                return { id: freshId(inputs.name), outs: { ...outs, report } };
+            },
+            async read(id: string, props: VmOutputs) {
+                const r = await run(`${props.repo}/vm/vm.sh`, ["status", "--state-dir", props.stateDir], props.repo);
+                if (r.code === 1) {
+                    // not running, or not usable: the next up starts it again
+                    return { id: "" };
+                }
+                if (r.code !== 0) {
+                    throw new Error(`${vmLabel(props)}: vm/vm.sh status failed (exit ${r.code}):\n${tail(r.stderr)}`);
+                }
+                const now = parseVmReport(r.stdout);
+                // Another qemu in the same state dir is another machine (a start by hand after a
+                // crash): it has none of what the stack configured on this one.
+                return now.pid === props.report?.pid ? { id, props } : { id: "" };
+            },
+            async diff(_id: string, olds: VmOutputs, news: VmInputs) {
+                const replaces = changedKeys({ ...olds }, { ...news }, VM_REPLACE_KEYS);
+                return { changes: replaces.length > 0 || olds.repo !== news.repo || codeChanged(olds, news), replaces, deleteBeforeReplace: true };
+            },
+            async update(_id: string, olds: VmOutputs, news: VmInputs) {
+                return { outs: { ...olds, repo: news.repo } };
+            },
+            async delete(_id: string, props: VmOutputs) {
+                const r = await run(`${props.repo}/vm/vm.sh`, ["stop", "--state-dir", props.stateDir, "--tap", props.tap], props.repo);
+                if (r.code !== 0) {
+                    throw new Error(`${vmLabel(props)}: vm/vm.sh stop failed (exit ${r.code}):\n${tail(r.stderr)}`);
+                }
+            },
+        };
+    }
 
-        async read(id: string, props: VmOutputs) {
-            const r = await run(`${props.repo}/vm/vm.sh`, ["status", "--state-dir", props.stateDir], props.repo);
-            if (r.code === 1) {
-                // not running, or not usable: the next up starts it again
-                return { id: "" };
-            }
-            if (r.code !== 0) {
-                throw new Error(`${vmLabel(props)}: vm/vm.sh status failed (exit ${r.code}):\n${tail(r.stderr)}`);
-            }
-            const now = parseVmReport(r.stdout);
-            // Another qemu in the same state dir is another machine (a start by hand after a
-            // crash): it has none of what the stack configured on this one.
-            return now.pid === props.report?.pid ? { id, props } : { id: "" };
-        },
-
-        async diff(_id: string, olds: VmOutputs, news: VmInputs) {
-            const replaces = changedKeys({ ...olds }, { ...news }, VM_REPLACE_KEYS);
-            return { changes: replaces.length > 0 || olds.repo !== news.repo || codeChanged(olds, news), replaces, deleteBeforeReplace: true };
-        },
-
-        async update(_id: string, olds: VmOutputs, news: VmInputs) {
-            return { outs: { ...olds, repo: news.repo } };
-        },
-
-        async delete(_id: string, props: VmOutputs) {
-            const r = await run(`${props.repo}/vm/vm.sh`, ["stop", "--state-dir", props.stateDir, "--tap", props.tap], props.repo);
-            if (r.code !== 0) {
-                throw new Error(`${vmLabel(props)}: vm/vm.sh stop failed (exit ${r.code}):\n${tail(r.stderr)}`);
-            }
-        },
-    };
-
-    return { networkProvider, vmProvider, vmStartArgs, parseVmReport };
+    return { networkProvider: makeNetworkProvider(), vmProvider: makeVmProvider(), vmStartArgs, parseVmReport };
 }
 
 const local = localProviders();
