@@ -239,6 +239,7 @@ printf '%s\n' "$KRELEASE" >"$OUT/kernel-release"
 printf '/sbin/fou-vm-init\n' >"$OUT/rdinit"
 {
 	printf 'package=%s\nversion=%s\nsuite=%s\nmirror=%s\n' "$KPKG" "$KVERSION" "$SUITE" "$MIRROR"
+	# shellcheck disable=SC2016 # ${Version} is dpkg-query's field, not the shell's
 	printf 'cloud_init=%s\n' "$(chroot "$ROOT" dpkg-query -W -f '${Version}' cloud-init)"
 	printf 'script_sha256=%s\nbuilt=%s\nbuild_seconds=%s\n' "$SCRIPT_HASH" "$(date -u +%FT%TZ)" "$((SECONDS - START))"
 	printf 'base_cpio_bytes=%s\n' "$(stat -c %s "$OUT/base.cpio")"

@@ -5,7 +5,7 @@
 
 # Units and generators a test VM does not need at boot. Measured under TCG: each costs from
 # 0.1 s (a generator) to ~1 s (systemd-sysusers); cfg80211, which networkd's nl80211 lookup
-# used to pull in, cost ~2 s (its modules are no longer in the image, see copy of net/).
+# pulls in, costs ~2 s (the image leaves its modules out: copy_modules in image-root.sh).
 MASKED_UNITS=(
 	apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service
 	e2scrub_all.timer e2scrub_all.service e2scrub_reap.service fstrim.timer fstrim.service
@@ -50,6 +50,7 @@ configure_units() { # ROOT
 	# -r: a connection is served by a fork of the listener instead of a fresh exec of sshd, which
 	# re-loads sshd and its libraries (~0.4 s of every login under TCG). What that costs is the
 	# per-connection re-randomised address space, on a test VM reachable only from its bridge.
+	# shellcheck disable=SC2016 # $SSHD_OPTS is for systemd to expand
 	printf '[Service]\nExecStartPre=\nExecStart=\nExecStart=/usr/sbin/sshd -D -r $SSHD_OPTS\n' \
 		>"$root/etc/systemd/system/ssh.service.d/fou-tunnel.conf"
 }

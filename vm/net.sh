@@ -57,24 +57,7 @@ is_bridge() { [[ -d /sys/class/net/$1/bridge ]]; }
 
 parse_args() { # sets BRIDGE ADDRESS FORCE
 	BRIDGE='' ADDRESS='' FORCE=0
-	while (($#)); do
-		case $1 in
-		--bridge | --address)
-			(($# >= 2)) || usage_die "$1 needs a value"
-			if [[ $1 == --bridge ]]; then BRIDGE=$2; else ADDRESS=$2; fi
-			shift 2
-			;;
-		--force)
-			FORCE=1
-			shift
-			;;
-		-h | --help)
-			usage
-			exit 0
-			;;
-		*) usage_die "unknown argument: $1" ;;
-		esac
-	done
+	parse_options --bridge=BRIDGE --address=ADDRESS --force:FORCE=1 -h -- "$@"
 	[[ -n $BRIDGE ]] || usage_die "--bridge is required"
 	check_bridge_name "$BRIDGE"
 }
@@ -273,17 +256,4 @@ cmd_reclaim() {
 	done
 }
 
-(($#)) || {
-	usage >&2
-	exit 2
-}
-sub=$1
-shift
-case $sub in
-up) cmd_up "$@" ;;
-down) cmd_down "$@" ;;
-status) cmd_status "$@" ;;
-reclaim) cmd_reclaim "$@" ;;
--h | --help | help) usage ;;
-*) usage_die "unknown command: $sub" ;;
-esac
+run_subcommand up down status reclaim -- "$@"

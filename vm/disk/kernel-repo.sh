@@ -101,20 +101,7 @@ build() { # DEST LIST
 
 main() {
 	local image='' package=$PACKAGE
-	while (($#)); do
-		case $1 in
-		--image | --package)
-			(($# >= 2)) || usage_die "$1 needs a value"
-			if [[ $1 == --image ]]; then image=$2; else package=$2; fi
-			shift 2
-			;;
-		-h | --help)
-			usage
-			exit 0
-			;;
-		*) usage_die "unknown argument: $1" ;;
-		esac
-	done
+	parse_options --image=image --package=package -h -- "$@"
 	# On a fresh machine (CI) the image is built here first: its dpkg status decides what to fetch.
 	[[ -n $image ]] || image=$("$DISK_DIR/build-disk-image.sh" | tail -1)
 	[[ -s $image/dpkg-status ]] || die "$image has no dpkg-status: not a disk image directory"

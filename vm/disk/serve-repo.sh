@@ -54,22 +54,7 @@ stop_pid() { # PID
 
 cmd_start() {
 	local dir='' address='' port='' state='' timeout=10
-	while (($#)); do
-		case $1 in
-		--dir | --address | --port | --state | --timeout)
-			(($# >= 2)) || usage_die "$1 needs a value"
-			case $1 in
-			--dir) dir=$2 ;;
-			--address) address=$2 ;;
-			--port) port=$2 ;;
-			--state) state=$2 ;;
-			--timeout) timeout=$2 ;;
-			esac
-			shift 2
-			;;
-		*) usage_die "unknown argument: $1" ;;
-		esac
-	done
+	parse_options --dir=dir --address=address --port=port --state=state --timeout=timeout -- "$@"
 	[[ -d $dir ]] || usage_die "--dir must be a directory"
 	[[ $address =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || usage_die "--address must be an IPv4 address"
 	if ! [[ $port =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then usage_die "--port must be 1..65535"; fi
@@ -113,16 +98,7 @@ cmd_start() {
 
 parse_state_arg() { # sets STATE
 	STATE=''
-	while (($#)); do
-		case $1 in
-		--state)
-			(($# >= 2)) || usage_die "--state needs a value"
-			STATE=$2
-			shift 2
-			;;
-		*) usage_die "unknown argument: $1" ;;
-		esac
-	done
+	parse_options --state=STATE -- "$@"
 	[[ -n $STATE ]] || usage_die "--state is required"
 }
 
@@ -144,16 +120,4 @@ cmd_status() {
 	[[ -n $(live_pid "$STATE") ]]
 }
 
-(($#)) || {
-	usage >&2
-	exit 2
-}
-sub=$1
-shift
-case $sub in
-start) cmd_start "$@" ;;
-stop) cmd_stop "$@" ;;
-status) cmd_status "$@" ;;
--h | --help | help) usage ;;
-*) usage_die "unknown command: $sub" ;;
-esac
+run_subcommand start stop status -- "$@"
