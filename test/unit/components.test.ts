@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { before, test } from "node:test";
-import { runInAll } from "./hostShells";
+import { byArgs, fixtureTests } from "./fakeHost";
 import { recorded, root, settle, valueOf } from "./mocks";
 import { DriftProbe } from "../../components/driftProbe";
 import { FouPort, fouPortObject } from "../../components/fouPort";
@@ -68,31 +68,30 @@ test("FouPort runs the guide's ip fou add/del, guarded to be idempotent", () => 
     );
 });
 
-test("a FOU port is told from `ip fou show` by its whole first words: 5555 is not 55555, ipproto 4 is not 41", () => {
-    const o = fouPortObject(5555, 4);
-    // A fake `ip` that lists LISTING for `ip fou show` and prints any other call.
-    const run = (body: string, listing: string[]) => {
-        const fake = `ip() { if [ "$*" = "fou show" ]; then printf '%s\\n' ${listing.map((l) => `'${l}'`).join(" ")}; else echo "RUN ip $*"; fi; }\nhostname() { echo k9; }`;
-        // Under dash, bash and busybox sh, which must agree on the output and the status.
-        const r = runInAll(`${fake}\n(\nset -eu\n${body}\n) 2>&1`);
-        return { out: r.stdout, code: r.code };
-    };
-    const here = ["port 9 gue", "port 5555 ipproto 4 local 198.51.100.151"];
-    assert.deepEqual(run(o.check, here), { out: "", code: 0 });
-    assert.deepEqual(run(o.apply, here), { out: "", code: 0 });
-    assert.equal(run(o.remove!, here).out, "RUN ip fou del port 5555\n");
-    for (const other of [["port 55555 ipproto 4"], ["port 5555 ipproto 41"], ["port 555 ipproto 4"], []]) {
-        assert.deepEqual(run(o.check, other), { out: "FOU port 5555 (ipproto 4) is missing\n", code: 1 }, other.join());
-        assert.equal(run(o.remove!, other).out, "", other.join());
-    }
-    assert.equal(run(o.apply, ["port 55555 ipproto 4"]).out, "RUN ip fou add port 5555 ipproto 4\n");
-    const taken = run(o.apply, ["port 5555 gue"]);
-    assert.equal(taken.code, 1);
-    assert.match(taken.out, /UDP port 5555 on k9 is already a FOU port bound otherwise: port 5555 gue/);
-    const gue = fouPortObject(5556, 4, "gue");
-    assert.equal(run(gue.check, ["port 5556 gue"]).code, 0);
-    assert.equal(run(gue.check, ["port 5556 ipproto 4"]).code, 1);
-});
+/** A host whose `ip fou show` lists LISTING, whose other `ip` calls print `RUN ip …`, named k9. */
+const fouShows = (listing: string[]) => ({ ip: byArgs("ip", { "fou show": listing }), hostname: "echo k9" });
+const port5555 = fouPortObject(5555, 4);
+const here = ["port 9 gue", "port 5555 ipproto 4 local 198.51.100.151"];
+const missing = "FOU port 5555 (ipproto 4) is missing\n";
+
+fixtureTests("a FOU port is told from `ip fou show` by its whole first words (5555 is not 55555, 4 is not 41)", [
+    { name: "check passes when it is there", script: () => port5555.check, fakes: fouShows(here), expect: { code: 0, out: "" } },
+    { name: "apply leaves it when it is there", script: () => port5555.apply, fakes: fouShows(here), expect: { code: 0, out: "" } },
+    { name: "remove deletes it when it is there", script: () => port5555.remove!, fakes: fouShows(here), expect: { code: 0, out: "RUN ip fou del port 5555\n" } },
+    ...[["port 55555 ipproto 4"], ["port 5555 ipproto 41"], ["port 555 ipproto 4"], []].flatMap((other) => [
+        { name: `check fails on [${other.join()}]`, script: () => port5555.check, fakes: fouShows(other), expect: { code: 1, out: missing } },
+        { name: `remove does nothing on [${other.join()}]`, script: () => port5555.remove!, fakes: fouShows(other), expect: { code: 0, out: "" } },
+    ]),
+    { name: "apply adds it beside port 55555", script: () => port5555.apply, fakes: fouShows(["port 55555 ipproto 4"]), expect: { code: 0, out: "RUN ip fou add port 5555 ipproto 4\n" } },
+    {
+        name: "apply refuses the port bound to gue",
+        script: () => port5555.apply,
+        fakes: fouShows(["port 5555 gue"]),
+        expect: { code: 1, out: /UDP port 5555 on k9 is already a FOU port bound otherwise: port 5555 gue/, outLacks: /^RUN ip fou add/m },
+    },
+    { name: "a gue port's check passes on gue", script: () => fouPortObject(5556, 4, "gue").check, fakes: fouShows(["port 5556 gue"]), expect: { code: 0 } },
+    { name: "a gue port's check fails on ipproto 4", script: () => fouPortObject(5556, 4, "gue").check, fakes: fouShows(["port 5556 ipproto 4"]), expect: { code: 1 } },
+]);
 
 test("IpipFouLink on k1 is the guide's ftok2 towards k2, and k2 mirrors it", () => {
     const l1 = cmd("fou-k1-link").inputs;

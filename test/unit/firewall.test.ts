@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import * as path from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
+import { Expected, fixtureTests, prints } from "./fakeHost";
 import { HOST_SHELLS, runIn, runInAll } from "./hostShells";
 import { recorded, root, settle } from "./mocks";
 import { Firewall, firewallObject, firewallTable } from "../../components/firewall";
@@ -45,26 +43,32 @@ test("each port accepts its peers (IPv4 and IPv6 apart) and drops everyone else,
     assert.match(o.remove!, /nft list table inet 'fou_t' 2>\/dev\/null; \} >\/dev\/null; then nft delete table inet 'fou_t'; fi$/m);
 });
 
-test("the check passes when the table has every tagged rule, and fails on a missing or other rule", () => {
-    const o = firewallObject("fou_t", [{ port: 5555, peers: ["198.51.100.152"] }]);
-    const tag = /comment "(fou-tunnel [0-9a-f]{16})"/.exec(o.apply)![1];
-    // A fake nft that lists the table with these rule lines (nf_tables counts as loaded).
-    const run = (lines: string[]) => {
-        const listing = ["table inet fou_t {", "\tchain input {", ...lines.map((l) => `\t\t${l}`), "\t}", "}"].join("\n");
-        const dir = mkdtempSync(path.join(tmpdir(), "fou-nft-"));
-        after(() => rmSync(dir, { recursive: true, force: true }));
-        const file = path.join(dir, "listing");
-        writeFileSync(file, `${listing}\n`);
-        // The check only reads: every shell runs it on the same listing and they must agree.
-        const r = runInAll(`nft() { cat ${file}; }\n${o.check.split("[ -d /sys/module/nf_tables ]").join("true")}`);
-        return r.code === 0 ? "pass" : r.stdout.trim();
-    };
-    const accept = `udp dport 5555 ip saddr 198.51.100.152 accept comment "${tag}"`;
-    const drop = `udp dport 5555 counter packets 0 bytes 0 drop comment "${tag}"`;
-    assert.equal(run([accept, drop]), "pass");
-    assert.equal(run([accept]), "nftables table inet fou_t is missing or changed");
-    assert.equal(run([accept, drop.replace(tag, "fou-tunnel 0000000000000000")]), "nftables table inet fou_t is missing or changed");
-});
+const ONE_PORT = firewallObject("fou_t", [{ port: 5555, peers: ["198.51.100.152"] }]);
+const TAG = /comment "(fou-tunnel [0-9a-f]{16})"/.exec(ONE_PORT.apply)![1];
+const ACCEPT = `udp dport 5555 ip saddr 198.51.100.152 accept comment "${TAG}"`;
+const DROP = `udp dport 5555 counter packets 0 bytes 0 drop comment "${TAG}"`;
+const CHANGED = "nftables table inet fou_t is missing or changed\n";
+
+/** A fake nft that lists the table with these rule lines. */
+const nftLists = (lines: string[]) => ({ nft: prints(["table inet fou_t {", "\tchain input {", ...lines.map((l) => `\t\t${l}`), "\t}", "}"]) });
+
+// nf_tables counts as loaded: its test reads /sys and /proc, which a function cannot fake.
+fixtureTests(
+    "the check passes when the table has every tagged rule, and fails on a missing or other rule",
+    (
+        [
+            ["every rule", [ACCEPT, DROP], { code: 0, out: "" }],
+            ["a rule missing", [ACCEPT], { code: 1, out: CHANGED }],
+            ["another tag", [ACCEPT, DROP.replace(TAG, "fou-tunnel 0000000000000000")], { code: 1, out: CHANGED }],
+        ] as [string, string[], Expected][]
+    ).map(([name, lines, expect]) => ({
+        name,
+        script: () => ONE_PORT.check.split("[ -d /sys/module/nf_tables ]").join("true"),
+        fakes: nftLists(lines),
+        set: "" as const,
+        expect,
+    })),
+);
 
 for (const shell of HOST_SHELLS) {
     test(`a host without nft fails with the fix named (${shell.name})`, () => {

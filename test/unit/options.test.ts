@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
+import { assertRun, byArgs, fixtureTests, prints, runOnFakeHost } from "./fakeHost";
 import { runInAll, ShellRun } from "./hostShells";
 import { recorded, root, settle, valueOf } from "./mocks";
 import { bootUnitObject } from "../../components/bootUnit";
@@ -168,24 +169,23 @@ test("the boot script of an end is the same steps the components run", async () 
     assert.match(text, /modprobe 'fou'; modprobe 'ipip'/);
 });
 
-test("Gwip delete runs `ip addr del` when the address is there, and nothing when it is gone", () => {
-    for (const [addr, shown] of [
+/** A host whose `ip -o addr show dev ftok2` prints SHOWN and whose other `ip` calls print `RUN ip …`. */
+const addrShows = (shown: string) => ({ ip: byArgs("ip", { "-o addr show dev ftok2": [shown] }) });
+
+fixtureTests(
+    "Gwip delete runs `ip addr del` when the address is there, and nothing when it is gone",
+    [
         ["10.10.10.1", "5: ftok2    inet 10.10.10.1/32 scope global ftok2"],
         ["fd00:10:10:10:0::1", "5: ftok3    inet6 fd00:10:10:10::1/128 scope global"],
-    ]) {
-        const s = gwipObject("ftok2", addr).remove!;
-        const run = (listing: string) =>
-            ok(runInAll(`ip() { if [ "$1" = -o ]; then echo ${JSON.stringify(listing)}; else echo "RUN ip $*"; fi; }\n${s}`));
-        assert.match(run(shown), /^RUN ip addr del .*\/(32|128) dev ftok2$/m, addr);
-        assert.equal(run("5: ftok2    inet 10.10.10.99/32 scope global ftok2"), "", addr);
-    }
-});
+    ].flatMap(([addr, shown]) => [
+        { name: `${addr} there`, script: () => gwipObject("ftok2", addr).remove!, fakes: addrShows(shown), expect: { code: 0, out: /^RUN ip addr del .*\/(32|128) dev ftok2$/m } },
+        { name: `${addr} gone`, script: () => gwipObject("ftok2", addr).remove!, fakes: addrShows("5: ftok2    inet 10.10.10.99/32 scope global ftok2"), expect: { code: 0, out: "" } },
+    ]),
+);
 
 test("a FOU port of another binding on the host is refused, not taken over", () => {
-    const s = fouPortObject(5556, 4, "fou");
-    const out = ok(runInAll(`ip() { echo "port 5556 gue"; }; hostname() { echo k9; }\n(\nset -eu\n${s.apply}\n) 2>&1; echo "exit=$?"`));
-    assert.match(out, /fou-tunnel: UDP port 5556 on k9 is already a FOU port bound otherwise: port 5556 gue/);
-    assert.match(out, /exit=1/);
+    const r = runOnFakeHost({ script: fouPortObject(5556, 4, "fou").apply, fakes: { ip: prints(["port 5556 gue"]), hostname: "echo k9" } });
+    assertRun(r, { code: 1, out: /fou-tunnel: UDP port 5556 on k9 is already a FOU port bound otherwise: port 5556 gue/ });
 });
 
 test("linkAddCommand writes the guide's line for the defaults", () => {
@@ -222,78 +222,90 @@ test("a shared port of another binding is refused by the tunnel", async () => {
     await settle();
 });
 
-test("deletes fail when `ip … del` fails on an object that is there (not only skip what is gone)", () => {
-    const cases: [string, string][] = [
-        ["fou port", fouPortObject(5555, 4).remove!],
-        ["link", ipipFouLinkObject({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }).remove!],
-        ["gwip", gwipObject("ftok2", "10.10.10.1").remove!],
-        ["route", routeObject("ftok2", "10.10.10.2", "10.10.10.1").remove!],
-    ];
-    // A fake `ip` that shows every object as present and fails every del, as EPERM or EBUSY would.
-    const fakeIp = [
-        "ip() {",
-        '  case "$*" in',
-        '    *" del "*) echo "RTNETLINK answers: Operation not permitted" >&2; return 2 ;;',
-        '    "fou show") echo "port 5555 ipproto 4" ;;',
-        '    "-o addr show dev ftok2") echo "5: ftok2    inet 10.10.10.1/32 scope global ftok2" ;;',
-        '    *"route show"*) echo "10.10.10.2 via 10.10.10.1 dev ftok2" ;;',
-        "    *) return 0 ;;",
-        "  esac",
-        "}",
-    ].join("\n");
-    for (const [what, del] of cases) {
-        const out = ok(runInAll(`${fakeIp}\n(\nset -eu\n${del}\n) 2>&1; echo "exit=$?"`));
-        assert.match(out, /Operation not permitted\nexit=2\n$/, `${what}: ${out}`);
-    }
+/** A fake `ip` that shows every object as present and fails every del, as EPERM or EBUSY would. */
+const IP_DEL_REFUSED = [
+    'case "$*" in',
+    '  *" del "*) echo "RTNETLINK answers: Operation not permitted" >&2; return 2 ;;',
+    '  "fou show") echo "port 5555 ipproto 4" ;;',
+    '  "-o addr show dev ftok2") echo "5: ftok2    inet 10.10.10.1/32 scope global ftok2" ;;',
+    '  *"route show"*) echo "10.10.10.2 via 10.10.10.1 dev ftok2" ;;',
+    "  *) return 0 ;;",
+    "esac",
+].join("\n");
+
+fixtureTests(
+    "deletes fail when `ip … del` fails on an object that is there (not only skip what is gone)",
+    (
+        [
+            ["fou port", () => fouPortObject(5555, 4).remove!],
+            ["link", () => ipipFouLinkObject({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }).remove!],
+            ["gwip", () => gwipObject("ftok2", "10.10.10.1").remove!],
+            ["route", () => routeObject("ftok2", "10.10.10.2", "10.10.10.1").remove!],
+        ] as [string, () => string][]
+    ).map(([name, script]) => ({ name, script, fakes: { ip: IP_DEL_REFUSED }, expect: { code: 2, out: /Operation not permitted\n$/ } })),
+);
+
+const LINK = { ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 };
+
+/** `ip -d link show` prints the kind at the start of its third line, as the kernel reports it. */
+const leftoverLink = (kind: string) => ({
+    ip: byArgs("ip", { "-d link show dev ftok2": ["5: ftok2: <UP>", "    link/x", `    ${kind} remote 1.2.3.4`], "link show dev ftok2": [] }),
+    cat: "echo 1472",
 });
 
-test("link create replaces a leftover tunnel of its kind and refuses any other interface of that name", () => {
-    const create = "set -eu\n" + ipipFouLinkObject({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }).apply;
-    // `ip -d link show` prints the kind at the start of its third line, as the kernel reports it.
-    const run = (kind: string) =>
-        ok(
-            runInAll(
-                `ip() { case "$*" in "-d link show dev ftok2") printf '5: ftok2: <UP>\\n    link/x\\n    ${kind} remote 1.2.3.4\\n' ;; "link show dev ftok2") ;; *) echo "RUN ip $*" ;; esac; }\ncat() { echo 1472; }\n(\n${create}\n) 2>&1; echo "exit=$?"`,
-            ),
-        );
-    const leftover = run("ipip any");
-    assert.match(leftover, /^RUN ip link del dev ftok2\nRUN ip link add ftok2 type ipip /m);
-    assert.match(leftover, /exit=0/);
-    const other = run("dummy");
-    assert.match(other, /^fou-tunnel: interface ftok2 already exists and is not a ipip tunnel; choose another name\nexit=1\n$/);
-});
+fixtureTests("link create replaces a leftover tunnel of its kind and refuses any other interface of that name", [
+    { name: "a leftover ipip", script: () => ipipFouLinkObject(LINK).apply, fakes: leftoverLink("ipip any"), expect: { code: 0, out: /^RUN ip link del dev ftok2\nRUN ip link add ftok2 type ipip /m } },
+    {
+        name: "a dummy of that name",
+        script: () => ipipFouLinkObject(LINK).apply,
+        fakes: leftoverLink("dummy"),
+        expect: { code: 1, out: "fou-tunnel: interface ftok2 already exists and is not a ipip tunnel; choose another name\n" },
+    },
+]);
 
-test("link check reads `ip -d link show` as iproute2 prints it: kind, ends, encapsulation, up, MTU", () => {
-    const link = { ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255, mtu: 1400 };
-    const check = ipipFouLinkObject(link).check;
-    // What iproute2 6.1 prints for the guide's link (Debian 12), MTU set to 1400.
-    const shown = [
-        "5: ftok2@eth0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1400 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000",
-        "    link/ipip 198.51.100.151 peer 198.51.100.152 promiscuity 0  allmulti 0 minmtu 0 maxmtu 0 ",
-        "    ipip remote 198.51.100.152 local 198.51.100.151 dev eth0 ttl 255 tos inherit pmtudisc encap fou encap-sport auto encap-dport 5555 noencap-csum noencap-csum6 noencap-remcsum addrgenmode eui64 numtxqueues 1 numrxqueues 1 gso_max_size 65536 gso_max_segs 65535 ",
-    ].join("\n");
-    const run = (text: string) => {
-        return runInAll(`ip() { printf '%s\\n' '${text}'; }\n(\n${check}\n)`).stdout;
-    };
-    assert.equal(run(shown), "");
-    assert.equal(run(shown.replace("NOARP,UP,LOWER_UP", "NOARP")), "link ftok2 is down\n");
-    assert.equal(run(shown.replace("mtu 1400", "mtu 1472")), "link ftok2 has not mtu 1400\n");
-    assert.equal(run(shown.replace("encap-dport 5555", "encap-dport 5556")), "link ftok2 is not encap fou encap-sport auto encap-dport 5555 noencap-csum \n");
-    assert.equal(run(shown.replace("remote 198.51.100.152", "remote 198.51.100.153")), "link ftok2 is not remote 198.51.100.152 local 198.51.100.151 dev eth0 ttl 255 \n");
-    assert.equal(run(shown.replace("    ipip remote", "    sit remote")), "link ftok2 is not a ipip tunnel\n");
-});
+/** What iproute2 6.1 prints for the guide's link (Debian 12), MTU set to 1400. */
+const SHOWN = [
+    "5: ftok2@eth0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1400 qdisc noqueue state UNKNOWN mode DEFAULT group default qlen 1000",
+    "    link/ipip 198.51.100.151 peer 198.51.100.152 promiscuity 0  allmulti 0 minmtu 0 maxmtu 0 ",
+    "    ipip remote 198.51.100.152 local 198.51.100.151 dev eth0 ttl 255 tos inherit pmtudisc encap fou encap-sport auto encap-dport 5555 noencap-csum noencap-csum6 noencap-remcsum addrgenmode eui64 numtxqueues 1 numrxqueues 1 gso_max_size 65536 gso_max_segs 65535 ",
+].join("\n");
 
-test("link create names the interface that already joins the same pair of addresses", () => {
-    const create = "set -eu\n" + ipipFouLinkObject({ ifname: "ftok2", remote: "198.51.100.152", local: "198.51.100.151", device: "eth0", port: 5555, ttl: 255 }).apply;
-    const listing = (name: string) =>
-        `7: ${name}@eth0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1480 qdisc noqueue state UNKNOWN \\    link/ipip 198.51.100.151 peer 198.51.100.152 \\    ipip remote 198.51.100.152 local 198.51.100.151 dev eth0 ttl inherit `;
-    const run = (lines: string[]) =>
-        ok(
-            runInAll(
-                `ip() { case "$*" in "-o -d link show type ipip") printf '%s\\n' ${lines.map((l) => `'${l}'`).join(" ")} ;; "link show dev ftok2") return 1 ;; *) echo "RUN ip $*" ;; esac; }\nhostname() { echo k9; }\n(\n${create}\n) 2>&1; echo "exit=$?"`,
-            ),
-        );
-    assert.match(run([listing("other0")]), /^fou-tunnel: k9: ipip tunnel other0 already joins 198\.51\.100\.151 to 198\.51\.100\.152; .*\nexit=1\n$/);
+fixtureTests(
+    "link check reads `ip -d link show` as iproute2 prints it: kind, ends, encapsulation, up, MTU",
+    (
+        [
+            ["as created", SHOWN, 0, ""],
+            ["down", SHOWN.replace("NOARP,UP,LOWER_UP", "NOARP"), 1, "link ftok2 is down\n"],
+            ["another MTU", SHOWN.replace("mtu 1400", "mtu 1472"), 1, "link ftok2 has not mtu 1400\n"],
+            ["another port", SHOWN.replace("encap-dport 5555", "encap-dport 5556"), 1, "link ftok2 is not encap fou encap-sport auto encap-dport 5555 noencap-csum \n"],
+            ["another remote", SHOWN.replace("remote 198.51.100.152", "remote 198.51.100.153"), 1, "link ftok2 is not remote 198.51.100.152 local 198.51.100.151 dev eth0 ttl 255 \n"],
+            ["a sit link", SHOWN.replace("    ipip remote", "    sit remote"), 1, "link ftok2 is not a ipip tunnel\n"],
+        ] as [string, string, number, string][]
+    ).map(([name, shown, code, out]) => ({
+        name,
+        script: () => ipipFouLinkObject({ ...LINK, mtu: 1400 }).check,
+        fakes: { ip: prints(shown.split("\n")) },
+        expect: { code, out },
+    })),
+);
+
+/** A host whose ipip links are LINES (one `ip -o -d link show` line each) and that has no ftok2. */
+const ipipLinks = (lines: string[]) => ({ ip: byArgs("ip", { "-o -d link show type ipip": lines, "link show dev ftok2": { status: 1 } }), hostname: "echo k9" });
+const ipipLine = (name: string) =>
+    `7: ${name}@eth0: <POINTOPOINT,NOARP,UP,LOWER_UP> mtu 1480 qdisc noqueue state UNKNOWN \\    link/ipip 198.51.100.151 peer 198.51.100.152 \\    ipip remote 198.51.100.152 local 198.51.100.151 dev eth0 ttl inherit `;
+
+fixtureTests("link create names the interface that already joins the same pair of addresses", [
+    {
+        name: "another link on the pair",
+        script: () => ipipFouLinkObject(LINK).apply,
+        fakes: ipipLinks([ipipLine("other0")]),
+        expect: { code: 1, out: /^fou-tunnel: k9: ipip tunnel other0 already joins 198\.51\.100\.151 to 198\.51\.100\.152; .*\n$/ },
+    },
     // Its own name (a leftover deleted just before) and other pairs are no obstacle.
-    assert.match(run([listing("ftok2"), listing("x").replace("remote 198.51.100.152", "remote 198.51.100.9")]), /^RUN ip link add ftok2 type ipip .*\n.*\nexit=0\n$/);
-});
+    {
+        name: "its own name, another pair",
+        script: () => ipipFouLinkObject(LINK).apply,
+        fakes: ipipLinks([ipipLine("ftok2"), ipipLine("x").replace("remote 198.51.100.152", "remote 198.51.100.9")]),
+        expect: { code: 0, out: /^RUN ip link add ftok2 type ipip .*\n.*\n$/ },
+    },
+]);

@@ -7,6 +7,7 @@ import { test } from "node:test";
 import { ipipFouLinkObject } from "../../components/ipipFouLink";
 import { stepCommandLine, stepProgram, withSudo } from "../../components/host";
 import { fileHolds, script, sh, shq } from "../../components/shell";
+import { runOnFakeHost } from "./fakeHost";
 import { HOST_SHELLS, runIn, runInAll } from "./hostShells";
 
 const HOSTILE = [
@@ -60,8 +61,9 @@ test("hostile values reach ip as single arguments, never as shell syntax", () =>
         port: 5555,
         ttl: 255,
     });
-    const stub = "ip() { if [ \"$1\" = link ] && [ \"$2\" = show ]; then return 1; fi; printf '<%s>' \"$@\"; echo; }\ncat() { echo 1472; }\n";
-    const out = run(stub + "set -eu\n" + s.apply);
+    const r = runOnFakeHost({ script: s.apply, fakes: { ip: `if [ "$1" = link ] && [ "$2" = show ]; then return 1; fi; printf '<%s>' "$@"; echo`, cat: "echo 1472" } });
+    assert.equal(r.code, 0, r.out);
+    const out = r.out;
     assert.match(out, /^<link><add><x; touch \/tmp\/fou-pwned><type><ipip><remote><\$\(id\)><local><a'b><ttl><255><dev><eth 0><encap><fou><encap-sport><auto><encap-dport><5555>$/m);
     assert.match(out, /^<link><set><dev><x; touch \/tmp\/fou-pwned><up>$/m);
 });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { before, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { runInAll } from "./hostShells";
+import { byArgs, FakeHostResult, Fakes, fixtureTests, runOnFakeHost } from "./fakeHost";
 import { recorded, root, settle, valueOf } from "./mocks";
 import { HostPrep } from "../../components/hostPrep";
 import { parseReachDevice, reachScript, SshHost, SshHostArgs } from "../../components/sshHost";
@@ -130,77 +130,92 @@ test("a sudo host: every later step runs through sudo -n and waits for the first
     assert.ok(kernel.inputs.triggers.includes("198.51.100.162:2222"), JSON.stringify(kernel.inputs.triggers));
 });
 
-/**
- * Runs a first-command script with fake `ip`, `hostname`, `id`, `sudo` under dash, bash and
- * busybox sh (which must agree); returns output and status.
- */
-function runReach(script: string, fakes: string): { out: string; code: number } {
-    const r = runInAll(`${fakes}\n(\n${script}\n) 2>&1; echo "exit=$?"`);
-    assert.equal(r.code, 0, r.stderr);
-    const out = r.stdout;
-    const code = Number(/exit=(\d+)\n$/.exec(out)?.[1]);
-    return { out: out.replace(/exit=\d+\n$/, ""), code };
+/** The first command for ARGS on a fake host; it runs as sent, with no `set` flags of its own. */
+function reach(args: Parameters<typeof reachScript>[0], fakes: Fakes, path?: string): FakeHostResult {
+    return runOnFakeHost({ script: reachScript(args), fakes, set: "", path });
 }
 
 const IP_ADDRS = [
     "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever",
     "2: ens3    inet 198.51.100.161/24 brd 198.51.100.255 scope global ens3\\       valid_lft forever preferred_lft forever",
     "3: br0    inet 10.1.0.1/16 scope global br0\\       valid_lft forever preferred_lft forever",
-].join("\n");
-const FAKE_IP = `ip() { case "$*" in "-o -4 addr show") printf '%s\\n' '${IP_ADDRS.replace(/'/g, "")}' ;; "-o -4 addr show scope global") printf '%s\\n' '${IP_ADDRS.split("\n").slice(1).join("\n")}' ;; "link show dev br0") return 0 ;; *) return 1 ;; esac; }`;
-const AS_ROOT = `${FAKE_IP}\nhostname() { echo web1; }\nid() { [ "$1" = -u ] && echo 0 || echo root; }`;
+];
+/** `ip -o -4 addr show` as a host with ens3 and br0 prints it; br0 exists; any other call fails. */
+const FAKE_IP = byArgs("ip", { "-o -4 addr show": IP_ADDRS, "-o -4 addr show scope global": IP_ADDRS.slice(1), "link show dev br0": { status: 0 } }, { status: 1 });
+const AS_ROOT: Fakes = { ip: FAKE_IP, hostname: "echo web1", id: '[ "$1" = -u ] && echo 0 || echo root' };
 
 test("first command: reports the device that holds the underlay address", () => {
-    const r = runReach(reachScript({ label: "k1 (root@198.51.100.161 port 22)", underlayAddress: "198.51.100.161", sudo: false }), AS_ROOT);
+    const r = reach({ label: "k1 (root@198.51.100.161 port 22)", underlayAddress: "198.51.100.161", sudo: false }, AS_ROOT);
     assert.equal(r.code, 0, r.out);
     assert.equal(r.out, "device=ens3\naddress=198.51.100.161\n");
     assert.equal(parseReachDevice("k1", r.out), "ens3");
     // A device given and present is used, even when the address sits on another one.
-    const g = runReach(reachScript({ label: "k1", underlayAddress: "198.51.100.161", device: "br0", sudo: false }), AS_ROOT);
+    const g = reach({ label: "k1", underlayAddress: "198.51.100.161", device: "br0", sudo: false }, AS_ROOT);
     assert.equal(g.out, "device=br0\naddress=198.51.100.161\n");
 });
 
-test("first command: an underlay address that is not the host's is named, with what the host has", () => {
-    const r = runReach(reachScript({ label: "k1 (root@203.0.113.9 port 22)", underlayAddress: "203.0.113.9", sudo: false }), AS_ROOT);
-    assert.equal(r.code, 1);
-    assert.equal(
-        r.out,
-        "fou-tunnel: k1 (root@203.0.113.9 port 22): 203.0.113.9 is not an address of web1 (it has 198.51.100.161/24 on ens3, 10.1.0.1/16 on br0): set underlayAddress to the address its peers reach it at\n",
-    );
-});
-
-test("first command: a device that does not exist, a user that is not root without sudo, no ip, no sudo", () => {
-    const dev = runReach(reachScript({ label: "k1", underlayAddress: "198.51.100.161", device: "eth9", sudo: false }), AS_ROOT);
-    assert.equal(dev.code, 1);
-    assert.match(dev.out, /^fou-tunnel: k1: web1 has no device eth9 \(198\.51\.100\.161 is on ens3\): set device to an existing one, or leave it unset$/m);
-    const user = runReach(reachScript({ label: "k1", underlayAddress: "198.51.100.161", sudo: false }), `${FAKE_IP}\nid() { [ "$1" = -u ] && echo 1000 || echo deploy; }`);
-    assert.equal(user.code, 1);
-    assert.match(user.out, /^fou-tunnel: k1: user deploy is not root and sudo is off: the steps need root; connect as root or turn sudo on$/m);
+fixtureTests("first command", [
+    {
+        name: "an underlay address that is not the host's is named, with what the host has",
+        script: () => reachScript({ label: "k1 (root@203.0.113.9 port 22)", underlayAddress: "203.0.113.9", sudo: false }),
+        fakes: AS_ROOT,
+        set: "",
+        expect: {
+            code: 1,
+            out: "fou-tunnel: k1 (root@203.0.113.9 port 22): 203.0.113.9 is not an address of web1 (it has 198.51.100.161/24 on ens3, 10.1.0.1/16 on br0): set underlayAddress to the address its peers reach it at\n",
+        },
+    },
+    {
+        name: "a device that does not exist",
+        script: () => reachScript({ label: "k1", underlayAddress: "198.51.100.161", device: "eth9", sudo: false }),
+        fakes: AS_ROOT,
+        set: "",
+        expect: { code: 1, out: /^fou-tunnel: k1: web1 has no device eth9 \(198\.51\.100\.161 is on ens3\): set device to an existing one, or leave it unset$/m },
+    },
+    {
+        name: "a user that is not root without sudo",
+        script: () => reachScript({ label: "k1", underlayAddress: "198.51.100.161", sudo: false }),
+        fakes: { ip: FAKE_IP, id: '[ "$1" = -u ] && echo 1000 || echo deploy' },
+        set: "",
+        expect: { code: 1, out: /^fou-tunnel: k1: user deploy is not root and sudo is off: the steps need root; connect as root or turn sudo on$/m },
+    },
     // No ip on PATH, and none as a shell builtin: Debian's busybox-static shell runs its own ip
     // applet whatever PATH says, and reports it to `command -v`, so the fake `command` hides it.
-    const noIp = runReach(
-        reachScript({ label: "k1", underlayAddress: "198.51.100.161", sudo: false }),
-        `hostname() { echo web1; }\nid() { echo 0; }\ncommand() { [ "$*" != "-v ip" ]; }\nPATH=/nonexistent`,
-    );
-    assert.match(noIp.out, /^fou-tunnel: k1: web1 has no ip command: install iproute2$/m);
-    const noSudo = runReach(reachScript({ label: "k2", underlayAddress: "198.51.100.161", sudo: true }), `hostname() { echo web2; }\nid() { echo deploy; }\nPATH=/nonexistent`);
-    assert.equal(noSudo.code, 1);
-    assert.match(noSudo.out, /^fou-tunnel: k2: user deploy is not root and web2 has no sudo: install sudo and allow this user/m);
-});
-
-test("first command through sudo: a sudo that wants a password fails at once, saying so", () => {
-    const refusing = `${FAKE_IP}\nhostname() { echo web2; }\nid() { echo deploy; }\nsudo() { echo "sudo: a password is required" >&2; return 1; }\ncommand() { return 0; }`;
-    const r = runReach(reachScript({ label: "k2", underlayAddress: "198.51.100.161", sudo: true }), refusing);
-    assert.equal(r.code, 1);
-    assert.match(r.out, /fou-tunnel: web2: user deploy cannot use sudo without a password \(sudo -n\): allow it \(NOPASSWD\) for this user, or connect as root/);
+    {
+        name: "no ip",
+        script: () => reachScript({ label: "k1", underlayAddress: "198.51.100.161", sudo: false }),
+        fakes: { hostname: "echo web1", id: "echo 0", command: '[ "$*" != "-v ip" ]' },
+        path: "/nonexistent",
+        set: "",
+        expect: { code: 1, out: /^fou-tunnel: k1: web1 has no ip command: install iproute2$/m },
+    },
+    {
+        name: "no sudo",
+        script: () => reachScript({ label: "k2", underlayAddress: "198.51.100.161", sudo: true }),
+        fakes: { hostname: "echo web2", id: "echo deploy" },
+        path: "/nonexistent",
+        set: "",
+        expect: { code: 1, out: /^fou-tunnel: k2: user deploy is not root and web2 has no sudo: install sudo and allow this user/m },
+    },
+    {
+        name: "through sudo, a sudo that wants a password fails at once, saying so",
+        script: () => reachScript({ label: "k2", underlayAddress: "198.51.100.161", sudo: true }),
+        fakes: { ip: FAKE_IP, hostname: "echo web2", id: "echo deploy", sudo: 'echo "sudo: a password is required" >&2; return 1', command: "return 0" },
+        set: "",
+        expect: { code: 1, out: /fou-tunnel: web2: user deploy cannot use sudo without a password \(sudo -n\): allow it \(NOPASSWD\) for this user, or connect as root/ },
+    },
     // A sudo that allows it runs the check (`sudo -n /bin/sh -c SCRIPT`), here in this shell with its fakes.
-    const allowing = `${AS_ROOT}\nsudo() { shift; if [ "$1" = true ]; then return 0; fi; (eval "$3"); }\ncommand() { return 0; }`;
-    const ok = runReach(reachScript({ label: "k2", underlayAddress: "198.51.100.161", sudo: true }).replace("exec sudo", "sudo"), allowing);
-    assert.equal(ok.out, "device=ens3\naddress=198.51.100.161\n");
-});
+    {
+        name: "through sudo, a sudo that allows it runs the check",
+        script: () => reachScript({ label: "k2", underlayAddress: "198.51.100.161", sudo: true }).replace("exec sudo", "sudo"),
+        fakes: { ...AS_ROOT, sudo: 'shift; if [ "$1" = true ]; then return 0; fi; (eval "$3")', command: "return 0" },
+        set: "",
+        expect: { code: 0, out: "device=ens3\naddress=198.51.100.161\n" },
+    },
+]);
 
 test("hostile values stay data in the first command", () => {
-    const r = runReach(reachScript({ label: "k1 $(touch /tmp/fou-pwned-ssh)", underlayAddress: "198.51.100.161'; touch /tmp/fou-pwned-ssh; '", sudo: false }), AS_ROOT);
+    const r = reach({ label: "k1 $(touch /tmp/fou-pwned-ssh)", underlayAddress: "198.51.100.161'; touch /tmp/fou-pwned-ssh; '", sudo: false }, AS_ROOT);
     assert.equal(r.code, 1);
     assert.match(r.out, /^fou-tunnel: k1 \$\(touch \/tmp\/fou-pwned-ssh\): 198\.51\.100\.161'; touch/m);
     assert.throws(() => execFileSync("test", ["-e", "/tmp/fou-pwned-ssh"]));
