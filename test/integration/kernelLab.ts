@@ -19,6 +19,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import YAML from "yaml";
 import { APT_NAME } from "../../components/kernelUpgradeScripts";
+import { shq } from "../../components/shell";
 import { REPO, routed, ssh } from "./harness";
 
 const run = promisify(execFile);
@@ -209,7 +210,7 @@ export class KernelLab {
             [
                 "set -e",
                 "u=$(grub-probe --target=fs_uuid /)",
-                `e="gnulinux-${release}-advanced-$u"`,
+                `e="gnulinux-"${shq(release)}"-advanced-$u"`,
                 'grep -q "\'$e\'" /boot/grub/grub.cfg',
                 'grub-reboot "gnulinux-advanced-$u>$e"',
                 "systemd-run --on-active=2 --unit=fou-test-reboot systemctl reboot >/dev/null 2>&1",

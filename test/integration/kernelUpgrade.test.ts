@@ -46,6 +46,18 @@ function createdSeconds(r: PulumiResult, name: string): number | undefined {
     return m ? Number(m[1]) : undefined;
 }
 
+/** Three pings each way across the tunnel, each seen as UDP on the peer's FOU port. */
+function pingsBothWays(): void {
+    for (const [from, fg, to, tg] of [
+        [K1, "10.10.10.1", K2, "10.10.10.2"],
+        [K2, "10.10.10.2", K1, "10.10.10.1"],
+    ]) {
+        const { ping, cap } = pingAndCapture(key, from, fg, to, tg, 5555);
+        assert.match(ping, /3 packets transmitted, 3 received/);
+        assert.ok(cap.includes(`> ${to}.5555: UDP`), cap);
+    }
+}
+
 /** What a stack would leave on k1, in one look. */
 const k1Objects = () => ssh(key, K1, "uname -r; echo links:; ip -o link show | awk -F': ' '{print $2}'; echo fou:; ip fou show 2>/dev/null; echo files:; ls -a /var/lib/fou-tunnel 2>&1; echo units:; ls /etc/systemd/system | grep fou-tunnel || true");
 
@@ -141,14 +153,7 @@ test("kernel: {upgrade: true} from the signed repository: up installs 6.12, rebo
         assert.equal(v.received, 3, JSON.stringify(v));
         assert.ok(v.udpToPeer >= 3 && v.udpFromPeer >= 3, JSON.stringify(v));
     }
-    for (const [from, fg, to, tg] of [
-        [K1, "10.10.10.1", K2, "10.10.10.2"],
-        [K2, "10.10.10.2", K1, "10.10.10.1"],
-    ]) {
-        const { ping, cap } = pingAndCapture(key, from, fg, to, tg, 5555);
-        assert.match(ping, /3 packets transmitted, 3 received/);
-        assert.ok(cap.includes(`> ${to}.5555: UDP`), cap);
-    }
+    pingsBothWays();
     assert.match(ssh(key, K1, "ip -d link show ftok2"), /encap fou encap-sport auto encap-dport 5555/);
 });
 
@@ -199,14 +204,7 @@ test("k1 boots back into 6.1 by itself: a refresh sees it, up --refresh reboots 
     assert.match(boots[3], new RegExp(`^Linux version ${escape(release)}`));
     const out = await s.outputs();
     assert.equal(out.kernels.k1.after, release, JSON.stringify(out.kernels));
-    for (const [from, fg, to, tg] of [
-        [K1, "10.10.10.1", K2, "10.10.10.2"],
-        [K2, "10.10.10.2", K1, "10.10.10.1"],
-    ]) {
-        const { ping, cap } = pingAndCapture(key, from, fg, to, tg, 5555);
-        assert.match(ping, /3 packets transmitted, 3 received/);
-        assert.ok(cap.includes(`> ${to}.5555: UDP`), cap);
-    }
+    pingsBothWays();
     // Repaired: a refresh now finds nothing, and reboots nothing.
     const settled = bootId();
     const again = await s.pulumi(["up", "--refresh", "--expect-no-changes", "--yes", "--skip-preview"]);
