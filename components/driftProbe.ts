@@ -51,10 +51,10 @@ export const PROBE_PROVIDER_MODULE = providerModule(probeProvider);
  * within `perDialTimeout`, up to three times (a host key that does not match, once): a probe
  * that cannot reach its host says so instead of waiting. A refresh reads many probes of a host
  * at once, so they share one connection per host (kept on `globalThis`, as the host loads the
- * provider anew for each distinct text), with eight sessions at a time: sshd's MaxSessions is
- * 10, and it frees a closed session's slot only on a later pass, so a session the server refuses
- * to open (or to exec in) is asked again, with a short backoff — the check never ran, which is
- * no verdict on the host. As the plugin: the agent is agentSocketPath's, else SSH_AUTH_SOCK's
+ * provider anew for each distinct text), with eight sessions at a time (sshd's MaxSessions is
+ * 10). sshd may still refuse a session now and then (seen on test hosts with eight in use), so a
+ * session the server refuses to open (or to exec in) is asked again, with a short backoff — the
+ * check never ran, which is no verdict on the host. As the plugin: the agent is agentSocketPath's, else SSH_AUTH_SOCK's
  * (here only without a key); a pinned host key must match, and without one any key is accepted.
  */
 function probeProvider(): pulumi.dynamic.ResourceProvider {
