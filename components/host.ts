@@ -55,6 +55,18 @@ export interface CommandScripts {
     readonly create: string;
     /** Undo of create; omitted when there is nothing to undo. */
     readonly delete?: string;
+    /**
+     * Shell functions both may call (the fixed host library, `components/sh/`), defined once
+     * ahead of them in the step's program.
+     */
+    readonly library?: string;
+}
+
+/** ACTION's script of SCRIPTS as one text a shell runs alone: the library, then the script. */
+export function standalone(scripts: CommandScripts, action: StepAction = "create"): string {
+    const body = action === "create" ? scripts.create : scripts.delete;
+    if (body === undefined) throw new Error(`these scripts have no ${action}`);
+    return scripts.library === undefined ? body : `${scripts.library}\n${body}`;
 }
 
 export interface HostCommandArgs {
@@ -103,14 +115,16 @@ export function stepCommandLine(action: StepAction, sudo: boolean): string {
 }
 
 /**
- * The text a step's shell reads on stdin: the create and the delete as two functions, then a
- * dispatch on the action. The shell runs nothing until it has read the dispatch, the last
- * line, so a connection lost mid-text runs no part of it; the functions read nothing from stdin.
+ * The text a step's shell reads on stdin: the library's functions, the create and the delete as
+ * two functions, then a dispatch on the action. The shell runs nothing until it has read the
+ * dispatch, the last line, so a connection lost mid-text runs no part of it; the functions read
+ * nothing from stdin.
  * Arguments after the action are not read (a drift probe's id rides there).
  */
 export function stepProgram(scripts: CommandScripts): string {
     const hasDelete = scripts.delete !== undefined;
     return [
+        ...(scripts.library === undefined ? [] : [scripts.library]),
         `fou_create() {\n${scripts.create}\n}`,
         ...(hasDelete ? [`fou_delete() {\n${scripts.delete}\n}`] : []),
         "case ${1-} in",

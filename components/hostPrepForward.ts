@@ -1,5 +1,5 @@
 import type { CommandScripts } from "./host";
-import { expect, labelLine, removeEmptyStateDirs, STATE_ROOT, undoOnFailure } from "./hostState";
+import { expect, labelLine, removeEmptyStateDirs, STATE_ROOT, undoLibrary, undoOnFailure } from "./hostState";
 import { fileHolds, script, sh } from "./shell";
 
 /** The forwarding value the host had before any stack changed it; shared by all stacks. */
@@ -26,6 +26,7 @@ export function ipForwardScripts(claimFile: string, label?: string): CommandScri
         removeEmptyStateDirs(claimFile),
     ];
     return {
+        library: undoLibrary(),
         create: script(
             labelLine(label),
             ...undoOnFailure({ undo: release }),

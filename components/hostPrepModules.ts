@@ -1,6 +1,6 @@
 import type { CommandScripts } from "./host";
 import { kernelCheckLines } from "./hostPrepChecks";
-import { expect, labelLine, removeEmptyStateDirs, STATE_ROOT, undoOnFailure } from "./hostState";
+import { expect, labelLine, removeEmptyStateDirs, STATE_ROOT, undoLibrary, undoOnFailure } from "./hostState";
 import { script, sh, shq } from "./shell";
 
 /**
@@ -63,6 +63,7 @@ const MODULE_IN_USE = [
 export function kernelScripts(modules: readonly string[], stateFile: string, label?: string): CommandScripts {
     const list = modules.map((m) => sh`${m}`).join(" ");
     return {
+        library: undoLibrary(),
         create: script(...kernelCheckLines(list), ...loadLines(modules, list, stateFile, label)),
         delete: unloadScript(stateFile),
     };

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { createHash } from "crypto";
 import { CommandScripts, hostStep, TunnelHost } from "./host";
+import { hostFunctions, hostLibrary } from "./hostLibrary";
 import { sh, shq } from "./shell";
 
 /**
@@ -69,9 +70,6 @@ export interface HostObject {
     readonly exclusive?: { readonly key: string; readonly present: string; readonly what: string };
 }
 
-/** `$owner`: the id file path in owner file `$o`, empty when there is none. */
-const READ_OWNER = 'owner=; if [ -f "$o" ]; then read -r owner < "$o" || true; fi';
-
 /**
  * Create and delete of a {@link HostObject}. Create adopts an object that already passes its
  * check — a re-run by the command plugin (any input change re-runs create), or a leftover of a
@@ -79,122 +77,48 @@ const READ_OWNER = 'owner=; if [ -f "$o" ]; then read -r owner < "$o" || true; f
  * applies the object, checks it, and records a fresh instance id. Dependants list the id in
  * their triggers: an object that really was rebuilt rebuilds what sits on it.
  *
- * A create that fails once it has begun to apply puts back what it changed ({@link undoOnFailure}):
- * Pulumi records nothing for a failed create, so no delete would ever run for it. LABEL names the
- * host and object in messages (`k1: link ftok2`); default the host's own name.
+ * A create that fails once it has begun to apply puts back what it changed: Pulumi records
+ * nothing for a failed create, so no delete would ever run for it. The fixed logic is shell
+ * source (`components/sh/object.sh`, `undo.sh`); the step defines the object's shell bodies as
+ * functions and passes its files as quoted variables. LABEL names the host and object in
+ * messages (`k1: link ftok2`); default the host's own name.
  */
 export function objectScripts(obj: HostObject, idFile: string, label?: string): CommandScripts {
     const root = stateRootOf(idFile);
-    const dir = obj.shared === undefined ? undefined : `${root}/shared/${obj.shared}`;
-    // The claimant: this stack's namespace and the resource, from the id file's path.
-    const shared = dir === undefined ? undefined : { dir, claim: `${dir}/${idFile.split("/").slice(-2).join(".").replace(/\.id$/, "")}` };
     const ex = obj.exclusive;
-    if (ex !== undefined && shared !== undefined) throw new Error("a host object is either shared or exclusive, not both");
-    const owner = ex === undefined ? undefined : `${root}/owners/${ex.key.replace(/[^A-Za-z0-9._-]/g, "_")}`;
-    const files: ObjectFiles = { root, idFile, shared, owner };
-    const remove = obj.remove === undefined ? [] : [`(\n${obj.remove}\n)`];
-    return { create: objectCreate(obj, files, remove, label), delete: objectDelete(files, remove) };
+    if (ex !== undefined && obj.shared !== undefined) throw new Error("a host object is either shared or exclusive, not both");
+    const shared = obj.shared === undefined ? "" : `${root}/shared/${obj.shared}`;
+    // The claimant: this stack's namespace and the resource, from the id file's path.
+    const claim = shared === "" ? "" : `${shared}/${idFile.split("/").slice(-2).join(".").replace(/\.id$/, "")}`;
+    const owner = ex === undefined ? "" : `${root}/owners/${ex.key.replace(/[^A-Za-z0-9._-]/g, "_")}`;
+    const vars = [sh`f=${idFile}; fou_root=${root}; fou_owner=${owner}; fou_shared=${shared}; fou_claim=${claim}`, ...(ex ? [sh`fou_what=${ex.what}`] : [])].join("; ");
+    return {
+        // The library's functions this kind of object calls, then the object's shell bodies as
+        // functions (check, apply and remove in subshells: their `exit` ends only them).
+        library: [
+            objectLibrary({ owner: ex !== undefined, shared: shared !== "" }),
+            `fou_check() (\n${obj.check}\n)`,
+            `fou_apply() (\n${obj.apply}\n)`,
+            `fou_remove() (\n${obj.remove ?? ":"}\n)`,
+            ...(ex ? [`fou_present() {\n${ex.present}\n}`] : []),
+            `fou_report() {\n${obj.report ?? ":"}\n}`,
+        ].join("\n"),
+        create: ["set -eu", vars, labelLine(label), "fou_object_create"].join("\n"),
+        delete: ["set -eu", vars, "fou_object_delete"].join("\n"),
+    };
 }
 
-/** Where an object's create and delete keep what they know on the host. */
-interface ObjectFiles {
-    /** The state root (`/var/lib/fou-tunnel`). */
-    readonly root: string;
-    readonly idFile: string;
-    /** A shared object's claims directory, and this resource's claim in it. */
-    readonly shared?: { readonly dir: string; readonly claim: string };
-    /** An exclusive object's owner file. */
-    readonly owner?: string;
-}
-
-/**
- * The create: refuses a name someone else holds (exclusive), puts back what it changed when it
- * fails, applies the object unless it passes its check already, then records its id (and claim).
- */
-function objectCreate(obj: HostObject, files: ObjectFiles, remove: string[], label?: string): string {
-    const { shared, owner } = files;
+/** What an object's step carries of undo.sh and object.sh: the functions its kind calls. */
+function objectLibrary(kind: { owner: boolean; shared: boolean }): string {
     return [
-        "set -eu",
-        sh`f=${files.idFile}`,
-        labelLine(label),
-        ...(obj.exclusive && owner ? ownerCheckLines(obj.exclusive, owner) : []),
-        ...undoOnFailure({
-            undo: [
-                ...(shared ? [`if ! ${claimed(shared.dir)}; then`, ...remove, "fi"] : remove),
-                // A claim made by this run goes with the object: no delete will ever drop it.
-                ...(owner ? ['if [ "$claimed" = 1 ]; then rm -f "$o"; fi', sh`rmdir ${`${files.root}/owners`} ${files.root} 2>/dev/null || true`] : []),
-            ],
-        }),
-        ...(owner
-            ? ['if [ "$owner" != "$f" ]; then [ -d "${o%/*}" ] || mkdir -p "${o%/*}"; printf \'%s\\n\' "$f" > "$o.tmp"; mv "$o.tmp" "$o"; claimed=1; fou_changing=1; fi']
-            : []),
-        // Once, as a function (a subshell: the check's `exit` ends only it), for both looks.
-        `fou_check() (\n${obj.check}\n)`,
-        "fresh=",
-        "if ! fou_check >/dev/null 2>&1; then",
-        "  fou_changing=1",
-        ...applyStep(obj.apply),
-        '  if ! why=$(fou_check 2>&1); then echo "fou-tunnel: $fou_at: applied, but the host does not show it: $why" >&2; exit 1; fi',
-        "  fresh=1",
-        "fi",
-        // A rebuilt object gets a new id. The id is written in place, not renamed into it: one
-        // line is one write, and an id file left empty by a kill reads as none (-s), so the
-        // next create gives it an id.
-        'if [ -n "$fresh" ] || [ ! -s "$f" ]; then [ -d "${f%/*}" ] || mkdir -p "${f%/*}"; read -r u < /proc/sys/kernel/random/uuid; printf \'%s\\n\' "$u" > "$f"; fi',
-        ...(shared ? [sh`[ -d ${shared.dir} ] || mkdir -p ${shared.dir}; [ -e ${shared.claim} ] || : > ${shared.claim}`] : []),
-        'read -r id < "$f"; echo "instance=$id"',
-        ...(obj.report ? [obj.report] : []),
-    ].join("\n");
-}
-
-/**
- * Sets `owner` from owner file `$o` and `claimed=0`; fails when another stack owns the name, or
- * when something this stack did not make holds it.
- */
-function ownerCheckLines(ex: NonNullable<HostObject["exclusive"]>, owner: string): string[] {
-    return [
-        // Whether anything holds the name at all, whatever its settings.
-        `fou_present() {\n${ex.present}\n}`,
-        sh`o=${owner}`,
-        "claimed=0",
-        READ_OWNER,
-        // An owner whose id file is gone (its stack was removed without its delete) holds nothing.
-        'if [ -n "$owner" ] && [ "$owner" != "$f" ] && [ -e "$owner" ]; then',
-        sh`  printf 'fou-tunnel: %s: %s belongs to another stack (its state: %s); not taking it over\\n' "$fou_at" ${ex.what} "$owner" >&2; exit 1`,
-        "fi",
-        'if [ "$owner" != "$f" ] && fou_present >/dev/null 2>&1; then',
-        sh`  printf 'fou-tunnel: %s: %s exists already and this stack did not make it (by hand, or another tool); remove it or choose another name\\n' "$fou_at" ${ex.what} >&2; exit 1`,
-        "fi",
-    ];
-}
-
-/** The delete: removes the object only while this resource owns it, or holds the last claim on it. */
-function objectDelete(files: ObjectFiles, remove: string[]): string {
-    const { idFile, shared, owner } = files;
-    return [
-        "set -eu",
-        ...(owner
-            ? [
-                  sh`f=${idFile}; o=${owner}`,
-                  // Only the owner removes it.
-                  READ_OWNER,
-                  'if [ "$owner" = "$f" ]; then',
-                  ...remove,
-                  '  rm -f "$o"; rmdir "${o%/*}" 2>/dev/null || true',
-                  "fi",
-              ]
-            : shared
-            ? [
-                  sh`rm -f ${shared.claim}`,
-                  // Another stack still uses the object: leave it to that stack's delete.
-                  `if ! ${claimed(shared.dir)}; then`,
-                  ...remove,
-                  sh`  rmdir ${shared.dir} 2>/dev/null || true; rmdir ${`${files.root}/shared`} 2>/dev/null || true`,
-                  "fi",
-              ]
-            : remove),
-        sh`rm -f ${idFile}`,
-        removeEmptyStateDirs(idFile),
+        hostLibrary("undo.sh"),
+        hostFunctions("object.sh", [
+            ...(kind.owner ? ["fou_read_owner", "fou_owner_check", "fou_take_name", "fou_drop_name", "fou_owner_delete"] : []),
+            ...(kind.shared ? ["fou_claimed"] : []),
+            "fou_object_put_back",
+            "fou_object_create",
+            "fou_object_delete",
+        ]),
     ].join("\n");
 }
 
@@ -204,50 +128,18 @@ export function labelLine(label?: string): string {
 }
 
 /**
- * Lines that run APPLY (a script body) with `set -e` in force inside it, its output kept: on
- * success printed as it came, on failure on stderr behind `fou-tunnel: <fou_at>:`, so the
- * step's error leads with the host, the object and the host's own reason, then the script
- * exits with the apply's status. (Run as an `if` condition, `set -e` would not stop the apply
- * at its first failing command.)
- */
-export function applyStep(apply: string): string[] {
-    return [
-        "  set +e",
-        `  fou_out=$(set -e; (\n${apply}\n) 2>&1)`,
-        "  fou_rc=$?",
-        "  set -e",
-        '  if [ "$fou_rc" -ne 0 ]; then printf \'fou-tunnel: %s: %s\\n\' "$fou_at" "${fou_out#fou-tunnel: }" >&2; exit "$fou_rc"; fi',
-        '  if [ -n "$fou_out" ]; then printf \'%s\\n\' "$fou_out"; fi',
-    ];
-}
-
-/**
- * An EXIT trap that, when the script fails after `fou_changing=1` (it began to change the host),
- * runs UNDO to put back what it changed, and says so after the reason: Pulumi records nothing for
- * a failed create, so nothing would ever delete it. `fou_at` names the host and step.
+ * Lines that arm `fou_guard` (`components/sh/undo.sh`): when the script fails after
+ * `fou_changing=1` (it began to change the host), UNDO runs to put back what it changed, and the
+ * step says so after its reason. `fou_at` names the host and step. A script that uses it carries
+ * {@link undoLibrary} in its program's library.
  */
 export function undoOnFailure(s: { undo: string[] }): string[] {
-    return [
-        "fou_changing=",
-        "fou_undo() {",
-        "  fou_rc=$?",
-        "  trap - EXIT",
-        '  if [ "$fou_rc" -ne 0 ] && [ -n "$fou_changing" ]; then',
-        `    if fou_why=$( (set -e\n${s.undo.join("\n")}\n) 2>&1); then`,
-        '      echo "fou-tunnel: $fou_at: put back what this step changed" >&2',
-        "    else",
-        '      echo "fou-tunnel: $fou_at: could not put back what this step changed: $fou_why" >&2',
-        "    fi",
-        "  fi",
-        '  exit "$fou_rc"',
-        "}",
-        "trap fou_undo EXIT",
-    ];
+    return [`fou_put_back_step() {\n${s.undo.join("\n")}\n}`, "fou_guard fou_put_back_step"];
 }
 
-/** A shell test that DIR (a shared object's claims) holds a claim: a glob, no `ls | grep`. */
-function claimed(dir: string): string {
-    return `{ for fou_c in ${shq(dir)}/*; do [ -e "$fou_c" ] && break; done; [ -e "$fou_c" ]; }`;
+/** The shell library {@link undoOnFailure} needs. */
+export function undoLibrary(): string {
+    return hostLibrary("undo.sh");
 }
 
 /** A check line: runs TEST (a shell condition); when it fails, prints WHY and exits 1. */

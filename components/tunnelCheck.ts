@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { hostCommand, TunnelHost } from "./host";
 import { expect } from "./hostState";
+import { hostLibrary } from "./hostLibrary";
 import { script, sh } from "./shell";
 
 export interface TunnelCheckArgs {
@@ -56,58 +57,14 @@ export interface CheckSettings {
 
 /**
  * The guide's test, from one end: `tcpdump -nn -i eth0 udp port 5555` while
- * `ping -I 10.10.10.1 10.10.10.2 -c 3` (IPv6 GWIPs of a sit tunnel alike). Prints a JSON result and fails unless pings came back
- * and UDP packets to and from the FOU port were captured.
+ * `ping -I 10.10.10.1 10.10.10.2 -c 3` (IPv6 GWIPs of a sit tunnel alike). Prints a JSON result
+ * and fails unless pings came back and UDP packets to and from the FOU port were captured. The
+ * script is `components/sh/tunnel-check.sh`; the settings reach it as quoted variables.
  */
 export function tunnelCheckScript(s: CheckSettings): string {
-    const toPeer = `> ${s.remote}.${s.port}: UDP`;
-    const fromPeer = `IP ${s.remote}.`;
-    const toUs = `> ${s.local}.${s.port}: UDP`;
     return script(
-        'd=$(mktemp -d); trap \'rm -rf "$d"\' EXIT',
-        // Made before tcpdump's job opens it: the shell goes on to read it before the job runs.
-        ': >"$d/err"',
-        // Only this tunnel's packets: a port may be shared with tunnels to other peers.
-        sh`timeout 50 tcpdump -nn -l -i ${s.device} -c 6 udp port ${s.port} and host ${s.remote} >"$d/cap" 2>"$d/err" &`,
-        "tp=$!",
-        // The output is read by the shell's read and case, not grep or sed (builtins; see shell.ts).
-        'listening() { while IFS= read -r l; do case $l in *listening*) return 0 ;; esac; done <"$d/err"; return 1; }',
-        // "3 packets transmitted, 3 received, …" (busybox: "3 packets received")
-        'count_pings() {',
-        '  sent=0; received=0',
-        '  while IFS= read -r l; do case $l in *" packets transmitted, "*) sent=${l%% *}; r=${l#*, }; received=${r%% *} ;; esac; done <"$d/ping"',
-        '  case $sent in ""|*[!0-9]*) sent=0 ;; esac; case $received in ""|*[!0-9]*) received=0 ;; esac',
-        '}',
-        'i=0; while ! listening && [ $i -lt 100 ]; do i=$((i+1)); sleep 0.1; done',
-        // -w: wait for all three replies (up to 5 s). Without it, a ping at 0.2 s intervals stops
-        // two round trips after the last request, and one slow reply (a busy host) counts as lost.
-        // Rounds again for up to 40 s while replies are missing: after the peer answered FOU
-        // packets with port unreachable (a rebooted peer before its port is back), the kernel's
-        // tunnel fails as many of its next sends locally, for 30 s (ip_tunnel's err_count and
-        // IPTUNNEL_ERR_TIMEO); ping with -w stops at the first such error.
-        "rounds=0; end=$(($(date +%s) + 40))",
-        "while :; do",
-        "  rounds=$((rounds + 1))",
-        sh`  ping -n -q -c 3 -i 0.2 -w 5 -I ${s.gwip} ${s.peerGwip} >"$d/ping" 2>&1 || true`,
-        "  count_pings",
-        '  if [ "$received" -ge 3 ] || [ "$(date +%s)" -ge "$end" ]; then break; fi',
-        "  sleep 1",
-        "done",
-        'i=0; while kill -0 "$tp" 2>/dev/null && [ $i -lt 20 ]; do i=$((i+1)); sleep 0.1; done',
-        'kill "$tp" 2>/dev/null || true; wait "$tp" 2>/dev/null || true',
-        // "12:00:00.123456 IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84"
-        "out=0; in=0; sample=",
-        'while IFS= read -r l; do',
-        sh`  case $l in *${toPeer}*) out=$((out + 1)); [ -n "$sample" ] || sample=\${l#* } ;; esac`,
-        sh`  case $l in *${fromPeer}*${toUs}*) in=$((in + 1)) ;; esac`,
-        'done <"$d/cap"',
-        // (it goes into JSON)
-        `case $sample in *[\\"\\\\]*) sample=$(printf '%s' "$sample" | tr -d '"\\\\') ;; esac`,
-        sh`printf '{"from":"%s","to":"%s","sent":%d,"received":%d,"udpToPeer":%d,"udpFromPeer":%d,"sample":"%s","rounds":%d,"measuredAt":"%s"}\\n' ${s.gwip} ${s.peerGwip} "$sent" "$received" "$out" "$in" "$sample" "$rounds" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"`,
-        'if [ "$received" -lt 1 ] || [ "$out" -lt 1 ] || [ "$in" -lt 1 ]; then',
-        sh`  printf 'fou-tunnel: tunnel check failed on %s: %s/%s pings from %s to %s answered, UDP/%s packets out %s, in %s\\n' "$(hostname)" "$received" "$sent" ${s.gwip} ${s.peerGwip} ${s.port} "$out" "$in" >&2`,
-        '  cat "$d/ping" "$d/err" >&2; exit 1',
-        "fi",
+        sh`fou_dev=${s.device}; fou_gwip=${s.gwip}; fou_peer=${s.peerGwip}; fou_local=${s.local}; fou_remote=${s.remote}; fou_port=${s.port}`,
+        hostLibrary("tunnel-check.sh"),
     );
 }
 

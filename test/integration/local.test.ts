@@ -12,6 +12,7 @@ import { after, test } from "node:test";
 import { fouPortObject } from "../../components/fouPort";
 import { gwipObject } from "../../components/gwip";
 import { ipForwardScripts, kernelScripts } from "../../components/hostPrep";
+import { CommandScripts, standalone } from "../../components/host";
 import { objectScripts, stateFile } from "../../components/hostState";
 import { ipipFouLinkObject } from "../../components/ipipFouLink";
 import { routeObject } from "../../components/route";
@@ -49,6 +50,12 @@ after(async () => {
 const hostState = (host: string) => stateOf(key, host);
 const pingAndCapture = (from: string, fromGwip: string, to: string, toGwip: string, port: number) =>
     pingAndCaptureWith(key, from, fromGwip, to, toGwip, port);
+
+
+/** A step's create and delete as a host runs each alone over SSH: the host library, then the script. */
+function alone(s: CommandScripts): { create: string; delete: string } {
+    return { create: standalone(s), delete: standalone(s, "delete") };
+}
 
 test("the test network is free", () => {
     assert.ok(!routed("198.51.100.0/24"), "198.51.100.0/24 is already routed on this machine (is the dev stack up? scripts/pulumi destroy --stack dev); the test would disturb it");
@@ -121,7 +128,7 @@ test("on a live host, every create runs twice without error and every delete twi
         gwipObject("ftox", "10.99.99.1"),
         routeObject("ftox", "10.99.99.2", "10.99.99.1"),
     ];
-    const steps = objects.map((o, i) => objectScripts(o, stateFile(`live-${i}`, "id", "itest-live")));
+    const steps = objects.map((o, i) => alone(objectScripts(o, stateFile(`live-${i}`, "id", "itest-live"))));
     const before = hostState(K1);
     // The link's index, once it exists (the port comes first): a re-add would change it.
     const ifindex = () => ssh(key, K1, "cat /sys/class/net/ftox/ifindex 2>/dev/null || true");
@@ -225,7 +232,7 @@ test("removing the tunnel (VMs kept) restores each host exactly as it was", asyn
 
 test("on a restored host, HostPrep's create runs twice and its delete twice, back to the original", () => {
     const modules = stateFile("prep-kernel", "modules", "itest-live");
-    const steps = [kernelScripts(["fou", "ipip"], modules), ipForwardScripts(stateFile("prep-ip-forward", "ip_forward", "itest-live"))];
+    const steps = [kernelScripts(["fou", "ipip"], modules), ipForwardScripts(stateFile("prep-ip-forward", "ip_forward", "itest-live"))].map(alone);
     const runs = steps.map((s) => [ssh(key, K2, s.create), ssh(key, K2, s.create)]);
     // The first kernel run loads the modules and lists them on the host, the second finds them
     // loaded; the forwarding value first seen (0) is kept across runs.

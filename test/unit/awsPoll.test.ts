@@ -33,7 +33,7 @@ test("each poll asks its own host for the device holding its private address, qu
     const prep = res("k1-prep-kernel").inputs;
     assert.equal(prep.createLine, "sudo -n /bin/sh -s create");
     assert.equal(prep.deleteLine, "sudo -n /bin/sh -s delete");
-    assert.match(prep.create, /^set -eu\n/);
+    assert.match(prep.create, /^set -eu$/m);
     assert.deepEqual([plain(prep.connection).user, plain(prep.connection).hostKey], ["admin", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAhostawsk1hostkey"]);
 });
 

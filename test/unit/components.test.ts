@@ -43,29 +43,25 @@ test("FouPort runs the guide's ip fou add/del, guarded to be idempotent", () => 
     const c = cmd("fou-k1-fou");
     assert.equal(c.type, "command:remote:Command");
     const lines = c.inputs.create.split("\n");
-    assert.equal(lines[0], "set -eu");
-    // Its instance id lives on the host, namespaced by project and stack, named after the resource.
-    assert.equal(lines[1], "f='/var/lib/fou-tunnel/fou-tunnel.unit/fou-k1-fou.id'");
+    // After the library and the object's functions: the create itself.
+    const body = lines.slice(lines.lastIndexOf("set -eu"));
+    // Its instance id lives on the host, namespaced by project and stack, named after the
+    // resource; the port is one kernel object whoever added it: a claim per stack, under shared/.
+    const files =
+        "f='/var/lib/fou-tunnel/fou-tunnel.unit/fou-k1-fou.id'; fou_root='/var/lib/fou-tunnel'; fou_owner=''; " +
+        "fou_shared='/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4'; fou_claim='/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4/fou-tunnel.unit.fou-k1-fou'";
+    assert.equal(body[1], files, c.inputs.create);
     assert.ok(lines.includes(fouPortObject(5555, 4).apply.split("\n")[0]), c.inputs.create);
     // A port bound to another protocol is not silently taken over.
     assert.ok(lines.some((l: string) => /already a FOU port bound otherwise/.test(l)));
     assert.ok(lines.includes("else ip fou add port '5555' ipproto '4'; fi"));
-    assert.equal(
-        c.inputs.delete,
-        [
-            "set -eu",
-            // The port is one kernel object whoever added it: it goes with the last stack's claim.
-            "rm -f '/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4/fou-tunnel.unit.fou-k1-fou'",
-            "if ! { for fou_c in '/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4'/*; do [ -e \"$fou_c\" ] && break; done; [ -e \"$fou_c\" ]; }; then",
-            "(",
-            fouPortObject(5555, 4).remove!,
-            ")",
-            "  rmdir '/var/lib/fou-tunnel/shared/fou-port-5555-ipproto-4' 2>/dev/null || true; rmdir '/var/lib/fou-tunnel/shared' 2>/dev/null || true",
-            "fi",
-            "rm -f '/var/lib/fou-tunnel/fou-tunnel.unit/fou-k1-fou.id'",
-            "rmdir '/var/lib/fou-tunnel/fou-tunnel.unit' 2>/dev/null || true; rmdir '/var/lib/fou-tunnel' 2>/dev/null || true",
-        ].join("\n"),
-    );
+    assert.deepEqual([body.length, body.at(-1)], [4, "fou_object_create"]);
+    // The delete (components/sh/object.sh) drops the claim and removes the port with the last one.
+    assert.ok(c.inputs.delete.endsWith(["", "set -eu", files, "fou_object_delete"].join("\n")), c.inputs.delete);
+    assert.ok(c.inputs.stdin.includes(["fou_remove() (", fouPortObject(5555, 4).remove!, ")"].join("\n")), c.inputs.stdin);
+    // A shared port's step carries the claims test, not the owner check of exclusive objects.
+    assert.match(c.inputs.stdin, /^fou_claimed\(\) \{$/m);
+    assert.doesNotMatch(c.inputs.stdin, /^fou_owner_check\(\) \{$/m);
 });
 
 /** A host whose `ip fou show` lists LISTING, whose other `ip` calls print `RUN ip …`, named k9. */
@@ -103,7 +99,7 @@ test("IpipFouLink on k1 is the guide's ftok2 towards k2, and k2 mirrors it", () 
         l1.create,
     );
     assert.ok(l1.create.split("\n").includes("ip link set dev 'ftok2' up"));
-    assert.match(l1.delete, /^\(\nif ip link show dev 'ftok2' >\/dev\/null 2>&1; then ip link del dev 'ftok2'; fi\n\)$/m);
+    assert.match(l1.delete, /^fou_remove\(\) \(\nif ip link show dev 'ftok2' >\/dev\/null 2>&1; then ip link del dev 'ftok2'; fi\n\)$/m);
     assert.ok(
         l2.create.split("\n").includes(
             "ip link add 'ftok1' type ipip remote '198.51.100.151' local '198.51.100.152' ttl '255' dev 'eth0' encap fou encap-sport auto encap-dport '5555'",
@@ -244,7 +240,7 @@ test("every tunnel object has a drift probe that checks it on refresh; its id is
         // A replaced probe changes `update`, no trigger: the plugin runs it, the (idempotent)
         // create again. The program on stdin is the same, known at preview, held once.
         const c = cmd(name).inputs;
-        assert.ok(c.stdin.startsWith("fou_create() {\n"), name);
+        assert.match(c.stdin, /(^|\n)fou_create\(\) \{\n/, name);
         assert.equal(c.createLine, "/bin/sh -s create", name);
         assert.equal(c.update, `/bin/sh -s create 'drift-probe-${name}-probe-id'`, name);
         assert.ok(!cmd(name).inputs.triggers.includes(`${name}-probe-id`), name);

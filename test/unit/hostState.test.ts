@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
-import { HostObject, objectScripts, stateFile } from "../../components/hostState";
+import { standalone } from "../../components/host";
+import { HostObject, objectScripts as stepScripts, stateFile } from "../../components/hostState";
 import { HOST_SHELLS, HostShell, runIn } from "./hostShells";
 
 /** A throwaway state directory and object file for one shell's tests, and how they run scripts. */
@@ -50,6 +51,12 @@ function bench(shell: HostShell): Bench {
         idFile: stateFile("k1-thing", "id", "proj.stack", root),
         instance: (out) => /^instance=(.*)$/m.exec(out)?.[1],
     };
+}
+
+/** An object's create and delete as a host runs each alone: the host library, then the script. */
+function objectScripts(...args: Parameters<typeof stepScripts>): { create: string; delete: string } {
+    const s = stepScripts(...args);
+    return { create: standalone(s), delete: standalone(s, "delete") };
 }
 
 // Each shell's tests share its bench and run in this order.

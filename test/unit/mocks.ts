@@ -33,20 +33,25 @@ function fakeStdout(name: string, create: string | undefined): string {
 }
 
 /**
- * A host step's scripts travel in its stdin (components/host.ts stepProgram: `fou_create() {…}`,
- * `fou_delete() {…}`, a dispatch) behind a short command line. Tests read them where they read
- * any command's: as `create` and `delete`, decoded here in one place, with the command lines as
- * `createLine` and `deleteLine` and the program as `stdin`. Any other command is recorded as it is.
+ * A host step's scripts travel in its stdin (components/host.ts stepProgram: the library's
+ * functions, `fou_create() {…}`, `fou_delete() {…}`, a dispatch) behind a short command line.
+ * Tests read them where they read any command's: as `create` and `delete`, each with the library
+ * in front (the object's own shell lives there), decoded here in one place, with the command
+ * lines as `createLine` and `deleteLine` and the program as `stdin`. Any other command is
+ * recorded as it is.
  */
 export function decodeStep(inputs: Record<string, any>): Record<string, any> {
     const line = /^(sudo -n )?\/bin\/sh -s create$/;
     if (typeof inputs.create !== "string" || !line.test(inputs.create) || typeof inputs.stdin !== "string") return inputs;
+    const stdin: string = inputs.stdin;
+    const createAt = stdin.startsWith("fou_create() {\n") ? 0 : stdin.indexOf("\nfou_create() {\n") + 1;
+    const library = createAt > 0 ? stdin.slice(0, createAt) : "";
     const body = (fn: string): string | undefined => {
-        const start = inputs.stdin.indexOf(`\n${fn}() {\n`) + 1 || (inputs.stdin.startsWith(`${fn}() {\n`) ? 0 : -1);
-        if (start < 0) return undefined;
+        const start = stdin.indexOf(`${fn}() {\n`, createAt);
+        if (start < 0 || (start > 0 && stdin[start - 1] !== "\n")) return undefined;
         const from = start + `${fn}() {\n`.length;
-        const ends = [inputs.stdin.indexOf("\n}\nfou_delete() {\n", from), inputs.stdin.indexOf("\n}\ncase ${1-} in\n", from)].filter((i) => i >= 0);
-        return inputs.stdin.slice(from, Math.min(...ends));
+        const ends = [stdin.indexOf("\n}\nfou_delete() {\n", from), stdin.indexOf("\n}\ncase ${1-} in\n", from)].filter((i) => i >= 0);
+        return library + stdin.slice(from, Math.min(...ends));
     };
     const del = body("fou_delete");
     const { delete: deleteLine, create: createLine, ...rest } = inputs;

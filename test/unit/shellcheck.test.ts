@@ -2,11 +2,11 @@
  * Every program a step sends to a host passes shellcheck as POSIX sh: the programs of whole
  * topologies under mocks (the guide; every protocol, encap and option with routes, persistence,
  * the firewall; sudo logins) and of a spec whose values are valid but shell-hostile (quotes,
- * `$(…)`, backticks, spaces where a value may hold them).
+ * `$(…)`, backticks, spaces where a value may hold them); and the host library's source files.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, before, test } from "node:test";
@@ -14,6 +14,7 @@ import { recorded, root, settle, tunnelHostsOf, valueOf } from "./mocks";
 import { BootUnit } from "../../components/bootUnit";
 import { FouTopology } from "../../components/fouTopology";
 import { TunnelHost } from "../../components/host";
+import { HOST_LIBRARY_DIR, hostLibrary, HostLibraryFile } from "../../components/hostLibrary";
 import { parseTopology } from "../../topology";
 
 const dir = mkdtempSync(path.join(tmpdir(), "fou-shellcheck-"));
@@ -57,4 +58,19 @@ test("every step's program on stdin passes shellcheck -s sh", () => {
     assert.equal(r.error, undefined, "shellcheck is installed (scripts/test.sh installs it)");
     assert.equal(r.stdout + r.stderr, "", `shellcheck found:\n${r.stdout}${r.stderr}`);
     assert.equal(r.status, 0);
+});
+
+test("the host library's source files (components/sh/) pass shellcheck as written, and hosts get them without comments", () => {
+    const files = readdirSync(HOST_LIBRARY_DIR).filter((f) => f.endsWith(".sh"));
+    assert.deepEqual(files.sort(), ["object.sh", "tunnel-check.sh", "undo.sh"]);
+    const r = spawnSync("shellcheck", ["-f", "gcc", ...files.map((f) => path.join(HOST_LIBRARY_DIR, f))], { encoding: "utf8" });
+    assert.equal(r.stdout + r.stderr, "", `shellcheck found:\n${r.stdout}${r.stderr}`);
+    for (const f of files as HostLibraryFile[]) {
+        const text = hostLibrary(f);
+        assert.doesNotMatch(text, /^\s*#/m, f);
+        assert.doesNotMatch(text, /^\s*$/m, f);
+        // Every line a host gets is a line of the source, whole.
+        const source = new Set(readFileSync(path.join(HOST_LIBRARY_DIR, f), "utf8").split("\n"));
+        for (const line of text.split("\n")) assert.ok(source.has(line), `${f}: ${line}`);
+    }
 });

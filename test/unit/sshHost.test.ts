@@ -125,7 +125,7 @@ test("a sudo host: every later step runs through sudo -n and waits for the first
     // The program comes on stdin; sudo's use was checked by the first command, which it waits for.
     assert.equal(kernel.inputs.createLine, "sudo -n /bin/sh -s create");
     assert.equal(kernel.inputs.deleteLine, "sudo -n /bin/sh -s delete");
-    assert.match(kernel.inputs.create, /^set -eu\n/);
+    assert.match(kernel.inputs.create, /^set -eu$/m);
     assert.ok(kernel.dependsOn.includes("sa-k2-reachable"), JSON.stringify(kernel.dependsOn));
     assert.ok(kernel.inputs.triggers.includes("198.51.100.162:2222"), JSON.stringify(kernel.inputs.triggers));
 });

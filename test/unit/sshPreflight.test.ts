@@ -13,6 +13,7 @@ import { after, test } from "node:test";
 import { HOST_SHELLS, HostShell, runIn } from "./hostShells";
 import { firewallObject } from "../../components/firewall";
 import { kernelScripts, OS_RELEASE } from "../../components/hostPrep";
+import { standalone } from "../../components/host";
 import { KERNEL_RELEASE } from "../../components/shell";
 
 const dir = mkdtempSync(path.join(tmpdir(), "fou-preflight-"));
@@ -74,8 +75,8 @@ function prep(shell: HostShell, h: Host, modules = ["fou", "ipip"]): { out: stri
             ? `ip() { case "$1" in -V) echo 'ip utility, iproute2-ss130716' ;; *) echo 'Object "'$1'" is unknown, try "ip help".' >&2 ;; esac; return 255; }`
             : `ip() { case "$1 $2" in "fou help") echo 'Usage: ip fou add port PORT { ipproto PROTO  | gue }' >&2 ;; "link help") echo '[ encap { fou | gue | none } ]' >&2 ;; esac; return 255; }`,
     ].join("\n");
-    const create = kernelScripts(modules, path.join(root, "state", "prep.modules"))
-        .create.split(OS_RELEASE).join(osRelease)
+    const create = standalone(kernelScripts(modules, path.join(root, "state", "prep.modules")))
+        .split(OS_RELEASE).join(osRelease)
         .split(KERNEL_RELEASE).join(release)
         .split('"/lib/modules/').join(`"${root}/lib/modules/`);
     const out = sh0(shell, `${fakes}\n(\n${create}\n) 2>&1; echo "exit=$?"`);
@@ -182,15 +183,15 @@ eachShell("two stacks on one host: a module the first loaded, still used by the 
     const log = () => readFileSync(path.join(root, "log"), "utf8").trim().split("\n");
     const a = kernelScripts(["fou", "ipip"], "/var/lib/fou-tunnel/fou-tunnel.a/fou-s2-prep-kernel.modules");
     const b = kernelScripts(["fou", "ip_gre"], "/var/lib/fou-tunnel/fou-tunnel.b/fou-s2-prep-kernel.modules");
-    sh(a.create);
-    sh(b.create);
+    sh(standalone(a));
+    sh(standalone(b));
     assert.deepEqual(log(), ["load fou", "load ipip", "load ip_gre"]);
     writeFileSync(path.join(root, "fou"), "port 6666 ipproto 47\n"); // stack B's port
-    sh(a.delete!);
+    sh(standalone(a, "delete"));
     assert.deepEqual(log().slice(3), ["unload ipip"], "fou stays for B's port");
     assert.equal(readFileSync(path.join(root, "state/handed-over.modules"), "utf8"), "fou\n");
     writeFileSync(path.join(root, "fou"), ""); // B's port deleted before its kernel step
-    sh(b.delete!);
+    sh(standalone(b, "delete"));
     assert.deepEqual(log().slice(4), ["unload ip_gre", "unload fou"]);
     assert.throws(() => readFileSync(path.join(root, "state/handed-over.modules")), /ENOENT/);
     assert.throws(() => readFileSync(path.join(root, "state")), /ENOENT/, "the state directory is gone");
