@@ -3,9 +3,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { BootUnit } from "./bootUnit";
 import { TunnelHost } from "./host";
-import { expect, HostObject, objectCommand, STATE_ROOT } from "./hostState";
+import { expect, HostObject, objectCommand } from "./hostState";
+import { HOST_PATHS, HostPaths } from "./hostPaths";
 import { checkIp, familyOf } from "../lib/inet";
-import { contains, KERNEL_RELEASE, sh } from "./shell";
+import { contains, sh, shq } from "./shell";
 import { checkPort, throwIfInvalid } from "../lib/validate";
 
 /** One receive port and the underlay addresses allowed to send to it. */
@@ -25,11 +26,19 @@ export interface FirewallArgs {
     readonly dependsOn?: pulumi.Resource[];
 }
 
-/** nf_tables is loaded, or built into the kernel. */
-// The release is read by the shell, not from `uname -r` (a builtin, no process).
-const NFT_PRESENT = `{ [ -d /sys/module/nf_tables ] || { read -r fou_rel < ${KERNEL_RELEASE} && grep -qs "/nf_tables\\.ko" "/lib/modules/$fou_rel/modules.builtin"; }; }`;
+/**
+ * A shell test that nf_tables is loaded, or built into the kernel. The release is read by the
+ * shell, not from `uname -r` (a builtin, no process).
+ */
+function nftPresent(p: HostPaths): string {
+    const builtin = `read -r fou_rel < ${shq(p.kernelRelease)} && grep -qs "/nf_tables\\.ko" ${shq(p.libModules)}"/$fou_rel/modules.builtin"`;
+    return `{ [ -d ${shq(`${p.sysModule}/nf_tables`)} ] || { ${builtin}; }; }`;
+}
+
 /** Present when a fou-tunnel table loaded nf_tables (it was not there before). */
-export const NFT_LOADED = `${STATE_ROOT}/nf_tables.loaded`;
+function nftLoaded(p: HostPaths): string {
+    return `${p.stateRoot}/nf_tables.loaded`;
+}
 
 /** The table of a namespace: nft identifiers are letters, digits and `_`, so a hash of it. */
 export function firewallTable(namespace: string): string {
@@ -53,7 +62,9 @@ export function firewallTable(namespace: string): string {
  * re-running it is harmless; every rule carries a comment with a hash of the ruleset, which the
  * check counts; remove deletes the table.
  */
-export function firewallObject(table: string, ports: PortPeers[]): HostObject {
+export function firewallObject(table: string, ports: PortPeers[], paths: HostPaths = HOST_PATHS): HostObject {
+    const present = nftPresent(paths);
+    const loaded = nftLoaded(paths);
     const rules = ports.flatMap(({ port, peers }) => {
         const v4 = peers.filter((p) => familyOf(p) === 4);
         const v6 = peers.filter((p) => familyOf(p) === 6);
@@ -77,12 +88,12 @@ export function firewallObject(table: string, ports: PortPeers[]): HostObject {
         "",
     ].join("\n");
     // Only once nf_tables is there: `nft list` would load it, and the check runs before apply.
-    const listed = `{ ${NFT_PRESENT} && ${sh`nft list table inet ${table} 2>/dev/null`}; }`;
+    const listed = `{ ${present} && ${sh`nft list table inet ${table} 2>/dev/null`}; }`;
     return {
         apply: [
             'if ! command -v nft >/dev/null 2>&1; then echo "fou-tunnel: $(hostname) has no nft: install nftables, or set firewall: false in the topology" >&2; exit 1; fi',
             // nf_tables loaded for us: remembered host-wide, so the last table of any stack to go unloads it.
-            `if ! ${NFT_PRESENT}; then ${sh`mkdir -p ${STATE_ROOT}; : > ${NFT_LOADED}`}; fi`,
+            `if ! ${present}; then ${sh`mkdir -p ${paths.stateRoot}; : > ${loaded}`}; fi`,
             sh`printf '%s' ${ruleset} | nft -f -`,
         ].join("\n"),
         // The tagged rules counted by the shell (read, case), not grep.
@@ -93,7 +104,7 @@ export function firewallObject(table: string, ports: PortPeers[]): HostObject {
         remove: [
             `if ${listed} >/dev/null; then ${sh`nft delete table inet ${table}`}; fi`,
             // No table left of anyone: unload what the first table loaded (nfnetlink and libcrc32c go with it).
-            sh`if [ -f ${NFT_LOADED} ] && [ -z "$(nft list tables 2>/dev/null)" ] && modprobe -r nf_tables 2>/dev/null; then rm -f ${NFT_LOADED}; fi`,
+            sh`if [ -f ${loaded} ] && [ -z "$(nft list tables 2>/dev/null)" ] && modprobe -r nf_tables 2>/dev/null; then rm -f ${loaded}; fi`,
         ].join("\n"),
     };
 }

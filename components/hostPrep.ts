@@ -7,8 +7,7 @@ import { stateFile } from "./hostState";
 import { throwIfInvalid } from "../lib/validate";
 import { MODULES } from "../lib/vocabulary";
 
-// The steps' scripts, one file each: the kernel's checks, its modules, IP forwarding.
-export { OS_RELEASE } from "./hostPrepChecks";
+// The steps' scripts, one file each: the kernel's checks and modules, IP forwarding.
 export { ipForwardOn, ipForwardScripts } from "./hostPrepForward";
 export { kernelScripts, modulesLoaded } from "./hostPrepModules";
 

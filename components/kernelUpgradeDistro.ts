@@ -25,7 +25,7 @@ export const BOOKWORM_KERNEL = "linux-image-6.12";
  */
 export function familyLines(p: KernelPaths, hasRepository: boolean): string[] {
     return [
-        // The distribution, as DISTRIBUTION_FIX reads it (hostPrepChecks.ts).
+        // The distribution, as HostPrep's kernel step reads it (components/sh/kernel-prep.sh).
         `osr() { sed -n "s/^$1=//p" ${shq(p.osRelease)} 2>/dev/null | head -n 1 | tr -d "\\"'"; }`,
         "os_id=$(osr ID); os_like=$(osr ID_LIKE); os_ver=$(osr VERSION_ID)",
         "family=",

@@ -119,10 +119,14 @@ test("Gwip and Route are the guide's addresses and static routes, mirrored", () 
 
 test("HostPrep checks the kernel, loads fou and ipip, and sets ip_forward the guide's way", () => {
     const k = cmd("k1-prep-kernel").inputs;
-    assert.match(k.create, /for m in 'fou' 'ipip'; do/);
+    // The modules in load order and the host's own paths, as the step's variables; the rest
+    // is components/sh/kernel-prep.sh.
+    assert.match(k.create, /^fou_modules='fou ipip'; /m);
+    assert.match(k.create, /^fou_kernel_release='\/proc\/sys\/kernel\/osrelease'; fou_os_release='\/etc\/os-release'; fou_lib_modules='\/lib\/modules'; fou_sys_module='\/sys\/module'$/m);
+    assert.match(k.create, /\nfou_kernel_create$/);
     assert.match(k.create, /upgrade the kernel and reboot/);
     assert.match(k.create, /info=\$\(modinfo fou 2>\/dev\/null\)/);
-    assert.match(k.create, /read -r rel < \/proc\/sys\/kernel\/osrelease/);
+    assert.match(k.delete, /\nfou_kernel_delete$/);
     assert.match(k.delete, /modprobe -r/);
     // What it loaded is listed on the host, not read from PULUMI_COMMAND_STDOUT (sshd refuses it).
     assert.match(k.create, /f='\/var\/lib\/fou-tunnel\/fou-tunnel\.unit\/k1-prep-kernel\.modules'/);

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { after, test } from "node:test";
 import { Expected, fixtureTests, prints } from "./fakeHost";
 import { HOST_SHELLS, runIn, runInAll } from "./hostShells";
 import { recorded, root, settle } from "./mocks";
 import { Firewall, firewallObject, firewallTable } from "../../components/firewall";
 import { TunnelHost } from "../../components/host";
+import { pathsUnder } from "../../components/hostPaths";
 
 const k1: TunnelHost = { name: "k1", underlayAddress: "198.51.100.151", device: "eth0", connection: { host: "198.51.100.151" } };
 
@@ -52,7 +56,12 @@ const CHANGED = "nftables table inet fou_t is missing or changed\n";
 /** A fake nft that lists the table with these rule lines. */
 const nftLists = (lines: string[]) => ({ nft: prints(["table inet fou_t {", "\tchain input {", ...lines.map((l) => `\t\t${l}`), "\t}", "}"]) });
 
-// nf_tables counts as loaded: its test reads /sys and /proc, which a function cannot fake.
+// A fake host whose nf_tables is loaded: its /sys/module holds nf_tables.
+const NFT_HOST = mkdtempSync(path.join(tmpdir(), "fou-nft-"));
+mkdirSync(path.join(NFT_HOST, "sys/module/nf_tables"), { recursive: true });
+after(() => rmSync(NFT_HOST, { recursive: true, force: true }));
+const ON_NFT_HOST = firewallObject("fou_t", [{ port: 5555, peers: ["198.51.100.152"] }], pathsUnder(NFT_HOST));
+
 fixtureTests(
     "the check passes when the table has every tagged rule, and fails on a missing or other rule",
     (
@@ -63,7 +72,7 @@ fixtureTests(
         ] as [string, string[], Expected][]
     ).map(([name, lines, expect]) => ({
         name,
-        script: () => ONE_PORT.check.split("[ -d /sys/module/nf_tables ]").join("true"),
+        script: () => ON_NFT_HOST.check,
         fakes: nftLists(lines),
         set: "" as const,
         expect,

@@ -25,9 +25,9 @@ before(async () => {
 const commands = () => recorded.filter((r) => r.type === "command:remote:Command");
 
 test("each host is prepared once, loading the modules of its tunnels' protocols", () => {
-    assert.match(named("fou-k1-prep-kernel").inputs.create, /for m in 'fou' 'ipip'; do/);
-    assert.match(named("fou-k2-prep-kernel").inputs.create, /for m in 'fou' 'ipip' 'sit'; do/);
-    assert.match(named("fou-k3-prep-kernel").inputs.create, /for m in 'fou' 'ipip' 'sit'; do/);
+    assert.match(named("fou-k1-prep-kernel").inputs.create, /^fou_modules='fou ipip'; /m);
+    assert.match(named("fou-k2-prep-kernel").inputs.create, /^fou_modules='fou ipip sit'; /m);
+    assert.match(named("fou-k3-prep-kernel").inputs.create, /^fou_modules='fou ipip sit'; /m);
     assert.equal(recorded.filter((r) => r.name.startsWith("fou-") && r.name.endsWith("-prep-kernel")).length, 3);
 });
 

@@ -60,14 +60,14 @@ test("every step's program on stdin passes shellcheck -s sh", () => {
     assert.equal(r.status, 0);
 });
 
-test("the host library's source files (components/sh/) pass shellcheck as written, and hosts get them without comments", () => {
+test("the host library's source files (components/sh/) pass shellcheck as written, and hosts get them without comments (shellcheck's directives aside)", () => {
     const files = readdirSync(HOST_LIBRARY_DIR).filter((f) => f.endsWith(".sh"));
-    assert.deepEqual(files.sort(), ["object.sh", "tunnel-check.sh", "undo.sh"]);
+    assert.deepEqual(files.sort(), ["kernel-prep.sh", "object.sh", "tunnel-check.sh", "undo.sh"]);
     const r = spawnSync("shellcheck", ["-f", "gcc", ...files.map((f) => path.join(HOST_LIBRARY_DIR, f))], { encoding: "utf8" });
     assert.equal(r.stdout + r.stderr, "", `shellcheck found:\n${r.stdout}${r.stderr}`);
     for (const f of files as HostLibraryFile[]) {
         const text = hostLibrary(f);
-        assert.doesNotMatch(text, /^\s*#/m, f);
+        assert.doesNotMatch(text, /^\s*#(?! shellcheck disable=)/m, f);
         assert.doesNotMatch(text, /^\s*$/m, f);
         // Every line a host gets is a line of the source, whole.
         const source = new Set(readFileSync(path.join(HOST_LIBRARY_DIR, f), "utf8").split("\n"));

@@ -12,9 +12,9 @@ import * as path from "node:path";
 import { after, test } from "node:test";
 import { HOST_SHELLS, HostShell, runIn } from "./hostShells";
 import { firewallObject } from "../../components/firewall";
-import { kernelScripts, OS_RELEASE } from "../../components/hostPrep";
+import { kernelScripts } from "../../components/hostPrep";
+import { HostPaths, pathsUnder } from "../../components/hostPaths";
 import { standalone } from "../../components/host";
-import { KERNEL_RELEASE } from "../../components/shell";
 
 const dir = mkdtempSync(path.join(tmpdir(), "fou-preflight-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -50,6 +50,11 @@ function sh0(shell: HostShell, text: string): string {
     return r.stdout;
 }
 
+/** The kernel step's host paths under a fake host's ROOT, the distribution read from the file OSRELEASE. */
+function fakePaths(root: string, osrelease: string): HostPaths {
+    return pathsUnder(root, { kernelRelease: path.join(root, "osrelease"), osRelease: osrelease, stateRoot: path.join(root, "state") });
+}
+
 /** Runs the kernel step's create under SHELL on a fresh fake host; returns stderr+stdout and the exit status. */
 function prep(shell: HostShell, h: Host, modules = ["fou", "ipip"]): { out: string; code: number } {
     const root = mkdtempSync(path.join(dir, "host-"));
@@ -75,10 +80,7 @@ function prep(shell: HostShell, h: Host, modules = ["fou", "ipip"]): { out: stri
             ? `ip() { case "$1" in -V) echo 'ip utility, iproute2-ss130716' ;; *) echo 'Object "'$1'" is unknown, try "ip help".' >&2 ;; esac; return 255; }`
             : `ip() { case "$1 $2" in "fou help") echo 'Usage: ip fou add port PORT { ipproto PROTO  | gue }' >&2 ;; "link help") echo '[ encap { fou | gue | none } ]' >&2 ;; esac; return 255; }`,
     ].join("\n");
-    const create = standalone(kernelScripts(modules, path.join(root, "state", "prep.modules")))
-        .split(OS_RELEASE).join(osRelease)
-        .split(KERNEL_RELEASE).join(release)
-        .split('"/lib/modules/').join(`"${root}/lib/modules/`);
+    const create = standalone(kernelScripts(modules, path.join(root, "state", "prep.modules"), undefined, fakePaths(root, osRelease)));
     const out = sh0(shell, `${fakes}\n(\n${create}\n) 2>&1; echo "exit=$?"`);
     return { out: out.replace(/exit=\d+\n$/, ""), code: Number(/exit=(\d+)\n$/.exec(out)?.[1]) };
 }
@@ -178,11 +180,11 @@ eachShell("two stacks on one host: a module the first loaded, still used by the 
         'modprobe() { if [ "$1" = -r ]; then rm -rf "$R/sys/module/$2"; echo "unload $2" >> "$R/log"; else mkdir -p "$R/sys/module/$1"; echo "load $1" >> "$R/log"; fi; }',
         `ip() { case "$*" in "fou show") cat "$R/fou" 2>/dev/null ;; "fou help") echo 'ip fou add' ;; "link help ipip") echo encap ;; esac; return 0; }`,
     ].join("\n");
-    const inHost = (s: string) => s.split("/var/lib/fou-tunnel").join(`${root}/state`).split('"/sys/module/').join(`"${root}/sys/module/`).split(OS_RELEASE).join(`${root}/none`).split(KERNEL_RELEASE).join(`${root}/osrelease`);
-    const sh = (s: string) => sh0(shell, `${fakes}\n(\n${inHost(s)}\n) 2>&1`);
+    const sh = (s: string) => sh0(shell, `${fakes}\n(\n${s}\n) 2>&1`);
     const log = () => readFileSync(path.join(root, "log"), "utf8").trim().split("\n");
-    const a = kernelScripts(["fou", "ipip"], "/var/lib/fou-tunnel/fou-tunnel.a/fou-s2-prep-kernel.modules");
-    const b = kernelScripts(["fou", "ip_gre"], "/var/lib/fou-tunnel/fou-tunnel.b/fou-s2-prep-kernel.modules");
+    const paths = fakePaths(root, `${root}/none`);
+    const a = kernelScripts(["fou", "ipip"], `${root}/state/fou-tunnel.a/fou-s2-prep-kernel.modules`, undefined, paths);
+    const b = kernelScripts(["fou", "ip_gre"], `${root}/state/fou-tunnel.b/fou-s2-prep-kernel.modules`, undefined, paths);
     sh(standalone(a));
     sh(standalone(b));
     assert.deepEqual(log(), ["load fou", "load ipip", "load ip_gre"]);
@@ -211,10 +213,10 @@ eachShell("two stacks' firewalls: nf_tables, loaded for the first table, is unlo
         "esac; }",
         'modprobe() { [ "$1" = -r ] && rm -rf "$R/sys/module/$2" && echo "unload $2" >> "$R/log"; }',
     ].join("\n");
-    const inHost = (s: string) => s.split("/var/lib/fou-tunnel").join(`${root}/state`).split("/sys/module/").join(`${root}/sys/module/`);
-    const sh = (s: string) => sh0(shell, `${fakes}\n(\nset -eu\n${inHost(s)}\n) 2>&1`);
-    const a = firewallObject("fou_a", [{ port: 5555, peers: ["198.51.100.162"] }]);
-    const b = firewallObject("fou_b", [{ port: 6666, peers: ["198.51.100.162"] }]);
+    const sh = (s: string) => sh0(shell, `${fakes}\n(\nset -eu\n${s}\n) 2>&1`);
+    const paths = pathsUnder(root, { stateRoot: path.join(root, "state") });
+    const a = firewallObject("fou_a", [{ port: 5555, peers: ["198.51.100.162"] }], paths);
+    const b = firewallObject("fou_b", [{ port: 6666, peers: ["198.51.100.162"] }], paths);
     sh(a.apply);
     assert.ok(readFileSync(path.join(root, "state/nf_tables.loaded")) !== undefined, "the first table notes that it loaded nf_tables");
     sh(b.apply);
