@@ -295,6 +295,6 @@ export const vmStartArgs = local.vmStartArgs;
 export const parseVmReport = local.parseVmReport;
 
 /** The `__provider` text of the bridge's dynamic resource. */
-export const NETWORK_PROVIDER_MODULE = providerModule(localProviders, "networkProvider");
+export const NETWORK_PROVIDER_MODULE = providerModule(localProviders, { member: "networkProvider" });
 /** The `__provider` text of a VM's dynamic resource. */
-export const VM_PROVIDER_MODULE = providerModule(localProviders, "vmProvider");
+export const VM_PROVIDER_MODULE = providerModule(localProviders, { member: "vmProvider" });
