@@ -112,8 +112,8 @@ async function runOnHost(conn: Connection, script: string): Promise<RunResult> {
 
 /**
  * A connection to the host, through its jump host if it has one, dialled up to three times (a
- * host key that does not match, once): a probe that cannot reach its host says so instead of
- * waiting.
+ * host key that does not match, once), each login within the host's `perDialTimeout` (15 s
+ * unset; the jump host's too): a probe that cannot reach its host says so instead of waiting.
  */
 async function dialHost(ssh2: Ssh2, conn: Connection): Promise<Client> {
     const timeout = conn.perDialTimeout ?? 15;
