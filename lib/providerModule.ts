@@ -13,9 +13,10 @@ import * as pulumi from "@pulumi/pulumi";
  *
  * So the factory must be self-contained: it names nothing outside itself but the helpers it is
  * given (Node's built-in modules, and packages the program depends on, come from `require` inside
- * it). Each helper is a named function declaration of the factory's file, emitted after the
- * handler as a declaration of the module, so the factory and the helpers call each other by name
- * as they do in their file, and the same rules hold for them. Their text is stored with every
+ * it). Each helper is a named function declaration of the factory's file (a call of an imported
+ * function compiles to a property of its module's object, which the text lacks), emitted after
+ * the handler as a declaration of the module, so the factory and the helpers call each other by
+ * name as they do in their file, and the same rules hold for them. Their text is stored with every
  * resource, twice (inputs and outputs): its lines lose their indentation and their full-line `//`
  * comments, so no string in it may span lines, and no comment may follow code.
  */
