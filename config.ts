@@ -8,6 +8,7 @@ import { checkInt, parseBool, throwIfInvalid, FouInputError } from "./lib/valida
 import { Topology, TopologyHost, loadTopology } from "./topology";
 import { DEFAULT_LOCAL, num, parseLocal } from "./configLocal";
 import { parseGuide } from "./configGuide";
+import { ConfigReader, configReader } from "./configReader";
 
 export { DEFAULT_LOCAL } from "./configLocal";
 
@@ -64,13 +65,9 @@ export function loadSettings(cfg: pulumi.Config): Settings {
 }
 
 /** Parses settings from a key lookup (pure, for tests). `ns` prefixes keys in messages. */
-
-/** Parses settings from a key lookup (pure, for tests). `ns` prefixes keys in messages. */
 export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel", env: SshEnvironment = {}): Settings {
-    const key = (k: string) => `${ns}:${k}`;
-    const problems: (string | undefined)[] = [];
-
-    const hosts = get("hosts") ?? "local";
+    const reader = configReader(get, ns);
+    const { key, problems, hosts } = reader;
     if (hosts !== "local" && hosts !== "aws" && hosts !== "ssh") {
         problems.push(`${key("hosts")} must be "local", "aws" or "ssh" (got ${JSON.stringify(hosts)})`);
     }
@@ -88,7 +85,7 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel", 
     if (sshDialTimeout !== undefined) {
         problems.push(checkInt(key("sshDialTimeout"), sshDialTimeout, 1, 300));
     }
-    const { topology, local } = parseTopologyKeys(get, key, problems, hosts, ns);
+    const { topology, local } = parseTopologyKeys(reader);
     const forgetHosts = parseForgetHosts(get("forgetHosts"), key("forgetHosts"), problems, topology);
     throwIfInvalid(problems);
     const ssh = credentials && topology ? { hosts: topology.hosts.map((h) => sshHostOf(h, credentials, sshDialTimeout as number | undefined)) } : undefined;
@@ -109,13 +106,8 @@ export function parseSettings(get: (key: string) => unknown, ns = "fou-tunnel", 
  * The topology and the local VMs: from the file `topology` names (the guide's keys would
  * contradict it), else, but for ssh hosts, which need a file, from the guide's keys.
  */
-function parseTopologyKeys(
-    get: (key: string) => unknown,
-    key: (k: string) => string,
-    problems: (string | undefined)[],
-    hosts: unknown,
-    ns: string,
-): { topology?: Topology; local?: LocalSettings } {
+function parseTopologyKeys(reader: ConfigReader): { topology?: Topology; local?: LocalSettings } {
+    const { get, key, problems, hosts } = reader;
     const topologyPath = get("topology");
     if (topologyPath === undefined) {
         if (hosts === "ssh") {
@@ -124,13 +116,13 @@ function parseTopologyKeys(
             );
             return {};
         }
-        return parseGuide(get, key, problems, hosts, ns);
+        return parseGuide(reader);
     }
     const legacy = ["port", "gwips", "localVms", "firewall"].filter((k) => get(k) !== undefined);
     if (legacy.length > 0) {
         problems.push(`${legacy.map(key).join(", ")} cannot be combined with ${key("topology")}: set ${legacy.length > 1 ? "them" : "it"} in the topology file`);
     }
-    const base = hosts === "local" ? parseLocal(get, key, problems, false) : undefined;
+    const base = hosts === "local" ? parseLocal(reader, false) : undefined;
     let topology: Topology | undefined;
     if (typeof topologyPath !== "string" || topologyPath.trim() === "") {
         // Relative paths are from the project directory, where pulumi runs the program.

@@ -7,19 +7,15 @@ import { checkIpv4, cidrContains, notUnicast, parseCidr, parseIp } from "./lib/i
 import { checkPort, parseBool } from "./lib/validate";
 import { DEFAULT_PORT, GUIDE_GWIPS, Topology, TopologyHost, guideTopology } from "./topology";
 import { DEFAULT_LOCAL, num, parseLocal } from "./configLocal";
+import type { ConfigReader } from "./configReader";
 
 /**
  * The guide without a topology file: two hosts and one tunnel from the stack's own keys (port,
  * gwips, localVms), checked under those keys and mapped to the model directly. The rules are a
  * topology file's for the same values.
  */
-export function parseGuide(
-    get: (key: string) => unknown,
-    key: (k: string) => string,
-    problems: (string | undefined)[],
-    hosts: unknown,
-    ns: string,
-): { topology?: Topology; local?: LocalSettings } {
+export function parseGuide(reader: ConfigReader): { topology?: Topology; local?: LocalSettings } {
+    const { get, key, problems, hosts, ns } = reader;
     const port = num(get("port") ?? DEFAULT_PORT);
     problems.push(checkPort(key("port"), port));
     const gwips = get("gwips") ?? [...GUIDE_GWIPS];
@@ -31,7 +27,7 @@ export function parseGuide(
             problems.push(`${key("gwips")} gives both hosts ${gwips[0]}; each host needs its own GWIP`);
         }
     }
-    const local = hosts === "aws" ? undefined : parseLocal(get, key, problems, true);
+    const local = hosts === "aws" ? undefined : parseLocal(reader, true);
     if (local && Array.isArray(gwips)) {
         const lan = parseCidr(local.gateway, true);
         gwips.forEach((g, i) => {

@@ -6,6 +6,7 @@ import { LocalSettings, LocalVmSettings } from "./hosts/localConfig";
 import { checkIpv4, cidrContains, formatCidr, formatIp, lastAddress, parseCidr, parseIp } from "./lib/inet";
 import { checkHostName, checkInt, parseBool } from "./lib/validate";
 import { DEFAULT_UNDERLAY, GUIDE_HOSTS, defaultHostAddress, defaultUnderlay } from "./topology";
+import type { ConfigReader } from "./configReader";
 
 /** The guide's two hosts on the default bridge (topology/defaults.ts): k1 .151, k2 .152, this machine .1/24. */
 export const DEFAULT_LOCAL: LocalSettings = {
@@ -15,12 +16,8 @@ export const DEFAULT_LOCAL: LocalSettings = {
 };
 
 /** The VM network and memory; with `withVms`, the two VMs of `localVms` too (else left empty). */
-export function parseLocal(
-    get: (key: string) => unknown,
-    key: (k: string) => string,
-    problems: (string | undefined)[],
-    withVms: boolean,
-): LocalSettings | undefined {
+export function parseLocal(reader: ConfigReader, withVms: boolean): LocalSettings | undefined {
+    const { get, key, problems } = reader;
     const gateway = get("localGateway") ?? DEFAULT_LOCAL.gateway;
     const memoryMb = num(get("localVmMemory") ?? DEFAULT_LOCAL.memoryMb);
     problems.push(checkInt(key("localVmMemory"), memoryMb, 256, 8192));

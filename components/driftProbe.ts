@@ -20,7 +20,7 @@ interface ProbeState {
     readonly __provider?: string;
 }
 
-// probeProvider's types live out here: the emitted code has no types, so its stored text and
+// The provider's types live out here: the emitted code has no types, so its stored text and
 // what it names at run time are the same as with them inside it.
 
 /** A connection as the command plugin stores it: the host, its login, one jump host. */
@@ -28,104 +28,31 @@ type Connection = {
     host: string; port?: number; user?: string; privateKey?: string; password?: string;
     agentSocketPath?: string; hostKey?: string; perDialTimeout?: number; proxy?: Connection;
 };
+type Ssh2 = typeof import("ssh2");
 type Client = import("ssh2").Client;
 /** One connection a host's probes share, with its sessions in use and those waiting for one. */
 type Shared = { client: Promise<Client>; busy: number; queue: (() => void)[] };
+/** What one run of the check gave: its exit status and its stdout and stderr together. */
+type RunResult = { code: number; out: string };
 
 /**
  * The probe's provider as its dynamic resource stores it (`__provider`): `probeProvider`'s own
- * source, taken once, not a closure serialized on every program run ({@link providerModule}).
+ * source and its helpers', taken once, not a closure serialized on every program run
+ * ({@link providerModule}).
  */
-export const PROBE_PROVIDER_MODULE = providerModule(probeProvider);
+export const PROBE_PROVIDER_MODULE = providerModule(probeProvider, {
+    helpers: [runOnHost, dialHost, connectSsh, execAgain, execOnce, sleep],
+});
 
 /**
  * Create and update only record (the component's command did the work); read, which `pulumi
- * refresh` and `up --refresh` call, runs the check on the host; diff sees a changed check,
- * connection or provider text as an update, and turns a failed look into a replacement, whose
- * new id is the command's stdin, so the command is updated — its idempotent create runs again
- * and rebuilds what is missing — and what sits on it is replaced (its instance, which
- * dependants list in their triggers, has changed).
- *
- * `runOnHost` runs one script over SSH and reports its exit status and output. It dials as the
- * command plugin does (user root and port 22 by default, the pinned host key, one jump host)
- * within `perDialTimeout`, up to three times (a host key that does not match, once): a probe
- * that cannot reach its host says so instead of waiting. A refresh reads many probes of a host
- * at once, so they share one connection per host (kept on `globalThis`, as the host loads the
- * provider anew for each distinct text), with eight sessions at a time (sshd's MaxSessions is
- * 10). sshd may still refuse a session now and then (seen on test hosts with eight in use), so a
- * session the server refuses to open (or to exec in) is asked again, with a short backoff — the
- * check never ran, which is no verdict on the host. As the plugin: the agent is agentSocketPath's, else SSH_AUTH_SOCK's
- * (here only without a key); a pinned host key must match, and without one any key is accepted.
+ * refresh` and `up --refresh` call, runs the check on the host ({@link runOnHost}); diff sees a
+ * changed check, connection or provider text as an update, and turns a failed look into a
+ * replacement, whose new id is the command's stdin, so the command is updated — its idempotent
+ * create runs again and rebuilds what is missing — and what sits on it is replaced (its
+ * instance, which dependants list in their triggers, has changed).
  */
 function probeProvider(): pulumi.dynamic.ResourceProvider {
-    const runOnHost = async (conn: Connection, script: string): Promise<{ code: number; out: string }> => {
-        const ssh2 = require("ssh2") as typeof import("ssh2");
-        const g = globalThis as unknown as { __fouProbeSsh?: Map<string, Shared> };
-        const pool = (g.__fouProbeSsh ??= new Map<string, Shared>());
-        const connect = (c: Connection, sock?: NodeJS.ReadableStream) => new Promise<Client>((resolve, reject) => {
-            const client = new ssh2.Client();
-            const want = c.hostKey?.trim().split(/\s+/)[1];
-            client.on("ready", () => resolve(client)).on("error", (e) => reject(new Error(`${c.host}:${c.port ?? 22}: ${e.message}`))).connect({
-                host: c.host, port: c.port ?? 22, username: c.user ?? "root", privateKey: c.privateKey, password: c.password,
-                agent: c.agentSocketPath ?? (c.privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined),
-                readyTimeout: (conn.perDialTimeout ?? 15) * 1000, sock: sock as never,
-                hostVerifier: (key: Buffer) => want === undefined || key.toString("base64") === want,
-            });
-        });
-        const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-        const dialOnce = async () => {
-            if (!conn.proxy) return connect(conn);
-            const jump = await connect(conn.proxy);
-            return connect(conn, await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
-                jump.forwardOut("127.0.0.1", 0, conn.host, conn.port ?? 22, (e, ch) => (e ? reject(e) : resolve(ch)))));
-        };
-        const dial = async () => {
-            for (let attempt = 1; ; attempt++) {
-                try {
-                    return await dialOnce();
-                } catch (e) {
-                    if (attempt >= 3 || /verification failed/.test((e as Error).message)) throw e;
-                    await sleep(500 * attempt);
-                }
-            }
-        };
-        // The server refused the session or its exec: the check did not run, so it is asked again.
-        const exec = (client: Client) => new Promise<{ code: number; out: string }>((resolve, reject) => client.exec(script, (e, ch) => {
-            if (e) return reject(e);
-            let out = "";
-            const timer = setTimeout(() => ch.close(), 120_000);
-            ch.on("data", (d: Buffer) => (out += d)).stderr.on("data", (d: Buffer) => (out += d));
-            ch.on("close", (code: number | null) => (clearTimeout(timer), resolve({ code: code ?? 255, out })));
-        }));
-        const execAgain = async (client: Client) => {
-            for (let attempt = 1; ; attempt++) {
-                try {
-                    return await exec(client);
-                } catch (e) {
-                    if (attempt >= 6 || !/Channel open failure|Unable to exec/.test((e as Error).message)) throw e;
-                    await sleep(Math.min(1000, 100 * 2 ** attempt));
-                }
-            }
-        };
-        const key = JSON.stringify([conn.host, conn.port, conn.user, conn.hostKey, conn.proxy?.host, conn.privateKey, conn.agentSocketPath]);
-        let s = pool.get(key);
-        if (!s) {
-            const mine: Shared = { client: dial(), busy: 0, queue: [] };
-            const forget = () => pool.get(key) === mine && pool.delete(key);
-            mine.client.then((c) => c.on("close", forget).on("error", forget), forget);
-            pool.set(key, (s = mine));
-        }
-        const shared = s;
-        const client = await shared.client;
-        if (shared.busy >= 8) await new Promise<void>((resolve) => shared.queue.push(resolve));
-        shared.busy++;
-        try {
-            return await execAgain(client);
-        } finally {
-            shared.busy--;
-            shared.queue.shift()?.();
-        }
-    };
     return {
         async create(inputs: ProbeState) {
             return { id: require("crypto").randomUUID() as string, outs: { ...inputs, observed: "ok" } };
@@ -151,6 +78,110 @@ function probeProvider(): pulumi.dynamic.ResourceProvider {
             return { id, props: { ...props, observed } };
         },
     };
+}
+
+/**
+ * Runs one script on the host over SSH and reports its exit status and output. A refresh reads
+ * many probes of a host at once, so they share one connection per host (kept on `globalThis`, as
+ * the host loads the provider anew for each distinct text), with eight sessions at a time (sshd's
+ * MaxSessions is 10).
+ */
+async function runOnHost(conn: Connection, script: string): Promise<RunResult> {
+    const ssh2 = require("ssh2") as Ssh2;
+    const g = globalThis as unknown as { __fouProbeSsh?: Map<string, Shared> };
+    const pool = (g.__fouProbeSsh ??= new Map<string, Shared>());
+    const key = JSON.stringify([conn.host, conn.port, conn.user, conn.hostKey, conn.proxy?.host, conn.privateKey, conn.agentSocketPath]);
+    let s = pool.get(key);
+    if (!s) {
+        const mine: Shared = { client: dialHost(ssh2, conn), busy: 0, queue: [] };
+        const forget = () => pool.get(key) === mine && pool.delete(key);
+        mine.client.then((c) => c.on("close", forget).on("error", forget), forget);
+        pool.set(key, (s = mine));
+    }
+    const shared = s;
+    const client = await shared.client;
+    if (shared.busy >= 8) await new Promise<void>((resolve) => shared.queue.push(resolve));
+    shared.busy++;
+    try {
+        return await execAgain(client, script);
+    } finally {
+        shared.busy--;
+        shared.queue.shift()?.();
+    }
+}
+
+/**
+ * A connection to the host, through its jump host if it has one, dialled up to three times (a
+ * host key that does not match, once), each login within the host's `perDialTimeout` (15 s
+ * unset; the jump host's too): a probe that cannot reach its host says so instead of waiting.
+ */
+async function dialHost(ssh2: Ssh2, conn: Connection): Promise<Client> {
+    const timeout = conn.perDialTimeout ?? 15;
+    const dialOnce = async () => {
+        if (!conn.proxy) return connectSsh(ssh2, conn, timeout);
+        const jump = await connectSsh(ssh2, conn.proxy, timeout);
+        return connectSsh(ssh2, conn, timeout, await new Promise<NodeJS.ReadableStream>((resolve, reject) =>
+            jump.forwardOut("127.0.0.1", 0, conn.host, conn.port ?? 22, (e, ch) => (e ? reject(e) : resolve(ch)))));
+    };
+    for (let attempt = 1; ; attempt++) {
+        try {
+            return await dialOnce();
+        } catch (e) {
+            if (attempt >= 3 || /verification failed/.test((e as Error).message)) throw e;
+            await sleep(500 * attempt);
+        }
+    }
+}
+
+/**
+ * One SSH login as the command plugin makes it: user root and port 22 by default; the agent is
+ * agentSocketPath's, else SSH_AUTH_SOCK's (here only without a key); a pinned host key must
+ * match, and without one any key is accepted. `ssh2` is the module (runOnHost requires it, so
+ * a provider without it fails each look at once); `sock` is a channel through the jump host.
+ */
+function connectSsh(ssh2: Ssh2, c: Connection, timeoutSeconds: number, sock?: NodeJS.ReadableStream): Promise<Client> {
+    return new Promise<Client>((resolve, reject) => {
+        const client = new ssh2.Client();
+        const want = c.hostKey?.trim().split(/\s+/)[1];
+        client.on("ready", () => resolve(client)).on("error", (e) => reject(new Error(`${c.host}:${c.port ?? 22}: ${e.message}`))).connect({
+            host: c.host, port: c.port ?? 22, username: c.user ?? "root", privateKey: c.privateKey, password: c.password,
+            agent: c.agentSocketPath ?? (c.privateKey === undefined ? process.env.SSH_AUTH_SOCK : undefined),
+            readyTimeout: timeoutSeconds * 1000, sock: sock as never,
+            hostVerifier: (key: Buffer) => want === undefined || key.toString("base64") === want,
+        });
+    });
+}
+
+/**
+ * Runs the script in a new session, asking again, with a short backoff, when the server refuses
+ * to open the session or to exec in it: sshd does so now and then (seen on test hosts with eight
+ * in use), and the check never ran, which is no verdict on the host.
+ */
+async function execAgain(client: Client, script: string): Promise<RunResult> {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            return await execOnce(client, script);
+        } catch (e) {
+            if (attempt >= 6 || !/Channel open failure|Unable to exec/.test((e as Error).message)) throw e;
+            await sleep(Math.min(1000, 100 * 2 ** attempt));
+        }
+    }
+}
+
+/** Runs the script in one session, closed after two minutes; rejects when the server refuses it. */
+function execOnce(client: Client, script: string): Promise<RunResult> {
+    return new Promise<RunResult>((resolve, reject) => client.exec(script, (e, ch) => {
+        if (e) return reject(e);
+        let out = "";
+        const timer = setTimeout(() => ch.close(), 120_000);
+        ch.on("data", (d: Buffer) => (out += d)).stderr.on("data", (d: Buffer) => (out += d));
+        ch.on("close", (code: number | null) => (clearTimeout(timer), resolve({ code: code ?? 255, out })));
+    }));
+}
+
+/** Resolves after `ms` milliseconds. */
+function sleep(ms: number): Promise<unknown> {
+    return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export interface DriftProbeArgs {
