@@ -118,7 +118,9 @@ test("the library installs into another program, and `pulumi preview` of example
         assert.deepEqual(readdirSync(path.join(pkg, "bin")).sort(), ["components", "lib", "topology"]);
         const files = readdirSync(path.join(pkg, "bin", "components"));
         assert.ok(files.includes("index.js") && files.includes("index.d.ts") && files.includes("sshHost.d.ts"), files.join(" "));
-        assert.ok(files.every((f) => f.endsWith(".js") || f.endsWith(".d.ts")), files.join(" "));
+        assert.ok(files.every((f) => f.endsWith(".js") || f.endsWith(".d.ts") || f === "sh"), files.join(" "));
+        // The hosts' shell library travels beside the modules that read it.
+        assert.deepEqual(readdirSync(path.join(pkg, "bin", "components", "sh")).sort(), readdirSync(path.join(REPO, "components", "sh")).sort());
         assert.equal(readdirSync(path.join(dir, "node_modules", "@pulumi")).filter((d) => d === "pulumi").length, 1);
         // The example type-checks against the declarations.
         execFileSync(path.join(dir, "node_modules", ".bin", "tsc"), ["--noEmit", "-p", dir], { stdio: "inherit" });
