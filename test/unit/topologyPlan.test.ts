@@ -228,7 +228,7 @@ test("the guide: on each host fou and ipip, no forwarding, FOU port 5555 open to
         host,
         modules: ["fou", "ipip"],
         ipForward: false,
-        ends: [{ tunnel: "k1-k2", end, peer }],
+        ends: [{ tunnel: "k1-k2", end, peer, peerExternal: false }],
         ports: [{ port: 5555, encap: "fou", ipproto: 4, persist: false, tunnels: ["k1-k2"], preparedFirst: ["k1", "k2"] }],
         firewall: { ports: [{ port: 5555, peers: [peer] }], persist: false },
     });
