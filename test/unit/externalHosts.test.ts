@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { named, recorded, root, settle, tunnelHostsOf, valueOf } from "./mocks";
 import { FouTopology } from "../../components/fouTopology";
+import { AnyEndArgs, validateTunnel } from "../../components/fouTunnel";
 import { planTopology } from "../../components/topologyPlan";
 import { parseTopology } from "../../topology";
 
@@ -122,4 +123,19 @@ test("the plan: no steps for the far end; its peers know it is one; it is a fire
         [5555, ["k1", "k2"]],
         [5556, ["k2"]],
     ]);
+});
+
+test("FouTunnel: two far ends are refused, and a far end is held to the checks of an end", () => {
+    const far = (name: string, gwip: string) => ({ far: { name, underlayAddress: "203.0.113.9" }, gwip });
+    const problems = (a: AnyEndArgs, b: AnyEndArgs) => validateTunnel("t", { a, b, port: 5555 }, 255).filter((p): p is string => p !== undefined);
+    assert.deepEqual(problems(far("r1", "10.10.10.1"), far("r2", "10.10.10.2")), [
+        "FouTunnel t: both ends are far ends (r1, r2); the tunnel needs an end on a host the stack manages",
+    ]);
+    const k1 = { host: hosts.k1, gwip: "10.10.10.1" };
+    assert.deepEqual(problems(k1, far("r1", "10.10.10.2")), []);
+    assert.deepEqual(problems(k1, far("R1", "fd00::2")), [
+        'FouTunnel t: b.far.name must be 1-12 characters of a-z, 0-9 and \'-\', starting with a letter (got "R1")',
+        'FouTunnel t: b.gwip must be an IPv4 address like 10.10.10.1 (got "fd00::2")',
+    ]);
+    assert.deepEqual(problems(k1, far("k1", "10.10.10.2")), ['FouTunnel t: both ends are host "k1"; a tunnel joins two different hosts']);
 });
