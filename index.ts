@@ -6,6 +6,7 @@
  * tunnels between them; `pulumi destroy` undoes every step on the VMs, then removes them.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { farEndSetups } from "./components/farEnd";
 import { FouTopology } from "./components/fouTopology";
 import { loadSettings } from "./config";
 import { fleetFor } from "./hosts/fleet";
@@ -61,6 +62,12 @@ export const ports = tunnels ? topo.ports : [];
 export const verification = tunnels?.checks ?? [];
 /** Host name → kernel release before and after its upgrade (hosts with `kernel: {upgrade: true}`). */
 export const kernels = tunnels?.kernels ?? {};
+/**
+ * External host → what its operator runs for its tunnels: `commands` (the ip lines) or the
+ * systemd-networkd files of `networkd` (path → content). From the topology alone: `pulumi
+ * preview` shows it before anything is built (docs/topology.md, "External hosts").
+ */
+export const externalEnds = farEndSetups(topo, Object.fromEntries(topo.hosts.map((h) => [h.name, h.address])));
 /** The VMs as vm.sh reported them (pid, boot time). */
 export const vms = fleet.outputs.vms;
 /** SSH key for the hosts (secret): `pulumi stack output sshPrivateKey --show-secrets`; none on ssh stacks, whose key is the user's own. */

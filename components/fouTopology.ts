@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Firewall } from "./firewall";
 import { FouPort } from "./fouPort";
 import { stateNamespace } from "./hostState";
-import { FouTunnel, TunnelEndInfo } from "./fouTunnel";
+import { AnyEndArgs, FouTunnel, TunnelEndInfo } from "./fouTunnel";
 import { TunnelHost } from "./host";
 import { HostPrep } from "./hostPrep";
 import { KernelUpgrade } from "./kernelUpgrade";
@@ -14,7 +14,7 @@ import { throwIfInvalid } from "../lib/validate";
 export interface FouTopologyArgs {
     /** Hosts, tunnels and ports, validated, every default filled in (topology/ makes one). */
     readonly topology: TopologySpec;
-    /** The machines, by topology host name. */
+    /** The machines, by topology host name: one per host of `topology.hosts` (far ends have none). */
     readonly hosts: Record<string, TunnelHost>;
     /** Ping through every tunnel from both ends after it is built; default true. */
     readonly check?: boolean;
@@ -29,11 +29,15 @@ export interface TunnelInfo {
 }
 
 /**
- * Every tunnel of a topology: each host prepared once (kernel check, the modules its tunnels
+ * Every tunnel of a topology: each managed host prepared once (kernel check, the modules its tunnels
  * need, forwarding), one receive port per host and (port, binding) shared by the tunnels that
  * use it, then each tunnel mirrored on its two hosts. A shared port is a sibling of the tunnels,
  * not a child of one: destroying one tunnel (or deleting it from the file) leaves the port to the
  * others, and it goes only when no tunnel on the host uses it.
+ *
+ * A tunnel to a far end (`topology.externalHosts`) is built on its managed host only: the
+ * port, link, GWIP and routes there, its firewall admitting the far end's address, its check
+ * pinging the far end's GWIP. Nothing is declared for the far end itself.
  *
  * What each host gets is decided by `planTopology` (components/topologyPlan.ts), a function of
  * the topology alone; the constructor only declares the plan's resources.
@@ -66,6 +70,7 @@ export class FouTopology extends pulumi.ComponentResource {
         super("fou:index:FouTopology", name, {}, opts);
         const child = { parent: this };
         const plan = planTopology(topology);
+        const farAddress = new Map((topology.externalHosts ?? []).map((h) => [h.name, h.address]));
 
         const upgraded = declareUpgrades(name, plan.upgrades, args.hosts, child);
         const hosts = upgraded.hosts;
@@ -87,7 +92,8 @@ export class FouTopology extends pulumi.ComponentResource {
         this.firewalls = {};
         for (const h of plan.hosts) {
             if (h.firewall) {
-                const ports = h.firewall.ports.map((p) => ({ port: p.port, peers: p.peers.map((peer) => hosts[peer].underlayAddress) }));
+                const address = (peer: string) => farAddress.get(peer) ?? hosts[peer].underlayAddress;
+                const ports = h.firewall.ports.map((p) => ({ port: p.port, peers: p.peers.map(address) }));
                 // After the kernel check: a host that cannot carry the tunnels gets no rules either.
                 const fw = { host: hosts[h.host], ports, namespace: stateNamespace(), persist: h.firewall.persist, dependsOn: [this.preps[h.host].ready] };
                 this.firewalls[h.host] = new Firewall(`${name}-${h.host}-firewall`, fw, child);
@@ -110,8 +116,12 @@ export class FouTopology extends pulumi.ComponentResource {
         this.info = {};
         const checks: pulumi.Output<(TunnelCheckResult & { tunnel: string; host: string })[]>[] = [];
         for (const t of topology.tunnels) {
-            const end = (i: 0 | 1) => {
+            const end = (i: 0 | 1): AnyEndArgs => {
                 const e = t.ends[i];
+                const far = farAddress.get(e.host);
+                if (far !== undefined) {
+                    return { far: { name: e.host, underlayAddress: far }, gwip: e.gwip, routes: e.routes };
+                }
                 const fouPort = portOf.get(endKey(e.host, t.name));
                 return { host: hosts[e.host], gwip: e.gwip, ifname: e.ifname, routes: e.routes, prepared: this.preps[e.host].ready, fouPort };
             };
@@ -125,7 +135,9 @@ export class FouTopology extends pulumi.ComponentResource {
             );
             this.tunnels[t.name] = tunnel;
             this.info[t.name] = { protocol: t.protocol, encap: t.encap, port: t.port, ends: tunnel.ends };
-            checks.push(tunnel.checks.apply((cs) => cs.map((c, i) => ({ tunnel: t.name, host: t.ends[i].host, ...c }))));
+            // One result per managed end, in the tunnel's order.
+            const checked = t.ends.filter((e) => !farAddress.has(e.host));
+            checks.push(tunnel.checks.apply((cs) => cs.map((c, i) => ({ tunnel: t.name, host: checked[i].host, ...c }))));
         }
         this.checks = pulumi.all(checks).apply((cs) => cs.flat());
         this.registerOutputs({ checks: this.checks, kernels: this.kernels });

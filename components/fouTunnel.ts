@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { FouPort } from "./fouPort";
-import { BuiltEnd, declareEnd, TunnelSettings } from "./fouTunnelEnd";
+import { BuiltEnd, declareEnd, endMachine, TunnelSettings } from "./fouTunnelEnd";
 import { TunnelHost } from "./host";
 import { checkCidr, checkIp } from "../lib/inet";
 import { TunnelOptions } from "./ipipFouLink";
@@ -26,9 +26,27 @@ export interface TunnelEndArgs {
     readonly fouPort?: FouPort;
 }
 
+/**
+ * An end this stack does not manage (a router, another team's host): nothing is declared on it.
+ * The managed end sends to its underlay address and pings its GWIP; its operator builds its half
+ * (components/farEnd.ts says what to run).
+ */
+export interface FarEndArgs {
+    /** Its name (messages; the managed end's default interface `fto<name>`) and underlay address. */
+    readonly far: { readonly name: string; readonly underlayAddress: pulumi.Input<string> };
+    /** Its GWIP, the managed end's ping target and route destination. */
+    readonly gwip: string;
+    /** Prefixes it routes into the tunnel: the managed end then filters reverse paths loosely. */
+    readonly routes?: string[];
+}
+
+/** Either end of a tunnel: one on a host the stack manages, or a far end. */
+export type AnyEndArgs = TunnelEndArgs | FarEndArgs;
+
 export interface FouTunnelArgs extends TunnelOptions {
-    readonly a: TunnelEndArgs;
-    readonly b: TunnelEndArgs;
+    /** End a; at most one of a and b is a far end. */
+    readonly a: AnyEndArgs;
+    readonly b: AnyEndArgs;
     /** UDP port on both hosts (the guide's 5555). */
     readonly port: number;
     /** Replay the tunnel at boot (a systemd unit per end); default false. */
@@ -56,8 +74,10 @@ export interface TunnelEndInfo {
  * `ip addr add <gwip> dev fto<peer>`, `ip route add to <peer gwip> via <gwip> dev fto<peer>`.
  * sit/GRE, GUE, a fixed source port, checksums and an MTU change only the port and link lines.
  * Port → link → address → route on each host, both hosts in parallel; destroy runs in reverse.
+ * A far end ({@link FarEndArgs}) gets nothing: only the managed end is built, checked and destroyed.
  */
 export class FouTunnel extends pulumi.ComponentResource {
+    /** The managed ends (both, or the one whose peer is a far end). */
     public readonly ends: TunnelEndInfo[];
     /** Host name → GWIP. */
     public readonly gwips: Record<string, string>;
@@ -74,7 +94,10 @@ export class FouTunnel extends pulumi.ComponentResource {
         super("fou:index:FouTunnel", name, {}, opts);
 
         const settings: TunnelSettings = { name, args, protocol, encap, ttl };
-        const built = [declareEnd(settings, args.a, args.b, this), declareEnd(settings, args.b, args.a, this)];
+        const built = [
+            ...("far" in args.a ? [] : [declareEnd(settings, args.a, args.b, this)]),
+            ...("far" in args.b ? [] : [declareEnd(settings, args.b, args.a, this)]),
+        ];
         const checks = (args.check ?? true) ? declareChecks(args, built, this) : [];
 
         this.ends = built.map((b) => ({
@@ -93,8 +116,9 @@ export class FouTunnel extends pulumi.ComponentResource {
 }
 
 /**
- * A ping through the tunnel from each end, with a capture of the FOU packets on the underlay.
- * Each end checks after both ends are complete: the replies need the peer's route.
+ * A ping through the tunnel from each managed end, with a capture of the FOU packets on the
+ * underlay. Each end checks after both ends are complete: the replies need the peer's route (a
+ * far end's is its operator's, made before or after: the check fails until it is there).
  */
 function declareChecks(args: FouTunnelArgs, built: BuiltEnd[], parent: pulumi.Resource): pulumi.Output<TunnelCheckResult>[] {
     const allRoutes = built.flatMap((b) => b.routes);
@@ -107,7 +131,7 @@ function declareChecks(args: FouTunnelArgs, built: BuiltEnd[], parent: pulumi.Re
                     gwip: b.self.gwip,
                     peerGwip: b.peer.gwip,
                     local: b.self.host.underlayAddress,
-                    remote: b.peer.host.underlayAddress,
+                    remote: endMachine(b.peer).underlayAddress,
                     port: args.port,
                     after: allRoutes.map((r) => r.instance),
                     rerunAfter: built.flatMap((e) => [e.port.instance, e.link.instance, e.gwip.instance, ...e.routes.map((r) => r.instance)]),
@@ -133,11 +157,14 @@ export function validateTunnel(name: string, args: FouTunnelArgs, ttl: number): 
         [args.b, args.a, "b"],
     ] as const) {
         problems.push(
-            checkHostName(`${p}: ${side}.host.name`, self.host.name),
+            "far" in self ? checkHostName(`${p}: ${side}.far.name`, self.far.name) : checkHostName(`${p}: ${side}.host.name`, self.host.name),
             checkIp(`${p}: ${side}.gwip`, self.gwip, family),
-            checkIfname(`${p}: ${side}.ifname`, self.ifname ?? defaultIfname(peer.host.name)),
             ...(self.routes ?? []).map((r, i) => checkCidr(`${p}: ${side}.routes[${i}]`, r, family)),
         );
+        if ("far" in self) {
+            continue;
+        }
+        problems.push(checkIfname(`${p}: ${side}.ifname`, self.ifname ?? defaultIfname(endMachine(peer).name)));
         const fp = self.fouPort;
         const needs = portIpproto(encap, protocol);
         if (fp && (fp.port !== args.port || fp.encap !== encap || fp.ipproto !== needs)) {
@@ -146,8 +173,11 @@ export function validateTunnel(name: string, args: FouTunnelArgs, ttl: number): 
             );
         }
     }
-    if (args.a.host.name === args.b.host.name) {
-        problems.push(`${p}: both ends are host "${args.a.host.name}"; a tunnel joins two different hosts`);
+    if ("far" in args.a && "far" in args.b) {
+        problems.push(`${p}: both ends are far ends (${args.a.far.name}, ${args.b.far.name}); the tunnel needs an end on a host the stack manages`);
+    }
+    if (endMachine(args.a).name === endMachine(args.b).name) {
+        problems.push(`${p}: both ends are host "${endMachine(args.a).name}"; a tunnel joins two different hosts`);
     }
     if (args.a.gwip === args.b.gwip) {
         problems.push(`${p}: both ends have GWIP ${args.a.gwip}; each end needs its own`);

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { BootUnit } from "./bootUnit";
 import { FouPort } from "./fouPort";
-import type { FouTunnelArgs, TunnelEndArgs } from "./fouTunnel";
+import type { AnyEndArgs, FouTunnelArgs, TunnelEndArgs } from "./fouTunnel";
 import { Gwip, gwipObject } from "./gwip";
 import { IpipFouLink } from "./ipipFouLink";
 import { Route, routeObject } from "./route";
@@ -17,10 +17,16 @@ export interface TunnelSettings {
     readonly ttl: number;
 }
 
+/** The name and underlay address of an end's machine, managed or not. */
+export function endMachine(e: AnyEndArgs): { readonly name: string; readonly underlayAddress: pulumi.Input<string> } {
+    return "far" in e ? e.far : e.host;
+}
+
 /** One end as declared: its resources, and the names and addresses they use. */
 export interface BuiltEnd {
     readonly self: TunnelEndArgs;
-    readonly peer: TunnelEndArgs;
+    /** The other end: managed too, or a far end. */
+    readonly peer: AnyEndArgs;
     /** `<tunnel>-<host>`: the end's resources are named after it. */
     readonly prefix: string;
     readonly ifname: string;
@@ -37,13 +43,14 @@ export interface BuiltEnd {
  * <gwip> dev fto<peer>`), the routes (`ip route add to <peer gwip> via <gwip> dev fto<peer>`,
  * then each routed prefix), and, when the tunnel persists, a boot unit replaying them.
  */
-export function declareEnd(t: TunnelSettings, self: TunnelEndArgs, peer: TunnelEndArgs, parent: pulumi.Resource): BuiltEnd {
+export function declareEnd(t: TunnelSettings, self: TunnelEndArgs, peer: AnyEndArgs, parent: pulumi.Resource): BuiltEnd {
     const { args, protocol, encap } = t;
     const prefix = `${t.name}-${self.host.name}`;
-    const ifname = self.ifname ?? defaultIfname(peer.host.name);
+    const peerMachine = endMachine(peer);
+    const ifname = self.ifname ?? defaultIfname(peerMachine.name);
     // Both hosts must pass preparation before either is touched: a host that fails its
     // kernel check leaves its peer unconfigured, not half a tunnel.
-    const after = [args.a.prepared, args.b.prepared].filter((r): r is pulumi.Resource => r !== undefined);
+    const after = [args.a, args.b].flatMap((e) => ("prepared" in e && e.prepared !== undefined ? [e.prepared] : []));
     const port =
         self.fouPort ??
         new FouPort(
@@ -56,7 +63,7 @@ export function declareEnd(t: TunnelSettings, self: TunnelEndArgs, peer: TunnelE
         {
             host: self.host,
             ifname,
-            remote: peer.host.underlayAddress,
+            remote: peerMachine.underlayAddress,
             local: self.host.underlayAddress,
             port: args.port,
             protocol,
@@ -106,7 +113,7 @@ function declareBootUnit(t: TunnelSettings, end: BuiltEnd, destinations: string[
         {
             host: self.host,
             unit: ifname.toLowerCase().replace(/[^a-z0-9.-]/g, "-"),
-            description: `tunnel ${t.name}, ${ifname} to ${peer.host.name}`,
+            description: `tunnel ${t.name}, ${ifname} to ${endMachine(peer).name}`,
             script: pulumi.all([link.applyScript, self.host.device]).apply(([linkScript, device]) =>
                 [
                     "set -eu",

@@ -6,6 +6,7 @@
  */
 export * from "./bootUnit";
 export * from "./driftProbe";
+export * from "./farEnd";
 export * from "./firewall";
 export * from "./fouPort";
 export * from "./fouTopology";
@@ -15,11 +16,12 @@ export * from "./host";
 export * from "./hostPrep";
 export * from "./ipipFouLink";
 export * from "./kernelUpgrade";
+export * from "./linkCommand";
 export * from "./route";
 export * from "./shell";
 export * from "./sshHost";
 export * from "./tunnelCheck";
 export * from "../lib/vocabulary";
 export type { HostObject } from "./hostState";
-export type { HostSpec, KernelSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "./topologySpec";
+export type { ExternalHostSpec, HostSpec, KernelSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "./topologySpec";
 export { FouInputError } from "../lib/validate";

@@ -2,10 +2,13 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
+import { linkAddCommand } from "./linkCommand";
 import { contains, fileHolds, sh, shq, someLineStarts } from "./shell";
 import { checkIpv4 } from "../lib/inet";
 import { checkIfname, throwIfInvalid } from "../lib/validate";
-import { Encap, TUNNEL_OPTION_DEFAULTS, TunnelProtocol, isEncap, isProtocol, problemText, tunnelOptionProblems } from "../lib/vocabulary";
+import { Encap, TUNNEL_OPTION_DEFAULTS, TunnelProtocol, problemText, tunnelOptionProblems } from "../lib/vocabulary";
+
+export { linkAddCommand };
 
 /** How a tunnel is built, beyond its ends and port; shared by IpipFouLink and FouTunnel. */
 export interface TunnelOptions {
@@ -64,28 +67,6 @@ export interface LinkSettings {
 export function linkTrigger(s: LinkSettings): string {
     const { ifname, remote, local, device, port, ttl, protocol, ...options } = s;
     return JSON.stringify({ ifname, remote, local, device, port, ttl, ...(protocol === undefined ? {} : { mode: protocol }), ...options });
-}
-
-/**
- * The `ip link add` line of a tunnel end. Protocol, encap and `auto` are checked words from a
- * fixed set, written bare as in the guide; every other value is quoted.
- */
-export function linkAddCommand(s: LinkSettings): string {
-    const protocol = s.protocol ?? TUNNEL_OPTION_DEFAULTS.protocol;
-    const encap = s.encap ?? TUNNEL_OPTION_DEFAULTS.encap;
-    if (!isProtocol(protocol) || !isEncap(encap)) {
-        throw new Error(`unknown tunnel protocol ${JSON.stringify(protocol)} or encap ${JSON.stringify(encap)}`);
-    }
-    const sport = s.sport === undefined || s.sport === "auto" ? "auto" : sh`${s.sport}`;
-    return (
-        sh`ip link add ${s.ifname} type ` +
-        protocol +
-        sh` remote ${s.remote} local ${s.local} ttl ${s.ttl} dev ${s.device} encap ` +
-        encap +
-        ` encap-sport ${sport}` +
-        sh` encap-dport ${s.port}` +
-        (s.csum ? " encap-csum" : "")
-    );
 }
 
 /**

@@ -9,7 +9,7 @@ import type { KernelSpec, PortSpec, TopologySpec, TunnelSpec } from "./topologyS
  * each entry into resources. Hosts are named, never resolved: their addresses are the machines'.
  */
 export interface TopologyPlan {
-    /** The hosts with a tunnel end, in topology order; a host with none gets no steps. */
+    /** The managed hosts with a tunnel end, in topology order; a host with none gets no steps, a far end none either. */
     readonly hosts: readonly HostPlan[];
     /** The kernel upgrades, in the order they run: each waits for the one before it. */
     readonly upgrades: readonly UpgradePlan[];
@@ -36,6 +36,8 @@ export interface EndPlan {
     readonly end: 0 | 1;
     /** The host at the other end. */
     readonly peer: string;
+    /** The peer is a far end the stack does not manage (`externalHosts`): nothing is built there. */
+    readonly peerExternal: boolean;
 }
 
 /** One receive port on a host, shared by every tunnel of its binding. */
@@ -48,13 +50,16 @@ export interface ReceivePortPlan {
     readonly persist: boolean;
     /** The tunnels using it, in topology order. */
     readonly tunnels: readonly string[];
-    /** The hosts of those tunnels, first appearance first: each is prepared before the port is added. */
+    /**
+     * The managed hosts of those tunnels, first appearance first: each is prepared before the
+     * port is added (a far end is its operator's).
+     */
     readonly preparedFirst: readonly string[];
 }
 
 /** A host's nftables table: each receive port open to the peers of the tunnels using it. */
 export interface FirewallPlan {
-    /** Per receive port (the host's order), the peer hosts, one per tunnel using it. */
+    /** Per receive port (the host's order), the peer hosts, one per tunnel using it; far ends too. */
     readonly ports: readonly { readonly port: number; readonly peers: readonly string[] }[];
     /** Loaded again at boot, as the persisted ports come back: any of its ports persists. */
     readonly persist: boolean;
@@ -73,7 +78,7 @@ export interface UpgradePlan {
 /** The plan of a validated topology (every default filled in, its ports those of its tunnels). */
 export function planTopology(spec: TopologySpec): TopologyPlan {
     const hosts = spec.hosts.flatMap((h) => {
-        const ends = endsOf(spec.tunnels, h.name);
+        const ends = endsOf(spec, h.name);
         return ends.length === 0 ? [] : [hostPlan(spec, h.name, ends)];
     });
     return { hosts, upgrades: upgradeChain(spec) };
@@ -81,7 +86,8 @@ export function planTopology(spec: TopologySpec): TopologyPlan {
 
 function hostPlan(spec: TopologySpec, host: string, ends: EndPlan[]): HostPlan {
     const mine = spec.tunnels.filter((t) => ends.some((e) => e.tunnel === t.name));
-    const ports = spec.ports.filter((p) => p.host === host).map((p) => receivePort(spec.tunnels, p));
+    const managed = new Set(spec.hosts.map((h) => h.name));
+    const ports = spec.ports.filter((p) => p.host === host).map((p) => receivePort(spec.tunnels, p, managed));
     return {
         host,
         modules: modulesOf(mine),
@@ -93,9 +99,12 @@ function hostPlan(spec: TopologySpec, host: string, ends: EndPlan[]): HostPlan {
     };
 }
 
-function endsOf(tunnels: readonly TunnelSpec[], host: string): EndPlan[] {
-    return tunnels.flatMap((t) =>
-        ([0, 1] as const).filter((i) => t.ends[i].host === host).map((i) => ({ tunnel: t.name, end: i, peer: t.ends[1 - i].host })),
+function endsOf(spec: TopologySpec, host: string): EndPlan[] {
+    const far = new Set((spec.externalHosts ?? []).map((h) => h.name));
+    return spec.tunnels.flatMap((t) =>
+        ([0, 1] as const)
+            .filter((i) => t.ends[i].host === host)
+            .map((i) => ({ tunnel: t.name, end: i, peer: t.ends[1 - i].host, peerExternal: far.has(t.ends[1 - i].host) })),
     );
 }
 
@@ -104,7 +113,7 @@ function modulesOf(tunnels: readonly TunnelSpec[]): string[] {
     return [...new Set(tunnels.flatMap((t) => MODULES[t.protocol]))];
 }
 
-function receivePort(tunnels: readonly TunnelSpec[], p: PortSpec): ReceivePortPlan {
+function receivePort(tunnels: readonly TunnelSpec[], p: PortSpec, managed: ReadonlySet<string>): ReceivePortPlan {
     const users = tunnels.filter((t) => p.tunnels.includes(t.name));
     return {
         port: p.port,
@@ -112,7 +121,7 @@ function receivePort(tunnels: readonly TunnelSpec[], p: PortSpec): ReceivePortPl
         ...(p.ipproto !== undefined ? { ipproto: p.ipproto } : {}),
         persist: p.persist,
         tunnels: users.map((t) => t.name),
-        preparedFirst: [...new Set(users.flatMap((t) => t.ends.map((e) => e.host)))],
+        preparedFirst: [...new Set(users.flatMap((t) => t.ends.map((e) => e.host)))].filter((h) => managed.has(h)),
     };
 }
 

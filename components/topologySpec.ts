@@ -11,6 +11,12 @@ export interface TopologySpec {
     /** Where it came from, used in messages (a path, or a label for the built-in default). */
     readonly source: string;
     readonly hosts: readonly HostSpec[];
+    /**
+     * Far ends this stack does not manage (a router, another team's host): tunnels of `tunnels`
+     * may end on them, but nothing is declared on them and they are in no `ports`; their part is
+     * the operator's (components/farEnd.ts says what to run). Default none.
+     */
+    readonly externalHosts?: readonly ExternalHostSpec[];
     readonly tunnels: readonly TunnelSpec[];
     /** Every receive port, host order then port; each shared by the tunnels listed in it. */
     readonly ports: readonly PortSpec[];
@@ -23,6 +29,13 @@ export interface HostSpec {
     readonly name: string;
     /** ssh hosts: bring the host to a kernel with fou first (components/kernelUpgrade.ts). */
     readonly kernel?: KernelSpec;
+}
+
+/** A far end the stack does not manage: only its name and the underlay address its tunnels are sent to. */
+export interface ExternalHostSpec {
+    readonly name: string;
+    /** Its underlay address (IPv4): the managed ends' `remote`, the firewall's peer. */
+    readonly address: string;
 }
 
 /** A host's `kernel:` block: whether and how to upgrade its kernel to one with fou. */
@@ -40,6 +53,7 @@ export interface KernelSpec {
 }
 
 export interface TunnelEndSpec {
+    /** A host of `hosts`, or of `externalHosts` (at most one end of a tunnel). */
     readonly host: string;
     /** GWIP: IPv4 for ipip/gre, IPv6 for sit; canonical text (lib/inet.ts formatIp). */
     readonly gwip: string;

@@ -108,6 +108,20 @@ test("a topology file previews every tunnel; a broken one fails naming file, lin
     assert.doesNotMatch(b.stdout, /\+\s+command:/);
 });
 
+test("a far end previews as an output, with one VM and nothing declared for it", async () => {
+    const far = path.join(stack.dir, "far.yaml");
+    // The far end is this machine, the bridge's gateway: a tunnel from a VM to the host running pulumi.
+    writeFileSync(far, "hosts:\n  - name: k1\n  - name: r1\n    external: {address: 198.51.100.1}\ntunnels:\n  - hosts: [k1, r1]\n");
+    await stack.setConfig({ localVms: undefined, port: undefined, topology: far });
+    const r = await stack.ok(["preview", "--json"]);
+    const urns = (JSON.parse(r.stdout).steps as { newState: { urn: string } }[]).map((s) => s.newState.urn.split("::").pop()!);
+    assert.ok(urns.includes("local-k1") && urns.includes("fou-k1-r1-k1-link"), urns.join(" "));
+    assert.deepEqual(urns.filter((u) => /^local-r1|^fou-r1-|^fou-k1-r1-r1/.test(u)), []);
+    const text = await stack.ok(["preview"]);
+    assert.match(text.stdout, /externalEnds *: \{/);
+    assert.ok(text.stdout.includes(`"ip link add 'ftok1' type ipip remote '198.51.100.151' local '198.51.100.1' ttl '255' encap fou encap-sport auto encap-dport '5555'"`), text.stdout);
+});
+
 test("the library installs into another program, and `pulumi preview` of examples/existing-hosts runs offline", async () => {
     const dir = installExample();
     const example = new ExampleStack(dir, "example");

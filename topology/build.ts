@@ -4,7 +4,10 @@ import type { PortTable } from "./ports";
 import type { HostRec, TunnelRec } from "./records";
 import type { Field } from "./schema";
 
-/** The model from a file's records, once no problem was found: every value is then present. */
+/**
+ * The model from a file's records, once no problem was found: every value is then present. The
+ * hosts the stack manages are `hosts`; the far ends, `externalHosts`.
+ */
 export function build(source: string, hosts: HostRec[], tunnels: TunnelRec[], ports: PortTable<TunnelRec>): Topology {
     const need = <T>(v: T | undefined, what: string): T => {
         if (v === undefined) {
@@ -12,9 +15,11 @@ export function build(source: string, hosts: HostRec[], tunnels: TunnelRec[], po
         }
         return v;
     };
+    const managed = hosts.filter((h) => !h.external);
+    const external = hosts.filter((h) => h.external);
     return {
         source,
-        hosts: hosts.map((h) => ({
+        hosts: managed.map((h) => ({
             name: h.name,
             ...(h.address ? { address: formatIp(h.address) } : {}),
             fou: h.fou,
@@ -22,6 +27,7 @@ export function build(source: string, hosts: HostRec[], tunnels: TunnelRec[], po
             ...(h.device ? { device: h.device } : {}),
             ...(h.kernel ? { kernel: h.kernel } : {}),
         })),
+        externalHosts: external.map((h) => ({ name: h.name, address: formatIp(need(h.address, `host ${h.name}'s external.address`)) })),
         tunnels: tunnels.map((t) => {
             const value = <K extends keyof TunnelValues>(k: K): TunnelValues[K] => need<Field<TunnelValues[K]>>(t.fields[k], `${t.path}.${k}`).value;
             const ends = need(t.ends, `${t.path}.hosts`);
@@ -44,9 +50,12 @@ export function build(source: string, hosts: HostRec[], tunnels: TunnelRec[], po
             };
             return tunnelSpec(need(t.name, `${t.path}.name`), values, [end(0), end(1)]);
         }),
-        ports: ports.specs(
-            hosts.map((h) => h.name),
-            (t) => need(t.name, `${t.path}.name`),
-        ),
+        // The far ends' ports are their operators' (components/farEnd.ts lists them).
+        ports: ports
+            .specs(
+                hosts.map((h) => h.name),
+                (t) => need(t.name, `${t.path}.name`),
+            )
+            .filter((p) => !external.some((h) => h.name === p.host)),
     };
 }

@@ -28,5 +28,5 @@ export function guideTopology(args: GuideTopologyArgs): Topology {
         { host: a.name, gwip: args.gwips[0], ifname: defaultIfname(b.name), routes: [] },
         { host: b.name, gwip: args.gwips[1], ifname: defaultIfname(a.name), routes: [] },
     ]);
-    return { source: args.source, hosts: [a, b], tunnels: [tunnel], ports: portsOf([a.name, b.name], [tunnel]), firewall: args.firewall ?? true };
+    return { source: args.source, hosts: [a, b], externalHosts: [], tunnels: [tunnel], ports: portsOf([a.name, b.name], [tunnel]), firewall: args.firewall ?? true };
 }

@@ -2,6 +2,7 @@ import { Ip, cidrContains, formatCidr, formatIp, lastAddress, parseIp } from "..
 import { checkHostName } from "../lib/validate";
 import { FIRST_HOST_OFFSET, defaultHostAddress } from "./defaults";
 import { Context, HostRec, Hosts } from "./records";
+import { ExternalRead, checkExternalAddresses, readExternal } from "./external";
 import { KERNEL_NOT_HERE, readKernel } from "./kernel";
 import { HOST_KEYS_AWS, HOST_KEYS_LOCAL, HOST_KEYS_SSH, checkKeys, readBool } from "./schema";
 import { SshOwners, readSshHost, secretKeyMessage } from "./sshHosts";
@@ -9,7 +10,8 @@ import { YMap, got, str } from "./yaml";
 
 /**
  * The hosts section: a list of at least 2 hosts, each with a unique name and, on local stacks, an
- * address on the bridge; on ssh stacks, how to log in (sshHosts.ts).
+ * address on the bridge; on ssh stacks, how to log in (sshHosts.ts). A host with `external:` is a
+ * far end the stack does not manage, on any stack but aws (external.ts).
  */
 export function readHosts(cx: Context): Hosts {
     const { r, root } = cx;
@@ -31,11 +33,24 @@ export function readHosts(cx: Context): Hosts {
     const addressOwner = new Map<bigint, { name: string; line: number }>();
     const nameOwner = new Map<string, { path: string; line: number }>();
     const sshOwners: SshOwners = { underlay: new Map(), login: new Map() };
+    const externals: ExternalRead[] = [];
     e.value.items.forEach((item, i) => {
         const path = `hosts[${i}]`;
         if (item.kind !== "map") {
             r.add(item.pos, path, `must be a mapping like {name: k1} (got ${got(item)})`);
             hosts.broken = true;
+            return;
+        }
+        if (item.entries.has("external")) {
+            // Listed even when its address is wrong (reported): its tunnels are still checked.
+            const name = hostName(cx, hosts, item, path, nameOwner);
+            const x = readExternal(cx, item, path, name);
+            if (x) externals.push(x);
+            if (name) {
+                const h: HostRec = { name, index: i, fou: true, external: true, ...(x ? { address: x.ip } : {}) };
+                hosts.byName.set(name, h);
+                hosts.list.push(h);
+            }
             return;
         }
         const local = cx.kind === "local";
@@ -76,6 +91,7 @@ export function readHosts(cx: Context): Hosts {
             hosts.list.push(h);
         }
     });
+    checkExternalAddresses(cx, hosts.list.filter((h) => !h.external), externals);
     return hosts;
 }
 

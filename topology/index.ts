@@ -7,6 +7,7 @@
  *   schema.ts    keys and per-field parsing; hosts.ts and tunnels.ts read the two lists
  *   checks.ts    whole-file checks: unique names, pairs, interfaces, GWIPs, routes, sports
  *   gwips.ts     GWIP pools and allocation
+ *   external.ts  far ends the stack does not manage (`external:` hosts)
  *   ports.ts     the receive ports each host opens, shared by the tunnels of one binding
  *   build.ts     the records become the model (model.ts); guide.ts builds the guide's directly
  *   parse.ts     parseTopology, loadTopology: the steps in order
@@ -15,7 +16,7 @@
 export { loadTopology, parseTopology } from "./parse";
 export { guideTopology } from "./guide";
 export type { GuideTopologyArgs } from "./guide";
-export type { Encap, PortSpec, Topology, TopologyHost, TopologyOptions, TunnelEndSpec, TunnelProtocol, TunnelSpec } from "./model";
+export type { Encap, ExternalHostSpec, PortSpec, Topology, TopologyHost, TopologyOptions, TunnelEndSpec, TunnelProtocol, TunnelSpec } from "./model";
 export {
     DEFAULT_GWIP_POOL,
     DEFAULT_GWIP_POOL6,

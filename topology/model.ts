@@ -1,5 +1,5 @@
 import type { FullSshLogin } from "../lib/sshLogin";
-import type { HostSpec, KernelSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "../components/topologySpec";
+import type { ExternalHostSpec, HostSpec, KernelSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "../components/topologySpec";
 import { Encap, IPPROTO, TunnelProtocol, innerFamily } from "../lib/vocabulary";
 
 /**
@@ -8,7 +8,7 @@ import { Encap, IPPROTO, TunnelProtocol, innerFamily } from "../lib/vocabulary";
  * FouTopology takes (components/topologySpec.ts), plus what only the hosts need to know.
  */
 
-export type { Encap, KernelSpec, PortSpec, TunnelEndSpec, TunnelProtocol, TunnelSpec };
+export type { Encap, ExternalHostSpec, KernelSpec, PortSpec, TunnelEndSpec, TunnelProtocol, TunnelSpec };
 
 export interface TopologyHost extends HostSpec {
     /**
@@ -32,7 +32,10 @@ export interface TopologyHost extends HostSpec {
 export type TopologySsh = FullSshLogin<never> & { readonly sudo: boolean };
 
 export interface Topology extends TopologySpec {
+    /** The hosts the stack manages (each a machine of the stack's kind). */
     readonly hosts: TopologyHost[];
+    /** The far ends it does not manage (`external:` entries); none on aws stacks. */
+    readonly externalHosts: ExternalHostSpec[];
     readonly tunnels: TunnelSpec[];
     /** Every receive port, host order then port; derived from the tunnels. */
     readonly ports: PortSpec[];

@@ -40,8 +40,10 @@ export function context(r: Report, root: YMap, underlay: Cidr | undefined, kind:
 export interface HostRec {
     readonly name: string;
     readonly index: number;
-    /** local: the VM's address; ssh: the underlay address. */
+    /** local: the VM's address; ssh: the underlay address; external: the far end's underlay address. */
     readonly address?: Ip;
+    /** A far end the stack does not manage (`external:`): nothing is built on it (topology/external.ts). */
+    readonly external?: boolean;
     readonly fou: boolean;
     readonly ssh?: TopologySsh;
     readonly device?: string;

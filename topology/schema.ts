@@ -16,6 +16,9 @@ export const TOP_KEYS = ["hosts", "gwipPool", "gwipPool6", "defaults", "tunnels"
 export const HOST_KEYS_LOCAL = ["name", "address", "fou"];
 export const HOST_KEYS_AWS = ["name"];
 export const HOST_KEYS_SSH = ["name", "ssh", "underlayAddress", "device", "kernel"];
+/** A far end the stack does not manage: its name and `external:` only (topology/external.ts). */
+export const HOST_KEYS_EXTERNAL = ["name", "external"];
+export const EXTERNAL_KEYS = ["address"];
 /** The `kernel:` block of an ssh host (topology/kernel.ts). */
 export const KERNEL_KEYS = ["upgrade", "package", "repository", "key", "rebootTimeout"];
 /** The `ssh:` block of a host on an ssh stack, and its `proxy:` (the jump host). */

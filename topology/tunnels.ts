@@ -55,6 +55,7 @@ export function readTunnels(cx: Context, hosts: Hosts, defaults: Defaults, claim
         checkKeys(r, item, path, "tunnel", TUNNEL_KEYS);
         tunnelHosts(s, t, item);
         tunnelValues(s, t, item);
+        tunnelFarEnd(s, t);
         // A second tunnel of a pair and protocol also repeats the first one's default name and
         // interfaces: only the pair is reported.
         const pairTaken = claims.pair(t, item);
@@ -87,6 +88,12 @@ function tunnelHosts({ cx: { r }, hosts }: Known, t: TunnelRec, item: YMap): voi
     if (ends[0] && ends[1]) {
         if (ends[0] === ends[1]) {
             r.add(e.value.pos, `${t.path}.hosts`, `joins ${ends[0].name} to itself; a tunnel joins two different hosts`);
+        } else if (ends[0].external && ends[1].external) {
+            r.add(
+                e.value.pos,
+                `${t.path}.hosts`,
+                `joins two external hosts, ${ends[0].name} and ${ends[1].name}; the stack builds only the ends on hosts it manages, so one end must be one of those`,
+            );
         } else {
             t.ends = [ends[0], ends[1]];
         }
@@ -124,6 +131,23 @@ function tunnelValues({ cx: { r }, defaults }: Known, t: TunnelRec, item: YMap):
         for (const p of tunnelOptionProblems({ protocol, mtu: mtu.value }, () => mtu.path, () => `${mtu.value}${mtu.from}`)) {
             r.add(mtu.pos, p.path, p.message);
         }
+    }
+}
+
+/**
+ * The options a far end could not be given as declared: UDP checksums (`encap-csum`) have no
+ * setting in systemd-networkd's [Tunnel] section, so its files could not match the ip lines.
+ */
+function tunnelFarEnd({ cx: { r } }: Known, t: TunnelRec): void {
+    const far = t.ends?.find((h) => h.external);
+    const csum = t.fields.csum;
+    if (far && csum?.value) {
+        r.add(
+            csum.pos,
+            csum.path,
+            `true${csum.from} cannot apply to external host ${far.name}: systemd-networkd has no setting for FOU checksums (encap-csum), ` +
+                "so the far end's networkd files could not match; leave csum false on tunnels to external hosts",
+        );
     }
 }
 

@@ -1,8 +1,9 @@
 /**
  * Every program a step sends to a host passes shellcheck as POSIX sh: the programs of whole
  * topologies under mocks (the guide; every protocol, encap and option with routes, persistence,
- * the firewall; sudo logins) and of a spec whose values are valid but shell-hostile (quotes,
- * `$(…)`, backticks, spaces where a value may hold them); and the host library's source files.
+ * the firewall; sudo logins; tunnels to a far end) and of a spec whose values are valid but
+ * shell-hostile (quotes, `$(…)`, backticks, spaces where a value may hold them); and the host
+ * library's source files.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -28,6 +29,13 @@ const EVERYTHING = [
     "  - {hosts: [a1, a3], protocol: sit, encap: gue, port: 5556, persist: true}",
     "  - {hosts: [a2, a3], protocol: gre, port: 5557, ttl: 64}",
 ].join("\n");
+/** Tunnels to a far end the stack does not manage: only the managed ends' programs. */
+const FAR_END = [
+    "hosts: [{name: b1}, {name: b2}, {name: r1, external: {address: 203.0.113.9}}]",
+    "tunnels:",
+    "  - {hosts: [b1, r1], persist: true, routes: {b1: [10.40.0.0/16]}}",
+    "  - {hosts: [r1, b2], protocol: sit, encap: gue, port: 5556}",
+].join("\n");
 
 function declare(name: string, text: string, sudo: boolean): FouTopology {
     const topology = parseTopology(text, `${name}.yaml`, { kind: "local", underlay: "198.51.100.1/24" });
@@ -36,7 +44,7 @@ function declare(name: string, text: string, sudo: boolean): FouTopology {
 }
 
 before(async () => {
-    const tops = [declare("guide", GUIDE, false), declare("all", EVERYTHING, true)];
+    const tops = [declare("guide", GUIDE, false), declare("all", EVERYTHING, true), declare("far", FAR_END, false)];
     // Values a caller may pass that the shell must take as data.
     const host: TunnelHost = { name: "h9", underlayAddress: "198.51.100.9", device: "eth0", connection: { host: "198.51.100.9" } };
     new BootUnit("hostile", { host, unit: "odd-1", description: `it's "$(id)" \`x\` a b`, script: "echo 'a b' \"$(id)\"" }, { parent: root });

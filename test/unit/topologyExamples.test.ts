@@ -16,6 +16,7 @@ test("guide.yaml is exactly the guide's two hosts and tunnel", () => {
             { name: "k1", address: "198.51.100.151", fou: true },
             { name: "k2", address: "198.51.100.152", fou: true },
         ],
+        externalHosts: [],
         tunnels: [
             {
                 name: "k1-k2",

@@ -30,9 +30,13 @@ const PLAIN = { noNullPrototype: true };
 /** How many prefixes an end routes: mostly none, so that some hosts do not forward. */
 const ROUTES = fc.constantFrom(0, 0, 0, 1, 2);
 
-const hostArb: fc.Arbitrary<Omit<HostSpec, "name">> = fc.oneof(
+/** A host as drafted: maybe a kernel block, maybe a far end the stack does not manage (which has none). */
+type HostDraft = Omit<HostSpec, "name"> & { readonly external?: true };
+
+const hostArb: fc.Arbitrary<HostDraft> = fc.oneof(
     fc.constant({}),
     fc.record({ kernel: fc.record({ upgrade: fc.boolean(), rebootTimeout: fc.integer({ min: 60, max: 3600 }) }, PLAIN) }, PLAIN),
+    fc.constant({ external: true as const }),
 );
 
 const tunnelArb = (hosts: number) =>
@@ -48,9 +52,10 @@ const tunnelArb = (hosts: number) =>
     }, PLAIN);
 
 /**
- * A topology as topology/ would make one: distinct hosts, tunnels between two of them, at most
- * one tunnel per host pair and protocol, no port number needed with two bindings on a host (a
- * tunnel that would break a rule is left out), the ports those of the tunnels.
+ * A topology as topology/ would make one: distinct hosts, some of them far ends (externalHosts),
+ * tunnels between two of them, at most one tunnel per host pair and protocol, no port number
+ * needed with two bindings on a host, no tunnel between two far ends (a tunnel that would break
+ * a rule is left out), the ports those of the tunnels on managed hosts.
  */
 const topologyArb: fc.Arbitrary<TopologySpec> = fc.integer({ min: 2, max: NAMES.length }).chain((n) =>
     fc
@@ -62,14 +67,19 @@ const topologyArb: fc.Arbitrary<TopologySpec> = fc.integer({ min: 2, max: NAMES.
         .map(({ hosts, tunnels, firewall }) => build(hosts, tunnels, firewall)),
 );
 
-function build(hosts: Omit<HostSpec, "name">[], drafts: { a: number; bOffset: number; protocol: TunnelSpec["protocol"]; encap: TunnelSpec["encap"]; port: number; persist: boolean; routes: [number, number] }[], firewall: boolean | undefined): TopologySpec {
-    const specs: HostSpec[] = hosts.map((h, i) => ({ name: NAMES[i], ...h }));
+function build(hosts: HostDraft[], drafts: { a: number; bOffset: number; protocol: TunnelSpec["protocol"]; encap: TunnelSpec["encap"]; port: number; persist: boolean; routes: [number, number] }[], firewall: boolean | undefined): TopologySpec {
+    const all = hosts.map((h, i) => ({ name: NAMES[i], ...h }));
+    const specs: HostSpec[] = all.filter((h) => !h.external).map(({ external: _, ...h }) => h);
+    const far = all.filter((h) => h.external).map((h, i) => ({ name: h.name, address: `203.0.113.${i + 1}` }));
     const table = new PortTable<string>();
     const pairs = new Set<string>();
     const tunnels: TunnelSpec[] = [];
     drafts.forEach((d, i) => {
-        const ends = [specs[d.a].name, specs[(d.a + d.bOffset) % specs.length].name] as const;
+        const ends = [all[d.a].name, all[(d.a + d.bOffset) % all.length].name] as const;
         const pair = `${[...ends].sort().join("-")}/${d.protocol}`;
+        if (ends.every((h) => far.some((f) => f.name === h))) {
+            return;
+        }
         const ipproto = portIpproto(d.encap, d.protocol);
         const clash = ends.some((h) => {
             const p = table.get(h, d.port);
@@ -91,8 +101,9 @@ function build(hosts: Omit<HostSpec, "name">[], drafts: { a: number; bOffset: nu
     return {
         source: "random",
         hosts: specs,
+        ...(far.length > 0 ? { externalHosts: far } : {}),
         tunnels,
-        ports: portsOf(specs.map((h) => h.name), tunnels),
+        ports: portsOf(all.map((h) => h.name), tunnels).filter((p) => specs.some((h) => h.name === p.host)),
         ...(firewall === undefined ? {} : { firewall }),
     };
 }
@@ -106,6 +117,7 @@ function holds(predicate: (spec: TopologySpec, plan: TopologyPlan) => void): voi
 }
 
 const tunnelsOf = (spec: TopologySpec, host: string) => spec.tunnels.filter((t) => t.ends.some((e) => e.host === host));
+const isFar = (spec: TopologySpec, host: string) => (spec.externalHosts ?? []).some((h) => h.name === host);
 const planOf = (plan: TopologyPlan, host: string): HostPlan => {
     const found = plan.hosts.find((h) => h.host === host);
     assert.ok(found, `no plan for ${host}`);
@@ -146,10 +158,12 @@ test("a host forwards exactly when one of its tunnels carries routed prefixes (a
     });
 });
 
-test("every tunnel end is on its host's plan once, with its peer, and on no other", () => {
+test("every managed tunnel end is on its host's plan once, with its peer (far or not), and on no other; a far end has none", () => {
     holds((spec, plan) => {
         const planned = plan.hosts.flatMap((h) => h.ends.map((e) => ({ host: h.host, ...e })));
-        const expected = spec.tunnels.flatMap((t) => t.ends.map((e, i) => ({ host: e.host, tunnel: t.name, end: i, peer: t.ends[1 - i].host })));
+        const expected = spec.tunnels.flatMap((t) =>
+            t.ends.flatMap((e, i) => (isFar(spec, e.host) ? [] : [{ host: e.host, tunnel: t.name, end: i, peer: t.ends[1 - i].host, peerExternal: isFar(spec, t.ends[1 - i].host) }])),
+        );
         assert.deepEqual(sorted(planned.map((e) => JSON.stringify(e))), sorted(expected.map((e) => JSON.stringify(e))));
     });
 });
@@ -157,7 +171,7 @@ test("every tunnel end is on its host's plan once, with its peer, and on no othe
 test("each tunnel end's receive port is on its host's plan exactly once, and every planned port is used", () => {
     holds((spec, plan) => {
         for (const t of spec.tunnels) {
-            for (const e of t.ends) {
+            for (const e of t.ends.filter((x) => !isFar(spec, x.host))) {
                 const ports = planOf(plan, e.host).ports.filter((p) => p.tunnels.includes(t.name));
                 assert.equal(ports.length, 1, `${t.name} on ${e.host}`);
                 const [p] = ports;
@@ -171,7 +185,9 @@ test("each tunnel end's receive port is on its host's plan exactly once, and eve
                 assert.ok(users.length >= 1);
                 assert.ok(users.every((t) => t.ends.some((e) => e.host === h.host)));
                 assert.equal(p.persist, users.some((t) => t.persist));
-                assert.deepEqual(sorted(p.preparedFirst), sorted([...new Set(users.flatMap((t) => t.ends.map((e) => e.host)))]));
+                // A far end is its operator's: nothing of the stack waits for it.
+                const managed = [...new Set(users.flatMap((t) => t.ends.map((e) => e.host)))].filter((n) => !isFar(spec, n));
+                assert.deepEqual(sorted(p.preparedFirst), sorted(managed));
             }
         }
     });
@@ -228,7 +244,7 @@ test("the guide: on each host fou and ipip, no forwarding, FOU port 5555 open to
         host,
         modules: ["fou", "ipip"],
         ipForward: false,
-        ends: [{ tunnel: "k1-k2", end, peer }],
+        ends: [{ tunnel: "k1-k2", end, peer, peerExternal: false }],
         ports: [{ port: 5555, encap: "fou", ipproto: 4, persist: false, tunnels: ["k1-k2"], preparedFirst: ["k1", "k2"] }],
         firewall: { ports: [{ port: 5555, peers: [peer] }], persist: false },
     });
