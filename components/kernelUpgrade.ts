@@ -2,11 +2,11 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { hostStep, TunnelHost, withConnection } from "./host";
 import { stateFile } from "./hostState";
-import { fouUsableCheck, kernelInstallScripts, kernelPaths, kernelVerifyScript } from "./kernelUpgradeScripts";
+import { fouUsableCheck, kernelInstallScripts, kernelPaths, kernelVerifyScripts } from "./kernelUpgradeScripts";
 import { checkInt, throwIfInvalid } from "../lib/validate";
 import { DEFAULT_REBOOT_TIMEOUT, MAX_REBOOT_TIMEOUT, MIN_REBOOT_TIMEOUT } from "../lib/vocabulary";
 
-export { APT_NAME, BOOKWORM_KERNEL, ELREPO, fouUsableCheck, kernelInstallScripts, kernelPaths, kernelVerifyScript, withSignedBy } from "./kernelUpgradeScripts";
+export { APT_NAME, BOOKWORM_KERNEL, ELREPO, fouUsableCheck, kernelInstallScripts, kernelPaths, kernelVerifyScripts, withSignedBy } from "./kernelUpgradeScripts";
 export type { KernelInstallOptions, KernelPaths } from "./kernelUpgradeScripts";
 
 /** Seconds one SSH dial of the verify step may take. */
@@ -112,7 +112,7 @@ export class KernelUpgrade extends pulumi.ComponentResource {
             `${name}-verify`,
             {
                 host: withConnection(args.host, { perDialTimeout: dials.perDialTimeout, dialErrorLimit: dials.dialErrorLimit }),
-                scripts: { create: kernelVerifyScript(paths, label) },
+                scripts: kernelVerifyScripts(paths, label),
                 // An install that ran again (and rebooted again) is checked again.
                 triggers: [install.stdout],
             },

@@ -16,35 +16,21 @@ export function withSignedBy(line: string, keyFile: string): string {
 }
 
 /**
- * Lines of the Debian/Ubuntu branch that add REPOSITORY (an apt source line) before the install:
- * `/etc/apt/sources.list.d/fou-tunnel-kernel.list`, and KEY (ASCII-armored) under the keyrings
- * directory, which the line names as `signed-by=`. Nothing without a repository.
+ * The variables of components/sh/kernel-upgrade.sh's apt repository, quoted: REPOSITORY (an apt
+ * source line; empty: none) goes to `<sourcesList>/fou-tunnel-kernel.list`, and KEY
+ * (ASCII-armored; empty: none) under the keyrings directory, as `fou-tunnel-kernel.gpg`
+ * (dearmored) or `.asc` (armored, on a host without gpg), which the line names as `signed-by=`.
  */
-export function aptRepositoryLines(repository: string | undefined, rawKey: string | undefined, p: KernelPaths): string[] {
-    if (repository === undefined) return [];
-    const key = rawKey?.trim();
+export function aptVariables(repository: string | undefined, rawKey: string | undefined, p: KernelPaths): string[] {
+    const key = repository === undefined ? "" : (rawKey?.trim() ?? "");
     const gpgFile = `${p.keyrings}/${APT_NAME}.gpg`;
     const ascFile = `${p.keyrings}/${APT_NAME}.asc`;
-    const listFile = `${p.sourcesList}/${APT_NAME}.list`;
-    const lines = key === undefined
-        ? { gpg: repository.trim(), asc: repository.trim() }
-        : { gpg: withSignedBy(repository, gpgFile), asc: withSignedBy(repository, ascFile) };
+    const signed = (file: string) => (repository === undefined || key === "" ? "" : withSignedBy(repository, file));
     return [
-        sh`    [ -d ${p.keyrings} ] || mkdir -p ${p.keyrings}`,
-        sh`    [ -d ${p.sourcesList} ] || mkdir -p ${p.sourcesList}`,
-        ...(key === undefined
-            ? [sh`    line=${lines.gpg}`]
-            : [
-                  sh`    key=${key}`,
-                  // Dearmored for apt when gpg is there; else the armored key, which apt reads as .asc.
-                  "    if command -v gpg >/dev/null 2>&1; then",
-                  sh`      printf '%s\\n' "$key" | gpg --dearmor > ${gpgFile + ".tmp"}; mv ${gpgFile + ".tmp"} ${gpgFile}; chmod 0644 ${gpgFile}; rm -f ${ascFile}`,
-                  sh`      line=${lines.gpg}`,
-                  "    else",
-                  sh`      printf '%s\\n' "$key" > ${ascFile}; chmod 0644 ${ascFile}; rm -f ${gpgFile}`,
-                  sh`      line=${lines.asc}`,
-                  "    fi",
-              ]),
-        sh`    printf '%s\\n' "$line" > ${listFile}`,
+        sh`fou_repository=${repository?.trim() ?? ""}; fou_apt_list=${`${p.sourcesList}/${APT_NAME}.list`}`,
+        sh`fou_keyrings=${p.keyrings}; fou_sources_list=${p.sourcesList}; fou_key_gpg=${gpgFile}; fou_key_asc=${ascFile}`,
+        sh`fou_apt_gpg_line=${signed(gpgFile)}`,
+        sh`fou_apt_asc_line=${signed(ascFile)}`,
+        sh`fou_key=${key}`,
     ];
 }

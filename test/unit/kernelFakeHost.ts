@@ -12,7 +12,7 @@ import * as path from "node:path";
 import { after, test } from "node:test";
 import { HOST_SHELLS, HostShell, runIn } from "./hostShells";
 import { stepProgram } from "../../components/host";
-import { KernelPaths, kernelInstallScripts, kernelPaths, kernelVerifyScript } from "../../components/kernelUpgrade";
+import { KernelPaths, kernelInstallScripts, kernelPaths, kernelVerifyScripts } from "../../components/kernelUpgrade";
 
 export const dir = mkdtempSync(path.join(tmpdir(), "fou-kernel-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -151,7 +151,7 @@ export const REBOOT = ["systemd-run --on-active=3 --unit=fou-tunnel-reboot syste
 export const OUT = (old: string, to: string) => `kernel=${old}\naction=reboot\nto=${to}\nbootId=11111111-2222-3333-4444-555555555555\n`;
 
 export function verify(shell: HostShell, f: Fake) {
-    return runIn(shell, `set -- create\n${f.wrap}\n${stepProgram({ create: kernelVerifyScript(f.paths, "k1: kernel upgrade") })}`, { env: f.env });
+    return runIn(shell, `set -- create\n${f.wrap}\n${stepProgram(kernelVerifyScripts(f.paths, "k1: kernel upgrade"))}`, { env: f.env });
 }
 export const PENDING = "pending=1\nold=6.1.0-57-amd64\nbootId=11111111-2222-3333-4444-555555555555\nnew=6.12.12-amd64\n";
 export const NEW_BOOT = "99999999-2222-3333-4444-555555555555";

@@ -9,7 +9,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { test } from "node:test";
 import { stepProgram } from "../../components/host";
-import { fouUsableCheck, kernelInstallScripts, kernelPaths, kernelVerifyScript } from "../../components/kernelUpgrade";
+import { fouUsableCheck, kernelInstallScripts, kernelPaths, kernelVerifyScripts } from "../../components/kernelUpgrade";
 import { KEY } from "./kernelFixtures";
 import { FOU_OK, NO_FOU, dir, eachShell, fakeHost, install } from "./kernelFakeHost";
 
@@ -66,7 +66,7 @@ test("every script passes shellcheck -s sh", () => {
         install: stepProgram(kernelInstallScripts({ modules: ["fou", "ipip", "sit"], paths, label: "k1: kernel upgrade" })),
         "install-repo": stepProgram(kernelInstallScripts({ modules: ["fou"], package: "linux-image-6.12-amd64", repository: "deb http://198.51.100.1/ b main", key: KEY, paths })),
         "install-repo-nokey": stepProgram(kernelInstallScripts({ modules: ["fou", "ip_gre"], repository: "deb http://198.51.100.1/ b main", paths })),
-        verify: stepProgram({ create: kernelVerifyScript(paths, "k1: kernel upgrade") }),
+        verify: stepProgram(kernelVerifyScripts(paths, "k1: kernel upgrade")),
         check: fouUsableCheck(["fou", "ipip"], paths),
     };
     for (const [name, text] of Object.entries(programs)) {

@@ -72,13 +72,17 @@ test("the install goes through stdin and sudo; its delete removes only its files
     const install = named("fou-k1-kernel-upgrade-install").inputs;
     assert.equal(install.createLine, "sudo -n /bin/sh -s create");
     assert.equal(install.update, "sudo -n /bin/sh -s create 'drift-probe-fou-k1-kernel-upgrade-install-probe-id'");
-    assert.match(install.create, /\n {2}modinfo ipip >\/dev\/null 2>&1 \|\| kmiss="\$kmiss ipip"\n/);
-    assert.match(install.delete, /^set -eu\nrm -f '\/var\/lib\/fou-tunnel\/fou-tunnel\.unit\/fou-k1-kernel-upgrade-install\.kernel' '\/var\/lib\/fou-tunnel\/fou-tunnel\.unit\/fou-k1-kernel-upgrade-install\.log'\n/);
-    assert.doesNotMatch(install.delete, /reboot|apt-get|yum|dnf|grub/);
-    assert.match(named("fou-k3-kernel-upgrade-install").inputs.create, /\n {2}modinfo sit .*\n {2}modinfo ipip /);
+    // The tunnels' modules reach the install (kernel-upgrade.sh) as a quoted variable.
+    assert.match(install.create, /\n {2}for m in \$fou_modules; do\n/);
+    assert.match(install.create, /; fou_modules='fou ipip';/);
+    // The delete's own body, after the library its program carries ahead of create and delete.
+    const del = install.delete.slice(install.delete.indexOf("\nset -eu\n") + 1);
+    assert.match(del, /^set -eu\nrm -f '\/var\/lib\/fou-tunnel\/fou-tunnel\.unit\/fou-k1-kernel-upgrade-install\.kernel' '\/var\/lib\/fou-tunnel\/fou-tunnel\.unit\/fou-k1-kernel-upgrade-install\.log'\n/);
+    assert.doesNotMatch(del, /reboot|apt-get|yum|dnf|grub/);
+    assert.match(named("fou-k3-kernel-upgrade-install").inputs.create, /; fou_modules='fou sit ipip';/);
     // k3's repository and key reach its script; the key is dearmored for signed-by.
     const k3 = named("fou-k3-kernel-upgrade-install").inputs.create;
-    assert.match(k3, /line='deb \[signed-by=\/etc\/apt\/keyrings\/fou-tunnel-kernel\.gpg\] http:\/\/198\.51\.100\.1:8080\/ bookworm-fou main'/);
+    assert.match(k3, /\nfou_apt_gpg_line='deb \[signed-by=\/etc\/apt\/keyrings\/fou-tunnel-kernel\.gpg\] http:\/\/198\.51\.100\.1:8080\/ bookworm-fou main'\n/);
     assert.ok(k3.includes(KEY.trim()));
     const verify = named("fou-k1-kernel-upgrade-verify").inputs;
     assert.equal(verify.deleteLine, undefined);

@@ -1,9 +1,9 @@
 /**
  * Every program a step sends to a host passes shellcheck as POSIX sh: the programs of whole
  * topologies under mocks (the guide; every protocol, encap and option with routes, persistence,
- * the firewall; sudo logins; tunnels to a far end) and of a spec whose values are valid but
- * shell-hostile (quotes, `$(…)`, backticks, spaces where a value may hold them); and the host
- * library's source files.
+ * the firewall; sudo logins; tunnels to a far end), of a kernel upgrade from a repository and
+ * key, and of a spec whose values are valid but shell-hostile (quotes, `$(…)`, backticks, spaces
+ * where a value may hold them); and the host library's source files.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -16,6 +16,8 @@ import { BootUnit } from "../../components/bootUnit";
 import { FouTopology } from "../../components/fouTopology";
 import { TunnelHost } from "../../components/host";
 import { HOST_LIBRARY_DIR, hostLibrary, HostLibraryFile } from "../../components/hostLibrary";
+import { KernelUpgrade } from "../../components/kernelUpgrade";
+import { KEY } from "./kernelFixtures";
 import { parseTopology } from "../../topology";
 
 const dir = mkdtempSync(path.join(tmpdir(), "fou-shellcheck-"));
@@ -48,6 +50,8 @@ before(async () => {
     // Values a caller may pass that the shell must take as data.
     const host: TunnelHost = { name: "h9", underlayAddress: "198.51.100.9", device: "eth0", connection: { host: "198.51.100.9" } };
     new BootUnit("hostile", { host, unit: "odd-1", description: `it's "$(id)" \`x\` a b`, script: "echo 'a b' \"$(id)\"" }, { parent: root });
+    // A kernel upgrade from a repository with its key: the options reach its shell as variables.
+    new KernelUpgrade("hostile-kernel", { host, modules: ["fou", "ipip", "sit"], package: "linux-image-6.12-amd64", repository: "deb [arch=amd64] http://198.51.100.1:8080/it's bookworm-fou main", key: KEY }, { parent: root });
     await Promise.all(tops.map((t) => valueOf(t.checks)));
     await settle();
 });
@@ -70,7 +74,7 @@ test("every step's program on stdin passes shellcheck -s sh", () => {
 
 test("the host library's source files (components/sh/) pass shellcheck as written, and hosts get them without comments (shellcheck's directives aside)", () => {
     const files = readdirSync(HOST_LIBRARY_DIR).filter((f) => f.endsWith(".sh"));
-    assert.deepEqual(files.sort(), ["kernel-prep.sh", "object.sh", "tunnel-check.sh", "undo.sh"]);
+    assert.deepEqual(files.sort(), ["kernel-fou.sh", "kernel-prep.sh", "kernel-upgrade.sh", "kernel-verify.sh", "object.sh", "tunnel-check.sh", "undo.sh"]);
     const r = spawnSync("shellcheck", ["-f", "gcc", ...files.map((f) => path.join(HOST_LIBRARY_DIR, f))], { encoding: "utf8" });
     assert.equal(r.stdout + r.stderr, "", `shellcheck found:\n${r.stdout}${r.stderr}`);
     for (const f of files as HostLibraryFile[]) {
