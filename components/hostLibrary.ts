@@ -7,7 +7,17 @@ import * as path from "path";
  * comments and blank lines: a step's program is stored in the stack's state with every command,
  * and the comments are for the reader of the source.
  */
-export type HostLibraryFile = "undo.sh" | "object.sh" | "kernel-prep.sh" | "tunnel-check.sh" | "kernel-fou.sh" | "kernel-upgrade.sh" | "kernel-verify.sh";
+export type HostLibraryFile =
+    | "undo.sh"
+    | "object.sh"
+    | "kernel-prep.sh"
+    | "ip-forward.sh"
+    | "reach.sh"
+    | "aws-poll.sh"
+    | "tunnel-check.sh"
+    | "kernel-fou.sh"
+    | "kernel-upgrade.sh"
+    | "kernel-verify.sh";
 
 const loaded = new Map<HostLibraryFile, string>();
 

@@ -127,21 +127,6 @@ export function labelLine(label?: string): string {
     return label === undefined ? "fou_at=$(hostname)" : sh`fou_at=${label}`;
 }
 
-/**
- * Lines that arm `fou_guard` (`components/sh/undo.sh`): when the script fails after
- * `fou_changing=1` (it began to change the host), UNDO runs to put back what it changed, and the
- * step says so after its reason. `fou_at` names the host and step. A script that uses it carries
- * {@link undoLibrary} in its program's library.
- */
-export function undoOnFailure(s: { undo: string[] }): string[] {
-    return [`fou_put_back_step() {\n${s.undo.join("\n")}\n}`, "fou_guard fou_put_back_step"];
-}
-
-/** The shell library {@link undoOnFailure} needs. */
-export function undoLibrary(): string {
-    return hostLibrary("undo.sh");
-}
-
 /** A check line: runs TEST (a shell condition); when it fails, prints WHY and exits 1. */
 export function expect(test: string, why: string): string {
     return `if ! { ${test}; }; then echo ${shq(why)}; exit 1; fi`;

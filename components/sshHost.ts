@@ -1,6 +1,7 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { hostCommand, TunnelHost, withSudo } from "./host";
+import { hostFunctions } from "./hostLibrary";
 import { sh } from "./shell";
 import { checkIpv4, parseIp } from "../lib/inet";
 import { checkSshAddress } from "../lib/ssh";
@@ -42,38 +43,14 @@ export interface ReachSettings {
  * The first command on a host: it got there (the dial worked and the pinned host key matched),
  * the user is root or sudo works without a password, `ip` is installed, the underlay address is
  * one of the host's, and the device: `ip -o -4 addr show` names the one holding the address.
- * Prints `device=<name>` and `address=<underlay>`. Changes nothing on the host.
+ * Prints `device=<name>` and `address=<underlay>`. Changes nothing on the host. The script is
+ * `components/sh/reach.sh`; through sudo, its look at the host runs as `sudo -n /bin/sh -c`.
  */
 export function reachScript(s: ReachSettings): string {
-    const body = [
-        "set -eu",
-        sh`at=${s.label}; want=${s.underlayAddress}; given=${s.device ?? ""}`,
-        "host=$(hostname)",
-        'if ! command -v ip >/dev/null 2>&1; then echo "fou-tunnel: $at: $host has no ip command: install iproute2" >&2; exit 1; fi',
-        `dev=$(ip -o -4 addr show | awk -v a="$want" '{ split($4, p, "/"); if (p[1] == a) { print $2; exit } }')`,
-        'if [ -z "$dev" ]; then',
-        `  have=$(ip -o -4 addr show scope global | awk '{ printf "%s%s on %s", s, $4, $2; s = ", " }')`,
-        '  echo "fou-tunnel: $at: $want is not an address of $host (it has ${have:-no global IPv4 address}): set underlayAddress to the address its peers reach it at" >&2; exit 1',
-        "fi",
-        'if [ -n "$given" ] && [ "$given" != "$dev" ]; then',
-        '  if ! ip link show dev "$given" >/dev/null 2>&1; then echo "fou-tunnel: $at: $host has no device $given ($want is on $dev): set device to an existing one, or leave it unset" >&2; exit 1; fi',
-        '  dev=$given',
-        "fi",
-        'echo "device=$dev"',
-        'echo "address=$want"',
-    ].join("\n");
-    if (!s.sudo) {
-        return [
-            sh`at=${s.label}`,
-            'if [ "$(id -u)" != 0 ]; then echo "fou-tunnel: $at: user $(id -un) is not root and sudo is off: the steps need root; connect as root or turn sudo on" >&2; exit 1; fi',
-            body,
-        ].join("\n");
-    }
-    return [
-        sh`at=${s.label}`,
-        'if ! command -v sudo >/dev/null 2>&1; then echo "fou-tunnel: $at: user $(id -un) is not root and $(hostname) has no sudo: install sudo and allow this user to run commands without a password (NOPASSWD), or connect as root" >&2; exit 1; fi',
-        withSudo(body),
-    ].join("\n");
+    const label = sh`at=${s.label}`;
+    const body = ["set -eu", label, sh`want=${s.underlayAddress}; given=${s.device ?? ""}`, hostFunctions("reach.sh", ["fou_reach"]), "fou_reach"].join("\n");
+    if (!s.sudo) return [label, hostFunctions("reach.sh", ["fou_need_root"]), "fou_need_root", body].join("\n");
+    return [label, hostFunctions("reach.sh", ["fou_need_sudo"]), "fou_need_sudo", withSudo(body)].join("\n");
 }
 
 /** The device from the first command's output; anything but an interface name fails the deployment. */

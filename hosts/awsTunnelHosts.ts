@@ -6,6 +6,7 @@ import * as aws from "@pulumi/aws";
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { TunnelHost } from "../components/host";
+import { hostLibrary } from "../components/hostLibrary";
 import { script, sh } from "../components/shell";
 import { SSH_DIALS } from "../lib/sshLogin";
 import { checkIfname, throwIfInvalid } from "../lib/validate";
@@ -21,22 +22,11 @@ export const AWS_POLL_TIMEOUTS: pulumi.CustomTimeouts = { create: "15m", update:
  * sshd is up) and fails, naming the status, if it did not finish cleanly. Then prints
  * `device=<name>`: the interface that holds the host's private address, else the default route's
  * device (`ens5` on Nitro instances). Not `ip route get <own address>`: the local table answers
- * that with `dev lo`. Runs as the login user, without sudo.
+ * that with `dev lo`. Runs as the login user, without sudo. The script is
+ * `components/sh/aws-poll.sh`.
  */
 export function pollScript(privateIp: string): string {
-    return script(
-        "if command -v cloud-init >/dev/null 2>&1; then",
-        "  ci=$(cloud-init status --wait 2>&1 | tr -d . | tail -n 1) || true",
-        '  case $ci in',
-        '  *"status: done"*) ;;',
-        '  *) echo "fou-tunnel: $(hostname): cloud-init did not finish the user data cleanly (${ci:-no status}): see /var/log/cloud-init.log and /var/log/cloud-init-output.log" >&2; exit 1 ;;',
-        "  esac",
-        "fi",
-        sh`dev=$(ip -o -4 addr show to ${`${privateIp}/32`} | awk '{ print $2; exit }')`,
-        `[ -n "$dev" ] || dev=$(ip -o -4 route show default | awk '{ for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }')`,
-        sh`if [ -z "$dev" ]; then echo "fou-tunnel: $(hostname) has no interface with "${privateIp}" and no default route" >&2; exit 1; fi`,
-        'echo "device=$dev"',
-    );
+    return script(sh`fou_private=${privateIp}`, hostLibrary("aws-poll.sh"));
 }
 
 /** The device from the poll's output; fails the deployment on anything but an interface name. */

@@ -21,7 +21,8 @@ declareAwsHosts();
 test("each poll asks its own host for the device holding its private address, quoted", () => {
     const poll = res("aws-k2-poll").inputs;
     assert.equal(poll.create, pollScript("172.31.5.12"));
-    assert.match(poll.create, /ip -o -4 addr show to '172\.31\.5\.12\/32'/);
+    assert.match(poll.create, /^fou_private='172\.31\.5\.12'$/m);
+    assert.match(poll.create, /ip -o -4 addr show to "\$fou_private\/32"/);
     assert.deepEqual(poll.triggers, ["aws-k2-id"]);
     assert.deepEqual(
         [plain(poll.connection).host, plain(poll.connection).user, plain(poll.connection).hostKey],

@@ -74,7 +74,7 @@ test("every step's program on stdin passes shellcheck -s sh", () => {
 
 test("the host library's source files (components/sh/) pass shellcheck as written, and hosts get them without comments (shellcheck's directives aside)", () => {
     const files = readdirSync(HOST_LIBRARY_DIR).filter((f) => f.endsWith(".sh"));
-    assert.deepEqual(files.sort(), ["kernel-fou.sh", "kernel-prep.sh", "kernel-upgrade.sh", "kernel-verify.sh", "object.sh", "tunnel-check.sh", "undo.sh"]);
+    assert.deepEqual(files.sort(), ["aws-poll.sh", "ip-forward.sh", "kernel-fou.sh", "kernel-prep.sh", "kernel-upgrade.sh", "kernel-verify.sh", "object.sh", "reach.sh", "tunnel-check.sh", "undo.sh"]);
     const r = spawnSync("shellcheck", ["-f", "gcc", ...files.map((f) => path.join(HOST_LIBRARY_DIR, f))], { encoding: "utf8" });
     assert.equal(r.stdout + r.stderr, "", `shellcheck found:\n${r.stdout}${r.stderr}`);
     for (const f of files as HostLibraryFile[]) {
