@@ -89,16 +89,7 @@ export class FouTopology extends pulumi.ComponentResource {
             );
         }
 
-        this.firewalls = {};
-        for (const h of plan.hosts) {
-            if (h.firewall) {
-                const address = (peer: string) => farAddress.get(peer) ?? hosts[peer].underlayAddress;
-                const ports = h.firewall.ports.map((p) => ({ port: p.port, peers: p.peers.map(address) }));
-                // After the kernel check: a host that cannot carry the tunnels gets no rules either.
-                const fw = { host: hosts[h.host], ports, namespace: stateNamespace(), persist: h.firewall.persist, dependsOn: [this.preps[h.host].ready] };
-                this.firewalls[h.host] = new Firewall(`${name}-${h.host}-firewall`, fw, child);
-            }
-        }
+        this.firewalls = declareFirewalls(name, plan, hosts, farAddress, this.preps, child);
 
         // A port is the topology's, not a tunnel's: each end finds it by host and tunnel.
         const portOf = new Map<string, FouPort>();
@@ -142,6 +133,29 @@ export class FouTopology extends pulumi.ComponentResource {
         this.checks = pulumi.all(checks).apply((cs) => cs.flat());
         this.registerOutputs({ checks: this.checks, kernels: this.kernels });
     }
+}
+
+/**
+ * Each planned host's Firewall: its receive ports open to the tunnels' peers (a far end by its
+ * address), after the kernel check: a host that cannot carry the tunnels gets no rules either.
+ */
+function declareFirewalls(
+    name: string,
+    plan: ReturnType<typeof planTopology>,
+    hosts: Record<string, TunnelHost>,
+    farAddress: ReadonlyMap<string, string>,
+    preps: Record<string, HostPrep>,
+    child: pulumi.ComponentResourceOptions,
+): Record<string, Firewall> {
+    const firewalls: Record<string, Firewall> = {};
+    const address = (peer: string) => farAddress.get(peer) ?? hosts[peer].underlayAddress;
+    for (const h of plan.hosts) {
+        if (!h.firewall) continue;
+        const ports = h.firewall.ports.map((p) => ({ port: p.port, peers: p.peers.map(address) }));
+        const fw = { host: hosts[h.host], ports, namespace: stateNamespace(), persist: h.firewall.persist, dependsOn: [preps[h.host].ready] };
+        firewalls[h.host] = new Firewall(`${name}-${h.host}-firewall`, fw, child);
+    }
+    return firewalls;
 }
 
 function endKey(host: string, tunnel: string): string {
