@@ -5,26 +5,23 @@
  * deleted, reached as `admin` with passwordless sudo; k2 is an ordinary project VM (vm/vm.sh: a
  * current kernel with fou), reached as root. A signed apt repository with linux-image-6.12-amd64
  * (vm/disk/kernel-repo.sh) is served on the test bridge (vm/disk/serve-repo.sh): k1 has no route
- * to any other mirror.
+ * to any other mirror. The bridge, the admin key, k2 and the teardown are outsideVms.ts's, as for
+ * the other tests' VMs outside any stack.
  *
  * On a fresh machine `open` builds the disk image and the repository first (minutes; both are
  * cached under $FOU_CACHE/disk afterwards). Everything runs on 198.51.100.0/24: under the VM
  * lock (flock /tmp/fou-vm.lock …).
  */
-import { execFile, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import YAML from "yaml";
 import { APT_NAME } from "../../components/kernelUpgradeScripts";
 import { shq } from "../../components/shell";
-import { REPO, routed, ssh } from "./harness";
+import { REPO, ssh } from "./harness";
+import { assertNetFree, lastLine, OutsideVm, OutsideVms, script } from "./outsideVms";
 
-const run = promisify(execFile);
 export const HOST_IP = "198.51.100.1";
-const NET = `${HOST_IP}/24`;
 const BRIDGE = "fku-br";
 export const K1 = "198.51.100.181";
 export const K2 = "198.51.100.182";
@@ -33,21 +30,7 @@ export const PACKAGE = "linux-image-6.12-amd64";
 /** The keyring the install writes the repository's key to (components/kernelUpgradeScripts.ts). */
 export const KEYRING = `/etc/apt/keyrings/${APT_NAME}.gpg`;
 
-export interface LabVm {
-    readonly name: "k1" | "k2";
-    readonly address: string;
-    readonly tap: string;
-    readonly mac: string;
-    readonly state: string;
-}
-
-/** Runs one of the lab's scripts; rejects with its output when it fails. */
-export function script(file: string, args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
-    return run(file, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
-}
-
-/** The last stdout line of a script (the vm/disk scripts print their result there). */
-export const lastLine = (out: string) => out.trim().split("\n").pop()!;
+export type LabVm = OutsideVm;
 
 /** TEXT as a regular expression that matches only itself (a release has `.` and `+`). */
 export const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -65,10 +48,10 @@ function freePort(): Promise<number> {
 }
 
 export class KernelLab {
-    readonly dir = mkdtempSync(path.join(tmpdir(), "fou-kernellab-"));
-    /** Root on both VMs, and admin on k1. */
-    key = "";
-    readonly hostKeys: Record<string, string> = {};
+    /** The bridge, the admin key, k2 (vm.sh) and the teardown; k1 starts with disk-vm.sh and the same arguments. */
+    readonly vms = new OutsideVms({ name: "kernellab", bridge: BRIDGE, keyComment: "admin@fou-kernel-test" });
+    readonly dir = this.vms.dir;
+    readonly hostKeys = this.vms.hostKeys;
     repo = "";
     port = 0;
     /** k1's qemu (the same process across its reboots). */
@@ -76,29 +59,26 @@ export class KernelLab {
     vm1: LabVm = this.vm("k1", K1, 1);
     vm2: LabVm = this.vm("k2", K2, 1);
     private image = "";
-    private bridgeUp = false;
     private serving = false;
-    private pub = "";
+
+    /** Root on both VMs, and admin on k1. */
+    get key(): string {
+        return this.vms.key;
+    }
 
     private vm(name: "k1" | "k2", address: string, round: number): LabVm {
         const n = address.split(".").pop()!;
-        return { name, address, tap: `fku-${name}`, mac: `52:54:00:fc:01:${n.slice(-2)}`, state: path.join(this.dir, `vm-${name}-${round}`) };
+        return this.vms.vm(name, address, `fku-${name}`, `52:54:00:fc:01:${n.slice(-2)}`, `vm-${name}-${round}`);
     }
 
     /** Builds (or takes from the cache) the disk image and the repository; brings up the bridge and the repository's server. */
     async open(): Promise<{ imageAndRepo: number }> {
-        if (routed("198.51.100.0/24")) {
-            throw new Error("198.51.100.0/24 is already routed on this machine (another VM run? take the lock: flock /tmp/fou-vm.lock)");
-        }
+        assertNetFree();
         const t = Date.now();
         this.image = lastLine((await script(path.join(DISK, "build-disk-image.sh"), [], 40 * 60_000)).stdout);
         this.repo = lastLine((await script(path.join(DISK, "kernel-repo.sh"), ["--image", this.image], 20 * 60_000)).stdout);
         const imageAndRepo = (Date.now() - t) / 1000;
-        execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "admin@fou-kernel-test", "-f", path.join(this.dir, "id")]);
-        this.key = readFileSync(path.join(this.dir, "id"), "utf8");
-        this.pub = readFileSync(path.join(this.dir, "id.pub"), "utf8").trim();
-        execFileSync(path.join(REPO, "vm", "net.sh"), ["up", "--bridge", BRIDGE, "--address", NET], { stdio: ["ignore", "ignore", "pipe"] });
-        this.bridgeUp = true;
+        this.vms.open();
         this.port = await freePort();
         await script(path.join(DISK, "serve-repo.sh"), ["start", "--dir", this.repo, "--address", HOST_IP, "--port", String(this.port), "--state", this.serverState], 60_000);
         this.serving = true;
@@ -119,16 +99,12 @@ export class KernelLab {
         this.vm1 = this.vm("k1", K1, round);
         this.vm2 = this.vm("k2", K2, round);
         const t = Date.now();
-        const common = (v: LabVm) => ["start", "--name", v.name, "--address", `${v.address}/24`, "--bridge", BRIDGE, "--tap", v.tap, "--mac", v.mac, "--state-dir", v.state, "--authorized-key", this.pub];
-        const [r1, r2] = await Promise.all([
-            script(path.join(DISK, "disk-vm.sh"), [...common(this.vm1), "--image", this.image, "--timeout", "300"], 360_000),
-            script(path.join(REPO, "vm", "vm.sh"), common(this.vm2), 240_000),
+        const [r1, j2] = await Promise.all([
+            script(path.join(DISK, "disk-vm.sh"), [...this.vms.startArgs(this.vm1), "--image", this.image, "--timeout", "300"], 360_000),
+            this.vms.startOne(this.vm2),
         ]);
         const bootBoth = (Date.now() - t) / 1000;
-        const j1 = JSON.parse(lastLine(r1.stdout));
-        const j2 = JSON.parse(lastLine(r2.stdout));
-        this.hostKeys.k1 = j1.hostKey;
-        this.hostKeys.k2 = j2.hostKey;
+        const j1 = this.vms.record(this.vm1, r1.stdout);
         this.qemuPid = j1.pid;
         return { bootBoth, bootK1: j1.bootSeconds, bootK2: j2.bootSeconds };
     }
@@ -141,7 +117,7 @@ export class KernelLab {
     /** Stops both VMs; logs, never throws. */
     async stopVms(): Promise<void> {
         await script(path.join(DISK, "disk-vm.sh"), ["stop", "--state-dir", this.vm1.state], 120_000).catch((e) => console.error(`disk-vm.sh stop k1: ${e}`));
-        await script(path.join(REPO, "vm", "vm.sh"), ["stop", "--state-dir", this.vm2.state, "--tap", this.vm2.tap], 120_000).catch((e) => console.error(`vm.sh stop k2: ${e}`));
+        await this.vms.stop(this.vm2, 120_000);
     }
 
     /** Stops the VMs, the server and the bridge, and removes the lab's files; logs, never throws. */
@@ -150,14 +126,7 @@ export class KernelLab {
         if (this.serving) {
             await script(path.join(DISK, "serve-repo.sh"), ["stop", "--state", this.serverState], 60_000).catch((e) => console.error(`serve-repo.sh stop: ${e}`));
         }
-        if (this.bridgeUp) {
-            try {
-                execFileSync(path.join(REPO, "vm", "net.sh"), ["down", "--bridge", BRIDGE], { stdio: "ignore" });
-            } catch (e) {
-                console.error(`net.sh down ${BRIDGE}: ${e}`);
-            }
-        }
-        rmSync(this.dir, { recursive: true, force: true });
+        await this.vms.close().catch((e) => console.error(`net.sh down ${BRIDGE}: ${e}`));
     }
 
     /** The topology's `kernel:` block that upgrades k1 from the lab's repository. */
@@ -181,11 +150,7 @@ export class KernelLab {
 
     /** SSH as admin on k1: a login that is not root, with sudo for what needs it. */
     asAdmin(command: string): string {
-        return execFileSync(
-            "ssh",
-            ["-i", path.join(this.dir, "id"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", `admin@${K1}`, command],
-            { encoding: "utf8", timeout: 60_000 },
-        );
+        return this.vms.sshAs("admin", K1, command);
     }
 
     bootId(): string {

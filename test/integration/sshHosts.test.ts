@@ -13,45 +13,26 @@
  * The test stops the VMs itself. Run under the VM lock: flock /tmp/fou-vm.lock …
  */
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { after, before, test } from "node:test";
-import { explain, REPO, TestStack, hostSnapshot, pingAndCapture, routed, snapshotDiff, ssh } from "./harness";
+import { explain, TestStack, hostSnapshot, pingAndCapture, snapshotDiff, ssh } from "./harness";
+import { OutsideVms } from "./outsideVms";
 
-const run = promisify(execFile);
-const NET = "198.51.100.1/24";
-const BRIDGE = "fsh-br";
 const S1 = "198.51.100.161";
 const S2 = "198.51.100.162";
-const dir = mkdtempSync(path.join(tmpdir(), "fou-sshhosts-"));
-const VMS = [
-    { name: "s1", address: S1, tap: "fsh-s1", mac: "52:54:00:5e:01:61", state: path.join(dir, "vm-s1") },
-    { name: "s2", address: S2, tap: "fsh-s2", mac: "52:54:00:5e:01:62", state: path.join(dir, "vm-s2") },
-];
+const vms = new OutsideVms({ name: "sshhosts", bridge: "fsh-br" });
+const dir = vms.dir;
+const VMS = [vms.vm("s1", S1, "fsh-s1", "52:54:00:5e:01:61"), vms.vm("s2", S2, "fsh-s2", "52:54:00:5e:01:62")];
 const timings: Record<string, number> = {};
 const stacks = { a: new TestStack("itest-ssh-a"), b: new TestStack("itest-ssh-b"), c: new TestStack("itest-ssh-c"), d: new TestStack("itest-ssh-d") };
 
 let key = ""; // the machines' admin key: root on both, and deploy on s2
-const hostKeys: Record<string, string> = {};
+const hostKeys = vms.hostKeys;
 let baseline: Record<string, string> = {};
-let bridgeUp = false;
-
-function vm(args: string[], timeoutMs = 240_000): Promise<{ stdout: string; stderr: string }> {
-    return run(path.join(REPO, "vm", "vm.sh"), args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
-}
 
 /** SSH as a user other than root (the harness logs in as root). */
-function sshAs(user: string, host: string, command: string): string {
-    const keyFile = path.join(dir, "admin-key");
-    return execFileSync(
-        "ssh",
-        ["-i", keyFile, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", `${user}@${host}`, command],
-        { encoding: "utf8", timeout: 60_000 },
-    );
-}
+const sshAs = (user: string, host: string, command: string) => vms.sshAs(user, host, command);
 
 /** A topology file of two ssh hosts, s1 as root and s2 as `s2user` through sudo, and one tunnel. */
 function topologyFile(name: string, opts: { s2user: string; s1key?: string; tunnel: string }): string {
@@ -79,24 +60,13 @@ function topologyFile(name: string, opts: { s2user: string; s1key?: string; tunn
 
 async function initStack(s: TestStack, topology: string): Promise<void> {
     await s.init({ hosts: "ssh", topology });
-    s.setSecret("sshPrivateKey", readFileSync(path.join(dir, "admin-key"), "utf8"));
+    s.setSecret("sshPrivateKey", key);
 }
 
 before(async () => {
-    assert.ok(!routed("198.51.100.0/24"), "198.51.100.0/24 is already routed on this machine (another VM run? take the lock: flock /tmp/fou-vm.lock)");
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "admin@fou-test", "-f", path.join(dir, "admin-key")]);
-    key = readFileSync(path.join(dir, "admin-key"), "utf8");
-    const pub = readFileSync(path.join(dir, "admin-key.pub"), "utf8").trim();
-    execFileSync(path.join(REPO, "vm", "net.sh"), ["up", "--bridge", BRIDGE, "--address", NET], { stdio: ["ignore", "ignore", "pipe"] });
-    bridgeUp = true;
-    const started = Date.now();
-    const reports = await Promise.all(
-        VMS.map((v) =>
-            vm(["start", "--name", v.name, "--address", `${v.address}/24`, "--bridge", BRIDGE, "--tap", v.tap, "--mac", v.mac, "--state-dir", v.state, "--authorized-key", pub]),
-        ),
-    );
-    timings.bootBoth = (Date.now() - started) / 1000;
-    reports.forEach((r, i) => (hostKeys[VMS[i].name] = JSON.parse(r.stdout.trim().split("\n").pop()!).hostKey));
+    vms.open();
+    key = vms.key;
+    timings.bootBoth = await vms.start(VMS);
 });
 
 after(async () => {
@@ -105,13 +75,7 @@ after(async () => {
         await s.pulumi(["destroy", "--yes", "--skip-preview"]);
         await s.remove();
     }
-    for (const v of VMS) {
-        await vm(["stop", "--state-dir", v.state, "--tap", v.tap]).catch((e) => console.error(`vm.sh stop ${v.name}: ${e}`));
-    }
-    if (bridgeUp) {
-        execFileSync(path.join(REPO, "vm", "net.sh"), ["down", "--bridge", BRIDGE], { stdio: "ignore" });
-    }
-    rmSync(dir, { recursive: true, force: true });
+    await vms.close();
     console.log(`timings (s): ${JSON.stringify(timings)}`);
 });
 
@@ -132,19 +96,10 @@ test("two existing servers: s1 runs another tool's FOU tunnel and nft table; s2 
         ].join("\n"),
     );
     // deploy: key login, passwordless sudo. nopw: key login, sudo that asks for a password.
-    // Password '*' (none can match) rather than useradd's '!': the test VMs' sshd runs without
-    // PAM, and sshd without PAM refuses a key login to an account whose password is locked.
-    ssh(
-        key,
-        S2,
-        [
-            "set -e",
-            "for u in deploy nopw; do useradd -m -s /bin/sh -p '*' $u; install -d -m 0700 -o $u -g $u /home/$u/.ssh",
-            "  install -m 0600 -o $u -g $u /root/.ssh/authorized_keys /home/$u/.ssh/authorized_keys; done",
-            "echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy; echo 'nopw ALL=(ALL) ALL' > /etc/sudoers.d/nopw",
-            "chmod 0440 /etc/sudoers.d/deploy /etc/sudoers.d/nopw",
-        ].join("\n"),
-    );
+    vms.addLogins(S2, [
+        { user: "deploy", sudo: "nopasswd" },
+        { user: "nopw", sudo: "password" },
+    ]);
     assert.equal(sshAs("deploy", S2, "id -un; sudo -n id -u").trim(), "deploy\n0");
     assert.throws(() => sshAs("nopw", S2, "sudo -n true"), /password is required/);
     baseline = { s1: hostSnapshot(key, S1), s2: hostSnapshot(key, S2) };
@@ -256,7 +211,7 @@ test("destroy of stack B: each server exactly as before either stack, and still 
         const after = hostSnapshot(key, v.address);
         assert.equal(snapshotDiff(baseline[v.name], after), "", `${v.name} differs from before the stacks`);
         assert.equal(after, baseline[v.name]);
-        await vm(["status", "--state-dir", v.state]); // exits 0: the VM runs
+        await vms.status(v); // vm.sh status exits 0: the VM runs
     }
     assert.equal(sshAs("deploy", S2, "sudo -n true; echo ok").trim(), "ok");
 });

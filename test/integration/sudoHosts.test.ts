@@ -15,25 +15,18 @@
  * The test stops the VMs itself. Run under the VM lock: flock /tmp/fou-vm.lock …
  */
 import assert from "node:assert/strict";
-import { execFile, execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { after, before, test } from "node:test";
 import { shq } from "../../components/shell";
-import { explain, PulumiResult, REPO, TestStack, hostSnapshot, pingAndCapture, routed, snapshotDiff, ssh } from "./harness";
+import { explain, PulumiResult, TestStack, hostSnapshot, pingAndCapture, snapshotDiff, ssh } from "./harness";
+import { OutsideVms } from "./outsideVms";
 
-const run = promisify(execFile);
-const NET = "198.51.100.1/24";
-const BRIDGE = "fsu-br";
 const U1 = "198.51.100.171";
 const U2 = "198.51.100.172";
-const dir = mkdtempSync(path.join(tmpdir(), "fou-sudohosts-"));
-const VMS = [
-    { name: "u1", address: U1, tap: "fsu-u1", mac: "52:54:00:5e:01:71", state: path.join(dir, "vm-u1") },
-    { name: "u2", address: U2, tap: "fsu-u2", mac: "52:54:00:5e:01:72", state: path.join(dir, "vm-u2") },
-];
+const vms = new OutsideVms({ name: "sudohosts", bridge: "fsu-br" });
+const dir = vms.dir;
+const VMS = [vms.vm("u1", U1, "fsu-u1", "52:54:00:5e:01:71"), vms.vm("u2", U2, "fsu-u2", "52:54:00:5e:01:72")];
 const ADDRESS: Record<string, string> = { u1: U1, u2: U2 };
 /** Prefixes each host routes into tunnel a: TEST-NET-2 addresses nobody uses, clear of the SSH path (.1, .171, .172). */
 const ROUTED = { u1: "198.51.100.224/28", u2: "198.51.100.240/28" };
@@ -44,25 +37,14 @@ const stack = new TestStack(STACK);
 const WRAPPED = ["ip", "nft", "systemctl", "modprobe"];
 
 let key = ""; // the machines' admin key: root and deploy on both
-const hostKeys: Record<string, string> = {};
+const hostKeys = vms.hostKeys;
 let baseline: Record<string, string> = {};
-let bridgeUp = false;
 let stackMade = false;
 /** The stack holds nothing on the hosts (a destroy passed since its last up). */
 let clean = true;
 
-function vm(args: string[], timeoutMs = 240_000): Promise<{ stdout: string; stderr: string }> {
-    return run(path.join(REPO, "vm", "vm.sh"), args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
-}
-
 /** SSH as a user other than root (the harness logs in as root). */
-function sshAs(user: string, host: string, command: string): string {
-    return execFileSync(
-        "ssh",
-        ["-i", path.join(dir, "admin-key"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10", `${user}@${host}`, command],
-        { encoding: "utf8", timeout: 60_000 },
-    );
-}
+const sshAs = (user: string, host: string, command: string) => vms.sshAs(user, host, command);
 
 /** Both tunnels (ipip/FOU with routes and persist, sit/GUE); ONLY_A: the first alone, which every fault below needs. */
 function topologyFile(onlyA = false): string {
@@ -111,20 +93,9 @@ function assertAsBefore(runs: PulumiResult[]): void {
 }
 
 before(async () => {
-    assert.ok(!routed("198.51.100.0/24"), "198.51.100.0/24 is already routed on this machine (another VM run? take the lock: flock /tmp/fou-vm.lock)");
-    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "admin@fou-test", "-f", path.join(dir, "admin-key")]);
-    key = readFileSync(path.join(dir, "admin-key"), "utf8");
-    const pub = readFileSync(path.join(dir, "admin-key.pub"), "utf8").trim();
-    execFileSync(path.join(REPO, "vm", "net.sh"), ["up", "--bridge", BRIDGE, "--address", NET], { stdio: ["ignore", "ignore", "pipe"] });
-    bridgeUp = true;
-    const started = Date.now();
-    const reports = await Promise.all(
-        VMS.map((v) =>
-            vm(["start", "--name", v.name, "--address", `${v.address}/24`, "--bridge", BRIDGE, "--tap", v.tap, "--mac", v.mac, "--state-dir", v.state, "--authorized-key", pub]),
-        ),
-    );
-    timings.bootBoth = (Date.now() - started) / 1000;
-    reports.forEach((r, i) => (hostKeys[VMS[i].name] = JSON.parse(r.stdout.trim().split("\n").pop()!).hostKey));
+    vms.open();
+    key = vms.key;
+    timings.bootBoth = await vms.start(VMS);
 });
 
 after(async () => {
@@ -140,30 +111,14 @@ after(async () => {
         await stack.pulumi(["destroy", "--yes", "--skip-preview"]);
     }
     await stack.remove();
-    for (const v of VMS) {
-        await vm(["stop", "--state-dir", v.state, "--tap", v.tap]).catch((e) => console.error(`vm.sh stop ${v.name}: ${e}`));
-    }
-    if (bridgeUp) {
-        execFileSync(path.join(REPO, "vm", "net.sh"), ["down", "--bridge", BRIDGE], { stdio: "ignore" });
-    }
-    rmSync(dir, { recursive: true, force: true });
+    await vms.close();
     console.log(`timings (s): ${JSON.stringify(timings)}`);
 });
 
 test("two servers reached as deploy through sudo, /bin/sh being dash; sudo's PATH starts with /usr/local/sbin", () => {
     const t = Date.now();
     for (const v of VMS) {
-        // Password '*' rather than useradd's '!': sshd without PAM refuses a key login to a locked account.
-        ssh(
-            key,
-            v.address,
-            [
-                "set -e",
-                "useradd -m -s /bin/sh -p '*' deploy; install -d -m 0700 -o deploy -g deploy /home/deploy/.ssh",
-                "install -m 0600 -o deploy -g deploy /root/.ssh/authorized_keys /home/deploy/.ssh/authorized_keys",
-                "echo 'deploy ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/deploy; chmod 0440 /etc/sudoers.d/deploy",
-            ].join("\n"),
-        );
+        vms.addLogins(v.address, [{ user: "deploy", sudo: "nopasswd" }]);
         assert.equal(sshAs("deploy", v.address, "id -un; sudo -n id -u").trim(), "deploy\n0");
         assert.match(sshAs("deploy", v.address, "readlink -f /bin/sh").trim(), /\/dash$/, `${v.name}: /bin/sh is dash`);
         // What the wrappers below rely on: a step's commands are looked up in /usr/local/sbin first.
