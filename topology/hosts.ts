@@ -42,15 +42,7 @@ export function readHosts(cx: Context): Hosts {
             return;
         }
         if (item.entries.has("external")) {
-            // Listed even when its address is wrong (reported): its tunnels are still checked.
-            const name = hostName(cx, hosts, item, path, nameOwner);
-            const x = readExternal(cx, item, path, name);
-            if (x) externals.push(x);
-            if (name) {
-                const h: HostRec = { name, index: i, fou: true, external: true, ...(x ? { address: x.ip } : {}) };
-                hosts.byName.set(name, h);
-                hosts.list.push(h);
-            }
+            readExternalHost(cx, hosts, item, i, nameOwner, externals);
             return;
         }
         const local = cx.kind === "local";
@@ -93,6 +85,29 @@ export function readHosts(cx: Context): Hosts {
     });
     checkExternalAddresses(cx, hosts.list.filter((h) => !h.external), externals);
     return hosts;
+}
+
+/**
+ * A far end (`external:`), listed even when its address is wrong (reported): its tunnels are
+ * still checked.
+ */
+function readExternalHost(
+    cx: Context,
+    hosts: Hosts,
+    item: Parameters<typeof readExternal>[1],
+    i: number,
+    nameOwner: Map<string, { path: string; line: number }>,
+    externals: ExternalRead[],
+): void {
+    const path = `hosts[${i}]`;
+    const name = hostName(cx, hosts, item, path, nameOwner);
+    const x = readExternal(cx, item, path, name);
+    if (x) externals.push(x);
+    if (name) {
+        const h: HostRec = { name, index: i, fou: true, external: true, ...(x ? { address: x.ip } : {}) };
+        hosts.byName.set(name, h);
+        hosts.list.push(h);
+    }
 }
 
 /** Why a key of another host kind is not allowed here, when it is one. */
