@@ -16,13 +16,14 @@ const run = promisify(execFile);
 export const EXAMPLE = path.join(REPO, "examples", "existing-hosts");
 
 /**
- * Builds the library (`tsconfig.build.json` into bin/), copies the example to a new temporary
+ * Builds the library as `prepare` does (`npm run build:lib`: bin/ from `tsconfig.build.json`, and
+ * the hosts' shell, components/sh, beside it), copies the example to a new temporary
  * directory with its `file:../..` pointed at the checkout, and runs `npm ci --offline
  * --ignore-scripts` there (package-lock.json pins what the project itself uses, so npm's cache
  * has every package). Returns the directory.
  */
 export function installExample(): string {
-    execFileSync(path.join(REPO, "node_modules", ".bin", "tsc"), ["-p", path.join(REPO, "tsconfig.build.json")], { stdio: "inherit" });
+    execFileSync("npm", ["run", "--silent", "build:lib"], { cwd: REPO, stdio: "inherit" });
     const dir = mkdtempSync(path.join(tmpdir(), "fou-example-"));
     for (const f of ["Pulumi.yaml", "package.json", "package-lock.json", "tsconfig.json", "index.ts", ".npmrc"]) {
         cpSync(path.join(EXAMPLE, f), path.join(dir, f));
