@@ -3,8 +3,8 @@
  * three VMs started outside any stack (vm/vm.sh, as someone's servers). k1 is the stack's (host
  * kind `ssh`); r1 and r2 are `external:` hosts. The stack's first `up` (its check off: nothing
  * answers yet) builds k1's two ends and outputs `externalEnds`; the test then makes r1's end with
- * systemd-networkd from the output's `.netdev`/`.network` files (networkd already runs on these
- * VMs) and r2's end with the output's `ip` lines, by hand. An `up` with the check on verifies both
+ * systemd-networkd from the output's `.netdev`/`.network` files (networkd, masked in the test
+ * image, enabled on r1 only) and r2's end with the output's `ip` lines, by hand. An `up` with the check on verifies both
  * tunnels from k1 (pings through them, UDP both ways on the wire), and r1 and r2 ping k1 back
  * through theirs. Destroy leaves k1 byte for byte as before and the far ends' tunnels in place:
  * they are not the stack's. Run under the VM lock: flock /tmp/fou-vm.lock …
@@ -30,6 +30,9 @@ const stack = new TestStack("itest-far");
 const timings: Record<string, number> = {};
 let key = "";
 let baseline = "";
+
+/** networkd on: the test image masks it (its VMs take their address from the kernel command line). */
+const NETWORKD_ON = ["systemctl unmask --quiet systemd-networkd.service systemd-networkd.socket", "systemctl restart systemd-networkd.service"];
 
 interface FarEnd {
     readonly address: string;
@@ -88,7 +91,7 @@ test("up with the check off builds k1's two ends and gives each far end its ip l
 
     // r1: systemd-networkd makes its end from the files, as its operator would.
     const files = Object.entries(ends.r1.networkd).map(([p, text]) => `mkdir -p ${shq(path.dirname(p))}; printf '%s' ${shq(text)} > ${shq(p)}`);
-    ssh(key, R1, ["set -e", ...files, "systemctl restart systemd-modules-load.service systemd-sysctl.service", "networkctl reload", "sleep 2"].join("\n"));
+    ssh(key, R1, ["set -e", ...files, "systemctl restart systemd-modules-load.service systemd-sysctl.service", ...NETWORKD_ON, "sleep 3"].join("\n"));
     // r2: the ip lines, by hand.
     ssh(key, R2, ["set -e", ...ends.r2.commands].join("\n"));
     assert.match(ssh(key, R1, "ip -d link show ftok1"), /ipip .*remote 198\.51\.100\.171 local 198\.51\.100\.172[\s\S]*encap fou/);
