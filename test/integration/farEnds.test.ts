@@ -95,6 +95,8 @@ test("up with the check off builds k1's two ends and gives each far end its ip l
     // r2: the ip lines, by hand.
     ssh(key, R2, ["set -e", ...ends.r2.commands].join("\n"));
     assert.match(ssh(key, R1, "ip -d link show ftok1"), /ipip .*remote 198\.51\.100\.171 local 198\.51\.100\.172[\s\S]*encap fou/);
+    // What networkd made of the files, for a failure below.
+    console.log(ssh(key, R1, "ip fou show; ip -d addr show dev ftok1; ip route show dev ftok1; ls /run/systemd/network /etc/systemd/network; journalctl -b --no-pager -u systemd-networkd | tail -n 30 || true"));
 });
 
 test("with the check on, up verifies both tunnels from k1, and each far end pings k1 back through its own", async () => {
