@@ -31,8 +31,14 @@ const timings: Record<string, number> = {};
 let key = "";
 let baseline = "";
 
-/** networkd on: the test image masks it (its VMs take their address from the kernel command line). */
-const NETWORKD_ON = ["systemctl unmask --quiet systemd-networkd.service systemd-networkd.socket", "systemctl restart systemd-networkd.service"];
+/** networkd on: the test image masks it and udev (its VMs take their address from the kernel command line). */
+// networkd configures a new link only once udev has initialized it: udev, masked too, comes first.
+const NETWORKD_ON = [
+    "systemctl unmask --quiet systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket systemd-udev-trigger.service",
+    "systemctl start systemd-udevd.service systemd-udev-trigger.service",
+    "systemctl unmask --quiet systemd-networkd.service systemd-networkd.socket",
+    "systemctl restart systemd-networkd.service",
+];
 
 interface FarEnd {
     readonly address: string;
