@@ -201,7 +201,8 @@ function farEndNetworkd(address: string, tunnels: readonly FarTunnel[]): Record<
                     "FooOverUDP=yes",
                     `Encapsulation=${NETWORKD_ENCAP[t.encap]}`,
                     `FOUDestinationPort=${t.port}`,
-                    `FOUSourcePort=${t.sport === "auto" ? 0 : t.sport}`,
+                    // auto: no key (networkd 252 refuses FOUSourcePort=0, "Failed to parse port").
+                    ...(t.sport === "auto" ? [] : [`FOUSourcePort=${t.sport}`]),
                 ],
             ],
         ]);

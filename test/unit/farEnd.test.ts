@@ -153,7 +153,6 @@ test("the guide's tunnel as systemd-networkd files: the port, the tunnel netdev,
             "FooOverUDP=yes",
             "Encapsulation=FooOverUDP",
             "FOUDestinationPort=5555",
-            "FOUSourcePort=0",
             "",
         ].join("\n"),
         "/etc/systemd/network/60-fou-tunnel-ftok1.network": [
