@@ -3,11 +3,11 @@
  * three VMs started outside any stack (vm/vm.sh, as someone's servers). k1 is the stack's (host
  * kind `ssh`); r1 and r2 are `external:` hosts. The stack's first `up` (its check off: nothing
  * answers yet) builds k1's two ends and outputs `externalEnds`; the test then makes r1's end with
- * systemd-networkd from the output's `.netdev`/`.network` files (networkd, masked in the test
- * image, enabled on r1 only) and r2's end with the output's `ip` lines, by hand. An `up` with the check on verifies both
- * tunnels from k1 (pings through them, UDP both ways on the wire), and r1 and r2 ping k1 back
- * through theirs. Destroy leaves k1 byte for byte as before and the far ends' tunnels in place:
- * they are not the stack's. Run under the VM lock: flock /tmp/fou-vm.lock …
+ * systemd-networkd from the output's `.netdev`/`.network` files (networkd and udev, masked in
+ * the test image, started on r1 only) and r2's end with the output's `ip` lines, by hand. An
+ * `up` with the check on verifies both tunnels from k1 (pings through them, UDP both ways on the
+ * wire), and r1 and r2 ping k1 back through theirs. Destroy leaves k1 byte for byte as before
+ * and the far ends' tunnels in place: they are not the stack's. Run under the VM lock: flock /tmp/fou-vm.lock …
  */
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
