@@ -96,7 +96,7 @@ export class FouTopology extends pulumi.ComponentResource {
         this.ports = plan.hosts.flatMap((h) =>
             h.ports.map((p) => {
                 const after = p.preparedFirst.map((n) => this.preps[n].ready);
-                const portArgs = { host: hosts[h.host], port: p.port, encap: p.encap, ipproto: p.ipproto, persist: p.persist, dependsOn: after };
+                const portArgs = { host: hosts[h.host], port: p.port, encap: p.encap, ipproto: p.ipproto, family: p.family, persist: p.persist, dependsOn: after };
                 const port = new FouPort(`${name}-${h.host}-${p.encap}-${p.port}`, portArgs, child);
                 p.tunnels.forEach((t) => portOf.set(endKey(h.host, t), port));
                 return port;
@@ -118,10 +118,10 @@ export class FouTopology extends pulumi.ComponentResource {
             };
             // The check also proves the firewall lets the tunnel through.
             const checkAfter = t.ends.flatMap((e) => (this.firewalls[e.host] ? [this.firewalls[e.host].command] : []));
-            const { port, protocol, encap, sport, csum, mtu, ttl, persist } = t;
+            const { port, protocol, encap, sport, csum, mtu, ttl, persist, underlay } = t;
             const tunnel = new FouTunnel(
                 `${name}-${t.name}`,
-                { a: end(0), b: end(1), port, protocol, encap, sport, csum, mtu, ttl, persist, check: args.check, checkAfter },
+                { a: end(0), b: end(1), port, protocol, encap, sport, csum, mtu, ttl, underlay, persist, check: args.check, checkAfter },
                 child,
             );
             this.tunnels[t.name] = tunnel;

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { FouPort } from "./fouPort";
 import { BuiltEnd, declareEnd, endMachine, TunnelSettings } from "./fouTunnelEnd";
 import { TunnelHost } from "./host";
-import { checkCidr, checkIp } from "../lib/inet";
+import { checkCidr, checkIp, checkUnderlay } from "../lib/inet";
 import { TunnelOptions } from "./ipipFouLink";
 import { TunnelCheck, TunnelCheckResult } from "./tunnelCheck";
 import { checkHostName, checkIfname, throwIfInvalid } from "../lib/validate";
@@ -93,7 +93,7 @@ export class FouTunnel extends pulumi.ComponentResource {
         throwIfInvalid(validateTunnel(name, args, ttl));
         super("fou:index:FouTunnel", name, {}, opts);
 
-        const settings: TunnelSettings = { name, args, protocol, encap, ttl };
+        const settings: TunnelSettings = { name, args, protocol, encap, ttl, underlay: args.underlay ?? 4 };
         const built = [
             ...("far" in args.a ? [] : [declareEnd(settings, args.a, args.b, this)]),
             ...("far" in args.b ? [] : [declareEnd(settings, args.b, args.a, this)]),
@@ -152,11 +152,16 @@ export function validateTunnel(name: string, args: FouTunnelArgs, ttl: number): 
         (f) => `${p}: ${f}`,
     ).map(problemText);
     const family = innerFamily(protocol);
+    const underlay = args.underlay ?? 4;
     for (const [self, peer, side] of [
         [args.a, args.b, "a"],
         [args.b, args.a, "b"],
     ] as const) {
+        // An address known now is checked now; one from another resource, when the link is made.
+        const address = endMachine(self).underlayAddress;
+        const where = "far" in self ? `${side}.far.underlayAddress` : `${side}.host.underlayAddress`;
         problems.push(
+            typeof address === "string" ? checkUnderlay(`${p}: ${where}`, address, underlay) : undefined,
             "far" in self ? checkHostName(`${p}: ${side}.far.name`, self.far.name) : checkHostName(`${p}: ${side}.host.name`, self.host.name),
             checkIp(`${p}: ${side}.gwip`, self.gwip, family),
             ...(self.routes ?? []).map((r, i) => checkCidr(`${p}: ${side}.routes[${i}]`, r, family)),
@@ -167,9 +172,11 @@ export function validateTunnel(name: string, args: FouTunnelArgs, ttl: number): 
         problems.push(checkIfname(`${p}: ${side}.ifname`, self.ifname ?? defaultIfname(endMachine(peer).name)));
         const fp = self.fouPort;
         const needs = portIpproto(encap, protocol);
-        if (fp && (fp.port !== args.port || fp.encap !== encap || fp.ipproto !== needs)) {
+        if (fp && (fp.port !== args.port || fp.encap !== encap || fp.ipproto !== needs || fp.family !== underlay)) {
+            const v6 = (f: number) => (f === 6 ? " (IPv6)" : "");
             problems.push(
-                `${p}: ${side}.fouPort is ${fp.encap} port ${fp.port}${fp.ipproto === undefined ? "" : ` ipproto ${fp.ipproto}`}; this tunnel needs ${encap} port ${args.port}${needs === undefined ? "" : ` ipproto ${needs}`}`,
+                `${p}: ${side}.fouPort is ${fp.encap} port ${fp.port}${fp.ipproto === undefined ? "" : ` ipproto ${fp.ipproto}`}${v6(fp.family)}; ` +
+                    `this tunnel needs ${encap} port ${args.port}${needs === undefined ? "" : ` ipproto ${needs}`}${v6(underlay)}`,
             );
         }
     }

@@ -6,7 +6,8 @@ import { Gwip, gwipObject } from "./gwip";
 import { IpipFouLink } from "./ipipFouLink";
 import { Route, routeObject } from "./route";
 import { sh } from "./shell";
-import { Encap, IPPROTO, MODULES, TunnelProtocol, defaultIfname, innerFamily } from "../lib/vocabulary";
+import type { Family } from "../lib/inet";
+import { Encap, IPPROTO, TunnelProtocol, defaultIfname, innerFamily, tunnelModules } from "../lib/vocabulary";
 
 /** What both ends of a tunnel share: its name, its arguments, and the options with defaults applied. */
 export interface TunnelSettings {
@@ -15,6 +16,8 @@ export interface TunnelSettings {
     readonly protocol: TunnelProtocol;
     readonly encap: Encap;
     readonly ttl: number;
+    /** The underlay's family (both ends' addresses). */
+    readonly underlay: Family;
 }
 
 /** The name and underlay address of an end's machine, managed or not. */
@@ -55,7 +58,7 @@ export function declareEnd(t: TunnelSettings, self: TunnelEndArgs, peer: AnyEndA
         self.fouPort ??
         new FouPort(
             prefix,
-            { host: self.host, port: args.port, encap, ipproto: IPPROTO[protocol], persist: args.persist, dependsOn: after },
+            { host: self.host, port: args.port, encap, ipproto: IPPROTO[protocol], family: t.underlay, persist: args.persist, dependsOn: after },
             { parent },
         );
     const link = new IpipFouLink(
@@ -74,6 +77,7 @@ export function declareEnd(t: TunnelSettings, self: TunnelEndArgs, peer: AnyEndA
             // Routed prefixes arrive from sources the reverse path may not lead back to.
             looseRpFilter: [args.a, args.b].some((e) => (e.routes ?? []).length > 0),
             ttl: t.ttl,
+            underlay: t.underlay,
             // Not after the port: `ip link add … encap-dport P` needs only the modules, and
             // both are in place before anything is sent (the check waits for both).
             dependsOn: after,
@@ -107,7 +111,7 @@ export function declareEnd(t: TunnelSettings, self: TunnelEndArgs, peer: AnyEndA
  */
 function declareBootUnit(t: TunnelSettings, end: BuiltEnd, destinations: string[], via: string | undefined, parent: pulumi.Resource): void {
     const { self, peer, ifname, link, routes, prefix } = end;
-    const modules = MODULES[t.protocol].map((m) => sh`modprobe ${m}`).join("; ");
+    const modules = tunnelModules(t.protocol, t.underlay).map((m) => sh`modprobe ${m}`).join("; ");
     new BootUnit(
         prefix,
         {

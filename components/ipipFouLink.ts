@@ -4,9 +4,9 @@ import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
 import { linkAddCommand } from "./linkCommand";
 import { contains, fileHolds, sh, shq, someLineStarts } from "./shell";
-import { checkIpv4 } from "../lib/inet";
+import { Family, checkUnderlay, formatIp, parseIp } from "../lib/inet";
 import { checkIfname, throwIfInvalid } from "../lib/validate";
-import { Encap, TUNNEL_OPTION_DEFAULTS, TunnelProtocol, problemText, tunnelOptionProblems } from "../lib/vocabulary";
+import { Encap, TUNNEL_OPTION_DEFAULTS, TunnelProtocol, linkKind, linkKindText, problemText, tunnelOptionProblems } from "../lib/vocabulary";
 
 export { linkAddCommand };
 
@@ -18,12 +18,21 @@ export interface TunnelOptions {
     readonly encap?: Encap;
     /** `encap-sport`: a fixed source port, or "auto" (default: a hash of the inner flow). */
     readonly sport?: number | "auto";
-    /** `encap-csum`: UDP checksums on the outer packets; default off, as the guide. */
+    /**
+     * UDP checksums on the outer packets (`encap-csum`; over IPv6 `encap-udp6-csum`). Default off
+     * over IPv4, as the guide; on over IPv6, which allows zero-checksum UDP only when asked for
+     * (RFC 6936): false there sends none (`noencap-udp6-csum`), which Linux's FOU and GUE ports accept.
+     */
     readonly csum?: boolean;
     /** Tunnel MTU; default the kernel's (underlay MTU minus the headers). */
     readonly mtu?: number;
-    /** Outer TTL; default 255 as in the guide. */
+    /** Outer TTL (the hop limit over IPv6); default 255 as in the guide. */
     readonly ttl?: number;
+    /**
+     * The underlay's family, of both ends' addresses: 6 builds ip6tnl (ipip: mode ipip6; sit:
+     * ip6ip6) or ip6gre links and `-6` ports, and `csum` sets `encap-csum6`. Default 4.
+     */
+    readonly underlay?: Family;
 }
 
 export interface IpipFouLinkArgs extends TunnelOptions {
@@ -58,6 +67,8 @@ export interface LinkSettings {
     readonly csum?: boolean;
     readonly mtu?: number;
     readonly looseRpFilter?: boolean;
+    /** 6: remote and local are IPv6 (ip6tnl, ip6gre); absent: IPv4. */
+    readonly underlay?: 6;
 }
 
 /**
@@ -79,32 +90,27 @@ export function linkTrigger(s: LinkSettings): string {
  */
 export function ipipFouLinkObject(s: LinkSettings): HostObject {
     const protocol = s.protocol ?? TUNNEL_OPTION_DEFAULTS.protocol;
-    const encap = s.encap ?? TUNNEL_OPTION_DEFAULTS.encap;
-    const sport = s.sport === undefined || s.sport === "auto" ? "auto" : String(s.sport);
+    const kind = linkKind(protocol, s.underlay ?? 4);
+    const named = linkKindText(kind);
     const exists = sh`ip link show dev ${s.ifname} >/dev/null 2>&1`;
-    // `ip -d link show` names the kind first on a line of its own: "    ipip any remote …", "    sit …".
-    const sameKind = someLineStarts(sh`ip -d link show dev ${s.ifname}`, [protocol]);
-    // `ip -d link show` text in $d, its first line (flags, mtu) in $d1; tested by the shell.
-    const has = (text: string) => contains('"$d"', text);
-    const first = (text: string) => contains('"$d1"', text);
-    const ends = ` remote ${s.remote} local ${s.local} dev ${s.device} ttl ${s.ttl} `;
-    const encapLine = ` encap ${encap} encap-sport ${sport} encap-dport ${s.port} ${s.csum ? "encap-csum" : "noencap-csum"} `;
+    // `ip -d link show` names the kind first on a line of its own: "    ipip any remote …", "    ip6tnl ipip6 …".
+    const sameKind = someLineStarts(sh`ip -d link show dev ${s.ifname}`, [kind.type]);
     return {
         apply: [
             `if ${exists}; then`,
             `  if ${sameKind}; then ${sh`ip link del dev ${s.ifname}`}; else`,
-            `    echo ${shq(`fou-tunnel: interface ${s.ifname} already exists and is not a ${protocol} tunnel; choose another name`)} >&2; exit 1`,
+            `    echo ${shq(`fou-tunnel: interface ${s.ifname} already exists and is not a ${kind.type} tunnel; choose another name`)} >&2; exit 1`,
             "  fi",
             "fi",
             // The kernel keeps one tunnel of a kind per pair of addresses (and device); a second
             // `ip link add` fails with a bare "File exists". Say which interface holds the pair.
             // "7: ftok3@eth0: <…> … ipip remote R local L …": the name is between "N: " and "@" or ":".
-            "other=$(" + sh`ip -o -d link show type ${protocol} 2>/dev/null` + " | while IFS= read -r l; do",
+            "other=$(" + sh`ip -o -d link show type ${kind.type} 2>/dev/null` + " | while IFS= read -r l; do",
             `  case $l in *${shq(` remote ${s.remote} local ${s.local} `)}*) n=\${l#*: }; n=\${n%%[@:]*}` +
                 sh`; if [ "$n" != ${s.ifname} ]; then printf '%s\n' "$n"; break; fi ;; esac`,
             "done || true)",
             'if [ -n "$other" ]; then',
-            sh`  printf 'fou-tunnel: %s: %s tunnel %s already joins %s to %s; the kernel takes one %s tunnel per pair of addresses: remove it, or carry this tunnel as another protocol\\n' "$(hostname)" ${protocol} "$other" ${s.local} ${s.remote} ${protocol} >&2; exit 1`,
+            sh`  printf 'fou-tunnel: %s: %s tunnel %s already joins %s to %s; the kernel takes one %s tunnel per pair of addresses: remove it, or carry this tunnel as another protocol\\n' "$(hostname)" ${kind.type} "$other" ${s.local} ${s.remote} ${kind.type} >&2; exit 1`,
             "fi",
             linkAddCommand(s),
             s.mtu === undefined ? sh`ip link set dev ${s.ifname} up` : sh`ip link set dev ${s.ifname} mtu ${s.mtu} up`,
@@ -113,11 +119,10 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
         check: [
             sh`d=$(ip -d link show dev ${s.ifname} 2>/dev/null) || { echo ${`link ${s.ifname} is missing`}; exit 1; }`,
             'd1=${d%%"\n"*}',
-            expect(someLineStarts(`printf '%s\n' "$d"`, [protocol]), `link ${s.ifname} is not a ${protocol} tunnel`),
-            expect(has(ends), `link ${s.ifname} is not${ends}`),
-            expect(has(encapLine), `link ${s.ifname} is not${encapLine}`),
+            expect(someLineStarts(`printf '%s\n' "$d"`, named.split(" ")), `link ${s.ifname} is not a ${named} tunnel`),
+            ...linkChecks(s),
             expect(contains('"$d1"', "<UP,", ",UP,", ",UP>", "<UP>"), `link ${s.ifname} is down`),
-            ...(s.mtu === undefined ? [] : [expect(first(` mtu ${s.mtu} `), `link ${s.ifname} has not mtu ${s.mtu}`)]),
+            ...(s.mtu === undefined ? [] : [expect(contains('"$d1"', ` mtu ${s.mtu} `), `link ${s.ifname} has not mtu ${s.mtu}`)]),
             ...(s.looseRpFilter
                 ? [expect(fileHolds(`/proc/sys/net/ipv4/conf/${s.ifname}/rp_filter`, 2), `link ${s.ifname} has not rp_filter 2 (loose)`)]
                 : []),
@@ -127,6 +132,31 @@ export function ipipFouLinkObject(s: LinkSettings): HostObject {
         exclusive: { key: `link-${s.ifname}`, present: exists, what: `interface ${s.ifname}` },
         report: sh`read -r mtu < /sys/class/net/${s.ifname}/mtu; echo "mtu=$mtu"`,
     };
+}
+
+/**
+ * The link's ends and encapsulation as `ip -d link show` prints them (text in $d). IPv4 kinds
+ * print ` remote R local L dev D ttl T `, then the encap and `[no]encap-csum`; ip6tnl and ip6gre
+ * ` remote R local L dev D hoplimit T encaplimit none `, then the encap, `[no]encap-csum` (the
+ * IPv4 flag, unused) and `[no]encap-csum6`, the one that holds.
+ */
+function linkChecks(s: LinkSettings): string[] {
+    const encap = s.encap ?? TUNNEL_OPTION_DEFAULTS.encap;
+    const sport = s.sport === undefined || s.sport === "auto" ? "auto" : String(s.sport);
+    const has = (text: string) => contains('"$d"', text);
+    const encapLine = ` encap ${encap} encap-sport ${sport} encap-dport ${s.port} `;
+    if (s.underlay === 6) {
+        const ends = ` remote ${s.remote} local ${s.local} dev ${s.device} hoplimit ${s.ttl} encaplimit none `;
+        const csum = s.csum ? " encap-csum6 " : " noencap-csum6 ";
+        return [
+            expect(has(ends), `link ${s.ifname} is not${ends}`),
+            expect(has(encapLine), `link ${s.ifname} is not${encapLine}`),
+            expect(has(csum), `link ${s.ifname} is not${csum}`),
+        ];
+    }
+    const ends = ` remote ${s.remote} local ${s.local} dev ${s.device} ttl ${s.ttl} `;
+    const encapCsum = `${encapLine}${s.csum ? "encap-csum" : "noencap-csum"} `;
+    return [expect(has(ends), `link ${s.ifname} is not${ends}`), expect(has(encapCsum), `link ${s.ifname} is not${encapCsum}`)];
 }
 
 /** One end of an IPIP (or sit, or GRE) tunnel whose packets travel in UDP to the peer's port. */
@@ -145,6 +175,7 @@ export class IpipFouLink extends pulumi.ComponentResource {
         const protocol = args.protocol ?? TUNNEL_OPTION_DEFAULTS.protocol;
         const encap = args.encap ?? TUNNEL_OPTION_DEFAULTS.encap;
         const sport = args.sport ?? TUNNEL_OPTION_DEFAULTS.sport;
+        const underlay = args.underlay ?? 4;
         throwIfInvalid([
             checkIfname(`IpipFouLink ${name}: ifname`, args.ifname),
             ...tunnelOptionProblems({ protocol, encap, port: args.port, sport, mtu: args.mtu, ttl }, (f) => `IpipFouLink ${name}: ${f}`).map(problemText),
@@ -153,24 +184,26 @@ export class IpipFouLink extends pulumi.ComponentResource {
         this.ifname = args.ifname;
         const settings = pulumi.all([args.remote, args.local, args.host.device]).apply(([remote, local, device]): LinkSettings => {
             throwIfInvalid([
-                checkIpv4(`IpipFouLink ${name}: remote`, remote),
-                checkIpv4(`IpipFouLink ${name}: local`, local),
+                checkUnderlay(`IpipFouLink ${name}: remote`, remote, underlay),
+                checkUnderlay(`IpipFouLink ${name}: local`, local, underlay),
                 checkIfname(`IpipFouLink ${name}: device`, device),
             ]);
             // Options at their defaults are left out, so the guide's tunnel keeps its triggers.
+            // Addresses as `ip` prints them (IPv6 compressed, lower case), for the check.
             return {
                 ifname: args.ifname,
-                remote,
-                local,
+                remote: formatIp(parseIp(remote)!),
+                local: formatIp(parseIp(local)!),
                 device,
                 port: args.port,
                 ttl,
                 ...(protocol === "ipip" ? {} : { protocol }),
                 ...(encap === "fou" ? {} : { encap }),
                 ...(sport === "auto" ? {} : { sport }),
-                ...(args.csum ? { csum: true } : {}),
+                ...((args.csum ?? underlay === 6) ? { csum: true } : {}),
                 ...(args.mtu === undefined ? {} : { mtu: args.mtu }),
                 ...(args.looseRpFilter ? { looseRpFilter: true } : {}),
+                ...(underlay === 6 ? { underlay } : {}),
             };
         });
         const object = settings.apply(ipipFouLinkObject);

@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { hostCommand, TunnelHost, withSudo } from "./host";
 import { hostFunctions } from "./hostLibrary";
 import { sh } from "./shell";
-import { checkIpv4, parseIp } from "../lib/inet";
+import { checkUnderlay, parseIp } from "../lib/inet";
 import { checkSshAddress } from "../lib/ssh";
 import { NOT_KNOWN, SSH_PORT, SSH_USER, SshLogin, SshLoginArgs, resolveSshLogin, sshConnection, sshLoginProblems, sudoByDefault } from "../lib/sshLogin";
 import { checkHostName, checkIfname, throwIfInvalid } from "../lib/validate";
@@ -17,7 +17,7 @@ export interface SshHostArgs extends SshLoginArgs {
     readonly name: string;
     /** Login user, default root. Plain: it decides whether the steps go through sudo. */
     readonly user?: string;
-    /** The tunnel's local address on this host; default `address`, which must then be IPv4. */
+    /** The tunnel's local address on this host (IPv4 or IPv6); default `address`, which must then be an IP address. */
     readonly underlayAddress?: pulumi.Input<string>;
     /** The underlay device; default: the one holding the underlay address, as the host reports it. */
     readonly device?: pulumi.Input<string>;
@@ -167,14 +167,13 @@ function plainProblems(at: string, args: SshHostArgs, user: string): (string | u
     ];
 }
 
-/** The underlay address must be IPv4 (the tunnel's local); the SSH address is the default. */
+/** The underlay address (the tunnel's local) must be a unicast IPv4 or IPv6 address; the SSH address is the default. */
 export function underlayProblem(at: string, address: string, underlay: string | undefined): string | undefined {
     if (underlay !== undefined) {
-        return checkIpv4(`${at}: underlayAddress`, underlay);
+        return checkUnderlay(`${at}: underlayAddress`, underlay);
     }
-    const ip = parseIp(address);
-    if (ip?.family !== 4) {
-        return `${at}: address ${address} is not an IPv4 address, so it cannot be the underlay address: set underlayAddress, the IPv4 address the host's peers reach it at`;
+    if (!parseIp(address)) {
+        return `${at}: address ${address} is not an IP address, so it cannot be the underlay address: set underlayAddress, the IPv4 or IPv6 address the host's peers reach it at`;
     }
-    return checkIpv4(`${at}: address ${address} (the default underlayAddress)`, address);
+    return checkUnderlay(`${at}: address ${address} (the default underlayAddress)`, address);
 }

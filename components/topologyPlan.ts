@@ -1,4 +1,5 @@
-import { Encap, MODULES, TunnelIpproto } from "../lib/vocabulary";
+import type { Family } from "../lib/inet";
+import { Encap, MODULES, TunnelIpproto, tunnelModules } from "../lib/vocabulary";
 import type { KernelSpec, PortSpec, TopologySpec, TunnelSpec } from "./topologySpec";
 
 /**
@@ -46,6 +47,8 @@ export interface ReceivePortPlan {
     readonly encap: Encap;
     /** The inner protocol of a FOU port; undefined for GUE. */
     readonly ipproto?: TunnelIpproto;
+    /** 6: an IPv6 port (`-6`); absent: IPv4. */
+    readonly family?: Family;
     /** Re-added at boot: a tunnel using it persists. */
     readonly persist: boolean;
     /** The tunnels using it, in topology order. */
@@ -108,9 +111,9 @@ function endsOf(spec: TopologySpec, host: string): EndPlan[] {
     );
 }
 
-/** Each protocol's modules in load order, the first tunnel's first: every list starts with fou. */
+/** Each protocol's modules (by underlay) in load order, the first tunnel's first: every list starts with fou. */
 function modulesOf(tunnels: readonly TunnelSpec[]): string[] {
-    return [...new Set(tunnels.flatMap((t) => MODULES[t.protocol]))];
+    return [...new Set(tunnels.flatMap((t) => tunnelModules(t.protocol, t.underlay)))];
 }
 
 function receivePort(tunnels: readonly TunnelSpec[], p: PortSpec, managed: ReadonlySet<string>): ReceivePortPlan {
@@ -119,6 +122,7 @@ function receivePort(tunnels: readonly TunnelSpec[], p: PortSpec, managed: Reado
         port: p.port,
         encap: p.encap,
         ...(p.ipproto !== undefined ? { ipproto: p.ipproto } : {}),
+        ...(p.family === 6 ? { family: p.family } : {}),
         persist: p.persist,
         tunnels: users.map((t) => t.name),
         preparedFirst: [...new Set(users.flatMap((t) => t.ends.map((e) => e.host)))].filter((h) => managed.has(h)),

@@ -70,12 +70,17 @@ export interface TunnelSpec {
     readonly ipproto: TunnelIpproto;
     /** Inner address family: 6 for sit, else 4. */
     readonly family: Family;
+    /**
+     * The underlay's family, of both ends' addresses: 6 makes the ports `ip fou add … -6` and the
+     * links ip6tnl or ip6gre (lib/vocabulary.ts linkKind). Absent: 4.
+     */
+    readonly underlay?: Family;
     readonly encap: Encap;
     /** UDP port on both hosts (receive port and encap-dport), the guide's 5555. */
     readonly port: number;
     /** encap-sport: "auto" or a fixed port. */
     readonly sport: number | "auto";
-    /** encap-csum (UDP checksums) when true. */
+    /** UDP checksums on the outer packets when true (encap-csum; encap-udp6-csum over IPv6). */
     readonly csum: boolean;
     /** Tunnel MTU; undefined = the kernel's default. */
     readonly mtu?: number;
@@ -92,6 +97,8 @@ export interface PortSpec {
     readonly encap: Encap;
     /** The inner protocol a FOU port delivers to; undefined for GUE (its header names the protocol). */
     readonly ipproto?: TunnelIpproto;
+    /** 6: an IPv6 port (`ip fou add … -6`), for tunnels over an IPv6 underlay. Absent: 4. */
+    readonly family?: Family;
     /** True when any tunnel using the port persists. */
     readonly persist: boolean;
     /** Names of the tunnels using the port, in file order. */

@@ -5,6 +5,13 @@ import { hostCommand, TunnelHost } from "./host";
 import { expect } from "./hostState";
 import { hostLibrary } from "./hostLibrary";
 import { script, sh } from "./shell";
+import { formatIp, parseIp } from "../lib/inet";
+
+/** An address in the one form `ip` and tcpdump print; anything else as given. */
+function canonical(address: string): string {
+    const ip = parseIp(address);
+    return ip ? formatIp(ip) : address;
+}
 
 export interface TunnelCheckArgs {
     readonly host: TunnelHost;
@@ -93,8 +100,9 @@ export class TunnelCheck extends pulumi.ComponentResource {
             device,
             gwip: args.gwip,
             peerGwip: args.peerGwip,
-            local,
-            remote,
+            // As tcpdump prints them (IPv6 compressed).
+            local: canonical(local),
+            remote: canonical(remote),
             port: args.port,
         }));
         this.command = hostCommand(

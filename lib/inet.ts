@@ -177,6 +177,24 @@ export function checkIpv4(key: string, value: unknown): string | undefined {
     return undefined;
 }
 
+/**
+ * A tunnel's underlay address: a unicast IPv4 address ({@link checkIpv4}) or a unicast IPv6
+ * address that needs no zone (not link-local) and is not an IPv4 address in disguise
+ * (::ffff:0:0/96); of `family` when given.
+ */
+export function checkUnderlay(key: string, value: unknown, family?: Family): string | undefined {
+    const ip = parseIp(value);
+    if (!ip || (family !== undefined && ip.family !== family)) {
+        const what = family === 4 ? "an IPv4 address like 198.51.100.1" : family === 6 ? "an IPv6 address like 2001:db8::1" : "an IPv4 or IPv6 address like 198.51.100.1 or 2001:db8::1";
+        return `${key} must be ${what} (got ${JSON.stringify(value)})`;
+    }
+    if (ip.family === 4) {
+        return checkIpv4(key, value);
+    }
+    const special = notUnicast(ip) ?? (cidrContains(MAPPED, ip) ? "in ::ffff:0:0/96 (an IPv4-mapped address: write the IPv4 address)" : undefined);
+    return special === undefined ? undefined : `${key} ${String(value)} is ${special}; a tunnel's underlay needs a unicast address`;
+}
+
 /** An IPv4 network prefix with no host bits set, e.g. 203.0.113.0/24 (a bare address is a /32). */
 export function checkPrefix(key: string, value: unknown): string | undefined {
     const c = parseCidr(value, true);
@@ -214,6 +232,8 @@ export function notUnicast(ip: Ip): string | undefined {
 export function overlapsNotUnicast(c: Cidr): string | undefined {
     return NOT_UNICAST[c.family].find(([s]) => cidrsOverlap(s, c))?.[1];
 }
+
+const MAPPED = builtin("::ffff:0:0/96");
 
 /** A prefix written in this file; a typo in one is a programming error. */
 function builtin(text: string): Cidr {

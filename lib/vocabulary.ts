@@ -28,6 +28,37 @@ export const MODULES: Readonly<Record<TunnelProtocol, readonly string[]>> = {
     gre: ["fou", "ip_gre"],
 };
 
+/**
+ * The kernel's link for a protocol over an underlay of each family: `ip link add … type ipip` over
+ * IPv4; over IPv6 the ip6tnl modes (`ipip6` carries IPv4, `ip6ip6` IPv6) and ip6gre. The
+ * protocol names what the tunnel carries, whichever family carries it.
+ */
+export interface LinkKind {
+    readonly type: "ipip" | "sit" | "gre" | "ip6tnl" | "ip6gre";
+    readonly mode?: "ipip6" | "ip6ip6";
+}
+const LINK_KINDS: Record<Family, Record<TunnelProtocol, LinkKind>> = {
+    4: { ipip: { type: "ipip" }, sit: { type: "sit" }, gre: { type: "gre" } },
+    6: { ipip: { type: "ip6tnl", mode: "ipip6" }, sit: { type: "ip6tnl", mode: "ip6ip6" }, gre: { type: "ip6gre" } },
+};
+
+export function linkKind(protocol: TunnelProtocol, underlay: Family = 4): LinkKind {
+    return LINK_KINDS[underlay][protocol];
+}
+
+/** `ipip`, `ip6tnl ipip6`: the kind as `ip -d link show` and the messages name it. */
+export function linkKindText(k: LinkKind): string {
+    return k.mode === undefined ? k.type : `${k.type} ${k.mode}`;
+}
+
+/**
+ * Kernel modules a tunnel of `protocol` over an `underlay` of that family needs, in load order.
+ * Over IPv6, `fou6` gives ip6tnl and ip6gre their FOU and GUE headers.
+ */
+export function tunnelModules(protocol: TunnelProtocol, underlay: Family = 4): readonly string[] {
+    return underlay === 4 ? MODULES[protocol] : ["fou", "fou6", protocol === "gre" ? "ip6_gre" : "ip6_tunnel"];
+}
+
 /** What a tunnel is when nothing says otherwise: the guide's IPIP over FOU, `encap-sport auto`, no checksums, TTL 255. */
 export const TUNNEL_OPTION_DEFAULTS = { protocol: "ipip", encap: "fou", sport: "auto", csum: false, ttl: 255 } as const satisfies {
     protocol: TunnelProtocol;

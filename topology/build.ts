@@ -48,7 +48,7 @@ export function build(source: string, hosts: HostRec[], tunnels: TunnelRec[], po
                 ttl: value("ttl"),
                 persist: value("persist"),
             };
-            return tunnelSpec(need(t.name, `${t.path}.name`), values, [end(0), end(1)]);
+            return tunnelSpec(need(t.name, `${t.path}.name`), values, [end(0), end(1)], t.underlay);
         }),
         // The far ends' ports are their operators' (components/farEnd.ts lists them).
         ports: ports

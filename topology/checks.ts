@@ -1,4 +1,5 @@
 import { Cidr, Ip, cidrContains, formatCidr, formatIp } from "../lib/inet";
+import { linkKind } from "../lib/vocabulary";
 import type { PortTable } from "./ports";
 import { TunnelRec, endLabel } from "./records";
 import { Report, YMap } from "./yaml";
@@ -22,13 +23,17 @@ export class Claims {
 
     constructor(private readonly r: Report) {}
 
-    /** One tunnel per protocol and pair of hosts; true when this one is a second (reported). */
+    /**
+     * One tunnel per kind of link and pair of hosts (over IPv6, ipip and sit are both ip6tnl);
+     * true when this one is a second (reported).
+     */
     pair(t: TunnelRec, item: YMap): boolean {
         const protocol = t.fields.protocol?.value;
         if (!t.ends || !protocol) {
             return false;
         }
-        const key = `${[t.ends[0].name, t.ends[1].name].sort().join("\0")}\0${protocol}`;
+        const kind = linkKind(protocol, t.underlay);
+        const key = `${[t.ends[0].name, t.ends[1].name].sort().join("\0")}\0${kind.type}`;
         const first = this.tunnelByPair.get(key);
         if (!first) {
             this.tunnelByPair.set(key, t);
@@ -37,8 +42,12 @@ export class Claims {
         this.r.add(
             item.entries.get("hosts")!.value.pos,
             `${t.path}.hosts`,
-            `${t.ends[0].name} and ${t.ends[1].name} are already joined by ${protocol} tunnel ${first.label} (line ${first.line}); ` +
-                `the kernel tells ${protocol} tunnels apart only by local and remote address, so a pair of hosts can have one tunnel per protocol`,
+            kind.type === protocol
+                ? `${t.ends[0].name} and ${t.ends[1].name} are already joined by ${protocol} tunnel ${first.label} (line ${first.line}); ` +
+                      `the kernel tells ${protocol} tunnels apart only by local and remote address, so a pair of hosts can have one tunnel per protocol`
+                : `${t.ends[0].name} and ${t.ends[1].name} are already joined by ${first.fields.protocol?.value} tunnel ${first.label} (line ${first.line}), ` +
+                      `over IPv6 an ${kind.type} link like this ${protocol} tunnel; the kernel tells ${kind.type} links apart only by local and remote address, ` +
+                      `so over IPv6 a pair of hosts can have one ${kind.type} tunnel${kind.type === "ip6tnl" ? " (ipip or sit)" : ""}`,
         );
         return true;
     }

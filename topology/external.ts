@@ -61,7 +61,7 @@ export function readExternal(cx: Context, item: YMap, path: string, name: string
     }
     const ip = parseIp(str(a.value));
     if (ip?.family !== 4) {
-        const v6 = ip ? "; IPv6 underlays are not supported yet" : "";
+        const v6 = ip ? "; far ends over an IPv6 underlay are not supported yet (managed hosts may have IPv6 underlay addresses)" : "";
         r.add(a.value.pos, `${at}.address`, `must be an IPv4 address like 198.51.100.77 (got ${got(a.value)})${v6}`);
         return undefined;
     }

@@ -1,3 +1,4 @@
+import type { Family } from "../lib/inet";
 import type { FullSshLogin } from "../lib/sshLogin";
 import type { ExternalHostSpec, HostSpec, KernelSpec, PortSpec, TopologySpec, TunnelEndSpec, TunnelSpec } from "../components/topologySpec";
 import { Encap, IPPROTO, TunnelProtocol, innerFamily } from "../lib/vocabulary";
@@ -63,13 +64,17 @@ export interface TunnelValues {
     readonly persist: boolean;
 }
 
-/** A tunnel of the model: ipproto and family follow from the protocol; no mtu when the kernel chooses. */
-export function tunnelSpec(name: string, v: TunnelValues, ends: readonly [TunnelEndSpec, TunnelEndSpec]): TunnelSpec {
+/**
+ * A tunnel of the model: ipproto and family follow from the protocol; no mtu when the kernel
+ * chooses; `underlay` only when it is IPv6.
+ */
+export function tunnelSpec(name: string, v: TunnelValues, ends: readonly [TunnelEndSpec, TunnelEndSpec], underlay: Family = 4): TunnelSpec {
     return {
         name,
         protocol: v.protocol,
         ipproto: IPPROTO[v.protocol],
         family: innerFamily(v.protocol),
+        ...(underlay === 6 ? { underlay } : {}),
         encap: v.encap,
         port: v.port,
         sport: v.sport,

@@ -1,4 +1,5 @@
 import { Encap, IPPROTO, TunnelIpproto, TunnelProtocol, portIpproto } from "../lib/vocabulary";
+import type { Family } from "../lib/inet";
 import type { PortSpec, TunnelSpec } from "./model";
 import type { TunnelRec } from "./records";
 import type { Report } from "./yaml";
@@ -15,6 +16,8 @@ export interface PortUse<T> {
     readonly encap: Encap;
     /** The inner protocol of a FOU port; undefined for GUE. */
     readonly ipproto?: TunnelIpproto;
+    /** The family it listens on: the host's underlay address's. */
+    readonly family: Family;
     persist: boolean;
     /** The tunnels using the port, in file order. */
     readonly users: T[];
@@ -25,12 +28,12 @@ export class PortTable<T> {
     private readonly ports = new Map<string, PortUse<T>>();
 
     /** Adds `user` to its port; returns the port it cannot share (same number, another binding), else undefined. */
-    use(host: string, port: number, encap: Encap, protocol: TunnelProtocol, persist: boolean, user: T): PortUse<T> | undefined {
+    use(host: string, port: number, encap: Encap, protocol: TunnelProtocol, persist: boolean, user: T, family: Family = 4): PortUse<T> | undefined {
         const ipproto = portIpproto(encap, protocol);
         const key = portKey(host, port);
         const p = this.ports.get(key);
         if (!p) {
-            this.ports.set(key, { host, port, encap, ipproto, persist, users: [user] });
+            this.ports.set(key, { host, port, encap, ipproto, family, persist, users: [user] });
         } else if (p.encap === encap && p.ipproto === ipproto) {
             p.users.push(user);
             p.persist ||= persist;
@@ -53,6 +56,7 @@ export class PortTable<T> {
                 port: p.port,
                 encap: p.encap,
                 ...(p.ipproto !== undefined ? { ipproto: p.ipproto } : {}),
+                ...(p.family === 6 ? { family: p.family } : {}),
                 persist: p.persist,
                 tunnels: p.users.map(name),
             }));
@@ -68,7 +72,7 @@ export function portsOf(hosts: readonly string[], tunnels: readonly TunnelSpec[]
     const table = new PortTable<TunnelSpec>();
     for (const t of tunnels) {
         for (const e of t.ends) {
-            if (table.use(e.host, t.port, t.encap, t.protocol, t.persist, t)) {
+            if (table.use(e.host, t.port, t.encap, t.protocol, t.persist, t, t.underlay)) {
                 throw new Error(`portsOf: port ${t.port} on ${e.host} is needed with two bindings`);
             }
         }
@@ -87,7 +91,7 @@ export function collectPorts(r: Report, tunnels: TunnelRec[]): PortTable<TunnelR
             continue;
         }
         for (const h of t.ends) {
-            const p = table.use(h.name, port.value, encap.value, protocol.value, persist?.value ?? false, t);
+            const p = table.use(h.name, port.value, encap.value, protocol.value, persist?.value ?? false, t, t.underlay);
             if (p) {
                 const owner = p.users[0];
                 r.add(

@@ -83,6 +83,8 @@ export interface TunnelRec {
     ends?: [HostRec, HostRec];
     readonly fields: { [K in ValueKey]?: Field<TunnelValues[K]> };
     family?: Family;
+    /** The underlay's family, of both ends' addresses (4 when an end's is not known: aws). */
+    underlay?: Family;
     /** Explicit or allocated; undefined when invalid or not allocated. */
     gwips: [Ip | undefined, Ip | undefined];
     gwipsGiven: boolean;

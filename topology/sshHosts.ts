@@ -1,4 +1,4 @@
-import { Ip, checkIpv4, formatIp, parseIp } from "../lib/inet";
+import { Ip, checkUnderlay, formatIp, parseIp } from "../lib/inet";
 import { hostKeyHint, normalizeHostKey } from "../lib/ssh";
 import { FullSshLogin, LoginRole, SSH_PORT, SshJump, checkLoginField, endpointOf, jumpDefaults, requiredReason, selfProxyProblem, sshLoginDefaults, sudoByDefault } from "../lib/sshLogin";
 import { checkIfname } from "../lib/validate";
@@ -27,7 +27,8 @@ export function secretKeyMessage(key: string): string | undefined {
 
 /** Who already uses an underlay address or a login, for messages. */
 export interface SshOwners {
-    readonly underlay: Map<bigint, { name: string; line: number }>;
+    /** By `family/value`. */
+    readonly underlay: Map<string, { name: string; line: number }>;
     readonly login: Map<string, { name: string; line: number }>;
 }
 
@@ -202,7 +203,7 @@ function readSudo(r: Report, m: YMap, at: string, user: string | undefined | nul
     return b.value;
 }
 
-/** underlayAddress as written, else the SSH address when it is IPv4; unique in the file. */
+/** underlayAddress as written, else the SSH address when it is an IP address; unique in the file. */
 function readUnderlay(cx: Context, item: YMap, path: string, sshAddress: string | undefined, ssh: YMap, label: string, owners: SshOwners): Ip | undefined {
     const { r } = cx;
     const e = item.entries.get("underlayAddress");
@@ -212,7 +213,7 @@ function readUnderlay(cx: Context, item: YMap, path: string, sshAddress: string 
     if (e) {
         pos = e.value.pos;
         const v = e.value.kind === "scalar" ? e.value.value : got(e.value);
-        if (!r.check(pos, `${path}.underlayAddress`, checkIpv4(`${path}.underlayAddress`, v))) {
+        if (!r.check(pos, `${path}.underlayAddress`, checkUnderlay(`${path}.underlayAddress`, v))) {
             return undefined;
         }
         ip = parseIp(v)!;
@@ -223,15 +224,15 @@ function readUnderlay(cx: Context, item: YMap, path: string, sshAddress: string 
         }
         pos = ssh.entries.get("address")!.value.pos;
         const parsed = parseIp(sshAddress);
-        if (parsed?.family !== 4) {
+        if (!parsed) {
             r.add(
                 item.pos,
                 `${path}.underlayAddress`,
-                `required when ssh.address is ${parsed ? "an IPv6 address" : "a DNS name"} (${sshAddress}): the IPv4 address the host's peers send the tunnel to`,
+                `required when ssh.address is a DNS name (${sshAddress}): the IPv4 or IPv6 address the host's peers send the tunnel to`,
             );
             return undefined;
         }
-        const bad = checkIpv4(`${path}.ssh.address`, sshAddress);
+        const bad = checkUnderlay(`${path}.ssh.address`, sshAddress);
         if (bad) {
             r.check(pos, `${path}.ssh.address`, `${bad}; it is the default underlay address: set underlayAddress`);
             return undefined;
@@ -239,12 +240,12 @@ function readUnderlay(cx: Context, item: YMap, path: string, sshAddress: string 
         ip = parsed;
         what = `${sshAddress} (ssh.address, the default underlay address)`;
     }
-    const first = owners.underlay.get(ip.value);
+    const first = owners.underlay.get(`${ip.family}/${ip.value}`);
     if (first) {
         r.add(pos, `${path}.underlayAddress`, `${what} is already the underlay address of ${first.name} (line ${first.line}); each host needs its own`);
         return undefined;
     }
-    owners.underlay.set(ip.value, { name: label, line: r.line(pos) });
+    owners.underlay.set(`${ip.family}/${ip.value}`, { name: label, line: r.line(pos) });
     return ip;
 }
 

@@ -94,8 +94,17 @@ function tunnelHosts({ cx: { r }, hosts }: Known, t: TunnelRec, item: YMap): voi
                 `${t.path}.hosts`,
                 `joins two external hosts, ${ends[0].name} and ${ends[1].name}; the stack builds only the ends on hosts it manages, so one end must be one of those`,
             );
+        } else if (ends[0].address && ends[1].address && ends[0].address.family !== ends[1].address.family) {
+            const [a, b] = ends.map((h) => `${h!.name} (${formatIp(h!.address!)})`);
+            r.add(
+                e.value.pos,
+                `${t.path}.hosts`,
+                `joins ${a} to ${b}: one underlay address is IPv${ends[0].address.family} and the other IPv${ends[1].address.family}; ` +
+                    "a tunnel's packets go from one end's address to the other's, so both must be of one family: give both hosts an underlay address of the same family",
+            );
         } else {
             t.ends = [ends[0], ends[1]];
+            t.underlay = ends[0].address?.family ?? ends[1].address?.family ?? 4;
         }
     }
 }
@@ -122,6 +131,10 @@ function tunnelValues({ cx: { r }, defaults }: Known, t: TunnelRec, item: YMap):
     const fields = t.fields as Record<ValueKey, Field<unknown> | undefined>;
     for (const k of VALUE_KEYS) {
         fields[k] = field(k);
+    }
+    // Over IPv6, UDP checksums are on unless the file turns them off (RFC 6936).
+    if (t.underlay === 6 && !item.entries.has("csum") && !defaults.csum) {
+        fields.csum = { value: true, pos: item.pos, path: `${t.path}.csum`, from: " (the default over an IPv6 underlay)" };
     }
     const protocol = t.fields.protocol?.value;
     t.family = protocol ? innerFamily(protocol) : undefined;

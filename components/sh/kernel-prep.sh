@@ -112,16 +112,20 @@ fou_kernel_check() {
 # of its kind other than the module's own fallback device (tunl0, sit0, gre0…), or another stack
 # that loaded it too. Unloading ipip, sit, ip_gre or fou deletes every link of that kind and
 # every FOU port, whoever made them, and such links hold no module reference (measured on
-# Debian's 6.1), so the refcount cannot tell.
+# Debian's 6.1), so the refcount cannot tell. fou6 (IPv6 underlays) is as fou: unloading it
+# unloads fou too, and every port with it.
 fou_in_use() {
+  kinds=
   case $1 in
-    fou) [ -z "$(ip fou show 2>/dev/null)" ] || return 0
+    fou|fou6) [ -z "$(ip fou show 2>/dev/null)" ] || return 0
          ip -d -o link show 2>/dev/null | grep -Eq ' encap (fou|gue) ' && return 0 ;;
     ipip) kinds=ipip; own=tunl0 ;;
     sit) kinds=sit; own=sit0 ;;
     ip_gre) kinds='gre gretap erspan'; own='gre0 gretap0 erspan0' ;;
+    ip6_tunnel) kinds=ip6tnl; own=ip6tnl0 ;;
+    ip6_gre) kinds='ip6gre ip6gretap ip6erspan'; own=ip6gre0 ;;
   esac
-  if [ "$1" != fou ]; then
+  if [ -n "$kinds" ]; then
     for k in $kinds; do
       for l in $(ip -o link show type "$k" 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//'); do
         case " $own " in *" $l "*) ;; *) return 0 ;; esac

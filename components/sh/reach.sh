@@ -1,7 +1,7 @@
 # The first command on a machine that exists already (components/sshHost.ts): it got there (the
 # dial worked and the pinned host key matched), the user is root or sudo works without a password,
 # `ip` is installed, the underlay address is one of the host's, and the device: the one holding the
-# address (`ip -o -4 addr show`), or the one given, which must exist. Prints device= and
+# address (`ip -o -4 addr show`, `-6` for an IPv6 one), or the one given, which must exist. Prints device= and
 # address=; changes nothing. The step sets, quoted: at (the host as messages name it, `k1
 # (deploy@198.51.100.162 port 22)`), want (the underlay address), given (the device, or empty).
 # shellcheck shell=sh disable=SC2154 # the variables above are set by the step
@@ -26,10 +26,11 @@ fou_need_sudo() {
 fou_reach() {
   host=$(hostname)
   if ! command -v ip >/dev/null 2>&1; then echo "fou-tunnel: $at: $host has no ip command: install iproute2" >&2; exit 1; fi
-  dev=$(ip -o -4 addr show | awk -v a="$want" '{ split($4, p, "/"); if (p[1] == a) { print $2; exit } }')
+  case $want in *:*) fam=6 ;; *) fam=4 ;; esac
+  dev=$(ip -o "-$fam" addr show | awk -v a="$want" '{ split($4, p, "/"); if (p[1] == a) { print $2; exit } }')
   if [ -z "$dev" ]; then
-    have=$(ip -o -4 addr show scope global | awk '{ printf "%s%s on %s", s, $4, $2; s = ", " }')
-    echo "fou-tunnel: $at: $want is not an address of $host (it has ${have:-no global IPv4 address}): set underlayAddress to the address its peers reach it at" >&2
+    have=$(ip -o "-$fam" addr show scope global | awk '{ printf "%s%s on %s", s, $4, $2; s = ", " }')
+    echo "fou-tunnel: $at: $want is not an address of $host (it has ${have:-no global IPv$fam address}): set underlayAddress to the address its peers reach it at" >&2
     exit 1
   fi
   if [ -n "$given" ] && [ "$given" != "$dev" ]; then

@@ -38,11 +38,11 @@ while :; do
 done
 i=0; while kill -0 "$tp" 2>/dev/null && [ $i -lt 20 ]; do i=$((i+1)); sleep 0.1; done
 kill "$tp" 2>/dev/null || true; wait "$tp" 2>/dev/null || true
-# "12:00:00.123456 IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84"
+# "12:00:00.123456 IP 198.51.100.151.40000 > 198.51.100.152.5555: UDP, length 84" (IPv6: "IP6 2001:db8::1.40000 > …")
 out=0; in=0; sample=
 while IFS= read -r l; do
   case $l in *"> $fou_remote.$fou_port: UDP"*) out=$((out + 1)); [ -n "$sample" ] || sample=${l#* } ;; esac
-  case $l in *"IP $fou_remote."*"> $fou_local.$fou_port: UDP"*) in=$((in + 1)) ;; esac
+  case $l in *"IP $fou_remote."*"> $fou_local.$fou_port: UDP"* | *"IP6 $fou_remote."*"> $fou_local.$fou_port: UDP"*) in=$((in + 1)) ;; esac
 done <"$d/cap"
 # The sample goes into JSON: no quotes or backslashes.
 # shellcheck disable=SC1003 # a backslash inside single quotes, on purpose

@@ -1,7 +1,7 @@
 /**
  * Every program a step sends to a host passes shellcheck as POSIX sh: the programs of whole
  * topologies under mocks (the guide; every protocol, encap and option with routes, persistence,
- * the firewall; sudo logins; tunnels to a far end), of a kernel upgrade from a repository and
+ * the firewall; sudo logins; tunnels to a far end; all of it over an IPv6 underlay), of a kernel upgrade from a repository and
  * key, and of a spec whose values are valid but shell-hostile (quotes, `$(…)`, backticks, spaces
  * where a value may hold them); and the host library's source files.
  */
@@ -18,6 +18,7 @@ import { TunnelHost } from "../../components/host";
 import { HOST_LIBRARY_DIR, hostLibrary, HostLibraryFile } from "../../components/hostLibrary";
 import { KernelUpgrade } from "../../components/kernelUpgrade";
 import { KEY } from "./kernelFixtures";
+import { K1_KEY as HOST_KEY } from "./sshFixtures";
 import { parseTopology } from "../../topology";
 
 const dir = mkdtempSync(path.join(tmpdir(), "fou-shellcheck-"));
@@ -39,14 +40,24 @@ const FAR_END = [
     "  - {hosts: [r1, b2], protocol: sit, encap: gue, port: 5556}",
 ].join("\n");
 
-function declare(name: string, text: string, sudo: boolean): FouTopology {
-    const topology = parseTopology(text, `${name}.yaml`, { kind: "local", underlay: "198.51.100.1/24" });
+/** Over an IPv6 underlay: ip6tnl (ipip6, ip6ip6) and ip6gre links, `-6` ports, every option. */
+const IPV6 = [
+    "hosts:",
+    ...[1, 2, 3].map((i) => `  - {name: c${i}, ssh: {address: 198.51.100.${180 + i}, hostKey: ${HOST_KEY}}, underlayAddress: "2001:db8:5155::${180 + i}"}`),
+    "tunnels:",
+    "  - {hosts: [c1, c2], persist: true, routes: {c2: [10.20.2.0/24]}, mtu: 1400, sport: 5600, csum: false}",
+    "  - {hosts: [c1, c3], protocol: sit, encap: gue, port: 5556, persist: true}",
+    "  - {hosts: [c2, c3], protocol: gre, port: 5557, ttl: 64}",
+].join("\n");
+
+function declare(name: string, text: string, sudo: boolean, kind: "local" | "ssh" = "local"): FouTopology {
+    const topology = parseTopology(text, `${name}.yaml`, kind === "local" ? { kind, underlay: "198.51.100.1/24" } : { kind });
     const hosts = tunnelHostsOf(topology, (_, t) => (sudo ? { ...t, sudo: true } : t));
     return new FouTopology(name, { topology, hosts }, { parent: root });
 }
 
 before(async () => {
-    const tops = [declare("guide", GUIDE, false), declare("all", EVERYTHING, true), declare("far", FAR_END, false)];
+    const tops = [declare("guide", GUIDE, false), declare("all", EVERYTHING, true), declare("far", FAR_END, false), declare("v6", IPV6, true, "ssh")];
     // Values a caller may pass that the shell must take as data.
     const host: TunnelHost = { name: "h9", underlayAddress: "198.51.100.9", device: "eth0", connection: { host: "198.51.100.9" } };
     new BootUnit("hostile", { host, unit: "odd-1", description: `it's "$(id)" \`x\` a b`, script: "echo 'a b' \"$(id)\"" }, { parent: root });

@@ -79,11 +79,17 @@ test("each ssh host says how to log in; secrets and other kinds' keys have no pl
     );
 });
 
-test("underlay address and device: IPv4, given when the SSH address is a name, unique; a valid device name", () => {
+test("underlay address and device: unicast IPv4 or IPv6, given when the SSH address is a name, unique; a valid device name", () => {
     rejects({}, TWO(`    ssh: {address: web1.example.com, hostKey: ${K1_KEY}}\n`, GOOD_K2), [
-        "t.yaml:2:5: hosts[0].underlayAddress: required when ssh.address is a DNS name (web1.example.com): the IPv4 address the host's peers send the tunnel to",
+        "t.yaml:2:5: hosts[0].underlayAddress: required when ssh.address is a DNS name (web1.example.com): the IPv4 or IPv6 address the host's peers send the tunnel to",
     ]);
-    rejects({}, TWO(`${GOOD_K1}    underlayAddress: fd00::1\n`, GOOD_K2), [/^t\.yaml:4:22: hosts\[0\]\.underlayAddress: must be an IPv4 address like 10\.10\.10\.1 \(got "fd00::1"\)$/]);
+    rejects({}, TWO(`${GOOD_K1}    underlayAddress: 10.10.10\n`, GOOD_K2), [
+        /^t\.yaml:4:22: hosts\[0\]\.underlayAddress: must be an IPv4 or IPv6 address like 198\.51\.100\.1 or 2001:db8::1 \(got "10\.10\.10"\)$/,
+    ]);
+    rejects({}, TWO(`${GOOD_K1}    underlayAddress: fe80::1\n`, GOOD_K2), [
+        /^t\.yaml:4:22: hosts\[0\]\.underlayAddress: fe80::1 is in fe80::\/10 \(link-local\); a tunnel's underlay needs a unicast address$/,
+    ]);
+    rejects({}, TWO(`${GOOD_K1}    underlayAddress: "::ffff:198.51.100.9"\n`, GOOD_K2), [/^t\.yaml:4:22: hosts\[0\]\.underlayAddress: ::ffff:198\.51\.100\.9 is in ::ffff:0:0\/96 \(an IPv4-mapped address/]);
     rejects({}, TWO(GOOD_K1, `${GOOD_K2}    underlayAddress: 198.51.100.161\n`), [
         /^t\.yaml:9:22: hosts\[1\]\.underlayAddress: 198\.51\.100\.161 is already the underlay address of k1 \(line 3\); each host needs its own$/,
     ]);
