@@ -139,13 +139,14 @@ fou_in_use() {
 }
 
 # Unloads, newest first, what this step loaded that is not among its arguments and nothing
-# needs; the rest stays listed.
+# needs; the rest stays listed. A module another module still holds (a dependency shared with
+# something else) is not unloaded by modprobe -r: it stays listed too.
 fou_unload_unused() {
   rev=; while read -r m; do rev="$m $rev"; done < "$f"
   keep=; for m in $rev; do
     case " $* " in *" $m "*) keep="$m $keep"; continue ;; esac
     if [ -d "$fou_sys_module/$m" ] && fou_in_use "$m"; then keep="$m $keep"; continue; fi
-    if [ -d "$fou_sys_module/$m" ]; then modprobe -r "$m"; fi
+    if [ -d "$fou_sys_module/$m" ] && ! modprobe -r "$m" 2>/dev/null; then keep="$m $keep"; fi
   done
   for m in $keep; do printf '%s\n' "$m"; done > "$f.tmp"; mv "$f.tmp" "$f"
 }
@@ -153,7 +154,7 @@ fou_unload_unused() {
 # A failed create unloads what this run loaded (newest first) and nothing else needs, and
 # forgets it: Pulumi records nothing for a failed create.
 fou_kernel_put_back() {
-  for m in $fou_new; do if [ -d "$fou_sys_module/$m" ] && ! fou_in_use "$m"; then modprobe -r "$m"; fi; done
+  for m in $fou_new; do if [ -d "$fou_sys_module/$m" ] && ! fou_in_use "$m"; then modprobe -r "$m" 2>/dev/null || true; fi; done
   if [ -f "$f" ]; then
     while read -r x; do case " $fou_new " in *" $x "*) ;; *) printf '%s\n' "$x" ;; esac; done < "$f" > "$f.tmp"
     mv "$f.tmp" "$f"
@@ -174,8 +175,15 @@ fou_kernel_create() {
     if [ ! -d "$fou_sys_module/$m" ]; then
       # shellcheck disable=SC2034 # read by fou_undo (undo.sh)
       fou_changing=1; fou_new="$m $fou_new"
+      fou_before=$(fou_loaded_now)
       # A failing modprobe's words behind the host and step, as every step's reason is printed.
       if ! fou_err=$(modprobe "$m" 2>&1); then printf 'fou-tunnel: %s: %s\n' "$fou_at" "$fou_err" >&2; exit 1; fi
+      # What came with it (udp_tunnel, tunnel6, …) is listed ahead of it: unloading $m goes
+      # first and takes its own dependencies; theirs (fou6 pulls in fou, which pulls in
+      # udp_tunnel) are left to these lines.
+      for d in $(fou_loaded_now); do
+        case " $fou_before $m " in *" $d "*) ;; *) fou_new="$fou_new $d"; fou_listed "$d" || echo "$d" >> "$f" ;; esac
+      done
       fou_listed "$m" || echo "$m" >> "$f"
     fi
   done
@@ -184,6 +192,9 @@ fou_kernel_create() {
   echo "kernel=$rel"
   echo "modules=$fou_modules"
 }
+
+# The modules loaded now, built in or not: a directory each under /sys/module.
+fou_loaded_now() { for d in "$fou_sys_module"/*; do if [ -d "$d" ]; then printf '%s ' "${d##*/}"; fi; done; }
 
 # Succeeds when the step's list names module $1.
 fou_listed() { while read -r x; do [ "$x" != "$1" ] || return 0; done < "$f"; return 1; }

@@ -243,7 +243,8 @@ test("invalid arguments are rejected before any resource, naming the argument", 
     rejects({ user: "root; reboot" }, /^SshHost bad: user must be a user name of 1-32 letters/);
     rejects({ address: "198.51.100.300" }, /^SshHost bad: address must be an IP address or a DNS name/);
     rejects({ address: "web1.example.com" }, /^SshHost bad: address web1\.example\.com is not an IP address, so it cannot be the underlay address: set underlayAddress, the IPv4 or IPv6 address/);
-    rejects({ underlayAddress: "fd00::1" }, /^SshHost bad: underlayAddress must be an IPv4 address/);
+    rejects({ underlayAddress: "fe80::1" }, /^SshHost bad: underlayAddress fe80::1 is in fe80::\/10 \(link-local\); a tunnel's underlay needs a unicast address/);
+    rejects({ underlayAddress: "10.0.0" }, /^SshHost bad: underlayAddress must be an IPv4 or IPv6 address/);
     rejects({ device: "eth0; reboot" }, /^SshHost bad: device "eth0; reboot" may only contain/);
     rejects({ name: "K1" }, /^SshHost bad: name must be 1-12 characters/);
     rejects({ user: "deploy", sudo: false }, /^SshHost bad: sudo is false but user deploy is not root: the steps need root/);

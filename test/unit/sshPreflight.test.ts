@@ -6,7 +6,7 @@
  * test runs once under each host shell (dash, bash, busybox sh), on a fake host of its own.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { after, test } from "node:test";
@@ -196,6 +196,46 @@ eachShell("two stacks on one host: a module the first loaded, still used by the 
     sh(standalone(b, "delete"));
     assert.deepEqual(log().slice(4), ["unload ip_gre", "unload fou"]);
     assert.throws(() => readFileSync(path.join(root, "state/handed-over.modules")), /ENOENT/);
+    assert.throws(() => readFileSync(path.join(root, "state")), /ENOENT/, "the state directory is gone");
+});
+
+eachShell("what a module pulls in is unloaded with it, and what that pulled in too (fou6 brings fou, which brings udp_tunnel)", (shell) => {
+    const root = mkdtempSync(path.join(dir, "deps-"));
+    mkdirSync(path.join(root, "lib/modules/6.1.0-57-amd64"), { recursive: true });
+    mkdirSync(path.join(root, "sys/module/kernel"), { recursive: true }); // a built-in one: never listed
+    writeFileSync(path.join(root, "osrelease"), "6.1.0-57-amd64\n");
+    // As kmod does: modprobe loads the dependencies first; modprobe -r refuses a module another
+    // loaded module depends on, and takes the module's own unused dependencies, not theirs.
+    const fakes = [
+        `R=${root}`,
+        "hostname() { echo web1; }",
+        "dpkg() { echo amd64; }",
+        `modinfo() { printf 'filename:       /x/%s.ko\\ndepends:        %s\\nname:           %s\\n' "$1" "$(deps "$1" | tr ' ' ,)" "$1"; }`,
+        'deps() { case $1 in fou6) echo "fou ip6_tunnel" ;; fou) echo "ip_tunnel udp_tunnel ip6_udp_tunnel" ;; ip6_tunnel) echo tunnel6 ;; esac; }',
+        'load() { for x in $(deps "$1"); do load "$x"; done; [ -d "$R/sys/module/$1" ] || { mkdir -p "$R/sys/module/$1"; echo "load $1" >> "$R/log"; }; }',
+        'held() { for u in "$R"/sys/module/*; do case " $(deps "${u##*/}") " in *" $1 "*) return 0 ;; esac; done; return 1; }',
+        'unload() { rm -rf "$R/sys/module/$1"; echo "unload $1" >> "$R/log"; }',
+        'modprobe() { if [ "$1" != -r ]; then load "$1"; return; fi',
+        '  if held "$2"; then echo "modprobe: FATAL: Module $2 is in use." >&2; return 1; fi',
+        '  unload "$2"; for y in $(deps "$2"); do if [ -d "$R/sys/module/$y" ] && ! held "$y"; then unload "$y"; fi; done; }',
+        `ip() { case "$*" in "fou help") echo 'ip fou add' ;; "link help ipip") echo encap ;; esac; return 0; }`,
+    ].join("\n");
+    const sh = (s: string) => sh0(shell, `${fakes}\n(\n${s}\n) 2>&1`);
+    const loaded = () => readdirSync(path.join(root, "sys/module")).sort();
+    const step = kernelScripts(["fou", "fou6", "ip6_tunnel"], `${root}/state/fou-tunnel.a/fou-k1-prep-kernel.modules`, undefined, fakePaths(root, `${root}/none`));
+    const created = sh(standalone(step));
+    assert.match(created, /^modules=fou fou6 ip6_tunnel$/m, created);
+    assert.deepEqual(loaded(), ["fou", "fou6", "ip6_tunnel", "ip6_udp_tunnel", "ip_tunnel", "kernel", "tunnel6", "udp_tunnel"]);
+    // Listed: each module after what came with it, so that it goes first.
+    const list = readFileSync(`${root}/state/fou-tunnel.a/fou-k1-prep-kernel.modules`, "utf8").trim().split("\n");
+    assert.ok(list.indexOf("udp_tunnel") < list.indexOf("fou") && list.indexOf("fou") < list.indexOf("fou6"), list.join(" "));
+    assert.ok(list.indexOf("tunnel6") < list.indexOf("fou6") && !list.includes("kernel"), list.join(" "));
+    // Run again: nothing is loaded or unloaded, the held dependencies stay.
+    const before = readFileSync(path.join(root, "log"), "utf8");
+    sh(standalone(step));
+    assert.equal(readFileSync(path.join(root, "log"), "utf8"), before);
+    const deleted = sh(standalone(step, "delete"));
+    assert.deepEqual(loaded(), ["kernel"], deleted);
     assert.throws(() => readFileSync(path.join(root, "state")), /ENOENT/, "the state directory is gone");
 });
 
