@@ -1,7 +1,7 @@
 import { statSync } from "fs";
 import * as pulumi from "@pulumi/pulumi";
 import { AwsSettings, parseAwsSettings } from "./hosts/awsConfig";
-import { LocalSettings } from "./hosts/localConfig";
+import { LocalSettings, LocalVmSettings } from "./hosts/localConfig";
 import { SshCredentials, SshEnvironment, SshHostSettings, SshSettings, parseSshCredentials } from "./hosts/sshConfig";
 import { sshLoginDefaults } from "./lib/sshLogin";
 import { checkInt, parseBool, throwIfInvalid, FouInputError } from "./lib/validate";
@@ -130,8 +130,15 @@ function parseTopologyKeys(reader: ConfigReader): { topology?: Topology; local?:
     } else if (hosts === "local" || hosts === "aws" || hosts === "ssh") {
         topology = collect(problems, () => loadTopology(topologyPath, { kind: hosts, ...(base ? { underlay: base.gateway } : {}) }));
     }
-    const local = base && topology ? { ...base, vms: topology.hosts.map((h) => ({ name: h.name, address: h.address as string, fou: h.fou })) } : undefined;
+    const local = base && topology ? { ...base, vms: topology.hosts.map((h) => ({ name: h.name, address: h.address as string, fou: h.fou, ...localUnderlay6(topology!, h) })) } : undefined;
     return { topology, local };
+}
+
+/** A local VM's IPv6 underlay, when the topology gives it one: put back at boot when one of its tunnels persists. */
+function localUnderlay6(topology: Topology, h: TopologyHost): Pick<LocalVmSettings, "underlay6" | "underlay6Persist"> {
+    if (h.underlayAddress === undefined) return {};
+    const persist = topology.tunnels.some((t) => t.persist && t.ends.some((e) => e.host === h.name));
+    return { underlay6: h.underlayAddress, ...(persist ? { underlay6Persist: true } : {}) };
 }
 
 /** `forgetHosts`: a list of the topology's host names. */

@@ -71,7 +71,7 @@ export const kernels = tunnels?.kernels ?? {};
  * systemd-networkd files of `networkd` (path → content). From the topology alone: `pulumi
  * preview` shows it before anything is built (docs/topology.md, "External hosts").
  */
-export const externalEnds = farEndSetups(topo, Object.fromEntries(topo.hosts.map((h) => [h.name, h.address])));
+export const externalEnds = farEndSetups(topo, Object.fromEntries(topo.hosts.map((h) => [h.name, h.underlayAddress ?? h.address])));
 /** The VMs as vm.sh reported them (pid, boot time). */
 export const vms = fleet.outputs.vms;
 /** SSH key for the hosts (secret): `pulumi stack output sshPrivateKey --show-secrets`; none on ssh stacks, whose key is the user's own. */

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import * as path from "path";
 import { TunnelHost } from "../components/host";
+import { UnderlayAddress } from "../components/underlayAddress";
 import { TextDynamicResource } from "../lib/providerModule";
 import { SSH_DIALS } from "../lib/sshLogin";
 import { FleetFactory, byName } from "./fleet";
@@ -113,7 +114,13 @@ export class LocalVms extends pulumi.ComponentResource {
             );
         });
 
-        this.hosts = settings.vms.map((vm, i) => vmTunnelHost(vm, this.machines[i], this.privateKey, hostKeys[i]));
+        this.hosts = settings.vms.map((vm, i) => {
+            const host = vmTunnelHost(vm, this.machines[i], this.privateKey, hostKeys[i]);
+            if (vm.underlay6 === undefined) return host;
+            // The IPv6 underlay is the stack's to give, as the bridge is: on the VM before any tunnel step.
+            const u = new UnderlayAddress(`${name}-${vm.name}`, { host, address: vm.underlay6, device: host.device as string, persist: vm.underlay6Persist }, { parent: this });
+            return { ...host, underlayAddress: vm.underlay6, readyAfter: [...(host.readyAfter ?? []), u.command] };
+        });
         // The report without the host key (it is in each connection): name, pid, boot time, accel.
         this.vms = pulumi.all(this.machines.map((m) => m.report)).apply((rs) => rs.map(({ hostKey: _, ...rest }) => rest));
         this.registerOutputs({ publicKey: this.publicKey, vms: this.vms });
@@ -147,7 +154,7 @@ export const localFleet: FleetFactory = (s, stackId) => {
     return {
         hosts: byName(vms.hosts),
         outputs: {
-            underlay: Object.fromEntries(s.local.vms.map((vm) => [vm.name, vm.address])),
+            underlay: Object.fromEntries(s.local.vms.map((vm) => [vm.name, vm.underlay6 ?? vm.address])),
             publicIps: {},
             sshCommands: Object.fromEntries(s.local.vms.map((vm) => [vm.name, `ssh -i fou-key.pem root@${vm.address}`])),
             vms: vms.vms,

@@ -10,6 +10,10 @@ export interface LocalVmSettings {
     readonly address: string;
     /** false boots the VM with its fou module made unusable: the "kernel too old" case. */
     readonly fou: boolean;
+    /** An IPv6 underlay address the stack puts on the VM (components/underlayAddress.ts); its tunnels go over it. */
+    readonly underlay6?: string;
+    /** Put the IPv6 underlay address back at boot: a tunnel of the VM persists. */
+    readonly underlay6Persist?: boolean;
 }
 
 export interface LocalSettings {

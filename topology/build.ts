@@ -22,6 +22,7 @@ export function build(source: string, hosts: HostRec[], tunnels: TunnelRec[], po
         hosts: managed.map((h) => ({
             name: h.name,
             ...(h.address ? { address: formatIp(h.address) } : {}),
+            ...(h.underlay ? { underlayAddress: formatIp(h.underlay) } : {}),
             fou: h.fou,
             ...(h.ssh ? { ssh: h.ssh } : {}),
             ...(h.device ? { device: h.device } : {}),

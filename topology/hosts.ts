@@ -5,6 +5,7 @@ import { Context, HostRec, Hosts } from "./records";
 import { ExternalRead, checkExternalAddresses, readExternal } from "./external";
 import { KERNEL_NOT_HERE, readKernel } from "./kernel";
 import { HOST_KEYS_AWS, HOST_KEYS_LOCAL, HOST_KEYS_SSH, checkKeys, readBool } from "./schema";
+import { localUnderlays, readLocalUnderlay } from "./localUnderlay";
 import { SshOwners, readSshHost, secretKeyMessage } from "./sshHosts";
 import { YMap, got, str } from "./yaml";
 
@@ -33,6 +34,7 @@ export function readHosts(cx: Context): Hosts {
     const addressOwner = new Map<bigint, { name: string; line: number }>();
     const nameOwner = new Map<string, { path: string; line: number }>();
     const sshOwners: SshOwners = { underlay: new Map(), login: new Map() };
+    const underlays6 = localUnderlays();
     const externals: ExternalRead[] = [];
     e.value.items.forEach((item, i) => {
         const path = `hosts[${i}]`;
@@ -77,8 +79,9 @@ export function readHosts(cx: Context): Hosts {
             return;
         }
         const address = hostAddress(cx, item, path, i, name, addressOwner);
+        const underlay = local ? readLocalUnderlay(cx, item, path, name, underlays6) : undefined;
         if (name) {
-            const h: HostRec = { name, index: i, address, fou };
+            const h: HostRec = { name, index: i, address, fou, ...(underlay ? { underlay } : {}) };
             hosts.byName.set(name, h);
             hosts.list.push(h);
         }

@@ -17,6 +17,8 @@ export interface TopologyHost extends HostSpec {
      * host's underlay address (`underlayAddress`, else `ssh.address`). undefined on aws.
      */
     readonly address?: string;
+    /** local stacks: the VM's IPv6 underlay address, when the file gives one; its tunnels go over it. */
+    readonly underlayAddress?: string;
     /** local stacks only: false boots the VM with fou unusable (tests of the kernel check). Default true. */
     readonly fou: boolean;
     /** ssh stacks: how to log in (the host's `ssh:` block), every default filled in. */

@@ -42,6 +42,8 @@ export interface HostRec {
     readonly index: number;
     /** local: the VM's address; ssh: the underlay address; external: the far end's underlay address. */
     readonly address?: Ip;
+    /** local: the VM's IPv6 underlay address when the file gives one (its tunnels go over it). */
+    readonly underlay?: Ip;
     /** A far end the stack does not manage (`external:`): nothing is built on it (topology/external.ts). */
     readonly external?: boolean;
     readonly fou: boolean;

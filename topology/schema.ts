@@ -13,7 +13,7 @@ import { Report, YEntry, YMap, YNode, child, got, str } from "./yaml";
 export const TUNNEL_NAME = /^[a-z][a-z0-9-]{0,30}$/;
 
 export const TOP_KEYS = ["hosts", "gwipPool", "gwipPool6", "defaults", "tunnels", "firewall"];
-export const HOST_KEYS_LOCAL = ["name", "address", "fou"];
+export const HOST_KEYS_LOCAL = ["name", "address", "underlayAddress", "fou"];
 export const HOST_KEYS_AWS = ["name"];
 export const HOST_KEYS_SSH = ["name", "ssh", "underlayAddress", "device", "kernel"];
 /** A far end the stack does not manage: its name and `external:` only (topology/external.ts). */

@@ -1,10 +1,10 @@
-import { cidrContains, formatIp, notUnicast, parseIp } from "../lib/inet";
+import { Ip, cidrContains, formatIp, notUnicast, parseIp } from "../lib/inet";
 import { checkIfname } from "../lib/validate";
 import { defaultIfname, innerFamily, tunnelOptionProblems } from "../lib/vocabulary";
 import type { Claims } from "./checks";
 import { TUNNEL_DEFAULTS } from "./defaults";
 import { defaultTunnelName, TunnelValues } from "./model";
-import { Context, Hosts, TunnelRec, hostNames } from "./records";
+import { Context, HostRec, Hosts, TunnelRec, hostNames } from "./records";
 import { Defaults, Field, READ, TUNNEL_KEYS, TUNNEL_NAME, VALUE_KEYS, ValueKey, checkKeys, readRoute } from "./schema";
 import { YMap, child, got, str } from "./yaml";
 
@@ -94,19 +94,26 @@ function tunnelHosts({ cx: { r }, hosts }: Known, t: TunnelRec, item: YMap): voi
                 `${t.path}.hosts`,
                 `joins two external hosts, ${ends[0].name} and ${ends[1].name}; the stack builds only the ends on hosts it manages, so one end must be one of those`,
             );
-        } else if (ends[0].address && ends[1].address && ends[0].address.family !== ends[1].address.family) {
-            const [a, b] = ends.map((h) => `${h!.name} (${formatIp(h!.address!)})`);
-            r.add(
-                e.value.pos,
-                `${t.path}.hosts`,
-                `joins ${a} to ${b}: one underlay address is IPv${ends[0].address.family} and the other IPv${ends[1].address.family}; ` +
-                    "a tunnel's packets go from one end's address to the other's, so both must be of one family: give both hosts an underlay address of the same family",
-            );
         } else {
-            t.ends = [ends[0], ends[1]];
-            t.underlay = ends[0].address?.family ?? ends[1].address?.family ?? 4;
+            const [u0, u1] = [underlayOf(ends[0]), underlayOf(ends[1])];
+            if (u0 && u1 && u0.family !== u1.family) {
+                r.add(
+                    e.value.pos,
+                    `${t.path}.hosts`,
+                    `joins ${ends[0].name} (${formatIp(u0)}) to ${ends[1].name} (${formatIp(u1)}): one underlay address is IPv${u0.family} and the other IPv${u1.family}; ` +
+                        "a tunnel's packets go from one end's address to the other's, so both must be of one family: give both hosts an underlay address of the same family",
+                );
+            } else {
+                t.ends = [ends[0], ends[1]];
+                t.underlay = u0?.family ?? u1?.family ?? 4;
+            }
         }
     }
+}
+
+/** The address a host's tunnels are sent to and from: a local VM's IPv6 one when given, else its address. */
+function underlayOf(h: HostRec): Ip | undefined {
+    return h.underlay ?? h.address;
 }
 
 /** Each value from the tunnel, else defaults, else built in. */

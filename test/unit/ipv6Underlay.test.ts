@@ -125,6 +125,54 @@ test("a gre and an ipip tunnel may join the same hosts over IPv6 (ip6gre beside 
     assert.deepEqual(t.tunnels.map((x) => x.name), ["k1-k2", "k1-k2-gre"]);
 });
 
+/** Local VMs k1, k2 (IPv4 on the bridge) with IPv6 underlay addresses U1, U2. */
+function localHosts(u1: string, u2: string, tunnels = ["  - hosts: [k1, k2]"]): string {
+    return ["hosts:", "  - name: k1", `    underlayAddress: "${u1}"`, "  - name: k2", `    underlayAddress: "${u2}"`, "tunnels:", ...tunnels, ""].join("\n");
+}
+
+test("local VMs: an IPv6 underlayAddress beside the bridge address carries their tunnels", () => {
+    const t = parse(localHosts("2001:db8:5155::151", "2001:db8:5155::152"));
+    assert.deepEqual(t.hosts.map((h) => [h.address, h.underlayAddress]), [
+        ["198.51.100.151", "2001:db8:5155::151"],
+        ["198.51.100.152", "2001:db8:5155::152"],
+    ]);
+    assert.equal(t.tunnels[0].underlay, 6);
+    assert.equal(t.ports[0].family, 6);
+});
+
+rejectsEach([
+    {
+        rule: "a local VM's IPv4 underlayAddress (its address is that)",
+        text: localHosts("198.51.100.9", "2001:db8:5155::152"),
+        at: "t.yaml:3:22: hosts[0].underlayAddress",
+        says: /^198\.51\.100\.9 is IPv4: a local VM's IPv4 underlay address is its address on the bridge; underlayAddress gives it an IPv6 one/,
+    },
+    {
+        rule: "local VMs' IPv6 underlay addresses in two /64s",
+        text: localHosts("2001:db8:5155::151", "2001:db8:9999::152"),
+        at: "t.yaml:5:22: hosts[1].underlayAddress",
+        says: /^2001:db8:9999::152 is outside 2001:db8:5155::\/64, the prefix of k1's \(line 3\): the VMs share one link, the bridge/,
+    },
+    {
+        rule: "two local VMs with one IPv6 underlay address",
+        text: localHosts("2001:db8:5155::151", "2001:db8:5155:0::151"),
+        at: "t.yaml:5:22: hosts[1].underlayAddress",
+        says: /^2001:db8:5155::151 is already the underlay address of k1 \(line 3\); each host needs its own$/,
+    },
+    {
+        rule: "a local VM with an IPv6 underlay joined to one without",
+        text: ["hosts:", "  - name: k1", '    underlayAddress: "2001:db8:5155::151"', "  - name: k2", "tunnels:", "  - hosts: [k1, k2]", ""].join("\n"),
+        at: "t.yaml:6:12: tunnels[0].hosts",
+        says: /^joins k1 \(2001:db8:5155::151\) to k2 \(198\.51\.100\.152\): one underlay address is IPv6 and the other IPv4/,
+    },
+    {
+        rule: "a GWIP that is a local VM's IPv6 underlay address",
+        text: localHosts("2001:db8:5155::151", "2001:db8:5155::152", ["  - {hosts: [k1, k2], protocol: sit, gwips: [2001:db8:5155::151, fd00::2]}"]),
+        at: "t.yaml:7:46: tunnels[0].gwips[0]",
+        says: /^2001:db8:5155::151 is the underlay address of k1 \(line 3\)/,
+    },
+] satisfies Case[]);
+
 // ---------------------------------------------------------------------------------------------
 // The objects on a host, against what the kernel prints.
 

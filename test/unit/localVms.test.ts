@@ -44,6 +44,7 @@ const mocks: pulumi.runtime.Mocks = {
 };
 
 let vms: LocalVms;
+let v6: LocalVms;
 let prep: HostPrep;
 before(async () => {
     await settle(); // mocks.ts's own root registers first
@@ -59,6 +60,12 @@ before(async () => {
     vms = new LocalVms(
         "lv",
         { settings: { ...DEFAULT_LOCAL, vms: [DEFAULT_LOCAL.vms[0], { ...DEFAULT_LOCAL.vms[1], fou: false }] }, stackId: "fou-tunnel/unit" },
+        { parent: root },
+    );
+    // The same VMs with an IPv6 underlay on k1.
+    v6 = new LocalVms(
+        "lv6",
+        { settings: { ...DEFAULT_LOCAL, vms: [{ ...DEFAULT_LOCAL.vms[0], underlay6: "2001:db8:5155::151" }, DEFAULT_LOCAL.vms[1]] }, stackId: "fou-tunnel/unit6" },
         { parent: root },
     );
     // A tunnel step on the first VM, as the components declare them.
@@ -181,4 +188,19 @@ test("the providers are self-contained: their stored code requires Node's built-
             assert.ok(["child_process", "crypto", "fs", "net"].includes(m), `the provider requires ${m}`);
         }
     }
+});
+
+test("a VM with an IPv6 underlay: the stack puts the address on its eth0 before any tunnel step, and its tunnels use it", () => {
+    assert.deepEqual(v6.hosts.map((h) => h.underlayAddress), ["2001:db8:5155::151", "198.51.100.152"]);
+    const add = res("lv6-k1-underlay");
+    assert.equal(add.type, "command:remote:Command");
+    // The step's program (its stdin) carries the object's apply and remove.
+    assert.match(add.inputs.stdin, /^if ! .*then ip -6 addr add '2001:db8:5155::151\/64' dev 'eth0' nodad; fi$/m);
+    assert.match(add.inputs.stdin, /ip -6 addr del '2001:db8:5155::151\/64' dev 'eth0'/);
+    // Every tunnel step waits for it, as for the VM itself; k2 has none.
+    const ready = v6.hosts[0].readyAfter ?? [];
+    assert.equal(ready.length, 2);
+    assert.equal(ready[0], v6.machines[0]);
+    assert.equal(v6.hosts[1].readyAfter?.length, 1);
+    assert.equal(recorded.some((r) => r.name === "lv6-k2-underlay"), false);
 });

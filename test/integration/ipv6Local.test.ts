@@ -1,0 +1,125 @@
+/**
+ * Local VMs over an IPv6 underlay: the stack's two VMs, each given an address of 2001:db8:5155::/64
+ * on the test bridge by the stack itself (`underlayAddress` on a local host), carry the guide's
+ * tunnel as ip6tnl ipip6 over FOU, persisted. Shown: the VMs get their IPv6 addresses before any
+ * tunnel step, the tunnel passes pings both ways as UDP over IPv6, an `up` without changes changes
+ * nothing, a rebooted VM has its address and its end back without `pulumi up`, and removing the
+ * tunnel leaves each VM as it was before it. Run under the VM lock: flock /tmp/fou-vm.lock …
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { after, test } from "node:test";
+import { explain, hostState, routed, ssh, TestStack } from "./harness";
+
+const K = { k1: "198.51.100.151", k2: "198.51.100.152" } as const;
+const V6 = { k1: "2001:db8:5155::151", k2: "2001:db8:5155::152" } as const;
+type Host = keyof typeof K;
+const GWIPS = { k1: "10.10.10.1", k2: "10.10.10.2" } as const;
+
+const dir = mkdtempSync(path.join(tmpdir(), "fou-ipv6-local-"));
+const topology = path.join(dir, "ipv6-local.yaml");
+writeFileSync(
+    topology,
+    [
+        "hosts:",
+        `  - {name: k1, underlayAddress: "${V6.k1}"}`,
+        `  - {name: k2, underlayAddress: "${V6.k2}"}`,
+        "tunnels:",
+        "  - {hosts: [k1, k2], persist: true}",
+        "",
+    ].join("\n"),
+);
+const stack = new TestStack("ipv6-local");
+const timings: Record<string, number> = {};
+const baseline: Partial<Record<Host, string>> = {};
+let key = "";
+
+after(async () => {
+    await stack.pulumi(["destroy", "--yes", "--skip-preview"]);
+    await stack.remove();
+    rmSync(dir, { recursive: true, force: true });
+    console.log(`timings (s): ${JSON.stringify(timings)}`);
+});
+
+/** Pings k1 → k2 (or back) through the tunnel while the receiver captures `ip6 and udp port 5555`. */
+function pingOverIpv6(from: Host, to: Host): { ping: string; cap: string } {
+    ssh(key, K[to], "rm -f /tmp/cap; (timeout 20 tcpdump -nn -l -i eth0 -c 6 'ip6 and udp port 5555' >/tmp/cap 2>/tmp/cap.err &); for i in $(seq 50); do grep -q listening /tmp/cap.err && break; sleep 0.1; done");
+    const ping = ssh(key, K[from], `ping -n -c 3 -W 2 -I ${GWIPS[from]} ${GWIPS[to]}`);
+    return { ping, cap: ssh(key, K[to], "sleep 1; cat /tmp/cap") };
+}
+
+test("the test network is free", () => {
+    assert.ok(!routed("198.51.100.0/24"), "198.51.100.0/24 is already routed here (another stack up?)");
+});
+
+test("the VMs come up with their IPv6 underlay addresses, put there by the stack", async () => {
+    await stack.init({ topology, tunnel: false });
+    const r = await stack.ok(["up", "--yes", "--skip-preview"]);
+    timings.upVms = r.seconds;
+    const out = await stack.outputs();
+    key = out.sshPrivateKey;
+    assert.deepEqual(out.underlay, V6);
+    for (const h of Object.keys(K) as Host[]) {
+        assert.match(ssh(key, K[h], "ip -o -6 addr show dev eth0 scope global"), new RegExp(`inet6 ${V6[h]}/64 `));
+        baseline[h] = hostState(key, K[h]);
+    }
+});
+
+test("up builds the tunnel over IPv6: ip6tnl ipip6, -6 ports, the check passes, pings both ways as UDP over IPv6", async () => {
+    await stack.setConfig({ tunnel: true });
+    const r = await stack.ok(["up", "--yes", "--skip-preview"]);
+    timings.up = r.seconds;
+    const out = await stack.outputs();
+    assert.equal(out.verification.length, 2);
+    for (const v of out.verification) assert.ok(v.received === 3 && v.udpToPeer >= 1 && v.udpFromPeer >= 1, JSON.stringify(v));
+    assert.match(ssh(key, K.k1, "ip -d link show ftok2"), new RegExp(`ip6tnl ipip6 remote ${V6.k2} local ${V6.k1} dev eth0 hoplimit 255 encaplimit none `));
+    assert.equal(ssh(key, K.k2, "ip fou show"), "port 5555 ipproto 4 -6\n");
+    for (const [from, to] of [
+        ["k1", "k2"],
+        ["k2", "k1"],
+    ] as const) {
+        const { ping, cap } = pingOverIpv6(from, to);
+        assert.match(ping, /3 packets transmitted, 3 received/, `${from}→${to}`);
+        assert.ok(cap.includes(`IP6 ${V6[from]}.`) && cap.includes(`> ${V6[to]}.5555: UDP`), cap);
+    }
+    const again = await stack.pulumi(["up", "--yes", "--skip-preview", "--expect-no-changes"]);
+    timings.noChange = again.seconds;
+    assert.equal(again.code, 0, explain(again));
+});
+
+test("k2 rebooted: its IPv6 address and its end of the tunnel come back without pulumi up", async () => {
+    const bootBefore = ssh(key, K.k2, "cat /proc/sys/kernel/random/boot_id");
+    try {
+        ssh(key, K.k2, "systemctl reboot", 15_000);
+    } catch {
+        // the connection may drop as the VM goes down
+    }
+    await new Promise((r) => setTimeout(r, 5000));
+    const started = Date.now();
+    let ping = "";
+    while (Date.now() - started < 240_000) {
+        await new Promise((r) => setTimeout(r, 3000));
+        try {
+            ping = ssh(key, K.k1, `ping -n -c 3 -W 2 -I ${GWIPS.k1} ${GWIPS.k2}`, 20_000);
+            if (/3 received/.test(ping)) break;
+        } catch (e) {
+            ping = String(e);
+        }
+    }
+    timings.backAfterReboot = (Date.now() - started) / 1000;
+    assert.match(ping, /3 packets transmitted, 3 received/);
+    assert.notEqual(ssh(key, K.k2, "cat /proc/sys/kernel/random/boot_id"), bootBefore, "k2 really rebooted");
+    assert.match(ssh(key, K.k2, "ip -o -6 addr show dev eth0 scope global"), new RegExp(`inet6 ${V6.k2}/64 `));
+    // And the stack agrees: a refresh finds nothing to repair.
+    const again = await stack.pulumi(["up", "--refresh", "--yes", "--skip-preview", "--expect-no-changes"]);
+    assert.equal(again.code, 0, explain(again));
+});
+
+test("the tunnel removed: each VM is as before it (its IPv6 underlay address stays: it is the machine's)", async () => {
+    await stack.setConfig({ tunnel: false });
+    const r = await stack.ok(["up", "--yes", "--skip-preview"]);
+    timings.removeTunnel = r.seconds;
+    for (const h of Object.keys(K) as Host[]) assert.equal(hostState(key, K[h]), baseline[h], h);
+});
