@@ -1,5 +1,5 @@
-import { hostPrefix } from "../lib/inet";
-import { IPPROTO, MODULES, TunnelProtocol, innerFamily } from "../lib/vocabulary";
+import { familyOf, hostPrefix } from "../lib/inet";
+import { IPPROTO, MODULES, TunnelProtocol, innerFamily, tunnelModules } from "../lib/vocabulary";
 import { linkAddCommand } from "./linkCommand";
 import { sh } from "./shell";
 import type { TopologySpec, TunnelEndSpec, TunnelSpec } from "./topologySpec";
@@ -26,9 +26,16 @@ export interface FarEndSetup {
      * (`Kind=ipip|sit|gre` over FOU or GUE), a `.network` per tunnel (GWIP, routes), the modules
      * to load at boot, and the sysctls when a tunnel carries routed prefixes. Made by
      * systemd-networkd (version 235 or later: `Independent=`) after `systemctl restart systemd-networkd`.
+     * Empty for a far end over an IPv6 underlay: see `note`.
      */
     readonly networkd: Record<string, string>;
+    /** Why `networkd` is empty, when it is: networkd's ip6tnl and ip6gre netdevs take no FOU or GUE encapsulation. */
+    readonly note?: string;
 }
+
+/** The note of a far end over IPv6, whose tunnels systemd-networkd cannot make. */
+export const NO_NETWORKD_OVER_IPV6 =
+    "no systemd-networkd files: networkd's ip6tnl and ip6gre netdevs take no FOU or GUE encapsulation (systemd 252), so these tunnels are made with the commands (at boot, from a unit that runs them)";
 
 /** Where systemd-networkd reads its files; the project's begin with `60-fou-tunnel-`. */
 export const NETWORKD_DIR = "/etc/systemd/network";
@@ -68,11 +75,13 @@ export function farEndSetups(spec: TopologySpec, underlay: Readonly<Record<strin
                 }
                 return [{ t, self: t.ends[i], peer, remote }];
             });
+            const v6 = familyOf(h.address) === 6;
             const setup: FarEndSetup = {
                 address: h.address,
                 tunnels: tunnels.map((x) => x.t.name),
                 commands: farEndCommands(h.address, tunnels),
-                networkd: farEndNetworkd(h.address, tunnels),
+                networkd: v6 ? {} : farEndNetworkd(h.address, tunnels),
+                ...(v6 ? { note: NO_NETWORKD_OVER_IPV6 } : {}),
             };
             return [h.name, setup];
         }),
@@ -123,11 +132,13 @@ function via(x: FarTunnel): string | undefined {
  * far end's routed prefixes. The link is bound to no device (the far end's is unknown).
  */
 function farEndCommands(address: string, tunnels: readonly FarTunnel[]): string[] {
-    const modules = [...new Set(tunnels.flatMap((x) => MODULES[x.t.protocol]))];
+    const underlay = familyOf(address) ?? 4;
+    const modules = [...new Set(tunnels.flatMap((x) => tunnelModules(x.t.protocol, underlay)))];
+    const v6 = underlay === 6 ? " -6" : "";
     return [
         ...modules.map((m) => sh`modprobe ${m}`),
         ...forwarding(tunnels).map((k) => sh`sysctl -w ${`${k}=1`}`),
-        ...portsOf(tunnels).map((p) => sh`ip fou add port ${p.port}` + (p.encap === "gue" ? " gue" : sh` ipproto ${IPPROTO[p.protocol]}`)),
+        ...portsOf(tunnels).map((p) => sh`ip fou add port ${p.port}` + (p.encap === "gue" ? " gue" : sh` ipproto ${IPPROTO[p.protocol]}`) + v6),
         ...tunnels.flatMap((x) => {
             const { t, self, peer } = x;
             const ifname = self.ifname;
@@ -144,6 +155,7 @@ function farEndCommands(address: string, tunnels: readonly FarTunnel[]): string[
                     encap: t.encap,
                     sport: t.sport,
                     csum: t.csum,
+                    ...(underlay === 6 ? { underlay } : {}),
                 }),
                 t.mtu === undefined ? sh`ip link set dev ${ifname} up` : sh`ip link set dev ${ifname} mtu ${t.mtu} up`,
                 ...(routed(t) ? [sh`sysctl -w ${`${rpFilterKey(ifname)}=2`}`] : []),

@@ -1,4 +1,4 @@
-import { Ip, cidrContains, formatCidr, formatIp, lastAddress, notUnicast, parseIp } from "../lib/inet";
+import { Ip, checkUnderlay, cidrContains, formatCidr, formatIp, lastAddress, notUnicast, parseIp } from "../lib/inet";
 import type { Context, HostRec } from "./records";
 import { EXTERNAL_KEYS, HOST_KEYS_EXTERNAL, checkKeys } from "./schema";
 import { YMap, got, str } from "./yaml";
@@ -32,7 +32,8 @@ function managedOnly(key: string): string | undefined {
 }
 
 /**
- * The `external:` block of host entry `item`: a mapping with the far end's IPv4 underlay address.
+ * The `external:` block of host entry `item`: a mapping with the far end's underlay address (IPv4
+ * or IPv6: its tunnels go over that family, so their managed ends must be of it too).
  * Returns the address when valid (every problem reported at its node); not on aws stacks, whose
  * instances reach the world through a NAT that the tunnels' addresses would have to cross.
  */
@@ -56,21 +57,20 @@ export function readExternal(cx: Context, item: YMap, path: string, name: string
     checkKeys(r, e.value, at, "external", EXTERNAL_KEYS);
     const a = e.value.entries.get("address");
     if (!a) {
-        r.add(e.value.pos, `${at}.address`, "required: the far end's IPv4 underlay address, which its tunnels are sent to, like 198.51.100.77");
+        r.add(e.value.pos, `${at}.address`, "required: the far end's underlay address, which its tunnels are sent to, like 198.51.100.77");
         return undefined;
     }
     const ip = parseIp(str(a.value));
-    if (ip?.family !== 4) {
-        const v6 = ip ? "; far ends over an IPv6 underlay are not supported yet (managed hosts may have IPv6 underlay addresses)" : "";
-        r.add(a.value.pos, `${at}.address`, `must be an IPv4 address like 198.51.100.77 (got ${got(a.value)})${v6}`);
+    if (!ip) {
+        r.add(a.value.pos, `${at}.address`, `must be an IPv4 or IPv6 address like 198.51.100.77 or 2001:db8::77 (got ${got(a.value)})`);
         return undefined;
     }
     const shown = formatIp(ip);
-    const special = notUnicast(ip);
+    const special = checkUnderlay("", shown) === undefined ? undefined : (notUnicast(ip) ?? "in ::ffff:0:0/96 (an IPv4-mapped address: write the IPv4 address)");
     const u = cx.underlay;
     const bad = special
         ? `${shown} is ${special}; a far end needs a unicast address`
-        : u && ip.value === u.network
+        : u && ip.family === 4 && ip.value === u.network
           ? `${shown} is the address of the underlay network ${formatCidr(u)} itself; a far end needs a host address`
           : u && cidrContains(u, ip) && ip.value === lastAddress(u)
             ? `${shown} is the broadcast address of the underlay network ${formatCidr(u)}`
@@ -89,12 +89,13 @@ export function readExternal(cx: Context, item: YMap, path: string, name: string
 export function checkExternalAddresses(cx: Context, managed: readonly HostRec[], externals: readonly ExternalRead[]): void {
     const { r } = cx;
     const ok = new Set<string>();
-    const seen = new Map<bigint, ExternalRead>();
+    const seen = new Map<string, ExternalRead>();
     for (const x of externals) {
+        const same = (ip: Ip | undefined) => ip?.family === x.ip.family && ip.value === x.ip.value;
         const a = formatIp(x.ip);
-        const host = managed.find((h) => h.address?.family === 4 && h.address.value === x.ip.value);
-        const machine = cx.hostAddresses.find((h) => h.ip.family === 4 && h.ip.value === x.ip.value);
-        const first = seen.get(x.ip.value);
+        const host = managed.find((h) => same(h.address) || same(h.underlay));
+        const machine = cx.hostAddresses.find((h) => same(h.ip));
+        const first = seen.get(a);
         const bad = host
             ? `${a} is already the address of ${host.name}, a host the stack manages; a far end is another machine`
             : machine
@@ -106,7 +107,7 @@ export function checkExternalAddresses(cx: Context, managed: readonly HostRec[],
             r.add(x.pos, x.path, bad);
             continue;
         }
-        seen.set(x.ip.value, x);
+        seen.set(a, x);
         ok.add(x.name);
     }
     for (const x of externals.filter((e) => ok.has(e.name))) {

@@ -161,7 +161,8 @@ function tunnelValues({ cx: { r }, defaults }: Known, t: TunnelRec, item: YMap):
 function tunnelFarEnd({ cx: { r } }: Known, t: TunnelRec): void {
     const far = t.ends?.find((h) => h.external);
     const csum = t.fields.csum;
-    if (far && csum?.value) {
+    // Over IPv6 a far end has no networkd files (farEnd.ts): its ip lines take the checksum flag.
+    if (far && csum?.value && t.underlay !== 6) {
         r.add(
             csum.pos,
             csum.path,

@@ -10,6 +10,7 @@ import { byArgs, fixtureTests } from "./fakeHost";
 import { recorded, root, settle, tunnelHostsOf, valueOf } from "./mocks";
 import { Case, parse, rejectsEach } from "./topologyFixtures";
 import { K1_KEY, K2_KEY } from "./sshFixtures";
+import { farEndSetups } from "../../components/farEnd";
 import { fouPortObject } from "../../components/fouPort";
 import { FouTopology } from "../../components/fouTopology";
 import { FouTunnel } from "../../components/fouTunnel";
@@ -113,10 +114,23 @@ rejectsEach([
         options: SSH,
     },
     {
-        rule: "a far end's IPv6 address",
+        rule: "an IPv6 far end joined to a host with an IPv4 underlay",
         text: ["hosts:", "  - name: k1", "  - name: r1", '    external: {address: "2001:db8::77"}', "tunnels:", "  - hosts: [k1, r1]", ""].join("\n"),
+        at: "t.yaml:6:12: tunnels[0].hosts",
+        says: /^joins k1 \(198\.51\.100\.151\) to r1 \(2001:db8::77\): one underlay address is IPv4 and the other IPv6/,
+    },
+    {
+        rule: "a far end at a link-local address",
+        text: ["hosts:", "  - name: k1", "  - name: r1", '    external: {address: "fe80::77"}', "tunnels:", "  - hosts: [k1, r1]", ""].join("\n"),
         at: "t.yaml:4:25: hosts[1].external.address",
-        says: /^must be an IPv4 address like 198\.51\.100\.77 \(got "2001:db8::77"\); far ends over an IPv6 underlay are not supported yet/,
+        says: /^fe80::77 is in fe80::\/10 \(link-local\); a far end needs a unicast address$/,
+    },
+    {
+        rule: "an IPv6 far end at a managed host's underlay address",
+        text: hosts(["  - hosts: [k1, r1]"]).replace("tunnels:", `  - name: r1\n    external: {address: "${A2}"}\ntunnels:`),
+        at: "t.yaml:12:25: hosts[3].external.address",
+        says: /^2001:db8:5155::182 is already the address of k2, a host the stack manages; a far end is another machine$/,
+        options: SSH,
     },
 ] satisfies Case[]);
 
@@ -172,6 +186,30 @@ rejectsEach([
         says: /^2001:db8:5155::151 is the underlay address of k1 \(line 3\)/,
     },
 ] satisfies Case[]);
+
+test("a far end over IPv6: ip lines with -6 ports and an ip6tnl link bound to no device, no networkd files (networkd cannot), checksums on", () => {
+    const t = parse(hosts(["  - {hosts: [k2, r1], routes: {r1: [10.30.0.0/16]}}"]).replace("tunnels:", '  - name: r1\n    external: {address: "2001:db8:5155::77"}\ntunnels:'), SSH);
+    assert.equal(t.tunnels[0].underlay, 6);
+    const far = farEndSetups(t, Object.fromEntries(t.hosts.map((h) => [h.name, h.address])));
+    assert.deepEqual(far.r1.commands, [
+        "modprobe 'fou'",
+        "modprobe 'fou6'",
+        "modprobe 'ip6_tunnel'",
+        "sysctl -w 'net.ipv4.ip_forward=1'",
+        "ip fou add port '5555' ipproto '4' -6",
+        "ip link add 'ftok2' type ip6tnl mode ipip6 remote '2001:db8:5155::182' local '2001:db8:5155::77' hoplimit '255' encaplimit none encap fou encap-sport auto encap-dport '5555' encap-udp6-csum",
+        "ip link set dev 'ftok2' up",
+        "sysctl -w 'net/ipv4/conf/ftok2/rp_filter=2'",
+        "ip addr add '10.10.10.2/32' dev 'ftok2'",
+        "ip route add to '10.10.10.1/32' via '10.10.10.2' dev 'ftok2'",
+        "ip route add to '10.30.0.0/16' via '10.10.10.2' dev 'ftok2'",
+    ]);
+    assert.deepEqual(far.r1.networkd, {});
+    assert.match(far.r1.note ?? "", /networkd's ip6tnl and ip6gre netdevs take no FOU or GUE encapsulation/);
+    // csum: false is the operator's choice on an IPv6 far end (its ip lines carry the flag).
+    const off = parse(hosts(["  - {hosts: [k2, r1], csum: false}"]).replace("tunnels:", '  - name: r1\n    external: {address: "2001:db8:5155::77"}\ntunnels:'), SSH);
+    assert.match(farEndSetups(off, Object.fromEntries(off.hosts.map((h) => [h.name, h.address]))).r1.commands.join("\n"), / noencap-udp6-csum$/m);
+});
 
 // ---------------------------------------------------------------------------------------------
 // The objects on a host, against what the kernel prints.

@@ -127,7 +127,7 @@ const EXTERNAL_CASES: Case[] = [
         rule: "external.address is required",
         text: withR1(["    external: {}"]),
         at: "t.yaml:5:15: hosts[2].external.address",
-        says: /^required: the far end's IPv4 underlay address/,
+        says: /^required: the far end's underlay address, which its tunnels are sent to/,
     },
     {
         rule: "an unknown key of external",
@@ -136,16 +136,16 @@ const EXTERNAL_CASES: Case[] = [
         says: /^unknown key; external keys are address$/,
     },
     {
-        rule: "external.address is an IPv4 address",
+        rule: "external.address is an IP address",
         text: withR1(["    external: {address: r1.example.net}"]),
         at: "t.yaml:5:25: hosts[2].external.address",
-        says: /^must be an IPv4 address like 198\.51\.100\.77 \(got "r1\.example\.net"\)$/,
+        says: /^must be an IPv4 or IPv6 address like 198\.51\.100\.77 or 2001:db8::77 \(got "r1\.example\.net"\)$/,
     },
     {
-        rule: "external.address: IPv6 underlays are not supported yet",
+        rule: "external.address of IPv6 joined to a host whose underlay is IPv4 (the bridge)",
         text: withR1(["    external: {address: 2001:db8::77}"]),
-        at: "t.yaml:5:25: hosts[2].external.address",
-        says: /^must be an IPv4 address like 198\.51\.100\.77 \(got "2001:db8::77"\); IPv6 underlays are not supported yet$/,
+        at: "t.yaml:7:12: tunnels[0].hosts",
+        says: /^joins k1 \(198\.51\.100\.151\) to r1 \(2001:db8::77\): one underlay address is IPv4 and the other IPv6/,
     },
     {
         rule: "external.address is unicast",

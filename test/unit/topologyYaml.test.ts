@@ -79,7 +79,7 @@ const FILE_CASES: Case[] = [
         rule: "unknown host key",
         text: "hosts:\n  - name: k1\n    adress: 198.51.100.151\n  - name: k2\n" + T12,
         at: "t.yaml:3:5: hosts[0].adress",
-        says: /^unknown key \(did you mean address\?\); host keys are name, address, fou$/,
+        says: /^unknown key \(did you mean address\?\); host keys are name, address, underlayAddress, fou$/,
     },
     {
         rule: "unknown defaults key",
