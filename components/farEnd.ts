@@ -22,6 +22,12 @@ export interface FarEndSetup {
      */
     readonly commands: string[];
     /**
+     * What takes the far end's part down again, once the stack's ends are gone: each link (its
+     * GWIP and routes go with it), then each receive port. Modules and sysctls stay as they are:
+     * other things of the host may use them.
+     */
+    readonly undo: string[];
+    /**
      * The same as files, path → content: a `.netdev` per receive port (`Kind=fou`) and per tunnel
      * (`Kind=ipip|sit|gre` over FOU or GUE), a `.network` per tunnel (GWIP, routes), the modules
      * to load at boot, and the sysctls when a tunnel carries routed prefixes. Made by
@@ -80,6 +86,7 @@ export function farEndSetups(spec: TopologySpec, underlay: Readonly<Record<strin
                 address: h.address,
                 tunnels: tunnels.map((x) => x.t.name),
                 commands: farEndCommands(h.address, tunnels),
+                undo: farEndUndo(h.address, tunnels),
                 networkd: v6 ? {} : farEndNetworkd(h.address, tunnels),
                 ...(v6 ? { note: NO_NETWORKD_OVER_IPV6 } : {}),
             };
@@ -165,6 +172,12 @@ function farEndCommands(address: string, tunnels: readonly FarTunnel[]): string[
             ];
         }),
     ];
+}
+
+/** `ip link del dev ftok1` per tunnel, newest first, then `ip fou del port 5555` (`-6` over IPv6) per port. */
+function farEndUndo(address: string, tunnels: readonly FarTunnel[]): string[] {
+    const v6 = familyOf(address) === 6 ? " -6" : "";
+    return [...tunnels.map((x) => sh`ip link del dev ${x.self.ifname}`).reverse(), ...portsOf(tunnels).map((p) => sh`ip fou del port ${p.port}` + v6)];
 }
 
 /** An INI-style file of systemd: sections of `Key=value` lines, a blank line between sections. */

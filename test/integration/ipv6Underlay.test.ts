@@ -30,6 +30,7 @@ const stack = new TestStack("itest-ipv6");
 const timings: Record<string, number> = {};
 const baseline: Partial<Record<Name, string>> = {};
 let key = "";
+let farUndo: string[] = [];
 
 /** The two tunnels: name, ends, port, GWIPs (as the topology gives them), the inner ping's flag. */
 const TUNNELS = [
@@ -92,6 +93,8 @@ test("up builds ipip6 over FOU (k1–k2, k2–r4) and ip6ip6 over GUE (k1–k3) 
     assert.deepEqual(far.networkd, {});
     assert.match(far.note, /networkd's ip6tnl and ip6gre netdevs take no FOU or GUE encapsulation/);
     ssh(key, LOGIN.r4, ["set -e", ...far.commands].join("\n"));
+    farUndo = far.undo;
+    assert.deepEqual(farUndo, ["ip link del dev 'ftok2'", "ip fou del port '5555' -6"]);
     await stack.setConfig({ check: true });
     const r = await stack.ok(["up", "--yes", "--skip-preview"]);
     timings.up = r.seconds;
@@ -114,6 +117,10 @@ test("up builds ipip6 over FOU (k1–k2, k2–r4) and ip6ip6 over GUE (k1–k3) 
     assert.match(k1, new RegExp(`ip6tnl ip6ip6 remote ${V6.k3} local ${V6.k1} dev eth0 hoplimit 255 encaplimit none .*encap gue encap-sport auto encap-dport 5556 `));
     assert.match(k1, /^port 5555 ipproto 4 -6$/m);
     assert.match(k1, /^port 5556 gue -6$/m);
+    // The firewall admits each peer by its IPv6 address.
+    const rules = ssh(key, LOGIN.k1, "nft list ruleset");
+    assert.match(rules, new RegExp(`udp dport 5555 ip6 saddr (\\{ )?${V6.k2}( \\})? accept`), rules);
+    assert.match(rules, new RegExp(`udp dport 5556 ip6 saddr (\\{ )?${V6.k3}( \\})? accept`), rules);
     // The MTU outputs are what the kernel gave each (managed) link.
     for (const t of TUNNELS) {
         for (const [n, ifname] of [
@@ -176,4 +183,7 @@ test("destroy leaves each managed VM byte for byte as before, and r4's end, whic
     timings.destroy = r.seconds;
     for (const n of MANAGED) assert.equal(snapshotDiff(baseline[n]!, hostSnapshot(key, LOGIN[n])), "", n);
     assert.match(ssh(key, LOGIN.r4, "ip -d link show ftok2"), /ip6tnl ipip6 /);
+    // Its operator takes it down with the output's undo lines.
+    ssh(key, LOGIN.r4, ["set -e", ...farUndo].join("\n"));
+    assert.equal(ssh(key, LOGIN.r4, "ip fou show; ip -o link show type ip6tnl | grep -v ip6tnl0 || true"), "");
 });

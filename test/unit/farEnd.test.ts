@@ -110,12 +110,19 @@ test("two tunnels: forwarding and loose reverse paths for the routed one, each p
     ]);
 });
 
-test("two far ends' commands pass shellcheck -s sh", () => {
-    const scripts = [setups(GUIDE_LIKE).r1, setups(TWO).r1].map((s, i) => {
-        const file = path.join(dir, `far-${i}.sh`);
-        writeFileSync(file, ["#!/bin/sh", "set -e", ...s.commands, ""].join("\n"));
-        return file;
-    });
+test("undo: each link, newest first (its GWIP and routes go with it), then each port; modules and sysctls stay", () => {
+    const { r1 } = setups(TWO);
+    assert.deepEqual(runFaked(HOST_SHELLS[0], r1.undo), ["ip [link] [del] [dev] [ftok2]", "ip [link] [del] [dev] [ftok1]", "ip [fou] [del] [port] [5555]", "ip [fou] [del] [port] [5556]"]);
+});
+
+test("two far ends' commands and undo pass shellcheck -s sh", () => {
+    const scripts = [setups(GUIDE_LIKE).r1, setups(TWO).r1].flatMap((s, i) =>
+        [s.commands, s.undo].map((lines, j) => {
+            const file = path.join(dir, `far-${i}-${j}.sh`);
+            writeFileSync(file, ["#!/bin/sh", "set -e", ...lines, ""].join("\n"));
+            return file;
+        }),
+    );
     const r = spawnSync("shellcheck", ["-s", "sh", "-f", "gcc", ...scripts], { encoding: "utf8" });
     assert.equal(r.error, undefined, "shellcheck is installed (scripts/test.sh installs it)");
     assert.equal(r.stdout + r.stderr, "", `shellcheck found:\n${r.stdout}${r.stderr}`);

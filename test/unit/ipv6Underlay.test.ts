@@ -204,6 +204,7 @@ test("a far end over IPv6: ip lines with -6 ports and an ip6tnl link bound to no
         "ip route add to '10.10.10.1/32' via '10.10.10.2' dev 'ftok2'",
         "ip route add to '10.30.0.0/16' via '10.10.10.2' dev 'ftok2'",
     ]);
+    assert.deepEqual(far.r1.undo, ["ip link del dev 'ftok2'", "ip fou del port '5555' -6"]);
     assert.deepEqual(far.r1.networkd, {});
     assert.match(far.r1.note ?? "", /networkd's ip6tnl and ip6gre netdevs take no FOU or GUE encapsulation/);
     // csum: false is the operator's choice on an IPv6 far end (its ip lines carry the flag).
