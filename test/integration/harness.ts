@@ -160,6 +160,31 @@ export function routed(prefix: string): boolean {
         .some((l) => l.trim() !== "" && !l.startsWith("default"));
 }
 
+/**
+ * Reboots a VM (`systemctl reboot`) and waits up to SECONDS for it to answer SSH on a new boot;
+ * returns the seconds it took. Fails when it does not come back, or comes back on the same boot.
+ */
+export async function rebootVm(privateKey: string, host: string, seconds = 240): Promise<number> {
+    const bootId = () => ssh(privateKey, host, "cat /proc/sys/kernel/random/boot_id", 15_000);
+    const before = bootId();
+    const started = Date.now();
+    try {
+        ssh(privateKey, host, "systemctl reboot", 15_000);
+    } catch {
+        // the connection may drop as the VM goes down
+    }
+    await new Promise((r) => setTimeout(r, 5000));
+    while (Date.now() - started < seconds * 1000) {
+        try {
+            if (bootId() !== before) return (Date.now() - started) / 1000;
+        } catch {
+            // not up yet
+        }
+        await new Promise((r) => setTimeout(r, 2000));
+    }
+    throw new Error(`${host} did not come back on a new boot within ${seconds} s`);
+}
+
 /** What tunnels touch on a host, in a stable order: compare before and after to prove a clean host. */
 export function hostState(privateKey: string, host: string): string {
     return ssh(

@@ -12,7 +12,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { after, test } from "node:test";
 import { localNames } from "../../hosts/local";
-import { hostState, pingAndCapture, routed, ssh, TestStack } from "./harness";
+import { hostState, pingAndCapture, rebootVm, routed, ssh, TestStack } from "./harness";
 
 const K = { k1: "198.51.100.151", k2: "198.51.100.152", k3: "198.51.100.153" } as const;
 type Host = keyof typeof K;
@@ -30,20 +30,6 @@ after(async () => {
     await stack.remove();
     console.log(`timings (s): ${JSON.stringify(timings)}`);
 });
-
-/** Waits until the VM answers SSH again (after a reboot). */
-async function waitForSsh(host: string, seconds: number): Promise<number> {
-    const started = Date.now();
-    while (Date.now() - started < seconds * 1000) {
-        try {
-            ssh(key, host, "true", 15_000);
-            return (Date.now() - started) / 1000;
-        } catch {
-            await new Promise((r) => setTimeout(r, 2000));
-        }
-    }
-    throw new Error(`${host} did not answer SSH within ${seconds} s`);
-}
 
 /** The steps `pulumi preview --json` plans, with their full inputs (the text preview elides long ones). */
 async function planSteps(): Promise<{ op: string; urn: string; newState?: { inputs?: Record<string, unknown> } }[]> {
@@ -154,15 +140,7 @@ test("a targeted destroy of k1-k3 removes it and its own port, and leaves the sh
 });
 
 test("k3 rebooted: its persisted tunnel and shared port are back without pulumi up, the destroyed one is not", async () => {
-    const bootBefore = ssh(key, K.k3, "cat /proc/sys/kernel/random/boot_id");
-    try {
-        ssh(key, K.k3, "systemctl reboot", 15_000);
-    } catch {
-        // the connection may drop as the VM goes down
-    }
-    await new Promise((r) => setTimeout(r, 5000));
-    timings.reboot = 5 + (await waitForSsh(K.k3, 240));
-    assert.notEqual(ssh(key, K.k3, "cat /proc/sys/kernel/random/boot_id"), bootBefore, "k3 really rebooted");
+    timings.reboot = await rebootVm(key, K.k3);
     const state = ssh(key, K.k3, "systemctl is-active fou-tunnel-mesh-port-5556.service; ip fou show; ip -o link show | awk -F': ' '{print $2}'; cat /proc/sys/net/ipv4/ip_forward");
     assert.match(state, /^active$/m);
     assert.match(state, /^port 5556 gue$/m);
