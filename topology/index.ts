@@ -5,6 +5,8 @@
  *
  *   yaml.ts      the YAML tree with positions; file:line:col messages (Report)
  *   schema.ts    keys and per-field parsing; hosts.ts and tunnels.ts read the two lists
+ *                (sshHosts.ts an ssh host's login, localUnderlay.ts a local VM's IPv6 underlay,
+ *                tunnelHosts.ts a tunnel's two hosts and the family of its underlay)
  *   checks.ts    whole-file checks: unique names, pairs, interfaces, GWIPs, routes, sports
  *   gwips.ts     GWIP pools and allocation
  *   external.ts  far ends the stack does not manage (`external:` hosts)
