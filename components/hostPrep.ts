@@ -13,7 +13,10 @@ export { kernelScripts, modulesLoaded } from "./hostPrepModules";
 
 export interface HostPrepArgs {
     readonly host: TunnelHost;
-    /** Modules to load after the kernel check; default `fou`, `ipip`. */
+    /**
+     * Modules to load after the kernel check; default `fou`, `ipip`. Over an IPv6 underlay the
+     * tunnels need others: `tunnelModules(protocol, 6)` (`fou`, `fou6`, `ip6_tunnel`).
+     */
     readonly modules?: readonly string[];
     /** Turn on `net.ipv4.ip_forward` (persisted in /etc/sysctl.conf); default true. */
     readonly ipForward?: boolean;

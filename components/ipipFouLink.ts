@@ -30,7 +30,7 @@ export interface TunnelOptions {
     readonly ttl?: number;
     /**
      * The underlay's family, of both ends' addresses: 6 builds ip6tnl (ipip: mode ipip6; sit:
-     * ip6ip6) or ip6gre links and `-6` ports, and `csum` sets `encap-csum6`. Default 4.
+     * ip6ip6) or ip6gre links and `-6` ports, and `csum` sets `encap-udp6-csum`. Default 4.
      */
     readonly underlay?: Family;
 }
