@@ -65,6 +65,20 @@ test("IPv6 underlay addresses: the tunnels carry underlay 6, their ports family 
     assert.equal("family" in v4.ports[0], false);
 });
 
+test("an ssh host that logs in at an IPv6 address has it as its underlay address unless underlayAddress says otherwise", () => {
+    const text = [
+        "hosts:",
+        `  - {name: k1, ssh: {address: "${A1}", hostKey: ${K1_KEY}}}`,
+        `  - {name: k2, ssh: {address: "2001:db8:5155:0::182", hostKey: ${K2_KEY}}}`,
+        "tunnels:",
+        "  - hosts: [k1, k2]",
+        "",
+    ].join("\n");
+    const t = parse(text, SSH);
+    assert.deepEqual(t.hosts.map((h) => h.address), [A1, A2], "written as ip prints it");
+    assert.equal(t.tunnels[0].underlay, 6);
+});
+
 test("the plan loads fou6 and the ip6 tunnel modules over IPv6", () => {
     const t = parse(hosts(["  - hosts: [k1, k2]", "  - {hosts: [k2, k3], protocol: gre, port: 5557}"]), SSH);
     const plan = planTopology(t);
