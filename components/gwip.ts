@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
 import { contains, sh } from "./shell";
-import { checkIp, formatIp, parseIp } from "../lib/inet";
+import { canonicalIp, checkIp, parseIp } from "../lib/inet";
 import { checkIfname, throwIfInvalid } from "../lib/validate";
 
 export interface GwipArgs {
@@ -23,10 +23,8 @@ export interface GwipArgs {
  * nothing when the address or the interface is gone.
  */
 export function gwipObject(ifname: string, address: string): HostObject {
-    const ip = parseIp(address);
-    const v6 = ip?.family === 6;
-    // `ip` prints IPv6 addresses compressed: match what it prints.
-    const cidr = `${ip ? formatIp(ip) : address}/${v6 ? 128 : 32}`;
+    const v6 = parseIp(address)?.family === 6;
+    const cidr = `${canonicalIp(address)}/${v6 ? 128 : 32}`;
     const present = contains(`"$(${sh`ip -o addr show dev ${ifname} 2>/dev/null`})"`, `${v6 ? "inet6" : "inet"} ${cidr} `);
     return {
         apply: sh`ip addr replace ${cidr} dev ${ifname}`,

@@ -4,7 +4,7 @@ import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
 import { linkAddCommand } from "./linkCommand";
 import { contains, fileHolds, sh, shq, someLineStarts } from "./shell";
-import { Family, checkUnderlay, formatIp, parseIp } from "../lib/inet";
+import { Family, canonicalIp, checkUnderlay } from "../lib/inet";
 import { checkIfname, throwIfInvalid } from "../lib/validate";
 import { Encap, TUNNEL_OPTION_DEFAULTS, TunnelProtocol, linkKind, linkKindText, problemText, tunnelOptionProblems } from "../lib/vocabulary";
 
@@ -192,8 +192,8 @@ export class IpipFouLink extends pulumi.ComponentResource {
             // Addresses as `ip` prints them (IPv6 compressed, lower case), for the check.
             return {
                 ifname: args.ifname,
-                remote: formatIp(parseIp(remote)!),
-                local: formatIp(parseIp(local)!),
+                remote: canonicalIp(remote),
+                local: canonicalIp(local),
                 device,
                 port: args.port,
                 ttl,

@@ -5,13 +5,7 @@ import { hostCommand, TunnelHost } from "./host";
 import { expect } from "./hostState";
 import { hostLibrary } from "./hostLibrary";
 import { script, sh } from "./shell";
-import { formatIp, parseIp } from "../lib/inet";
-
-/** An address in the one form `ip` and tcpdump print; anything else as given. */
-function canonical(address: string): string {
-    const ip = parseIp(address);
-    return ip ? formatIp(ip) : address;
-}
+import { canonicalIp } from "../lib/inet";
 
 export interface TunnelCheckArgs {
     readonly host: TunnelHost;
@@ -101,8 +95,8 @@ export class TunnelCheck extends pulumi.ComponentResource {
             gwip: args.gwip,
             peerGwip: args.peerGwip,
             // As tcpdump prints them (IPv6 compressed).
-            local: canonical(local),
-            remote: canonical(remote),
+            local: canonicalIp(local),
+            remote: canonicalIp(remote),
             port: args.port,
         }));
         this.command = hostCommand(

@@ -4,7 +4,7 @@ import { BootUnit } from "./bootUnit";
 import { TunnelHost } from "./host";
 import { expect, HostObject, objectCommand } from "./hostState";
 import { contains, sh } from "./shell";
-import { checkUnderlay, formatIp, parseIp } from "../lib/inet";
+import { canonicalIp, checkUnderlay } from "../lib/inet";
 import { checkIfname, checkInt, throwIfInvalid } from "../lib/validate";
 
 export interface UnderlayAddressArgs {
@@ -27,9 +27,7 @@ export interface UnderlayAddressArgs {
  * gives each VM its own address. Apply keeps an address that is there already.
  */
 export function underlayAddressObject(address: string, prefixLength: number, device: string): HostObject {
-    const ip = parseIp(address);
-    // `ip` prints IPv6 addresses compressed: match what it prints.
-    const cidr = `${ip ? formatIp(ip) : address}/${prefixLength}`;
+    const cidr = `${canonicalIp(address)}/${prefixLength}`;
     const present = contains(`"$(${sh`ip -o -6 addr show dev ${device} 2>/dev/null`})"`, ` inet6 ${cidr} `);
     return {
         apply: `if ! ${present}; then ${sh`ip -6 addr add ${cidr} dev ${device} nodad`}; fi`,

@@ -148,6 +148,15 @@ export function checkCidr(key: string, value: unknown, family?: Family): string 
     return undefined;
 }
 
+/**
+ * An address in the one form `ip` and tcpdump print it (IPv6 compressed, lower case), so a
+ * host's listing can be matched as text; anything that is no address comes back as given.
+ */
+export function canonicalIp(text: string): string {
+    const ip = parseIp(text);
+    return ip ? formatIp(ip) : text;
+}
+
 /** `10.10.10.2` → `10.10.10.2/32`, `fd00::2` → `fd00::2/128`; prefixes are written canonically. */
 export function hostPrefix(value: string): string {
     const c = parseCidr(value, true);
